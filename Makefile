@@ -1,0 +1,56 @@
+# calsync — one entry point for setup, tests, the local stack and the demo.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TASKS_VENV := .venv-tasks
+CHECKOV_VENV := .venv-checkov
+SEEDS ?= 100
+
+.PHONY: setup test lint typecheck pytest up down demo bundle bench chaos clean
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(TASKS_VENV)/.stamp: requirements-tasks.txt
+	test -x $(TASKS_VENV)/bin/python || $(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-tasks.txt
+	touch $@
+
+setup: $(VENV)/.stamp $(TASKS_VENV)/.stamp ## create .venv (app + dev) and .venv-tasks (Cloud Tasks emulator)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy shared functions
+
+pytest: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest ## setup if needed, then ruff, mypy and the whole test suite
+
+up: setup ## start the local stack (emulators + functions) on 127.0.0.1
+	$(PY) -m devstack up
+
+down: ## stop exactly what `make up` started
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "nothing to stop"; fi
+
+demo: setup ## run the main job locally on emulators
+	$(PY) -m devstack demo
+
+bundle: setup ## build the Cloud Functions source zips into build/
+	$(PY) scripts/bundle.py
+
+bench: setup ## benchmarks on the local stack
+	$(PY) -m bench
+
+chaos: setup ## chaos convergence runs
+	$(PY) -m devstack.chaos --seeds $(SEEDS)
+
+clean: down
+	rm -rf build .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,229 @@
+"""calsync's data model: Google's wire shapes and our own records.
+
+Wire models (``GoogleEvent`` and friends) mirror the Calendar API v3 resources with their camelCase
+names as aliases and keep unknown fields (``extra="allow"``), so a read-modify-write never drops what
+Google sent. Records (``CalendarRecord``, ``MirrorEvent``, ``Conflict``, ``ChannelRecord``) are what
+the state store holds; they use snake_case and UTC datetimes.
+
+Event resource: https://developers.google.com/workspace/calendar/api/v3/reference/events
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Environment = Literal["dev", "stg", "prod"]
+CalendarKind = Literal["professional", "room", "control"]
+CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
+EventOrigin = Literal["system", "manual", "google"]
+SourceOfTruth = Literal["backend", "google"]
+ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual"]
+ConflictStatus = Literal["open", "resolved"]
+ChannelStatus = Literal["active", "replaced", "stopped", "expired"]
+SyncReason = Literal["webhook", "poll", "publish", "admin", "channel_created", "continuation"]
+
+# Tags written to extendedProperties.private of every event calsync owns. The schema version lets a
+# later change of the identity key be recognised instead of duplicating everything on upgrade.
+TAG_SOURCE = "source"
+TAG_SOURCE_VALUE = "agendador"
+TAG_ENV = "env"
+TAG_ALLOCATION = "allocation_id"
+TAG_SCHEMA = "calsync_schema"
+TAG_SCHEMA_VERSION = "1"
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as an aware UTC datetime (naive values are taken as UTC)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+class WireModel(BaseModel):
+    """Base of Google's resources: camelCase aliases, unknown fields kept."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON body Google expects (aliases, no unset fields)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class EventTime(WireModel):
+    """``start``/``end`` of an event: ``dateTime`` (+ optional ``timeZone``) or an all-day ``date``."""
+
+    date_time: datetime | None = None
+    date: date | None = None
+    time_zone: str | None = None
+
+    def as_utc(self) -> datetime | None:
+        """The instant as UTC; an all-day date is taken at midnight UTC."""
+        if self.date_time is not None:
+            return utc(self.date_time)
+        if self.date is not None:
+            return datetime.combine(self.date, time.min, tzinfo=UTC)
+        return None
+
+
+class Attendee(WireModel):
+    """One attendee of an event."""
+
+    email: str | None = None
+    display_name: str | None = None
+    response_status: str | None = None
+    optional: bool | None = None
+    organizer: bool | None = None
+    self_: bool | None = Field(default=None, alias="self")
+
+
+class ExtendedProperties(WireModel):
+    """``extendedProperties``: private (this copy only) and shared string maps."""
+
+    private: dict[str, str] | None = None
+    shared: dict[str, str] | None = None
+
+
+class GoogleEvent(WireModel):
+    """A Calendar API event resource (the fields calsync reads; the rest is kept as extra)."""
+
+    id: str
+    status: str | None = None
+    etag: str | None = None
+    updated: datetime | None = None
+    summary: str | None = None
+    description: str | None = None
+    start: EventTime | None = None
+    end: EventTime | None = None
+    attendees: list[Attendee] | None = None
+    extended_properties: ExtendedProperties | None = None
+    recurring_event_id: str | None = None
+    i_cal_uid: str | None = Field(default=None, alias="iCalUID")
+    sequence: int | None = None
+    hangout_link: str | None = None
+    conference_data: dict[str, Any] | None = None
+
+    @property
+    def private_tags(self) -> dict[str, str]:
+        """``extendedProperties.private`` (empty when absent)."""
+        if self.extended_properties is None or self.extended_properties.private is None:
+            return {}
+        return self.extended_properties.private
+
+    @property
+    def cancelled(self) -> bool:
+        """True for a deleted event (a tombstone)."""
+        return self.status == "cancelled"
+
+
+class EventsPage(BaseModel):
+    """One page of events.list: ``next_sync_token`` appears only on the last page."""
+
+    items: list[GoogleEvent] = Field(default_factory=list)
+    next_page_token: str | None = None
+    next_sync_token: str | None = None
+
+
+class WatchChannel(BaseModel):
+    """The answer of events.watch."""
+
+    id: str
+    resource_id: str
+    resource_uri: str | None = None
+    token: str | None = None
+    expiration: datetime | None = None
+
+
+# --- Records held by the state store -------------------------------------------------------------
+
+
+class Record(BaseModel):
+    """Base of stored records: strict field names, validated on assignment."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="ignore")
+
+
+class CalendarRecord(Record):
+    """A Google calendar calsync manages, keyed by calsync's own calendar key."""
+
+    key: str
+    google_calendar_id: str
+    kind: CalendarKind
+    clinic_id: str | None = None
+    owner_id: str | None = None
+    status: CalendarStatus = "ok"
+    error_message: str | None = None
+    sync_token: str | None = None
+    sync_query_version: str | None = None
+    last_synced_at: datetime | None = None
+    last_full_sync_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    backoff_until: datetime | None = None
+    counters: dict[str, int] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class PublishedSnapshot(Record):
+    """What calsync last wrote (or confirmed) for a system event: the base of conflict detection."""
+
+    etag: str | None = None
+    status: str = "confirmed"
+    start: datetime | None = None
+    end: datetime | None = None
+    attendees: list[str] = Field(default_factory=list)
+    published_at: datetime | None = None
+
+
+class MirrorEvent(Record):
+    """calsync's copy of one Google event on one calendar."""
+
+    calendar_key: str
+    external_id: str
+    google_calendar_id: str
+    etag: str | None = None
+    updated: datetime | None = None
+    status: str = "confirmed"
+    start: datetime | None = None
+    end: datetime | None = None
+    all_day: bool = False
+    summary: str | None = None
+    attendees: list[str] = Field(default_factory=list)
+    origin: EventOrigin = "manual"
+    source_of_truth: SourceOfTruth = "google"
+    allocation_id: str | None = None
+    env: str | None = None
+    last_synced_at: datetime | None = None
+    published: PublishedSnapshot | None = None
+
+
+class Conflict(Record):
+    """A divergence between Google and the backend; deterministic ``id``, one per divergence."""
+
+    id: str
+    kind: ConflictKind
+    calendar_key: str
+    event_id: str
+    allocation_id: str | None = None
+    suggestion: str
+    status: ConflictStatus = "open"
+    detected_at: datetime
+    resolved_at: datetime | None = None
+    google_start: datetime | None = None
+    google_end: datetime | None = None
+
+
+class ChannelRecord(Record):
+    """A push notification channel (events.watch) on one calendar."""
+
+    channel_id: str
+    calendar_key: str
+    resource_id: str
+    resource_uri: str | None = None
+    expiration: datetime | None = None
+    token_hash: str
+    created_at: datetime
+    status: ChannelStatus = "active"
+    replaced_by: str | None = None
+    last_webhook_at: datetime | None = None
+    last_message_number: int = 0

@@ -1,0 +1,235 @@
+"""Ports: the interfaces services depend on (cosmicpython's adapters pattern).
+
+Services receive these as arguments; ``adapters/`` implements them on Google's clients and
+``tests/fakes`` implements them in memory. Nothing here imports google.*, flask or requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import SecretStr
+
+from calsync.errors import CalendarApiError
+from calsync.model import (
+    CalendarRecord,
+    ChannelRecord,
+    Conflict,
+    EventsPage,
+    GoogleEvent,
+    MirrorEvent,
+    WatchChannel,
+)
+
+
+class Clock(Protocol):
+    """Where services get the time from (tests freeze or advance it)."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+# --- Google Calendar -----------------------------------------------------------------------------
+
+BatchKind = Literal["insert", "update", "delete", "get"]
+
+
+@dataclass(frozen=True)
+class BatchOp:
+    """One call inside a batch request."""
+
+    kind: BatchKind
+    calendar_id: str
+    event_id: str | None = None
+    body: Mapping[str, Any] | None = None
+    if_match: str | None = None
+    conference: bool = False
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one ``BatchOp``: an event (or None for a delete) or a classified error."""
+
+    op: BatchOp
+    event: GoogleEvent | None = None
+    error: CalendarApiError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the call succeeded."""
+        return self.error is None
+
+
+class CalendarApi(Protocol):
+    """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type."""
+
+    def list_events(
+        self,
+        calendar_id: str,
+        *,
+        sync_token: str | None = None,
+        page_token: str | None = None,
+        time_min: datetime | None = None,
+        time_max: datetime | None = None,
+        single_events: bool = True,
+        show_deleted: bool | None = None,
+        private_filters: Sequence[str] = (),
+    ) -> EventsPage:
+        """One page of events.list (``SyncTokenGone`` on 410 fullSyncRequired)."""
+        ...
+
+    def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
+        """events.get (cancelled events are returned too)."""
+        ...
+
+    def insert_event(
+        self, calendar_id: str, body: Mapping[str, Any], *, conference: bool = False
+    ) -> GoogleEvent:
+        """events.insert with ``sendUpdates`` chosen by the adapter (``Duplicate`` on 409)."""
+        ...
+
+    def update_event(
+        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, if_match: str | None = None
+    ) -> GoogleEvent:
+        """events.update (full replace), guarded by ``If-Match`` when given."""
+        ...
+
+    def delete_event(self, calendar_id: str, event_id: str, *, if_match: str | None = None) -> None:
+        """events.delete, guarded by ``If-Match`` when given (``ResourceGone`` if already deleted)."""
+        ...
+
+    def watch_events(
+        self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int
+    ) -> WatchChannel:
+        """events.watch: open a push channel on a calendar."""
+        ...
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        """channels.stop."""
+        ...
+
+    def insert_calendar(self, summary: str, *, time_zone: str) -> str:
+        """calendars.insert; returns the new calendar's id."""
+        ...
+
+    def get_calendar(self, calendar_id: str) -> Mapping[str, Any]:
+        """calendars.get."""
+        ...
+
+    def insert_acl(self, calendar_id: str, *, email: str, role: str) -> None:
+        """acl.insert: share a calendar with a person."""
+        ...
+
+    def execute_batch(self, ops: Sequence[BatchOp]) -> list[BatchResult]:
+        """Run up to the configured number of calls in batch requests; results in ``ops`` order."""
+        ...
+
+
+# --- State store (Firestore) ---------------------------------------------------------------------
+
+
+class CalendarStore(Protocol):
+    """Calendars calsync manages and their sync state."""
+
+    def get_calendar(self, key: str) -> CalendarRecord | None:
+        """The calendar with this key, or None."""
+        ...
+
+    def put_calendar(self, record: CalendarRecord) -> None:
+        """Create or replace a calendar record."""
+        ...
+
+    def update_calendar(self, key: str, fields: Mapping[str, Any]) -> None:
+        """Set some fields of an existing calendar record."""
+        ...
+
+    def list_calendars(self) -> list[CalendarRecord]:
+        """Every calendar record (admin listing, health)."""
+        ...
+
+
+class LockStore(Protocol):
+    """Per-calendar leases taken in Firestore transactions."""
+
+    def acquire_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
+        """Take the lease (or a stale one); if another holder has it, mark it pending and return False."""
+        ...
+
+    def release_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
+        """Release the lease, unless it is pending: then clear pending, keep it and return True."""
+        ...
+
+
+class MirrorStore(Protocol):
+    """calsync's copy of the events of each calendar."""
+
+    def get_events(self, calendar_key: str, event_ids: Sequence[str]) -> dict[str, MirrorEvent]:
+        """The mirror documents of these ids (one batched read), keyed by event id."""
+        ...
+
+    def put_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Write mirror documents in batches."""
+        ...
+
+
+class ConflictStore(Protocol):
+    """Recorded divergences between Google and the backend."""
+
+    def get_conflicts(self, conflict_ids: Sequence[str]) -> dict[str, Conflict]:
+        """The conflicts with these ids."""
+        ...
+
+    def put_conflicts(self, conflicts: Sequence[Conflict]) -> None:
+        """Create or replace conflicts."""
+        ...
+
+
+class ChannelStore(Protocol):
+    """Push channels and what their notifications told us."""
+
+    def get_channel(self, channel_id: str) -> ChannelRecord | None:
+        """The channel with this id, or None."""
+        ...
+
+    def put_channel(self, record: ChannelRecord) -> None:
+        """Create or replace a channel record."""
+        ...
+
+
+class StateStore(CalendarStore, LockStore, MirrorStore, ConflictStore, ChannelStore, Protocol):
+    """Everything calsync keeps in Firestore."""
+
+
+# --- Cloud Tasks, secrets ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """An HTTP task: POST ``payload`` as JSON to ``url`` (with an OIDC token in production)."""
+
+    queue: str
+    url: str
+    payload: Mapping[str, Any]
+    name: str | None = None
+    schedule_time: datetime | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class TaskQueue(Protocol):
+    """Cloud Tasks: at-least-once delivery of HTTP tasks."""
+
+    def enqueue(self, task: TaskRequest) -> bool:
+        """Create the task; False when a task with the same name already exists (already queued)."""
+        ...
+
+
+class Secrets(Protocol):
+    """Where credentials come from (Secret Manager in the cloud, ``.env`` in dev)."""
+
+    def get(self, name: str) -> SecretStr:
+        """The latest version of secret ``name`` (``SecretUnavailable`` if missing)."""
+        ...
