@@ -121,7 +121,7 @@ def start(
     log = log_dir / f"{name}.log"
     full_env = {**os.environ, **(env or {})}
     with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by calsync, never from input
+        proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True
         )
     server = Server(name=name, pid=proc.pid, port=port, log=log, proc=proc)
@@ -183,9 +183,7 @@ def start_firestore(port: int, log_dir: Path) -> Server:
 def start_calendar_emulator(port: int, log_dir: Path, *, python: str = sys.executable) -> Server:
     """Our Calendar API emulator (``python -m devstack.calendar_emulator``)."""
     argv = [python, "-m", "devstack.calendar_emulator", "--host", HOST, "--port", str(port)]
-    return start(
-        "calendar-emulator", argv, port=port, log_dir=log_dir, ready_pattern=r"calendar-emulator listening on"
-    )
+    return start("calendar-emulator", argv, port=port, log_dir=log_dir, ready_pattern=r"calendar-emulator listening on")
 
 
 def tasks_python() -> Path:

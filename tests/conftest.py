@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from google.cloud import firestore
 
 from devstack import procs
 
@@ -54,8 +55,6 @@ def reset_firestore(host: str, project: str = PROJECT) -> None:
 @pytest.fixture
 def firestore_client(firestore_emulator: str) -> Iterator[object]:
     """A real ``google.cloud.firestore.Client`` on the emulator, with the data wiped before the test."""
-    from google.cloud import firestore
-
     reset_firestore(firestore_emulator)
     client = firestore.Client(project=PROJECT)
     yield client

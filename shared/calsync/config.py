@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_CALENDAR_BATCH = "https://www.googleapis.com/batch/calendar/v3"
-GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
@@ -22,9 +22,7 @@ PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "de
 class Settings(BaseSettings):
     """Configuration of every calsync function (one instance per process, built by bootstrap)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CALSYNC_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="CALSYNC_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     environment: Literal["dev", "stg", "prod"] = Field(description="Deployment environment.")
     gcp_project: str = Field(description="Google Cloud project id.")

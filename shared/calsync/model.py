@@ -213,6 +213,27 @@ class Conflict(Record):
     google_end: datetime | None = None
 
 
+class SyncCursor(Record):
+    """Where an unfinished sync pass stopped (per-run budget): resumed by the next run on the calendar.
+
+    ``seen_ids`` are the event ids a full listing has returned so far (the tombstone diff needs them
+    once the last page arrives). ``base_sync_token`` is the token an incremental pass started from.
+    """
+
+    calendar_key: str
+    cursor_id: str
+    mode: Literal["full", "incremental"]
+    page_token: str
+    query_version: str
+    base_sync_token: str | None = None
+    time_min: datetime | None = None
+    time_max: datetime | None = None
+    tombstone_diff: bool = False
+    seen_ids: list[str] = Field(default_factory=list)
+    pages: int = 0
+    started_at: datetime
+
+
 class ChannelRecord(Record):
     """A push notification channel (events.watch) on one calendar."""
 

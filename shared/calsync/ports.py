@@ -21,6 +21,7 @@ from calsync.model import (
     EventsPage,
     GoogleEvent,
     MirrorEvent,
+    SyncCursor,
     WatchChannel,
 )
 
@@ -36,6 +37,9 @@ class Clock(Protocol):
 # --- Google Calendar -----------------------------------------------------------------------------
 
 BatchKind = Literal["insert", "update", "delete", "get"]
+# sendUpdates: "none" for mirror maintenance (no e-mail storms on resyncs or republishes), "all" when a
+# person should be told (an ad-hoc event with guests). Chosen by the caller, never left to a default.
+SendUpdates = Literal["all", "externalOnly", "none"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class BatchOp:
     body: Mapping[str, Any] | None = None
     if_match: str | None = None
     conference: bool = False
+    send_updates: SendUpdates = "none"
 
 
 @dataclass(frozen=True)
@@ -87,24 +92,40 @@ class CalendarApi(Protocol):
         ...
 
     def insert_event(
-        self, calendar_id: str, body: Mapping[str, Any], *, conference: bool = False
+        self,
+        calendar_id: str,
+        body: Mapping[str, Any],
+        *,
+        conference: bool = False,
+        send_updates: SendUpdates = "none",
     ) -> GoogleEvent:
-        """events.insert with ``sendUpdates`` chosen by the adapter (``Duplicate`` on 409)."""
+        """events.insert (``Duplicate`` on 409; ``conference`` asks for a Meet link)."""
         ...
 
     def update_event(
-        self, calendar_id: str, event_id: str, body: Mapping[str, Any], *, if_match: str | None = None
+        self,
+        calendar_id: str,
+        event_id: str,
+        body: Mapping[str, Any],
+        *,
+        if_match: str | None = None,
+        send_updates: SendUpdates = "none",
     ) -> GoogleEvent:
         """events.update (full replace), guarded by ``If-Match`` when given."""
         ...
 
-    def delete_event(self, calendar_id: str, event_id: str, *, if_match: str | None = None) -> None:
+    def delete_event(
+        self,
+        calendar_id: str,
+        event_id: str,
+        *,
+        if_match: str | None = None,
+        send_updates: SendUpdates = "none",
+    ) -> None:
         """events.delete, guarded by ``If-Match`` when given (``ResourceGone`` if already deleted)."""
         ...
 
-    def watch_events(
-        self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int
-    ) -> WatchChannel:
+    def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch: open a push channel on a calendar."""
         ...
 
@@ -175,6 +196,38 @@ class MirrorStore(Protocol):
         """Write mirror documents in batches."""
         ...
 
+    def window_event_ids(self, calendar_key: str, time_min: datetime, time_max: datetime) -> set[str]:
+        """Ids of non-cancelled mirror events overlapping ``[time_min, time_max)`` (tombstone diff)."""
+        ...
+
+    def system_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Non-cancelled system (tagged) mirror events overlapping ``[time_min, time_max)``."""
+        ...
+
+    def list_mirror_events(
+        self,
+        calendar_key: str,
+        *,
+        time_min: datetime | None,
+        time_max: datetime | None,
+        page_size: int,
+        page_token: str | None,
+    ) -> tuple[list[MirrorEvent], str | None]:
+        """One page of non-cancelled mirror events by start time, and the next page token (or None)."""
+        ...
+
+    def get_sync_cursor(self, calendar_key: str) -> SyncCursor | None:
+        """The unfinished pass of this calendar (continuation), or None."""
+        ...
+
+    def put_sync_cursor(self, cursor: SyncCursor) -> None:
+        """Save where a pass stopped (replaces any previous cursor of the calendar)."""
+        ...
+
+    def delete_sync_cursor(self, calendar_key: str) -> None:
+        """Forget the unfinished pass of this calendar (no-op when there is none)."""
+        ...
+
 
 class ConflictStore(Protocol):
     """Recorded divergences between Google and the backend."""
@@ -187,6 +240,18 @@ class ConflictStore(Protocol):
         """Create or replace conflicts."""
         ...
 
+    def list_conflicts(
+        self,
+        calendar_key: str | None,
+        *,
+        status: str | None,
+        page_size: int,
+        page_token: str | None,
+        kind: str | None = None,
+    ) -> tuple[list[Conflict], str | None]:
+        """One page of conflicts (optionally of one calendar/status/kind), and the next page token."""
+        ...
+
 
 class ChannelStore(Protocol):
     """Push channels and what their notifications told us."""
@@ -197,6 +262,10 @@ class ChannelStore(Protocol):
 
     def put_channel(self, record: ChannelRecord) -> None:
         """Create or replace a channel record."""
+        ...
+
+    def active_channel(self, calendar_key: str) -> ChannelRecord | None:
+        """The active channel of a calendar (latest expiration), or None."""
         ...
 
 
