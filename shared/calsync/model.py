@@ -10,7 +10,8 @@ Event resource: https://developers.google.com/workspace/calendar/api/v3/referenc
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
+from datetime import date as Date  # the field ``EventTime.date`` shadows ``date`` in annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +56,7 @@ class EventTime(WireModel):
     """``start``/``end`` of an event: ``dateTime`` (+ optional ``timeZone``) or an all-day ``date``."""
 
     date_time: datetime | None = None
-    date: date | None = None
+    date: Date | None = None
     time_zone: str | None = None
 
     def as_utc(self) -> datetime | None:
