@@ -1,0 +1,65 @@
+/**
+ * Least privilege: each function's own service account gets only the roles its code uses.
+ * Invoker bindings live in modules/function (invoker_members).
+ */
+
+locals {
+  secret_readers = merge([
+    for fn, cfg in local.functions : {
+      for secret in cfg.secrets : "${fn}/${secret}" => { function = fn, secret = secret }
+    }
+  ]...)
+
+  queue_enqueuers = merge([
+    for fn, cfg in local.functions : {
+      for queue in cfg.queues : "${fn}/${queue}" => { function = fn, queue = queue }
+    }
+  ]...)
+
+  token_key_users = [for fn, cfg in local.functions : fn if contains(cfg.secrets, "token_key")]
+}
+
+# Firestore has no per-collection IAM; every function reads and writes calsync's state.
+resource "google_project_iam_member" "firestore_user" {
+  for_each = local.functions
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = module.function[each.key].service_account_member
+}
+
+resource "google_secret_manager_secret_iam_member" "accessor" {
+  for_each = local.secret_readers
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.this[each.value.secret].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = module.function[each.value.function].service_account_member
+}
+
+resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
+  for_each = local.queue_enqueuers
+
+  project  = var.project_id
+  location = var.region
+  name     = each.value.queue == "sync" ? google_cloud_tasks_queue.sync.name : google_cloud_tasks_queue.publish.name
+  role     = "roles/cloudtasks.enqueuer"
+  member   = module.function[each.value.function].service_account_member
+}
+
+# Creating a task that carries the invoker's OIDC token needs actAs on that account.
+resource "google_service_account_iam_member" "tasks_invoker_act_as" {
+  for_each = toset(distinct([for item in values(local.queue_enqueuers) : item.function]))
+
+  service_account_id = google_service_account.tasks_invoker.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = module.function[each.key].service_account_member
+}
+
+resource "google_kms_crypto_key_iam_member" "token_key_user" {
+  for_each = var.enable_kms_token_key ? toset(local.token_key_users) : toset([])
+
+  crypto_key_id = google_kms_crypto_key.token[0].id
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = module.function[each.key].service_account_member
+}

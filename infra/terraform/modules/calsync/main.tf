@@ -1,0 +1,150 @@
+/**
+ * calsync in one Google Cloud project: the four HTTP functions (webhook, sync, renew, publish),
+ * their least-privilege identities, the Cloud Tasks queues, the Cloud Scheduler jobs, Firestore,
+ * the Secret Manager secrets and the monitoring. Everything an environment differs in is an input.
+ */
+
+locals {
+  prefix = "calsync-${var.environment}"
+
+  # 2nd gen functions also answer on the deterministic cloudfunctions.net address. Using it (rather
+  # than each function's `url` attribute) lets every function know every URL, its own included,
+  # without a dependency cycle. Google's push requires HTTPS with a valid certificate: this has one.
+  function_urls = {
+    for name in ["webhook", "sync", "renew", "publish"] :
+    name => "https://${var.region}-${var.project_id}.cloudfunctions.net/${local.prefix}-${name}"
+  }
+
+  queue_names = {
+    sync    = "${local.prefix}-sync"
+    publish = "${local.prefix}-publish"
+  }
+
+  # Secrets are created empty; versions are added out of band (docs/deploy.md). Only names reach
+  # the functions: the code reads the values from Secret Manager at run time.
+  secrets = {
+    service_account_key = "${local.prefix}-sa-key"
+    oauth_client        = "${local.prefix}-oauth-client"
+    token_key           = "${local.prefix}-token-key"
+    admin_token         = "${local.prefix}-admin-token"
+  }
+
+  calendar_secrets = ["service_account_key", "oauth_client", "token_key"]
+
+  # Per function: who may invoke it, where requests may come from, which secrets it reads and
+  # which queues it enqueues to. Nothing else is granted.
+  functions = {
+    webhook = {
+      entry_point = "webhook"
+      description = "Receives Google Calendar push notifications and enqueues a per-calendar sync."
+      # Google's push must reach it; it authenticates each notification by its channel token.
+      ingress       = "ALLOW_ALL"
+      invokers      = ["allUsers"]
+      secrets       = []
+      queues        = ["sync"]
+      timeout_s     = 30
+      memory        = "256Mi"
+      max_instances = 20
+    }
+    sync = {
+      entry_point   = "sync"
+      description   = "Runs one calendar's incremental or full sync (Cloud Tasks target)."
+      ingress       = "ALLOW_INTERNAL_ONLY" # Cloud Tasks of the project counts as internal
+      invokers      = [google_service_account.tasks_invoker.member]
+      secrets       = local.calendar_secrets
+      queues        = ["sync"] # continues itself when a run exceeds its budget
+      timeout_s     = 300
+      memory        = "512Mi"
+      max_instances = 10
+    }
+    renew = {
+      entry_point   = "renew"
+      description   = "Renews push channels, polls calendars and cleans up (Cloud Scheduler target)."
+      ingress       = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler of the project counts as internal
+      invokers      = [google_service_account.scheduler.member]
+      secrets       = local.calendar_secrets
+      queues        = ["sync"]
+      timeout_s     = 540
+      memory        = "512Mi"
+      max_instances = 2
+    }
+    publish = {
+      entry_point = "publish"
+      description = "Plans and applies publishes of allocations to Google Calendar."
+      # Admins call it from their machines with an ID token; the publish queue calls it back.
+      ingress       = "ALLOW_ALL"
+      invokers      = ["group:${var.admin_group}", google_service_account.tasks_invoker.member]
+      secrets       = concat(local.calendar_secrets, ["admin_token"])
+      queues        = ["publish", "sync"]
+      timeout_s     = 540
+      memory        = "512Mi"
+      max_instances = 2
+    }
+  }
+
+  # Every CALSYNC_* variable the Settings class reads without a default is set here (and checked
+  # by tests/infra against calsync.config.Settings).
+  common_env = {
+    CALSYNC_ENVIRONMENT                   = var.environment
+    CALSYNC_GCP_PROJECT                   = var.project_id
+    CALSYNC_REGION                        = var.region
+    CALSYNC_CONTROL_CALENDAR_ID           = var.control_calendar_id
+    CALSYNC_WEBHOOK_URL                   = local.function_urls["webhook"]
+    CALSYNC_SYNC_URL                      = local.function_urls["sync"]
+    CALSYNC_RENEW_URL                     = local.function_urls["renew"]
+    CALSYNC_PUBLISH_URL                   = local.function_urls["publish"]
+    CALSYNC_SYNC_QUEUE                    = google_cloud_tasks_queue.sync.name
+    CALSYNC_PUBLISH_QUEUE                 = google_cloud_tasks_queue.publish.name
+    CALSYNC_TASKS_INVOKER_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
+    CALSYNC_FIRESTORE_DATABASE            = google_firestore_database.this.name
+    CALSYNC_SECRETS_BACKEND               = "secret_manager"
+    CALSYNC_CALENDAR_CREDENTIALS          = "service_account"
+    CALSYNC_DELEGATED_USER                = var.delegated_user
+    CALSYNC_SECRET_SERVICE_ACCOUNT_KEY    = google_secret_manager_secret.this["service_account_key"].secret_id
+    CALSYNC_SECRET_OAUTH_CLIENT           = google_secret_manager_secret.this["oauth_client"].secret_id
+    CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
+    CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id
+    CALSYNC_ADMIN_EMAILS                  = jsonencode(var.admin_emails)
+    CALSYNC_SYNC_PAST_DAYS                = tostring(var.sync_past_days)
+    CALSYNC_LOG_LEVEL                     = "INFO"
+  }
+
+  labels = merge(var.labels, { app = "calsync", env = var.environment })
+}
+
+resource "google_service_account" "tasks_invoker" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-tasks"
+  display_name = "calsync ${var.environment} Cloud Tasks invoker"
+  description  = "Identity whose OIDC token Cloud Tasks sends to the sync and publish functions."
+}
+
+resource "google_service_account" "scheduler" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-scheduler"
+  display_name = "calsync ${var.environment} Cloud Scheduler invoker"
+  description  = "Identity whose OIDC token Cloud Scheduler sends to the renew function."
+}
+
+module "function" {
+  source   = "../function"
+  for_each = local.functions
+
+  project_id            = var.project_id
+  region                = var.region
+  name                  = "${local.prefix}-${each.key}"
+  description           = each.value.description
+  entry_point           = each.value.entry_point
+  source_zip            = "${var.bundle_dir}/${each.key}.zip"
+  source_bucket         = google_storage_bucket.sources.name
+  service_account_id    = "${local.prefix}-${each.key}"
+  build_service_account = var.build_service_account
+  env_vars              = local.common_env
+  ingress               = each.value.ingress
+  invoker_members       = each.value.invokers
+  timeout_s             = each.value.timeout_s
+  available_memory      = each.value.memory
+  min_instances         = lookup(var.function_min_instances, each.key, 0)
+  max_instances         = lookup(var.function_max_instances, each.key, each.value.max_instances)
+  labels                = local.labels
+}
