@@ -20,7 +20,12 @@ $(TASKS_VENV)/.stamp: requirements-tasks.txt
 	$(TASKS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-tasks.txt
 	touch $@
 
-setup: $(VENV)/.stamp $(TASKS_VENV)/.stamp ## create .venv (app + dev) and .venv-tasks (Cloud Tasks emulator)
+$(CHECKOV_VENV)/.stamp: requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+setup: $(VENV)/.stamp $(TASKS_VENV)/.stamp $(CHECKOV_VENV)/.stamp ## create .venv (app + dev), .venv-tasks (Cloud Tasks emulator) and .venv-checkov
 
 lint: setup
 	$(VENV)/bin/ruff check .
