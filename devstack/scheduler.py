@@ -83,8 +83,13 @@ class Scheduler:
 
     def snapshot(self) -> dict[str, object]:
         """The jobs' state as JSON-ready data."""
+        now = time.monotonic()
         with self._lock:
-            return {"target": self.target, "jobs": [asdict(job) for job in self.jobs]}
+            jobs = [asdict(job) for job in self.jobs]
+        for job in jobs:
+            # Monotonic clock values mean nothing outside this process: show the time left instead.
+            job["next_in_s"] = round(max(0.0, job.pop("next_due") - now), 1)
+        return {"target": self.target, "jobs": jobs}
 
     def fire(self, job: Job) -> None:
         """POST ``{"job": name}`` once, as Cloud Scheduler would, and record the answer."""

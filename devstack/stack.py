@@ -275,14 +275,22 @@ def up(config: StackConfig, say: Callable[[str], None] = print) -> UpResult:
             healthy = endpoints is not None and all(is_ours(r) and answers(r) for r in existing.processes)
             if healthy and endpoints is not None:
                 return UpResult(endpoints, existing.processes, already_running=True)
-            say("A previous stack is only partly running; stopping what is left of it.")
+            say("The recorded stack is not fully running any more; stopping what is left of it.")
             _stop_records(existing.processes)
             _remove_state(config)
         return _start(config, say)
 
 
 def _preflight(ports: Mapping[str, int]) -> None:
-    """Fail before starting anything: missing Java/emulator/venv/function, busy ports."""
+    """Fail before starting anything: busy ports, missing Java/emulator/venv/function."""
+    busy = [f"{procs.HOST}:{port} ({name})" for name, port in ports.items() if procs.port_open(port)]
+    if busy:
+        raise StackError(
+            "ports already in use: "
+            + ", ".join(busy)
+            + ". Stop whatever listens there, or choose other ports with CALSYNC_DEVSTACK_BASE_PORT"
+            " (0 = free ports) or CALSYNC_DEVSTACK_PORT_<SERVICE>."
+        )
     procs.firestore_jar()  # raises ServerError with install instructions
     procs.tasks_python()
     missing = [
@@ -294,14 +302,6 @@ def _preflight(ports: Mapping[str, int]) -> None:
         raise StackError("function entry points are missing: " + ", ".join(missing))
     if not (procs.ROOT / "devstack" / "tasks_emulator.py").is_file():
         raise StackError("devstack/tasks_emulator.py (the Cloud Tasks emulator wrapper) is missing")
-    busy = [f"{procs.HOST}:{port} ({name})" for name, port in ports.items() if procs.port_open(port)]
-    if busy:
-        raise StackError(
-            "ports already in use: "
-            + ", ".join(busy)
-            + ". Stop whatever listens there, or choose other ports with CALSYNC_DEVSTACK_BASE_PORT"
-            " (0 = free ports) or CALSYNC_DEVSTACK_PORT_<SERVICE>."
-        )
 
 
 def _resolve_ports(config: StackConfig) -> dict[str, int]:
@@ -353,6 +353,8 @@ def function_urls(ports: Mapping[str, int]) -> dict[str, str]:
 
 def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
     ports = _resolve_ports(config)
+    if not SECRETS_FAKE.is_file():
+        del ports["secrets"]  # optional stand-in: its port need not be free when it is not started
     _preflight(ports)
     log_dir = config.log_dir
     admin_token = secrets.token_urlsafe(24)
@@ -379,10 +381,16 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
         secrets_host: str | None = None
         if SECRETS_FAKE.is_file():
             secrets_host = f"{procs.HOST}:{ports['secrets']}"
-            argv = [sys.executable, "-m", "devstack.secret_manager_fake", "--host", procs.HOST]
-            argv += ["--port", str(ports["secrets"])]
+            argv = [sys.executable, "-m", "devstack.secret_manager_fake", "--port", str(ports["secrets"])]
+            argv += ["--project", PROJECT]
             emulators["secret-manager"] = (
-                lambda: procs.start("secret-manager", argv, port=ports["secrets"], log_dir=log_dir),
+                lambda: procs.start(
+                    "secret-manager",
+                    argv,
+                    port=ports["secrets"],
+                    log_dir=log_dir,
+                    ready_pattern="secret-manager-fake listening on",
+                ),
                 "tcp",
                 secrets_host,
             )
