@@ -219,6 +219,7 @@ class SyncCursor(Record):
 
     ``seen_ids`` are the event ids a full listing has returned so far (the tombstone diff needs them
     once the last page arrives). ``base_sync_token`` is the token an incremental pass started from.
+    ``follow_up`` asks the run that finishes the pass for one more incremental pass (a trigger arrived).
     """
 
     calendar_key: str
@@ -233,6 +234,7 @@ class SyncCursor(Record):
     seen_ids: list[str] = Field(default_factory=list)
     pages: int = 0
     started_at: datetime
+    follow_up: bool = False
 
 
 class ChannelRecord(Record):
@@ -249,3 +251,15 @@ class ChannelRecord(Record):
     replaced_by: str | None = None
     last_webhook_at: datetime | None = None
     last_message_number: int = 0
+    # push path: the debounce bucket whose sync task this channel last enqueued (burst → one task).
+    last_enqueued_bucket: int | None = None
+
+
+class UnknownChannel(Record):
+    """A channel id that pushed to us but is not ours (an admin can stop it with its resource id)."""
+
+    channel_id: str
+    resource_id: str | None = None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    count: int = 1

@@ -1,0 +1,282 @@
+"""Pure classification of Google events against the mirror: what to write and which conflicts exist.
+
+The shape follows Cal.com's ``getBookingUpdateActions``: a pure function returns a decision with
+reason codes, and the sync service performs the I/O around it. Rules (issue 4):
+
+- ``system``: our tag (``extendedProperties.private.source == "agendador"``) with our environment;
+  ``manual``: no tag; another environment's tag: ignored with a warning and never touched.
+- For system events Google's version is compared with the snapshot calsync published: our own echo
+  (same etag) is nothing; otherwise moved, deleted or attendee changes become conflicts.
+- **Google wins**: the mirror always takes Google's version; a divergence sets ``source_of_truth`` to
+  ``google`` and records a conflict whose suggestion tells a person how to adjust the allocation.
+- Conflicts have deterministic ids, so re-syncs never duplicate them, and they are resolved when the
+  divergence disappears.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from calsync.model import (
+    TAG_ALLOCATION,
+    TAG_ENV,
+    TAG_SOURCE,
+    TAG_SOURCE_VALUE,
+    ConflictKind,
+    EventOrigin,
+    GoogleEvent,
+    MirrorEvent,
+    PublishedSnapshot,
+)
+
+Action = Literal["write", "unchanged", "ignore"]
+EVENT_CONFLICT_KINDS: tuple[ConflictKind, ...] = ("moved_in_google", "deleted_in_google", "attendees_changed")
+ALL_CONFLICT_KINDS: tuple[ConflictKind, ...] = (*EVENT_CONFLICT_KINDS, "overlap_manual")
+
+
+def conflict_id(calendar_key: str, event_id: str, kind: ConflictKind) -> str:
+    """The deterministic id of the conflict of ``kind`` on one event of one calendar."""
+    digest = hashlib.sha256(f"{calendar_key}\x1f{event_id}\x1f{kind}".encode()).hexdigest()
+    return f"{kind}-{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class ConflictAction:
+    """A divergence to record as an open conflict (the store decides whether it is new)."""
+
+    kind: ConflictKind
+    event_id: str
+    allocation_id: str | None
+    suggestion: str
+    google_start: datetime | None = None
+    google_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventDecision:
+    """What to do with one event of a page, and why (``reasons`` are stable codes, safe to log)."""
+
+    event_id: str
+    action: Action
+    reasons: tuple[str, ...]
+    mirror: MirrorEvent | None = None
+    open: tuple[ConflictAction, ...] = ()
+    resolve: tuple[ConflictKind, ...] = field(default=())
+
+
+def _emails(event: GoogleEvent) -> list[str]:
+    return sorted({(a.email or "").lower() for a in event.attendees or [] if a.email})
+
+
+def _when(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "the time shown in Google"
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+
+def suggestion(kind: ConflictKind, allocation_id: str | None, start: datetime | None, end: datetime | None) -> str:
+    """A human-readable way to settle a conflict (no personal data: times and allocation id only)."""
+    allocation = allocation_id or "(unknown)"
+    if kind == "moved_in_google":
+        return f"move allocation {allocation} to {_when(start, end)} as in Google"
+    if kind == "deleted_in_google":
+        return f"allocation {allocation} was deleted in Google: re-publish or cancel it"
+    if kind == "attendees_changed":
+        return f"attendees of allocation {allocation} were changed in Google: update the allocation or re-publish it"
+    return f"a manual Google event at {_when(start, end)} overlaps allocation {allocation}: move one of them"
+
+
+def _origin(event: GoogleEvent, current: MirrorEvent | None) -> tuple[EventOrigin, str | None, str | None]:
+    """Origin, environment tag and allocation id; a bare tombstone inherits them from the mirror."""
+    tags = event.private_tags
+    if tags.get(TAG_SOURCE) == TAG_SOURCE_VALUE:
+        return "system", tags.get(TAG_ENV), tags.get(TAG_ALLOCATION)
+    if event.cancelled and current is not None and not tags:
+        # Deleted events are only guaranteed to carry their id: the tags are gone with them.
+        return current.origin, current.env, current.allocation_id
+    return "manual", None, None
+
+
+def _unchanged(event: GoogleEvent, current: MirrorEvent | None) -> bool:
+    if current is None:
+        return False
+    status = event.status or "confirmed"
+    if event.etag is None:
+        return event.cancelled and current.status == "cancelled"
+    return (
+        current.etag == event.etag
+        and current.status == status
+        and (event.updated is None or current.updated == event.updated)
+    )
+
+
+def _mirror_from(
+    event: GoogleEvent,
+    current: MirrorEvent | None,
+    *,
+    calendar_key: str,
+    google_calendar_id: str,
+    origin: EventOrigin,
+    env: str | None,
+    allocation_id: str | None,
+    now: datetime,
+) -> MirrorEvent:
+    """Google's version as a mirror record (a tombstone keeps the last known times and content)."""
+    published = current.published if current is not None else None
+    if event.cancelled and current is not None:
+        return current.model_copy(
+            update={
+                "etag": event.etag or current.etag,
+                "updated": event.updated or current.updated,
+                "status": "cancelled",
+                "last_synced_at": now,
+            }
+        )
+    start = event.start.as_utc() if event.start else None
+    end = event.end.as_utc() if event.end else None
+    return MirrorEvent(
+        calendar_key=calendar_key,
+        external_id=event.id,
+        google_calendar_id=google_calendar_id,
+        etag=event.etag,
+        updated=event.updated,
+        status=event.status or "confirmed",
+        start=start,
+        end=end,
+        all_day=bool(event.start and event.start.date is not None and event.start.date_time is None),
+        summary=event.summary,
+        attendees=_emails(event),
+        origin=origin,
+        source_of_truth="backend" if origin == "system" else "google",
+        allocation_id=allocation_id,
+        env=env,
+        last_synced_at=now,
+        published=published,
+    )
+
+
+def _divergences(
+    event: GoogleEvent, mirror: MirrorEvent, published: PublishedSnapshot
+) -> tuple[list[ConflictAction], list[str]]:
+    """Conflicts between Google's version (already in ``mirror``) and what calsync published."""
+    opened: list[ConflictAction] = []
+    reasons: list[str] = []
+    allocation = mirror.allocation_id
+
+    def add(kind: ConflictKind) -> None:
+        reasons.append(kind)
+        opened.append(
+            ConflictAction(
+                kind=kind,
+                event_id=event.id,
+                allocation_id=allocation,
+                suggestion=suggestion(kind, allocation, mirror.start, mirror.end),
+                google_start=mirror.start,
+                google_end=mirror.end,
+            )
+        )
+
+    if event.cancelled:
+        if published.status != "cancelled":
+            add("deleted_in_google")
+        return opened, reasons
+    if (mirror.start, mirror.end) != (published.start, published.end):
+        add("moved_in_google")
+    if sorted(a.lower() for a in published.attendees) != mirror.attendees:
+        add("attendees_changed")
+    return opened, reasons
+
+
+def classify_event(
+    event: GoogleEvent,
+    current: MirrorEvent | None,
+    *,
+    calendar_key: str,
+    google_calendar_id: str,
+    env: str,
+    now: datetime,
+) -> EventDecision:
+    """Decide how one listed event changes the mirror and which event conflicts open or resolve."""
+    origin, event_env, allocation_id = _origin(event, current)
+    if origin == "system" and event_env != env:
+        return EventDecision(event.id, "ignore", ("foreign_env",))
+    if _unchanged(event, current):
+        return EventDecision(event.id, "unchanged", ("unchanged",))
+    if event.cancelled and current is None:
+        # A tombstone of something we never mirrored: nothing to keep, nothing to compare.
+        return EventDecision(event.id, "unchanged", ("unknown_tombstone",))
+
+    mirror = _mirror_from(
+        event,
+        current,
+        calendar_key=calendar_key,
+        google_calendar_id=google_calendar_id,
+        origin=origin,
+        env=event_env,
+        allocation_id=allocation_id,
+        now=now,
+    )
+    if origin == "manual":
+        reason = "manual_deleted" if event.cancelled else ("manual_new" if current is None else "manual_changed")
+        return EventDecision(event.id, "write", (reason,), mirror=mirror)
+
+    published = mirror.published
+    if published is None:
+        return EventDecision(event.id, "write", ("system_no_snapshot",), mirror=mirror)
+    if published.etag is not None and published.etag == event.etag:
+        # Our own write coming back through the sync token: nothing diverges.
+        return EventDecision(event.id, "write", ("own_echo",), mirror=mirror, resolve=EVENT_CONFLICT_KINDS)
+
+    opened, reasons = _divergences(event, mirror, published)
+    open_kinds = {c.kind for c in opened}
+    resolved = tuple(k for k in EVENT_CONFLICT_KINDS if k not in open_kinds)
+    if opened:
+        mirror = mirror.model_copy(update={"source_of_truth": "google"})
+    return EventDecision(
+        event.id,
+        "write",
+        tuple(reasons) or ("system_changed",),
+        mirror=mirror,
+        open=tuple(opened),
+        resolve=resolved,
+    )
+
+
+def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
+    """True when two half-open intervals share time."""
+    return a_start < b_end and b_start < a_end
+
+
+def overlap_conflict(manual: MirrorEvent, systems: Iterable[MirrorEvent]) -> ConflictAction | None:
+    """The ``overlap_manual`` conflict of a live manual event against the system events, if any."""
+    if manual.status == "cancelled" or manual.start is None or manual.end is None or manual.all_day:
+        return None
+    hits: Sequence[MirrorEvent] = sorted(
+        (
+            s
+            for s in systems
+            if s.status != "cancelled"
+            and s.start is not None
+            and s.end is not None
+            and s.external_id != manual.external_id
+            and overlaps(manual.start, manual.end, s.start, s.end)
+        ),
+        key=lambda s: (s.start, s.external_id),
+    )
+    if not hits:
+        return None
+    first = hits[0]
+    return ConflictAction(
+        kind="overlap_manual",
+        event_id=manual.external_id,
+        allocation_id=first.allocation_id,
+        suggestion=suggestion("overlap_manual", first.allocation_id, manual.start, manual.end),
+        google_start=manual.start,
+        google_end=manual.end,
+    )

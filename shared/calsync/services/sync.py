@@ -1,0 +1,605 @@
+"""The sync use case: Google Calendar → calsync's mirror, one calendar at a time.
+
+Implements Google's sync guide (https://developers.google.com/workspace/calendar/api/guides/sync)
+the way gcal_sync's ``_run_sync`` does, plus what production needs:
+
+- A per-calendar lease (``LockStore``): a second trigger marks the calendar ``pending`` and returns;
+  the holder runs one more pass before releasing, so duplicate triggers coalesce and no change is lost.
+- Full sync (first run, 410, changed query shape) over the window ``now - past .. now + future`` with
+  ``singleEvents``; incremental sync with the stored token only. The token is saved after the last
+  page, together with ``QUERY_VERSION``; a 410 clears it and runs exactly one full listing whose
+  result is diffed against the mirror (Google sends no tombstones for that gap).
+- Each page: one batched mirror read of the page's ids, pure classification (``classify``), conflicts
+  written before mirror documents (a crash in between is re-evaluated on the next run), mirror writes
+  only for events whose etag/updated changed.
+- A per-run budget: when it runs out between pages, the position is saved as a ``SyncCursor`` and a
+  ``continuation`` task is enqueued. Every step is idempotent, so a crash at any point converges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from calsync import errors
+from calsync.logs import get_logger
+from calsync.model import (
+    CalendarRecord,
+    Conflict,
+    ConflictKind,
+    GoogleEvent,
+    MirrorEvent,
+    SyncCursor,
+    SyncReason,
+)
+from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue, TaskRequest
+from calsync.services.classify import (
+    ConflictAction,
+    EventDecision,
+    classify_event,
+    conflict_id,
+    overlap_conflict,
+    overlaps,
+)
+
+log = get_logger(__name__)
+
+# Version of the listing's query shape (singleEvents=true, no filters, the adapter's `fields`). A stored
+# token made with another shape is not reused: Google ties a token to the query that produced it.
+QUERY_VERSION = "1"
+# Firestore `get_all` and the conflict lookup are chunked to keep each RPC small.
+READ_CHUNK = 1000
+Mode = Literal["full", "incremental", "skipped"]
+PassOutcome = Literal["done", "continued", "again"]
+FINAL_CALENDAR_ERRORS = (errors.AuthRevoked, errors.Forbidden, errors.NotFound, errors.BadRequest)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Settings the sync use case needs (built by the entry point from ``Settings``)."""
+
+    env: str
+    sync_queue: str
+    sync_url: str
+    past_days: int = 45
+    future_days: int = 180
+    lock_lease_s: float = 300.0
+    run_budget_s: float = 240.0
+
+
+@dataclass(frozen=True)
+class SyncCommand:
+    """Sync one calendar (the body of a sync task)."""
+
+    calendar_key: str
+    reason: SyncReason
+    requested_at: datetime | None = None
+    task_name: str | None = None
+
+
+@dataclass
+class SyncSummary:
+    """What one invocation did (the function's JSON answer and its summary log line)."""
+
+    calendar_id: str
+    mode: Mode = "skipped"
+    pages: int = 0
+    fetched: int = 0
+    written: int = 0
+    unchanged: int = 0
+    tombstoned: int = 0
+    conflicts_opened: int = 0
+    conflicts_resolved: int = 0
+    duration_ms: int = 0
+    status: str = "ok"
+    continued: bool = False
+    error_code: str | None = None
+    ignored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the sync function's answer."""
+        return asdict(self)
+
+
+@dataclass
+class _PassState:
+    """Position of the pass in progress (what a cursor saves)."""
+
+    mode: Literal["full", "incremental"]
+    cursor_id: str
+    started_at: datetime
+    page_token: str | None = None
+    base_sync_token: str | None = None
+    time_min: datetime | None = None
+    time_max: datetime | None = None
+    tombstone_diff: bool = False
+    seen_ids: set[str] = field(default_factory=set)
+    pages: int = 0
+    resumed: bool = False
+    follow_up: bool = False
+
+
+def sync_task(
+    config: SyncConfig, calendar_key: str, reason: SyncReason, now: datetime, *, name: str | None
+) -> TaskRequest:
+    """A sync task for one calendar (``name`` makes it idempotent in Cloud Tasks)."""
+    return TaskRequest(
+        queue=config.sync_queue,
+        url=config.sync_url,
+        payload={"calendar_id": calendar_key, "reason": reason, "requested_at": now.isoformat()},
+        name=name,
+    )
+
+
+def task_key(calendar_key: str) -> str:
+    """A task-name-safe digest of a calendar key (names allow only [A-Za-z0-9_-])."""
+    return hashlib.sha256(calendar_key.encode()).hexdigest()[:20]
+
+
+def sanitized_error(exc: errors.CalsyncError) -> str:
+    """An error message safe to store and show: class code, HTTP status and Google reason only."""
+    if isinstance(exc, errors.CalendarApiError):
+        return f"{exc.code} (HTTP {exc.status or '-'} {exc.reason or '-'})"
+    return exc.code
+
+
+class SyncService:
+    """Runs one sync invocation for one calendar over the ports (one instance per invocation)."""
+
+    def __init__(
+        self,
+        command: SyncCommand,
+        *,
+        api: CalendarApi,
+        store: StateStore,
+        queue: TaskQueue,
+        clock: Clock,
+        config: SyncConfig,
+        holder: str | None = None,
+    ) -> None:
+        self.command = command
+        self.api = api
+        self.store = store
+        self.queue = queue
+        self.clock = clock
+        self.config = config
+        self.holder = holder or uuid.uuid4().hex
+        self.key = command.calendar_key
+        self.summary = SyncSummary(calendar_id=self.key)
+        self.started = clock.now()
+        self.deadline = self.started + timedelta(seconds=config.run_budget_s)
+
+    # --- invocation ------------------------------------------------------------------------------
+
+    def run(self) -> SyncSummary:
+        """Lock, sync until done (looping while triggers arrived meanwhile), record state, release."""
+        calendar = self.store.get_calendar(self.key)
+        if calendar is None:
+            raise errors.UnknownResource(f"unknown calendar {self.key}", details={"calendar_id": self.key})
+        lease = self.config.lock_lease_s
+        if not self.store.acquire_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
+            log.info("sync skipped: calendar locked, marked pending", calendar_key=self.key, pending=True)
+            return self._finish()
+        try:
+            self._loop(calendar)
+        except FINAL_CALENDAR_ERRORS as exc:
+            self._record_failure(exc, final=True)
+            self._release_fully()
+            return self._finish()
+        except errors.CalsyncError as exc:
+            self._record_failure(exc, final=False)
+            self._release_fully()
+            raise
+        except Exception:
+            # Best effort: a lease left behind would only delay the next run until it expires.
+            self._release_fully(quiet=True)
+            raise
+        return self._finish()
+
+    def _loop(self, calendar: CalendarRecord) -> None:
+        lease = self.config.lock_lease_s
+        while True:
+            outcome = self._run_pass(calendar)
+            if outcome == "again":
+                calendar = self._reload()
+                continue
+            if outcome == "continued":
+                return
+            if self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
+                log.info("sync pending while running: one more pass", calendar_key=self.key, pending=True)
+                calendar = self._reload()
+                continue
+            return
+
+    def _reload(self) -> CalendarRecord:
+        calendar = self.store.get_calendar(self.key)
+        if calendar is None:
+            raise errors.UnknownResource(f"calendar {self.key} disappeared", details={"calendar_id": self.key})
+        return calendar
+
+    def _release_fully(self, *, quiet: bool = False) -> None:
+        """Release even when ``pending`` was set (the retry or continuation will cover it)."""
+        try:
+            lease = self.config.lock_lease_s
+            for _ in range(2):
+                if not self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
+                    return
+        except errors.CalsyncError:
+            if not quiet:
+                raise
+
+    def _finish(self) -> SyncSummary:
+        elapsed = self.clock.now() - self.started
+        self.summary.duration_ms = int(elapsed.total_seconds() * 1000)
+        return self.summary
+
+    def _record_failure(self, exc: errors.CalsyncError, *, final: bool) -> None:
+        fields: dict[str, Any] = {"error_message": sanitized_error(exc), "last_attempt_at": self.clock.now()}
+        if isinstance(exc, errors.AuthRevoked):
+            fields["status"] = "needs_reauth"
+        elif final:
+            fields["status"] = "error"
+        if isinstance(exc, errors.CalendarApiError) and exc.retry_after_s:
+            fields["backoff_until"] = self.clock.now() + timedelta(seconds=exc.retry_after_s)
+        self.summary.status = str(fields.get("status", "retry"))
+        self.summary.error_code = exc.code
+        log.warning(
+            "sync failed",
+            calendar_key=self.key,
+            error_code=exc.code,
+            status=self.summary.status,
+            upstream_reason=getattr(exc, "reason", None),
+        )
+        try:
+            self.store.update_calendar(self.key, fields)
+        except errors.StoreUnavailable:
+            if final:
+                raise
+
+    # --- one pass --------------------------------------------------------------------------------
+
+    def _start_pass(self, calendar: CalendarRecord) -> _PassState:
+        cursor = self.store.get_sync_cursor(self.key)
+        if cursor is not None and cursor.query_version == QUERY_VERSION:
+            return _PassState(
+                mode=cursor.mode,
+                cursor_id=cursor.cursor_id,
+                started_at=cursor.started_at,
+                page_token=cursor.page_token,
+                base_sync_token=cursor.base_sync_token,
+                time_min=cursor.time_min,
+                time_max=cursor.time_max,
+                tombstone_diff=cursor.tombstone_diff,
+                seen_ids=set(cursor.seen_ids),
+                pages=cursor.pages,
+                resumed=True,
+                follow_up=cursor.follow_up,
+            )
+        if cursor is not None:
+            self.store.delete_sync_cursor(self.key)
+        if calendar.sync_token and calendar.sync_query_version == QUERY_VERSION:
+            return _PassState(
+                mode="incremental",
+                cursor_id=uuid.uuid4().hex[:16],
+                started_at=self.clock.now(),
+                base_sync_token=calendar.sync_token,
+            )
+        return self._full_state(tombstone_diff=calendar.last_full_sync_at is not None)
+
+    def _full_state(self, *, tombstone_diff: bool) -> _PassState:
+        now = self.clock.now()
+        return _PassState(
+            mode="full",
+            cursor_id=uuid.uuid4().hex[:16],
+            started_at=now,
+            time_min=now - timedelta(days=self.config.past_days),
+            time_max=now + timedelta(days=self.config.future_days),
+            tombstone_diff=tombstone_diff,
+        )
+
+    def _run_pass(self, calendar: CalendarRecord) -> PassOutcome:
+        state = self._start_pass(calendar)
+        google_id = calendar.google_calendar_id
+        while True:
+            try:
+                page = self._list(google_id, state)
+            except errors.SyncTokenGone:
+                if state.mode != "incremental":
+                    raise
+                log.warning("sync token gone (410): one full listing", calendar_key=self.key, reason="410")
+                self.store.update_calendar(self.key, {"sync_token": None, "sync_query_version": None})
+                if state.resumed:
+                    self.store.delete_sync_cursor(self.key)
+                state = self._full_state(tombstone_diff=True)
+                continue
+            except errors.BadRequest:
+                if not state.resumed:
+                    raise
+                # A saved page token Google no longer accepts: start that listing again (idempotent).
+                log.warning("saved page token refused: restarting the listing", calendar_key=self.key)
+                self.store.delete_sync_cursor(self.key)
+                state = self._start_pass(self._reload())
+                continue
+            self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
+            self.summary.pages += 1
+            state.pages += 1
+            self.process_events(calendar, page.items)
+            if state.mode == "full":
+                state.seen_ids.update(e.id for e in page.items)
+            if page.next_page_token:
+                state.page_token = page.next_page_token
+                if self.clock.now() >= self.deadline:
+                    self._continue_later(state)
+                    return "continued"
+                continue
+            if not page.next_sync_token:
+                raise errors.Transient("last page without nextSyncToken", reason="noSyncToken")
+            if state.mode == "full" and state.tombstone_diff:
+                self._tombstone_diff(calendar, state)
+            self._complete(state, page.next_sync_token)
+            return "again" if state.follow_up else "done"
+
+    def _list(self, google_id: str, state: _PassState) -> Any:
+        if state.mode == "incremental":
+            return self.api.list_events(google_id, sync_token=state.base_sync_token, page_token=state.page_token)
+        return self.api.list_events(
+            google_id,
+            page_token=state.page_token,
+            time_min=state.time_min,
+            time_max=state.time_max,
+            single_events=True,
+        )
+
+    def _complete(self, state: _PassState, next_sync_token: str) -> None:
+        """Save the new token last: until then a crash re-lists from the old position (idempotent)."""
+        if state.resumed or state.page_token is not None:
+            self.store.delete_sync_cursor(self.key)
+        now = self.clock.now()
+        calendar = self._reload()
+        counters = dict(calendar.counters)
+        counters["runs"] = counters.get("runs", 0) + 1
+        if state.mode == "full":
+            counters["full_syncs"] = counters.get("full_syncs", 0) + 1
+        fields: dict[str, Any] = {
+            "sync_token": next_sync_token,
+            "sync_query_version": QUERY_VERSION,
+            "last_synced_at": now,
+            "last_attempt_at": now,
+            "status": "ok",
+            "error_message": None,
+            "backoff_until": None,
+            "counters": counters,
+        }
+        if state.mode == "full":
+            fields["last_full_sync_at"] = now
+        self.store.update_calendar(self.key, fields)
+
+    def _continue_later(self, state: _PassState) -> None:
+        """Out of budget between pages: save the position, release, enqueue a continuation task."""
+        assert state.page_token is not None
+        cursor = SyncCursor(
+            calendar_key=self.key,
+            cursor_id=state.cursor_id,
+            mode=state.mode,
+            page_token=state.page_token,
+            query_version=QUERY_VERSION,
+            base_sync_token=state.base_sync_token,
+            time_min=state.time_min,
+            time_max=state.time_max,
+            tombstone_diff=state.tombstone_diff,
+            seen_ids=sorted(state.seen_ids),
+            pages=state.pages,
+            started_at=state.started_at,
+            follow_up=state.follow_up,
+        )
+        self.store.put_sync_cursor(cursor)
+        lease = self.config.lock_lease_s
+        if self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
+            # A trigger arrived during this run: the continuation must run one more incremental pass.
+            self.store.put_sync_cursor(cursor.model_copy(update={"follow_up": True}))
+            self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now())
+        name = f"{self.config.env}-sync-{task_key(self.key)}-cont-{state.cursor_id}-{state.pages}"
+        self.queue.enqueue(sync_task(self.config, self.key, "continuation", self.clock.now(), name=name))
+        self.summary.continued = True
+        log.info(
+            "sync budget used: continuing in a new task",
+            calendar_key=self.key,
+            pages=state.pages,
+            task_name=name,
+            continued=True,
+        )
+
+    def _tombstone_diff(self, calendar: CalendarRecord, state: _PassState) -> None:
+        """Mark deleted the mirror events of the window that a complete full listing did not return."""
+        if state.time_min is None or state.time_max is None:
+            return
+        known = self.store.window_event_ids(self.key, state.time_min, state.time_max)
+        missing = sorted(known - state.seen_ids)
+        if not missing:
+            return
+        log.info("tombstone diff after full listing", calendar_key=self.key, count=len(missing))
+        before = self.summary.written
+        for chunk in _chunks(missing, READ_CHUNK):
+            self.process_events(calendar, [GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
+        self.summary.tombstoned += self.summary.written - before
+
+    # --- one page --------------------------------------------------------------------------------
+
+    def process_events(self, calendar: CalendarRecord, items: Sequence[GoogleEvent]) -> None:
+        """Classify one page against the mirror; write conflicts, then changed mirror documents."""
+        if not items:
+            return
+        now = self.clock.now()
+        ids = list(dict.fromkeys(e.id for e in items))
+        current = self.store.get_events(self.key, ids)
+        decisions: dict[str, EventDecision] = {}
+        for event in items:
+            decision = classify_event(
+                event,
+                current.get(event.id),
+                calendar_key=self.key,
+                google_calendar_id=calendar.google_calendar_id,
+                env=self.config.env,
+                now=now,
+            )
+            decisions[event.id] = decision
+        self.summary.fetched += len(items)
+        writes: dict[str, MirrorEvent] = {}
+        for decision in decisions.values():
+            if decision.action == "ignore":
+                self.summary.ignored += 1
+                log.warning(
+                    "event of another environment ignored",
+                    calendar_key=self.key,
+                    event_id=decision.event_id,
+                    reason=decision.reasons[0],
+                )
+            elif decision.action == "unchanged":
+                self.summary.unchanged += 1
+            elif decision.mirror is not None:
+                writes[decision.event_id] = decision.mirror
+        if not writes:
+            return
+        opened, resolved = self._conflict_actions(decisions, writes)
+        self._apply_conflicts(opened, resolved, now)
+        self.store.put_events(list(writes.values()))
+        self.summary.written += len(writes)
+
+    def _conflict_actions(
+        self, decisions: dict[str, EventDecision], writes: dict[str, MirrorEvent]
+    ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
+        opened: list[ConflictAction] = []
+        resolved: list[tuple[str, ConflictKind]] = []
+        for event_id in writes:
+            decision = decisions[event_id]
+            opened.extend(decision.open)
+            resolved.extend((event_id, kind) for kind in decision.resolve)
+        manual = [m for m in writes.values() if m.origin == "manual"]
+        system = {m.external_id: m for m in writes.values() if m.origin == "system"}
+        live_manual = [m for m in manual if m.status != "cancelled" and m.start and m.end and not m.all_day]
+        if live_manual:
+            lo = min(m.start for m in live_manual if m.start is not None)
+            hi = max(m.end for m in live_manual if m.end is not None)
+            candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, lo, hi)}
+            candidates.update(system)  # this page's version wins over the stored one
+            for m in live_manual:
+                action = overlap_conflict(m, candidates.values())
+                if action is not None:
+                    opened.append(action)
+                else:
+                    resolved.append((m.external_id, "overlap_manual"))
+        resolved.extend((m.external_id, "overlap_manual") for m in manual if m.status == "cancelled")
+        if system:
+            resolved.extend(self._overlaps_cleared(system.values()))
+        return opened, resolved
+
+    def _overlaps_cleared(self, systems: Iterable[MirrorEvent]) -> list[tuple[str, ConflictKind]]:
+        """Open overlap conflicts whose system event moved away from (or left) the manual event."""
+        by_allocation = {s.allocation_id: s for s in systems if s.allocation_id}
+        if not by_allocation:
+            return []
+        cleared: list[tuple[str, ConflictKind]] = []
+        token: str | None = None
+        while True:
+            page, token = self.store.list_conflicts(
+                self.key, status="open", kind="overlap_manual", page_size=500, page_token=token
+            )
+            for conflict in page:
+                system = by_allocation.get(conflict.allocation_id or "")
+                if system is None or conflict.google_start is None or conflict.google_end is None:
+                    continue
+                still = (
+                    system.status != "cancelled"
+                    and system.start is not None
+                    and system.end is not None
+                    and overlaps(conflict.google_start, conflict.google_end, system.start, system.end)
+                )
+                if not still:
+                    cleared.append((conflict.event_id, "overlap_manual"))
+            if token is None:
+                return cleared
+
+    def _apply_conflicts(
+        self, opened: list[ConflictAction], resolved: list[tuple[str, ConflictKind]], now: datetime
+    ) -> None:
+        open_ids = {conflict_id(self.key, a.event_id, a.kind): a for a in opened}
+        resolve_ids = {conflict_id(self.key, e, k) for e, k in resolved} - set(open_ids)
+        wanted = sorted(set(open_ids) | resolve_ids)
+        existing: dict[str, Conflict] = {}
+        for chunk in _chunks(wanted, READ_CHUNK):
+            existing.update(self.store.get_conflicts(chunk))
+        changes: list[Conflict] = []
+        for cid, action in open_ids.items():
+            old = existing.get(cid)
+            if old is None or old.status != "open":
+                self.summary.conflicts_opened += 1
+                log.info(
+                    "conflict opened",
+                    calendar_key=self.key,
+                    conflict_id=cid,
+                    conflict_kind=action.kind,
+                    event_id=action.event_id,
+                    allocation_id=action.allocation_id,
+                )
+                changes.append(
+                    Conflict(
+                        id=cid,
+                        kind=action.kind,
+                        calendar_key=self.key,
+                        event_id=action.event_id,
+                        allocation_id=action.allocation_id,
+                        suggestion=action.suggestion,
+                        status="open",
+                        detected_at=now,
+                        google_start=action.google_start,
+                        google_end=action.google_end,
+                    )
+                )
+            elif (old.suggestion, old.google_start, old.google_end, old.allocation_id) != (
+                action.suggestion,
+                action.google_start,
+                action.google_end,
+                action.allocation_id,
+            ):
+                changes.append(
+                    old.model_copy(
+                        update={
+                            "suggestion": action.suggestion,
+                            "google_start": action.google_start,
+                            "google_end": action.google_end,
+                            "allocation_id": action.allocation_id,
+                        }
+                    )
+                )
+        for cid in sorted(resolve_ids):
+            old = existing.get(cid)
+            if old is not None and old.status == "open":
+                self.summary.conflicts_resolved += 1
+                log.info("conflict resolved", calendar_key=self.key, conflict_id=cid, conflict_kind=old.kind)
+                changes.append(old.model_copy(update={"status": "resolved", "resolved_at": now}))
+        if changes:
+            self.store.put_conflicts(changes)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def sync_calendar(
+    command: SyncCommand,
+    *,
+    api: CalendarApi,
+    store: StateStore,
+    queue: TaskQueue,
+    clock: Clock,
+    config: SyncConfig,
+    holder: str | None = None,
+) -> SyncSummary:
+    """Sync one calendar (``UnknownResource`` if the key is not registered; retryable errors raise)."""
+    service = SyncService(command, api=api, store=store, queue=queue, clock=clock, config=config, holder=holder)
+    return service.run()
