@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the stack could not be started, checked or stopped (the
 
 from __future__ import annotations
 
+import requests
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -82,8 +83,26 @@ def status() -> None:
             item.record.address,
         )
     console.print(table)
+    endpoints = stack.read_endpoints(config)
+    if endpoints is not None:
+        _print_scheduler(endpoints.scheduler)
     if not all(item.answering for item in health):
         raise typer.Exit(1)
+
+
+def _print_scheduler(url: str) -> None:
+    """The scheduler loop's jobs: interval, runs, last answer from renew, time to the next run."""
+    try:
+        jobs = requests.get(url, timeout=5).json()["jobs"]
+    except (requests.RequestException, ValueError, KeyError):
+        return
+    table = Table(title="scheduler -> renew")
+    for column in ("job", "every (s)", "runs", "last answer", "next in (s)"):
+        table.add_column(column)
+    for job in jobs:
+        last = job["last_status"] if job["last_status"] is not None else job["last_error"] or "-"
+        table.add_row(job["name"], f"{job['interval_s']:g}", str(job["runs"]), str(last), str(job["next_in_s"]))
+    console.print(table)
 
 
 @app.command()
