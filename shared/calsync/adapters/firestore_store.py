@@ -1,0 +1,389 @@
+"""``ports.StateStore`` on Cloud Firestore (google-cloud-firestore), namespaced per environment.
+
+Layout (``{env}`` is ``dev|stg|prod``, so environments sharing a database never see each other):
+
+- ``{env}_meta/schema``: ``{"version": SCHEMA_VERSION}``, created on first use and checked after.
+- ``{env}_calendars/{key}``: ``CalendarRecord``.
+- ``{env}_calendars/{key}/events/{event_id}``: the mirror, one subcollection per calendar. A
+  subcollection (rather than a flat ``{key}__{event_id}`` collection) keeps every mirror query scoped
+  to one calendar by its path, so a range on one field (``end``/``start``) needs only Firestore's
+  automatic single-field indexes, and reads of a page's ids are direct ``get_all`` lookups.
+- ``{env}_calendars/{key}/sync/cursor`` and ``.../sync/seen_{n}``: an unfinished pass (continuation)
+  and the ids a full listing has returned so far, in chunks well under the 1 MiB document limit.
+- ``{env}_locks/{key}``: the per-calendar lease (holder, expires_at, pending), kept apart from the
+  calendar document so the lock's transactions contend with nothing else.
+- ``{env}_conflicts/{id}``, ``{env}_channels/{channel_id}``: flat collections.
+
+Writes go in batches of at most ``BATCH_LIMIT`` (Firestore's 500). Every Firestore failure surfaces
+as ``errors.StoreUnavailable``. Composite index needed in production: events ``(origin, end)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from calsync import errors
+from calsync.model import CalendarRecord, ChannelRecord, Conflict, MirrorEvent, SyncCursor
+
+SCHEMA_VERSION = 1
+BATCH_LIMIT = 500
+GET_ALL_CHUNK = 1000
+SEEN_CHUNK = 5000
+# The admin listing bounds its `start` range by this much before `time_min` (longer events that started
+# earlier are not listed; clinic events last hours).
+MAX_EVENT_SPAN = timedelta(days=31)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _classified(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn Firestore/google-api-core failures into ``StoreUnavailable`` (classified once, here)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except errors.CalsyncError:
+            raise
+        except (gexc.GoogleAPIError, ValueError) as exc:
+            raise errors.StoreUnavailable(
+                f"firestore {fn.__name__} failed: {type(exc).__name__}", details={"operation": fn.__name__}
+            ) from exc
+
+    return wrapper
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class FirestoreStateStore:
+    """calsync's state in Firestore (see the module docstring for the layout)."""
+
+    def __init__(self, client: firestore.Client, *, environment: str) -> None:
+        self.client = client
+        self.env = environment
+        self._schema_checked = False
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def _col(self, name: str) -> Any:
+        return self.client.collection(f"{self.env}_{name}")
+
+    def _calendar_ref(self, key: str) -> Any:
+        return self._col("calendars").document(key)
+
+    def _events(self, key: str) -> Any:
+        return self._calendar_ref(key).collection("events")
+
+    def _sync(self, key: str) -> Any:
+        return self._calendar_ref(key).collection("sync")
+
+    def _schema(self) -> None:
+        """Create the schema marker on first use; refuse a database written by another schema."""
+        if self._schema_checked:
+            return
+        ref = self._col("meta").document("schema")
+        snap = ref.get()
+        if not snap.exists:
+            try:
+                ref.create({"version": SCHEMA_VERSION})
+            except gexc.AlreadyExists:
+                snap = ref.get()
+            else:
+                self._schema_checked = True
+                return
+        version = (snap.to_dict() or {}).get("version")
+        if version != SCHEMA_VERSION:
+            raise errors.StoreUnavailable(
+                f"state store schema {version} does not match this code's {SCHEMA_VERSION}",
+                details={"schema_version": version},
+            )
+        self._schema_checked = True
+
+    def _commit(self, writes: Sequence[tuple[Any, Mapping[str, Any] | None]]) -> None:
+        """Set (or delete, for None) documents in batches of at most ``BATCH_LIMIT``."""
+        for chunk in _chunks(writes, BATCH_LIMIT):
+            batch = self.client.batch()
+            for ref, data in chunk:
+                if data is None:
+                    batch.delete(ref)
+                else:
+                    batch.set(ref, dict(data))
+            batch.commit()
+
+    # --- calendars -------------------------------------------------------------------------------
+
+    @_classified
+    def get_calendar(self, key: str) -> CalendarRecord | None:
+        """The calendar with this key, or None."""
+        self._schema()
+        snap = self._calendar_ref(key).get()
+        return CalendarRecord.model_validate(snap.to_dict()) if snap.exists else None
+
+    @_classified
+    def put_calendar(self, record: CalendarRecord) -> None:
+        """Create or replace a calendar record."""
+        self._schema()
+        self._calendar_ref(record.key).set(record.model_dump())
+
+    @_classified
+    def update_calendar(self, key: str, fields: Mapping[str, Any]) -> None:
+        """Set some fields of an existing calendar record (``UnknownResource`` if it does not exist)."""
+        self._schema()
+        try:
+            self._calendar_ref(key).update(dict(fields))
+        except gexc.NotFound as exc:
+            raise errors.UnknownResource(f"unknown calendar {key}") from exc
+
+    @_classified
+    def list_calendars(self) -> list[CalendarRecord]:
+        """Every calendar record, by key."""
+        self._schema()
+        return [CalendarRecord.model_validate(s.to_dict()) for s in self._col("calendars").order_by("key").stream()]
+
+    # --- locks -----------------------------------------------------------------------------------
+
+    @_classified
+    def acquire_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
+        """Take the lease (or a stale one) in a transaction; if another holder has it, mark pending."""
+        self._schema()
+        ref = self._col("locks").document(calendar_key)
+
+        @firestore.transactional
+        def take(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            lock = snap.to_dict() if snap.exists else None
+            if lock is None or lock["expires_at"] <= now or lock["holder"] == holder:
+                transaction.set(
+                    ref, {"holder": holder, "expires_at": now + timedelta(seconds=lease_s), "pending": False}
+                )
+                return True
+            if not lock.get("pending"):
+                transaction.update(ref, {"pending": True})
+            return False
+
+        result: bool = take(self.client.transaction())
+        return result
+
+    @_classified
+    def release_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
+        """Release unless pending (re-checked in the same transaction): then keep, extend, return True."""
+        self._schema()
+        ref = self._col("locks").document(calendar_key)
+
+        @firestore.transactional
+        def release(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            lock = snap.to_dict() if snap.exists else None
+            if lock is None or lock["holder"] != holder:
+                return False
+            if lock.get("pending"):
+                transaction.update(ref, {"pending": False, "expires_at": now + timedelta(seconds=lease_s)})
+                return True
+            transaction.delete(ref)
+            return False
+
+        result: bool = release(self.client.transaction())
+        return result
+
+    # --- mirror ----------------------------------------------------------------------------------
+
+    @_classified
+    def get_events(self, calendar_key: str, event_ids: Sequence[str]) -> dict[str, MirrorEvent]:
+        """The mirror documents of these ids, read with batched ``get_all`` (never a scan)."""
+        self._schema()
+        events = self._events(calendar_key)
+        found: dict[str, MirrorEvent] = {}
+        for chunk in _chunks(list(dict.fromkeys(event_ids)), GET_ALL_CHUNK):
+            for snap in self.client.get_all([events.document(i) for i in chunk]):
+                if snap.exists:
+                    found[snap.id] = MirrorEvent.model_validate(snap.to_dict())
+        return found
+
+    @_classified
+    def put_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Write mirror documents in batches of at most 500."""
+        self._schema()
+        self._commit([(self._events(e.calendar_key).document(e.external_id), e.model_dump()) for e in events])
+
+    @_classified
+    def window_event_ids(self, calendar_key: str, time_min: datetime, time_max: datetime) -> set[str]:
+        """Ids of non-cancelled mirror events overlapping the window (reads only three fields)."""
+        self._schema()
+        query = self._events(calendar_key).where(filter=FieldFilter("end", ">", time_min))
+        ids: set[str] = set()
+        for snap in query.select(["start", "status"]).stream():
+            data = snap.to_dict() or {}
+            start = data.get("start")
+            if data.get("status") != "cancelled" and start is not None and start < time_max:
+                ids.add(snap.id)
+        return ids
+
+    @_classified
+    def system_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Non-cancelled system mirror events overlapping the window (index: origin, end)."""
+        self._schema()
+        query = self._events(calendar_key).where(filter=FieldFilter("origin", "==", "system"))
+        query = query.where(filter=FieldFilter("end", ">", time_min))
+        result = []
+        for snap in query.stream():
+            event = MirrorEvent.model_validate(snap.to_dict())
+            if event.status != "cancelled" and event.start is not None and event.start < time_max:
+                result.append(event)
+        return result
+
+    @_classified
+    def list_mirror_events(
+        self,
+        calendar_key: str,
+        *,
+        time_min: datetime | None,
+        time_max: datetime | None,
+        page_size: int,
+        page_token: str | None,
+    ) -> tuple[list[MirrorEvent], str | None]:
+        """One page of non-cancelled mirror events by start (pages may be short; the token is an id)."""
+        self._schema()
+        events = self._events(calendar_key)
+        query = events.order_by("start").order_by("__name__")
+        if time_max is not None:
+            query = query.where(filter=FieldFilter("start", "<", time_max))
+        if time_min is not None:
+            query = query.where(filter=FieldFilter("start", ">=", time_min - MAX_EVENT_SPAN))
+        if page_token:
+            last = events.document(page_token).get()
+            if not last.exists:
+                raise errors.InvalidRequest("page_token is no longer valid", details={"page_token": "unknown"})
+            query = query.start_after(last)
+        snaps = list(query.limit(page_size).stream())
+        items = []
+        for snap in snaps:
+            event = MirrorEvent.model_validate(snap.to_dict())
+            if event.status == "cancelled":
+                continue
+            if time_min is not None and (event.end is None or event.end <= time_min):
+                continue
+            items.append(event)
+        token = snaps[-1].id if len(snaps) == page_size else None
+        return items, token
+
+    # --- cursors ---------------------------------------------------------------------------------
+
+    @_classified
+    def get_sync_cursor(self, calendar_key: str) -> SyncCursor | None:
+        """The unfinished pass of this calendar (with its seen ids), or None."""
+        self._schema()
+        sync = self._sync(calendar_key)
+        snap = sync.document("cursor").get()
+        if not snap.exists:
+            return None
+        data = snap.to_dict() or {}
+        chunks = int(data.pop("seen_chunks", 0))
+        seen: list[str] = []
+        refs = [sync.document(f"seen_{n}") for n in range(chunks)]
+        for part in self.client.get_all(refs) if refs else []:
+            seen.extend((part.to_dict() or {}).get("ids", []))
+        return SyncCursor.model_validate({**data, "seen_ids": seen})
+
+    @_classified
+    def put_sync_cursor(self, cursor: SyncCursor) -> None:
+        """Save where a pass stopped: the cursor and its seen-id chunks in one batch."""
+        self._schema()
+        sync = self._sync(cursor.calendar_key)
+        chunks = list(_chunks(cursor.seen_ids, SEEN_CHUNK))
+        writes: list[tuple[Any, Mapping[str, Any] | None]] = [
+            (sync.document(f"seen_{n}"), {"ids": list(ids)}) for n, ids in enumerate(chunks)
+        ]
+        writes.append(
+            (sync.document("cursor"), {**cursor.model_dump(exclude={"seen_ids"}), "seen_chunks": len(chunks)})
+        )
+        self._commit(writes)
+
+    @_classified
+    def delete_sync_cursor(self, calendar_key: str) -> None:
+        """Forget the unfinished pass (cursor first, so a half-done delete leaves no cursor)."""
+        self._schema()
+        sync = self._sync(calendar_key)
+        refs = [snap.reference for snap in sync.select([]).stream()]
+        refs.sort(key=lambda ref: ref.id != "cursor")
+        self._commit([(ref, None) for ref in refs])
+
+    # --- conflicts -------------------------------------------------------------------------------
+
+    @_classified
+    def get_conflicts(self, conflict_ids: Sequence[str]) -> dict[str, Conflict]:
+        """The conflicts with these ids (batched ``get_all``)."""
+        self._schema()
+        col = self._col("conflicts")
+        found: dict[str, Conflict] = {}
+        for chunk in _chunks(list(dict.fromkeys(conflict_ids)), GET_ALL_CHUNK):
+            for snap in self.client.get_all([col.document(i) for i in chunk]):
+                if snap.exists:
+                    found[snap.id] = Conflict.model_validate(snap.to_dict())
+        return found
+
+    @_classified
+    def put_conflicts(self, conflicts: Sequence[Conflict]) -> None:
+        """Create or replace conflicts in batches."""
+        self._schema()
+        col = self._col("conflicts")
+        self._commit([(col.document(c.id), c.model_dump()) for c in conflicts])
+
+    @_classified
+    def list_conflicts(
+        self,
+        calendar_key: str | None,
+        *,
+        status: str | None,
+        page_size: int,
+        page_token: str | None,
+        kind: str | None = None,
+    ) -> tuple[list[Conflict], str | None]:
+        """One page of conflicts by id (equality filters only: served by single-field indexes)."""
+        self._schema()
+        col = self._col("conflicts")
+        query = col.order_by("__name__")
+        for name, value in (("calendar_key", calendar_key), ("status", status), ("kind", kind)):
+            if value is not None:
+                query = query.where(filter=FieldFilter(name, "==", value))
+        if page_token:
+            query = query.start_after({"__name__": col.document(page_token)})
+        snaps = list(query.limit(page_size).stream())
+        token = snaps[-1].id if len(snaps) == page_size else None
+        return [Conflict.model_validate(s.to_dict()) for s in snaps], token
+
+    # --- channels --------------------------------------------------------------------------------
+
+    @_classified
+    def get_channel(self, channel_id: str) -> ChannelRecord | None:
+        """The channel with this id, or None."""
+        self._schema()
+        snap = self._col("channels").document(channel_id).get()
+        return ChannelRecord.model_validate(snap.to_dict()) if snap.exists else None
+
+    @_classified
+    def put_channel(self, record: ChannelRecord) -> None:
+        """Create or replace a channel record."""
+        self._schema()
+        self._col("channels").document(record.channel_id).set(record.model_dump())
+
+    @_classified
+    def active_channel(self, calendar_key: str) -> ChannelRecord | None:
+        """The active channel of a calendar with the latest expiration, or None."""
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("calendar_key", "==", calendar_key))
+        query = query.where(filter=FieldFilter("status", "==", "active"))
+        active = [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+        if not active:
+            return None
+        return max(active, key=lambda c: (c.expiration is not None, c.expiration or c.created_at))
