@@ -27,6 +27,7 @@ from calsync.model import (
     GoogleEvent,
     MirrorEvent,
     SyncCursor,
+    UnknownChannel,
     WatchChannel,
     utc,
 )
@@ -253,6 +254,68 @@ class InMemoryStateStore:
             return None
         best = max(active, key=lambda c: c.expiration or datetime.min.replace(tzinfo=UTC))
         return best.model_copy(deep=True)
+
+    # --- push path: channels, polling, cleanup ---
+    @property
+    def unknown_channels(self) -> dict[str, UnknownChannel]:
+        """Channel ids that pushed to us but are not ours (created on first use)."""
+        return self.__dict__.setdefault("_unknown_channels", {})  # type: ignore[no-any-return]
+
+    def list_channels_for_calendar(self, calendar_key: str) -> list[ChannelRecord]:
+        """Every channel of a calendar, any status."""
+        return [c.model_copy(deep=True) for c in self.channels.values() if c.calendar_key == calendar_key]
+
+    def list_active_channels(self) -> list[ChannelRecord]:
+        """Every active channel."""
+        return [c.model_copy(deep=True) for c in self.channels.values() if c.status == "active"]
+
+    def record_notification(
+        self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
+    ) -> bool:
+        """Store a higher message number (and bucket); False for a lower or equal one."""
+        record = self.channels.get(channel_id)
+        if record is None or message_number <= record.last_message_number:
+            return False
+        update: dict[str, Any] = {"last_message_number": message_number, "last_webhook_at": at}
+        if enqueued_bucket is not None:
+            update["last_enqueued_bucket"] = max(enqueued_bucket, record.last_enqueued_bucket or enqueued_bucket)
+        self.channels[channel_id] = record.model_copy(update=update)
+        return True
+
+    def record_unknown_channel(
+        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+    ) -> bool:
+        """Note an unknown channel id, at most once per ``min_interval_s``."""
+        seen = self.unknown_channels.get(channel_id)
+        if seen is None:
+            self.unknown_channels[channel_id] = UnknownChannel(
+                channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at
+            )
+            return True
+        if (at - seen.last_seen_at).total_seconds() < min_interval_s:
+            return False
+        self.unknown_channels[channel_id] = seen.model_copy(
+            update={"last_seen_at": at, "count": seen.count + 1, "resource_id": resource_id or seen.resource_id}
+        )
+        return True
+
+    def delete_mirror_events_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` mirror events that ended before ``cutoff``."""
+        old = [k for k, e in self.events.items() if e.end is not None and e.end < cutoff][:limit]
+        for key in old:
+            del self.events[key]
+        return len(old)
+
+    def delete_resolved_conflicts_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` conflicts resolved before ``cutoff``."""
+        old = [
+            k
+            for k, c in self.conflicts.items()
+            if c.status == "resolved" and c.resolved_at is not None and c.resolved_at < cutoff
+        ][:limit]
+        for key in old:
+            del self.conflicts[key]
+        return len(old)
 
 
 class CountingStore:

@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     retry_max_total_s: float = Field(default=60.0, gt=0, description="Total time for retries of one call.")
     log_level: str = Field(default="INFO", description="Root log level.")
 
+    # --- push path: webhook debounce, renewal fan-out, polling, cleanup ---
+    debounce_s: int = Field(default=30, ge=1, le=3600, description="Webhook debounce bucket (one sync per bucket).")
+    renew_queue: str = Field(default="calsync-sync", description="Queue of per-calendar renewal tasks.")
+    renew_inline_max: int = Field(default=10, ge=0, description="Renew inline up to this many; fan out above.")
+    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars a poll run enqueues at most.")
+    poll_stale_s: int = Field(default=3600, ge=60, description="Poll calendars whose last sync is older than this.")
+    poll_interval_s: int = Field(default=600, ge=10, description="Poll schedule; names poll tasks per interval.")
+    mirror_retention_days: int = Field(default=180, ge=1, description="Keep mirror events ended within this.")
+    conflict_retention_days: int = Field(default=90, ge=1, description="Keep resolved conflicts this long.")
+    cleanup_batch: int = Field(default=500, ge=1, le=500, description="Documents deleted per batch by cleanup.")
+    unknown_channel_interval_s: int = Field(default=3600, ge=1, description="Record an unknown channel id once per.")
+
     @field_validator("webhook_url")
     @classmethod
     def _webhook_is_https(cls, value: str) -> str:

@@ -273,6 +273,50 @@ class StateStore(CalendarStore, LockStore, MirrorStore, ConflictStore, ChannelSt
     """Everything calsync keeps in Firestore."""
 
 
+# --- push path: channels, polling, cleanup -------------------------------------------------------
+
+
+class ChannelQueries(Protocol):
+    """Channel lookups and notification bookkeeping of the push path (webhook, renewal)."""
+
+    def list_channels_for_calendar(self, calendar_key: str) -> list[ChannelRecord]:
+        """Every channel record of a calendar, any status."""
+        ...
+
+    def list_active_channels(self) -> list[ChannelRecord]:
+        """Every channel whose status is ``active`` (renewal and polling plan from these)."""
+        ...
+
+    def record_notification(
+        self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
+    ) -> bool:
+        """In one transaction: if ``message_number`` is above the stored one, store it, ``last_webhook_at``
+        and (when given) ``last_enqueued_bucket``, and return True; else change nothing and return False."""
+        ...
+
+    def record_unknown_channel(
+        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+    ) -> bool:
+        """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written)."""
+        ...
+
+
+class CleanupStore(Protocol):
+    """Retention deletes of the daily cleanup (Firestore only, never Google)."""
+
+    def delete_mirror_events_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` mirror events (any calendar) whose end is before ``cutoff``; the count."""
+        ...
+
+    def delete_resolved_conflicts_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` resolved conflicts resolved before ``cutoff``; the count."""
+        ...
+
+
+class PushStore(StateStore, ChannelQueries, CleanupStore, Protocol):
+    """The state store as the push path (webhook, renew, poll, cleanup) uses it."""
+
+
 # --- Cloud Tasks, secrets ------------------------------------------------------------------------
 
 
