@@ -111,10 +111,10 @@ def test_only_the_webhook_is_public(calsync_module: TfFolder, function_module: T
 
 
 def test_invokers_are_least_privilege(calsync_module: TfFolder) -> None:
-    """sync: Cloud Tasks only; renew: Cloud Scheduler only; publish: the admin group (and its queue)."""
+    """sync: Cloud Tasks; renew: Cloud Scheduler (+ its fan-out tasks); publish: the admin group (+ its queue)."""
     functions = calsync_module.locals["functions"]
     assert functions["sync"]["invokers"] == [TASKS_INVOKER]
-    assert functions["renew"]["invokers"] == [SCHEDULER]
+    assert functions["renew"]["invokers"] == [SCHEDULER, TASKS_INVOKER]
     assert set(functions["publish"]["invokers"]) == {"group:${var.admin_group}", TASKS_INVOKER}
     assert calsync_module.modules["function"]["invoker_members"] == "${each.value.invokers}"
 
@@ -148,6 +148,12 @@ def test_scheduler_jobs_have_the_right_schedule_and_body(calsync_module: TfFolde
     assert _gaps_minutes(_cron_fires(jobs["renew"]["schedule"])) == {360}
     assert _gaps_minutes(_cron_fires(jobs["poll"]["schedule"])) == {10}
     assert len(_cron_fires(jobs["cleanup"]["schedule"])) == 1
+    # The code names poll tasks per interval: it must know the real period.
+    env = calsync_module.locals["common_env"]
+    assert env["CALSYNC_POLL_INTERVAL_S"] == "${tostring(local.poll_interval_s)}"
+    assert calsync_module.locals["poll_interval_s"] == 10 * 60
+    # A quiet calendar is polled well before the 1 h "no successful sync" alert would fire.
+    assert calsync_module.locals["poll_stale_s"] + calsync_module.locals["poll_interval_s"] < 3600
 
 
 def test_scheduler_jobs_target_renew_with_oidc(calsync_module: TfFolder) -> None:

@@ -1,24 +1,23 @@
 /**
  * Firestore (native mode) plus the composite indexes the state store's queries need and the TTL
- * policies of documents that expire. Keep firestore_indexes in step with the queries the store
- * declares (tests/infra checks it).
+ * policies of documents that expire (none today). tests/infra derives the composite indexes the
+ * store's queries need from calsync/adapters/firestore_store.py and checks each is declared here.
  */
 
 locals {
-  # name => { collection, fields = [[field path, ASCENDING|DESCENDING], ...] }
+  # name => { collection (id, scope COLLECTION), fields = [[field path, ASCENDING|DESCENDING], ...] }.
+  # Only queries mixing an equality with a range/order on another field need one; equality-only
+  # and single-field queries are served by Firestore's automatic indexes.
   firestore_indexes = {
-    channels_by_status_expiration = {
-      collection = "channels"
-      fields     = [["status", "ASCENDING"], ["expiration", "ASCENDING"]]
-    }
-    conflicts_by_status_detected = {
-      collection = "conflicts"
-      fields     = [["status", "ASCENDING"], ["detected_at", "DESCENDING"]]
+    # FirestoreStateStore.system_events_overlapping: origin == "system" AND end > t, on
+    # {env}_calendars/{key}/events.
+    events_origin_end = {
+      collection = "events"
+      fields     = [["origin", "ASCENDING"], ["end", "ASCENDING"]]
     }
   }
-
-  # collection group => timestamp field after which Firestore deletes the document.
-  firestore_ttl_fields = {}
+  # No TTL policies: the daily cleanup job deletes by retention (Settings.mirror_retention_days,
+  # conflict_retention_days), and lock documents are leases the code overwrites.
 }
 
 resource "google_firestore_database" "this" {
@@ -47,15 +46,4 @@ resource "google_firestore_index" "this" {
       order      = fields.value[1]
     }
   }
-}
-
-resource "google_firestore_field" "ttl" {
-  for_each = local.firestore_ttl_fields
-
-  project    = var.project_id
-  database   = google_firestore_database.this.name
-  collection = each.key
-  field      = each.value
-
-  ttl_config {}
 }

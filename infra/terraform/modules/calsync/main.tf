@@ -35,7 +35,7 @@ locals {
   # which queues it enqueues to. Nothing else is granted.
   functions = {
     webhook = {
-      entry_point = "webhook"
+      entry_point = "main"
       description = "Receives Google Calendar push notifications and enqueues a per-calendar sync."
       # Google's push must reach it; it authenticates each notification by its channel token.
       ingress       = "ALLOW_ALL"
@@ -47,7 +47,7 @@ locals {
       max_instances = 20
     }
     sync = {
-      entry_point   = "sync"
+      entry_point   = "main"
       description   = "Runs one calendar's incremental or full sync (Cloud Tasks target)."
       ingress       = "ALLOW_INTERNAL_ONLY" # Cloud Tasks of the project counts as internal
       invokers      = [google_service_account.tasks_invoker.member]
@@ -58,10 +58,12 @@ locals {
       max_instances = 10
     }
     renew = {
-      entry_point   = "renew"
-      description   = "Renews push channels, polls calendars and cleans up (Cloud Scheduler target)."
-      ingress       = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler of the project counts as internal
-      invokers      = [google_service_account.scheduler.member]
+      entry_point = "main"
+      description = "Renews push channels, polls calendars and cleans up (Cloud Scheduler target)."
+      ingress     = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler of the project counts as internal
+      # The scheduler's jobs; plus the renewal fan-out tasks (Settings.renew_queue) Cloud Tasks
+      # delivers back to renew when more channels are due than renew_inline_max.
+      invokers      = [google_service_account.scheduler.member, google_service_account.tasks_invoker.member]
       secrets       = local.calendar_secrets
       queues        = ["sync"]
       timeout_s     = 540
@@ -69,7 +71,7 @@ locals {
       max_instances = 2
     }
     publish = {
-      entry_point = "publish"
+      entry_point = "main"
       description = "Plans and applies publishes of allocations to Google Calendar."
       # Admins call it from their machines with an ID token; the publish queue calls it back.
       ingress       = "ALLOW_ALL"
@@ -105,6 +107,9 @@ locals {
     CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id
     CALSYNC_ADMIN_EMAILS                  = jsonencode(var.admin_emails)
+    CALSYNC_RENEW_QUEUE                   = google_cloud_tasks_queue.sync.name
+    CALSYNC_POLL_INTERVAL_S               = tostring(local.poll_interval_s)
+    CALSYNC_POLL_STALE_S                  = tostring(local.poll_stale_s)
     CALSYNC_SYNC_PAST_DAYS                = tostring(var.sync_past_days)
     CALSYNC_LOG_LEVEL                     = "INFO"
   }

@@ -5,6 +5,12 @@
  */
 
 locals {
+  # The poll job's period (the code names poll tasks per interval) and the age after which poll
+  # syncs a calendar: under half the 1 h "no successful sync" alert, so a quiet calendar (no push)
+  # still syncs often enough never to trip it.
+  poll_interval_s = 600
+  poll_stale_s    = 1800
+
   scheduler_jobs = {
     renew = {
       description = "Renew push channels that expire within the renewal margin."
