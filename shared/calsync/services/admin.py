@@ -1,0 +1,157 @@
+"""Admin use cases: register a calendar, read its state, list the mirror and conflicts, force a sync.
+
+These read calsync's own state (no Google call) except ``register_calendar``, which checks that the
+Google calendar exists and is reachable before recording it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calsync import errors
+from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
+from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.services.sync import SyncConfig, sync_task, task_key
+
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class RegisterCalendar:
+    """Register an existing Google calendar under a calsync key."""
+
+    key: str
+    google_calendar_id: str
+    kind: CalendarKind
+    clinic_id: str | None = None
+    owner_id: str | None = None
+
+
+def register_calendar(cmd: RegisterCalendar, *, api: CalendarApi, store: StateStore, clock: Clock) -> CalendarRecord:
+    """Record the calendar (idempotent for the same Google id; ``StaleState`` if the key is taken)."""
+    existing = store.get_calendar(cmd.key)
+    if existing is not None:
+        if existing.google_calendar_id != cmd.google_calendar_id:
+            raise errors.StaleState(
+                f"calendar key {cmd.key} is registered with another Google calendar", details={"key": cmd.key}
+            )
+        return existing
+    api.get_calendar(cmd.google_calendar_id)  # NotFound / Forbidden: not ours to manage
+    record = CalendarRecord(
+        key=cmd.key,
+        google_calendar_id=cmd.google_calendar_id,
+        kind=cmd.kind,
+        clinic_id=cmd.clinic_id,
+        owner_id=cmd.owner_id,
+        created_at=clock.now(),
+    )
+    store.put_calendar(record)
+    return record
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def calendar_state(key: str, *, store: StateStore) -> dict[str, Any]:
+    """The admin view of one calendar (``UnknownResource`` if not registered)."""
+    record = store.get_calendar(key)
+    if record is None:
+        raise errors.UnknownResource(f"unknown calendar {key}", details={"key": key})
+    channel = store.active_channel(key)
+    return {
+        "key": record.key,
+        "google_calendar_id": record.google_calendar_id,
+        "kind": record.kind,
+        "clinic_id": record.clinic_id,
+        "owner_id": record.owner_id,
+        "status": record.status,
+        "last_synced_at": _iso(record.last_synced_at),
+        "last_full_sync_at": _iso(record.last_full_sync_at),
+        "error_message": record.error_message,
+        "counters": record.counters,
+        "has_sync_token": record.sync_token is not None,
+        "channel_expires_at": _iso(channel.expiration) if channel is not None else None,
+    }
+
+
+def event_item(event: MirrorEvent) -> dict[str, Any]:
+    """A mirror event as the admin API shows it."""
+    return {
+        "id": event.external_id,
+        "calendar_id": event.calendar_key,
+        "status": event.status,
+        "start": _iso(event.start),
+        "end": _iso(event.end),
+        "all_day": event.all_day,
+        "summary": event.summary,
+        "attendees": event.attendees,
+        "origin": event.origin,
+        "source_of_truth": event.source_of_truth,
+        "allocation_id": event.allocation_id,
+        "etag": event.etag,
+        "updated": _iso(event.updated),
+        "last_synced_at": _iso(event.last_synced_at),
+    }
+
+
+def conflict_item(conflict: Conflict) -> dict[str, Any]:
+    """A conflict as the admin API shows it."""
+    return {
+        "id": conflict.id,
+        "kind": conflict.kind,
+        "calendar_id": conflict.calendar_key,
+        "event_id": conflict.event_id,
+        "allocation_id": conflict.allocation_id,
+        "suggestion": conflict.suggestion,
+        "status": conflict.status,
+        "detected_at": _iso(conflict.detected_at),
+        "resolved_at": _iso(conflict.resolved_at),
+    }
+
+
+def _require_calendar(store: StateStore, key: str) -> None:
+    if store.get_calendar(key) is None:
+        raise errors.UnknownResource(f"unknown calendar {key}", details={"calendar_id": key})
+
+
+def list_events(
+    key: str,
+    *,
+    store: StateStore,
+    time_min: datetime | None,
+    time_max: datetime | None,
+    page_size: int,
+    page_token: str | None,
+) -> dict[str, Any]:
+    """One page of the mirror (cancelled excluded; no Google call)."""
+    _require_calendar(store, key)
+    if time_min is not None and time_max is not None and time_max <= time_min:
+        raise errors.InvalidRequest("time_max must be after time_min")
+    items, token = store.list_mirror_events(
+        key, time_min=time_min, time_max=time_max, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
+    )
+    return {"items": [event_item(e) for e in items], "next_page_token": token}
+
+
+def list_conflicts(
+    key: str | None, *, store: StateStore, status: str | None, page_size: int, page_token: str | None
+) -> dict[str, Any]:
+    """One page of conflicts (optionally of one calendar and status)."""
+    if key is not None:
+        _require_calendar(store, key)
+    items, token = store.list_conflicts(
+        key, status=status, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
+    )
+    return {"items": [conflict_item(c) for c in items], "next_page_token": token}
+
+
+def force_sync(key: str, *, store: StateStore, queue: TaskQueue, clock: Clock, config: SyncConfig) -> dict[str, Any]:
+    """Enqueue a sync with reason ``admin`` (requests within the same 10 s share one task name)."""
+    _require_calendar(store, key)
+    now = clock.now()
+    name = f"{config.env}-sync-{task_key(key)}-admin-{int(now.timestamp()) // 10}"
+    created = queue.enqueue(sync_task(config, key, "admin", now, name=name))
+    return {"calendar_id": key, "enqueued": created, "task_name": name}
