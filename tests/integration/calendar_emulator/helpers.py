@@ -13,6 +13,7 @@ import httplib2
 import requests
 from google.auth.credentials import AnonymousCredentials, Credentials
 from googleapiclient.discovery import build
+from googleapiclient.http import BatchHttpRequest
 
 from devstack.procs import HOST
 
@@ -137,3 +138,8 @@ class PushReceiver:
         """``X-Goog-Resource-State`` of every accepted notification, in arrival order."""
         with self._lock:
             return [r.headers["X-Goog-Resource-State"] for r in self.received]
+
+
+def new_batch(base: str, callback: Callable[..., None] | None = None) -> BatchHttpRequest:
+    """A real ``BatchHttpRequest`` aimed at the emulator's batch endpoint."""
+    return BatchHttpRequest(callback=callback, batch_uri=f"{base}/batch/calendar/v3")
