@@ -28,6 +28,7 @@ from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
 from calsync import errors
+from calsync.logs import get_logger
 from calsync.model import utc
 from calsync.ports import TaskRequest
 
@@ -44,6 +45,8 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     gexc.InternalServerError,
     gexc.Aborted,
 )
+
+log = get_logger(__name__)
 
 DEFAULT_RETRY_INITIAL_S = 0.2
 DEFAULT_RETRY_MAX_DELAY_S = 2.0
@@ -164,12 +167,12 @@ class CloudTasksQueue:
         """
         built = self.build_task(task)
         try:
-            # Retried here rather than through the client's ``retry=`` so the policy is ours and
-            # visible; the GAPIC default for CreateTask retries nothing.
+            # Retried here with the client's own retry off, so exactly one bounded policy applies.
             self._retry(self._client.create_task)(
-                parent=self.queue_path(task.queue), task=built, timeout=self._timeout_s
+                parent=self.queue_path(task.queue), task=built, retry=None, timeout=self._timeout_s
             )
         except gexc.AlreadyExists:
+            log.info("task already queued", queue=task.queue, task_name=task.name, created=False)
             return False
         except gexc.InvalidArgument as exc:
             raise errors.InvalidRequest(f"Cloud Tasks refused the task: {exc.message}", details=_details(task)) from exc
@@ -177,6 +180,7 @@ class CloudTasksQueue:
             raise errors.QueueUnavailable(
                 f"Cloud Tasks create_task failed: {type(exc).__name__}", details=_details(task)
             ) from exc
+        log.info("task enqueued", queue=task.queue, task_name=task.name, created=True)
         return True
 
     def ensure_queue(self, name: str) -> str:
@@ -185,7 +189,7 @@ class CloudTasksQueue:
         parent = tasks_v2.CloudTasksClient.common_location_path(self.project, self.location)
         try:
             self._retry(self._client.create_queue)(
-                parent=parent, queue=tasks_v2.Queue(name=path), timeout=self._timeout_s
+                parent=parent, queue=tasks_v2.Queue(name=path), retry=None, timeout=self._timeout_s
             )
         except gexc.AlreadyExists:
             pass
