@@ -1,0 +1,93 @@
+"""The renew entry point (Cloud Scheduler jobs and renewal tasks) through functions-framework, on fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import functions_framework
+import pytest
+
+from calsync import errors
+from calsync.bootstrap import Container, get_container, set_container
+from calsync.model import CalendarRecord, MirrorEvent
+from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from tests.functions.test_webhook_function import make_settings
+
+SOURCE = Path(__file__).resolve().parents[2] / "functions" / "renew" / "main.py"
+
+
+@pytest.fixture
+def wired() -> Iterator[tuple[Any, InMemoryStateStore, RecordingTaskQueue, FrozenClock, FakeCalendarApi]]:
+    clock = FrozenClock()
+    store = InMemoryStateStore()
+    queue = RecordingTaskQueue()
+    api = FakeCalendarApi(clock)
+    api.add_calendar("room1@g")
+    store.put_calendar(CalendarRecord(key="room-1", google_calendar_id="room1@g", kind="room"))
+    container = Container(make_settings(renew_url="http://127.0.0.1:3/"))
+    container.__dict__.update(store=store, queue=queue, clock=clock, calendar_api=api)
+    set_container(container)
+    client = functions_framework.create_app(target="main", source=str(SOURCE)).test_client()
+    try:
+        yield client, store, queue, clock, api
+    finally:
+        set_container(None)
+
+
+def test_renew_job_answers_counts_and_is_idempotent(wired) -> None:
+    client, store, _, _, _ = wired
+    first = client.post("/", json={"job": "renew"})
+    assert first.status_code == 200
+    assert first.get_json() == {"job": "renew", "due": 1, "fanned_out": False, "opened": 1}
+    second = client.post("/", json={"job": "renew"})
+    assert second.get_json() == {"job": "renew", "due": 0, "fanned_out": False}
+    assert len(store.list_active_channels()) == 1
+
+
+def test_renew_calendar_task(wired) -> None:
+    client, _store, _, _, _ = wired
+    response = client.post("/", json={"job": "renew_calendar", "calendar_id": "room-1"})
+    assert response.get_json() == {"job": "renew_calendar", "calendar_id": "room-1", "outcome": "opened"}
+    missing = client.post("/", json={"job": "renew_calendar", "calendar_id": "ghost"})
+    assert missing.status_code == 404
+    dropped = client.post(
+        "/", json={"job": "renew_calendar", "calendar_id": "ghost"}, headers={"X-CloudTasks-TaskName": "t1"}
+    )
+    assert (dropped.status_code, dropped.get_json()) == (200, {"dropped": "not_found"})
+
+
+def test_poll_job(wired) -> None:
+    client, _, queue, _, _ = wired
+    response = client.post("/", json={"job": "poll"})
+    assert response.get_json() == {"job": "poll", "due": 1, "enqueued": 1, "already_queued": 0}
+    assert [t.payload["reason"] for t in queue.tasks] == ["poll"]
+
+
+def test_cleanup_job(wired) -> None:
+    client, store, _, clock, _ = wired
+    end = clock.now() - timedelta(days=200)
+    store.put_events([MirrorEvent(calendar_key="room-1", external_id="e1", google_calendar_id="room1@g", end=end)])
+    response = client.post("/", json={"job": "cleanup"})
+    assert response.get_json() == {"job": "cleanup", "mirror_events_deleted": 1, "conflicts_deleted": 0}
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"job": "nope"}', b"not json", b'{"job": "renew", "x": 1}'])
+def test_bad_body_is_400(wired, body: bytes) -> None:
+    client = wired[0]
+    assert client.post("/", data=body, content_type="application/json").status_code == 400
+
+
+def test_queue_down_is_503_with_retry_after(wired) -> None:
+    client = wired[0]
+
+    class Down:
+        def enqueue(self, task: object) -> bool:
+            raise errors.QueueUnavailable("down")
+
+    get_container().__dict__["queue"] = Down()
+    response = client.post("/", json={"job": "poll"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
