@@ -78,9 +78,7 @@ class Container:
         if settings.tasks_emulator_host:
             return CloudTasksQueue.for_emulator(settings.tasks_emulator_host, settings.gcp_project, settings.region)
         return CloudTasksQueue(
-            project=settings.gcp_project,
-            location=settings.region,
-            service_account_email=settings.tasks_invoker_service_account or None,
+            settings.gcp_project, settings.region, invoker_service_account=settings.tasks_invoker_service_account
         )
 
 
@@ -93,7 +91,7 @@ def get_container() -> Container:
     global _container
     with _lock:
         if _container is None:
-            settings = Settings()  # type: ignore[call-arg]  # values come from the environment
+            settings = Settings()  # values come from the environment
             configure(settings.log_level)
             _container = Container(settings)
         return _container

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import google_auth_httplib2
 import httplib2
 from google.auth.credentials import AnonymousCredentials
-from google.auth.exceptions import RefreshError, TransportError
+from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
+from google.auth.transport import DEFAULT_REFRESH_STATUS_CODES
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
@@ -154,6 +155,9 @@ def classify_exception(exc: BaseException) -> errors.CalendarApiError:
         retryable = getattr(exc, "retryable", False)
         cls = errors.Transient if retryable else errors.AuthRevoked
         return cls("token refresh failed", reason="refresh_error")
+    if isinstance(exc, GoogleAuthError) and not isinstance(exc, TransportError):
+        # e.g. a 401 answered to credentials that cannot refresh: nobody can fix this by retrying.
+        return errors.AuthRevoked(f"credentials rejected: {type(exc).__name__}", reason="auth")
     if isinstance(exc, TransportError | socket.timeout | TimeoutError | ConnectionError | httplib2.HttpLib2Error):
         return errors.Transient(f"network error: {type(exc).__name__}", reason="network")
     if isinstance(exc, OSError):
@@ -238,7 +242,13 @@ class GoogleCalendarApi:
     def _http(self) -> google_auth_httplib2.AuthorizedHttp:
         http = getattr(self._local, "http", None)
         if http is None:
-            http = google_auth_httplib2.AuthorizedHttp(self._credentials, http=httplib2.Http(timeout=self._timeout_s))
+            # Credentials that cannot refresh (the emulator's anonymous ones) must not try on a 401,
+            # or the API's own answer would be replaced by google-auth's InvalidOperation.
+            anonymous = isinstance(self._credentials, AnonymousCredentials)
+            refresh_codes = () if anonymous else tuple(DEFAULT_REFRESH_STATUS_CODES)
+            http = google_auth_httplib2.AuthorizedHttp(
+                self._credentials, http=httplib2.Http(timeout=self._timeout_s), refresh_status_codes=refresh_codes
+            )
             self._local.http = http
         return http
 
