@@ -19,5 +19,6 @@ module "calsync" {
   enable_kms_token_key        = var.enable_kms_token_key
   function_min_instances      = var.function_min_instances
   alert_notification_channels = var.alert_notification_channels
+  build_service_account       = var.build_service_account
   bundle_dir                  = "${path.root}/../../../../build"
 }

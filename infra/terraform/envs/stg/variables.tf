@@ -63,3 +63,9 @@ variable "alert_notification_channels" {
   type        = list(string)
   default     = []
 }
+
+variable "build_service_account" {
+  description = "Full resource name (projects/P/serviceAccounts/EMAIL) of the account Cloud Build builds the functions with; null: the project default."
+  type        = string
+  default     = null
+}
