@@ -56,6 +56,7 @@ class PushDispatcher:
         self._queues: dict[str, asyncio.Queue[Message]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._client: httpx.AsyncClient | None = None
+        self._held: dict[str, Message] = {}
         store.listeners.append(self.on_change)
 
     def active(self, channel: Channel) -> bool:
@@ -79,13 +80,29 @@ class PushDispatcher:
         if mode == "drop" and hit:
             self.stats.count("push_dropped")
             return
-        if mode in ("delay", "reorder") and hit:
-            # A held-back message lets later ones of the same channel overtake it.
+        if mode == "delay" and hit:
             asyncio.get_running_loop().call_later(self.spec.delay_ms / 1000, self._put, message)
             return
+        if mode == "reorder":
+            held = self._held.pop(message.channel_id, None)
+            if held is not None:
+                # The held message goes out right after this newer one: an adjacent swap.
+                self._put(message)
+                self._put(held)
+                return
+            if hit:
+                self._held[message.channel_id] = message
+                asyncio.get_running_loop().call_later(self.spec.delay_ms / 1000, self._release, message)
+                return
         self._put(message)
         if mode == "duplicate" and hit:
             self.stats.count("push_duplicated")
+            self._put(message)
+
+    def _release(self, message: Message) -> None:
+        """Send a held-back message nobody overtook within ``delay_ms``."""
+        if self._held.get(message.channel_id) == message:
+            del self._held[message.channel_id]
             self._put(message)
 
     def _put(self, message: Message) -> None:
@@ -158,6 +175,7 @@ class PushDispatcher:
                 await task
         self._tasks.clear()
         self._queues.clear()
+        self._held.clear()
         self.spec = PushSpec()
 
     async def close(self) -> None:
