@@ -30,7 +30,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from calsync import errors
-from calsync.model import CalendarRecord, ChannelRecord, Conflict, MirrorEvent, SyncCursor
+from calsync.model import CalendarRecord, ChannelRecord, Conflict, MirrorEvent, SyncCursor, UnknownChannel
 
 SCHEMA_VERSION = 1
 BATCH_LIMIT = 500
@@ -387,3 +387,90 @@ class FirestoreStateStore:
         if not active:
             return None
         return max(active, key=lambda c: (c.expiration is not None, c.expiration or c.created_at))
+
+    # --- push path: channels, polling, cleanup ---
+    # Indexes: channels (calendar_key), (status) single-field; conflicts (status, resolved_at) composite;
+    # mirror events (end) single-field per calendar subcollection. Unknown channels: {env}_unknown_channels.
+
+    @_classified
+    def list_channels_for_calendar(self, calendar_key: str) -> list[ChannelRecord]:
+        """Every channel record of a calendar, any status."""
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("calendar_key", "==", calendar_key))
+        return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+
+    @_classified
+    def list_active_channels(self) -> list[ChannelRecord]:
+        """Every channel whose status is ``active``."""
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("status", "==", "active"))
+        return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+
+    @_classified
+    def record_notification(
+        self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
+    ) -> bool:
+        """Compare-and-set the highest message number in a transaction (False: not higher, a duplicate)."""
+        self._schema()
+        ref = self._col("channels").document(channel_id)
+
+        @firestore.transactional
+        def record(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return False
+            data = snap.to_dict() or {}
+            if message_number <= int(data.get("last_message_number") or 0):
+                return False
+            update: dict[str, Any] = {"last_message_number": message_number, "last_webhook_at": at}
+            if enqueued_bucket is not None:
+                update["last_enqueued_bucket"] = max(enqueued_bucket, int(data.get("last_enqueued_bucket") or 0))
+            transaction.update(ref, update)
+            return True
+
+        result: bool = record(self.client.transaction())
+        return result
+
+    @_classified
+    def record_unknown_channel(
+        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+    ) -> bool:
+        """Note a channel id that is not ours, at most once per ``min_interval_s`` per id."""
+        self._schema()
+        ref = self._col("unknown_channels").document(channel_id)
+        snap = ref.get()
+        if snap.exists:
+            seen = UnknownChannel.model_validate(snap.to_dict())
+            if (at - seen.last_seen_at).total_seconds() < min_interval_s:
+                return False
+            # Not transactional on purpose: a lost increment of this diagnostic count is harmless.
+            ref.update({"last_seen_at": at, "count": seen.count + 1, "resource_id": resource_id or seen.resource_id})
+            return True
+        record = UnknownChannel(channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at)
+        ref.set(record.model_dump())
+        return True
+
+    @_classified
+    def delete_mirror_events_ended_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` mirror events (calendar by calendar) whose end is before ``cutoff``."""
+        self._schema()
+        deleted = 0
+        for calendar in self._col("calendars").select(["key"]).stream():
+            remaining = limit - deleted
+            if remaining <= 0:
+                break
+            query = self._events(calendar.id).where(filter=FieldFilter("end", "<", cutoff)).limit(remaining)
+            refs = [snap.reference for snap in query.select([]).stream()]
+            self._commit([(ref, None) for ref in refs])
+            deleted += len(refs)
+        return deleted
+
+    @_classified
+    def delete_resolved_conflicts_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` resolved conflicts resolved before ``cutoff``."""
+        self._schema()
+        query = self._col("conflicts").where(filter=FieldFilter("status", "==", "resolved"))
+        query = query.where(filter=FieldFilter("resolved_at", "<", cutoff)).limit(limit)
+        refs = [snap.reference for snap in query.select([]).stream()]
+        self._commit([(ref, None) for ref in refs])
+        return len(refs)
