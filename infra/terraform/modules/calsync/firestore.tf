@@ -15,6 +15,12 @@ locals {
       collection = "events"
       fields     = [["origin", "ASCENDING"], ["end", "ASCENDING"]]
     }
+    # FirestoreStateStore cleanup of resolved conflicts: status == "resolved" AND resolved_at < cutoff,
+    # on the environment's flat conflicts collection.
+    conflicts_status_resolved_at = {
+      collection = "${var.environment}_conflicts"
+      fields     = [["status", "ASCENDING"], ["resolved_at", "ASCENDING"]]
+    }
   }
   # No TTL policies: the daily cleanup job deletes by retention (Settings.mirror_retention_days,
   # conflict_retention_days), and lock documents are leases the code overwrites.
