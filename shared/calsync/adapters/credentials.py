@@ -1,0 +1,205 @@
+"""google-auth credentials for the Calendar API: a service account, or per-calendar OAuth users.
+
+- Service account (https://developers.google.com/identity/protocols/oauth2/service-account): the key
+  JSON comes from Secret Manager; with ``subject`` it impersonates a Workspace user through
+  domain-wide delegation. ``token_uri`` is overridable so the local stack points it at the Calendar
+  emulator's ``/token``.
+- OAuth users (https://developers.google.com/identity/protocols/oauth2/web-server#offline): a
+  calendar authorised by a person keeps a refresh token, stored encrypted (``token_store``) and
+  exchanged for access tokens with the OAuth client from Secret Manager.
+
+A refresh that Google answers with ``invalid_grant`` (revoked, expired, password change, or a
+Workspace admin policy) becomes ``errors.AuthRevoked``: a person must authorise again, and retrying
+would only burn quota. ``classify_refresh_error`` is the single place that decides this.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import google.auth.transport.requests
+from google.auth.credentials import Credentials as BaseCredentials
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2 import credentials as user_creds
+from google.oauth2 import service_account
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from calsync import errors
+from calsync.adapters.token_crypto import TokenDecryptionError
+from calsync.adapters.token_store import EncryptedTokenStore
+from calsync.config import GOOGLE_TOKEN_URI
+from calsync.logs import get_logger
+from calsync.ports import Secrets
+
+log = get_logger(__name__)
+
+CALENDAR_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/calendar",)
+
+# OAuth2 error codes (RFC 6749 §5.2) that only a person can fix: re-consent, or fix the client/grant.
+REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"})
+
+
+class OAuthClient(BaseModel):
+    """The OAuth client calsync refreshes user tokens with."""
+
+    client_id: str
+    client_secret: SecretStr
+
+    @classmethod
+    def parse(cls, value: SecretStr) -> OAuthClient:
+        """From the client JSON Google's console downloads (``{"web": {...}}``/``installed``) or flat JSON."""
+        try:
+            data: Any = json.loads(value.get_secret_value())
+        except ValueError:
+            raise errors.SecretUnavailable("OAuth client secret is not JSON") from None
+        if isinstance(data, dict):
+            data = data.get("web") or data.get("installed") or data
+        try:
+            return cls.model_validate(data)
+        except ValidationError:
+            # ``from None``: pydantic's message would quote the secret's content.
+            raise errors.SecretUnavailable("OAuth client secret lacks client_id/client_secret") from None
+
+
+def service_account_credentials(
+    key_json: SecretStr,
+    *,
+    scopes: Sequence[str] = CALENDAR_SCOPES,
+    subject: str | None = None,
+    token_uri: str | None = None,
+) -> service_account.Credentials:
+    """Service-account credentials from its key JSON; ``subject`` impersonates a Workspace user."""
+    try:
+        info = json.loads(key_json.get_secret_value())
+        if not isinstance(info, dict):
+            raise TypeError("key JSON is not an object")
+        if token_uri:
+            info["token_uri"] = token_uri
+        creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(scopes), subject=subject or None
+        )
+    except (ValueError, TypeError, KeyError):
+        # ``from None``: the original exception may quote the key material.
+        raise errors.SecretUnavailable("service-account key secret is not a valid key JSON") from None
+    return creds  # type: ignore[no-any-return]
+
+
+def user_credentials(
+    refresh_token: SecretStr,
+    client: OAuthClient,
+    *,
+    token_uri: str,
+    scopes: Sequence[str] | None = CALENDAR_SCOPES,
+) -> user_creds.Credentials:
+    """OAuth user credentials that mint access tokens from ``refresh_token`` at ``token_uri``."""
+    return user_creds.Credentials(  # type: ignore[no-untyped-call]
+        token=None,
+        refresh_token=refresh_token.get_secret_value(),
+        client_id=client.client_id,
+        client_secret=client.client_secret.get_secret_value(),
+        token_uri=token_uri,
+        scopes=list(scopes) if scopes else None,
+    )
+
+
+def refresh_error_code(exc: RefreshError) -> str:
+    """The OAuth2 ``error`` code of a failed refresh (``""`` when the answer had none)."""
+    for arg in exc.args[1:]:
+        if isinstance(arg, Mapping) and isinstance(arg.get("error"), str):
+            return str(arg["error"])
+    first = str(exc.args[0]) if exc.args else ""
+    code, sep, _ = first.partition(":")
+    return code.strip() if sep and code.strip().replace("_", "").isalnum() else ""
+
+
+def classify_refresh_error(exc: RefreshError) -> errors.CalendarApiError:
+    """``invalid_grant`` & co → ``AuthRevoked``; retryable answers → ``Transient``; else ``BadRequest``."""
+    code = refresh_error_code(exc)
+    if code in REAUTH_ERRORS:
+        return errors.AuthRevoked(f"token refresh refused: {code}", status=400, reason=code)
+    if getattr(exc, "retryable", False):
+        return errors.Transient("token endpoint failed; retry later", reason=code or "refresh_failed")
+    return errors.BadRequest(f"token refresh failed: {code or 'unknown'}", reason=code or "refresh_failed")
+
+
+def refresh(credentials: BaseCredentials, request: google.auth.transport.Request | None = None) -> None:
+    """Refresh ``credentials`` now, raising classified ``errors`` instead of google-auth exceptions."""
+    try:
+        credentials.refresh(request or google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+    except RefreshError as exc:
+        raise classify_refresh_error(exc) from exc
+    except TransportError as exc:
+        raise errors.Transient("token endpoint unreachable", reason="network") from exc
+
+
+class CredentialsProvider:
+    """Builds Calendar credentials from ``Secrets`` and, for OAuth calendars, the encrypted token store.
+
+    Built once per instance by the composition root; secrets are parsed once and credentials reused
+    (google-auth refreshes them when they expire).
+    """
+
+    def __init__(
+        self,
+        secrets: Secrets,
+        *,
+        service_account_secret: str,
+        oauth_client_secret: str = "",
+        token_uri: str | None = None,
+        delegated_user: str = "",
+        tokens: EncryptedTokenStore | None = None,
+        scopes: Sequence[str] = CALENDAR_SCOPES,
+    ) -> None:
+        """``token_uri`` None keeps the key's own (Google's); ``delegated_user`` empty: no delegation."""
+        self._secrets = secrets
+        self._sa_secret = service_account_secret
+        self._client_secret = oauth_client_secret
+        self._token_uri = token_uri
+        self._delegated_user = delegated_user
+        self._tokens = tokens
+        self._scopes = tuple(scopes)
+        self._lock = threading.Lock()
+        self._sa: dict[str, service_account.Credentials] = {}
+        self._client: OAuthClient | None = None
+
+    def service_account(self, subject: str | None = None) -> service_account.Credentials:
+        """The service account's credentials, impersonating ``subject`` (default: the delegated user)."""
+        who = subject if subject is not None else self._delegated_user
+        with self._lock:
+            creds = self._sa.get(who)
+        if creds is None:
+            creds = service_account_credentials(
+                self._secrets.get(self._sa_secret), scopes=self._scopes, subject=who or None, token_uri=self._token_uri
+            )
+            with self._lock:
+                self._sa.setdefault(who, creds)
+        return creds
+
+    def oauth_client(self) -> OAuthClient:
+        """The OAuth client (read from its secret once)."""
+        if self._client is None:
+            if not self._client_secret:
+                raise errors.SecretUnavailable("no OAuth client secret configured")
+            self._client = OAuthClient.parse(self._secrets.get(self._client_secret))
+        return self._client
+
+    def for_calendar(self, calendar_key: str) -> user_creds.Credentials:
+        """OAuth credentials of a person-authorised calendar (``AuthRevoked`` if it has no usable token)."""
+        if self._tokens is None:
+            raise errors.SecretUnavailable("no encrypted token store configured")
+        try:
+            refresh_token = self._tokens.get(calendar_key)
+        except TokenDecryptionError as exc:
+            log.warning("stored refresh token undecryptable", calendar_key=calendar_key, code=exc.code)
+            raise errors.AuthRevoked("stored refresh token cannot be decrypted", reason=exc.code) from exc
+        if refresh_token is None:
+            raise errors.AuthRevoked("calendar has no stored refresh token", reason="no_refresh_token")
+        return user_credentials(
+            refresh_token,
+            self.oauth_client(),
+            token_uri=self._token_uri or GOOGLE_TOKEN_URI,
+            scopes=self._scopes,
+        )
