@@ -21,10 +21,12 @@ from calsync.adapters.credentials import (
     classify_refresh_error,
     refresh,
     service_account_credentials,
+    service_account_from_key,
 )
 from calsync.adapters.secrets import EnvSecrets
 from calsync.adapters.token_crypto import AesGcmTokenCipher, KeyRing, TokenDecryptionError, generate_key
 from calsync.adapters.token_store import EncryptedTokenStore
+from calsync.config import Settings
 from devstack import procs
 
 SA_EMAIL = "calsync-sa@demo-calsync.iam.gserviceaccount.com"
@@ -117,15 +119,33 @@ def test_service_account_domain_wide_delegation(calendar_base: str) -> None:
     assert provider.service_account() is creds  # built once per instance
 
 
+def test_service_account_from_settings(calendar_base: str) -> None:
+    settings = Settings(
+        environment="dev",
+        gcp_project="demo-calsync",
+        control_calendar_id="control",
+        webhook_url="http://127.0.0.1:1/webhook",
+        sync_url="http://127.0.0.1:2/",
+        token_uri=f"{calendar_base}/token",
+        delegated_user=DR_ANA,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    creds = service_account_credentials(settings, env_secrets())
+
+    refresh(creds)
+
+    assert whoami(calendar_base, creds.token) == DR_ANA
+
+
 def test_malformed_service_account_key_is_unavailable() -> None:
     with pytest.raises(errors.SecretUnavailable) as info:
-        service_account_credentials(SecretStr('{"type": "service_account", "private_key": "-----BEGIN x"}'))
+        service_account_from_key(SecretStr('{"type": "service_account", "private_key": "-----BEGIN x"}'))
     assert "BEGIN" not in str(info.value)
     assert info.value.__cause__ is None
 
 
 def test_unreachable_token_endpoint_is_transient() -> None:
-    creds = service_account_credentials(SecretStr(SA_KEY), token_uri=f"http://127.0.0.1:{procs.free_port()}/token")
+    creds = service_account_from_key(SecretStr(SA_KEY), token_uri=f"http://127.0.0.1:{procs.free_port()}/token")
 
     with pytest.raises(errors.Transient):
         refresh(creds)

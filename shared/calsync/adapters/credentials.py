@@ -30,7 +30,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from calsync import errors
 from calsync.adapters.token_crypto import TokenDecryptionError
 from calsync.adapters.token_store import EncryptedTokenStore
-from calsync.config import GOOGLE_TOKEN_URI
+from calsync.config import GOOGLE_TOKEN_URI, Settings
 from calsync.logs import get_logger
 from calsync.ports import Secrets
 
@@ -64,7 +64,7 @@ class OAuthClient(BaseModel):
             raise errors.SecretUnavailable("OAuth client secret lacks client_id/client_secret") from None
 
 
-def service_account_credentials(
+def service_account_from_key(
     key_json: SecretStr,
     *,
     scopes: Sequence[str] = CALENDAR_SCOPES,
@@ -85,6 +85,15 @@ def service_account_credentials(
         # ``from None``: the original exception may quote the key material.
         raise errors.SecretUnavailable("service-account key secret is not a valid key JSON") from None
     return creds  # type: ignore[no-any-return]
+
+
+def service_account_credentials(settings: Settings, secrets: Secrets) -> service_account.Credentials:
+    """The Calendar service account of ``settings`` (key secret, token URI, delegated user)."""
+    return service_account_from_key(
+        secrets.get(settings.secret_service_account_key),
+        subject=settings.delegated_user or None,
+        token_uri=settings.token_uri,
+    )
 
 
 def user_credentials(
@@ -171,7 +180,7 @@ class CredentialsProvider:
         with self._lock:
             creds = self._sa.get(who)
         if creds is None:
-            creds = service_account_credentials(
+            creds = service_account_from_key(
                 self._secrets.get(self._sa_secret), scopes=self._scopes, subject=who or None, token_uri=self._token_uri
             )
             with self._lock:
