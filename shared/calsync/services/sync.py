@@ -288,7 +288,8 @@ class SyncService:
                 started_at=self.clock.now(),
                 base_sync_token=calendar.sync_token,
             )
-        return self._full_state(tombstone_diff=calendar.last_full_sync_at is not None)
+        # Always diff: a first full sync that crashed half-way has left mirror entries behind too.
+        return self._full_state(tombstone_diff=True)
 
     def _full_state(self, *, tombstone_diff: bool) -> _PassState:
         now = self.clock.now()
