@@ -236,6 +236,11 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
     handler._calsync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # google-api-core's first RPC turns off propagation of the "google" logger unless that logger looks
+    # configured; keep Google's library logs flowing through this formatter (and its redaction).
+    google_logger = logging.getLogger("google")
+    google_logger.setLevel(level.upper())
+    google_logger.propagate = True
     if not _configured:
         structlog.configure(
             processors=[
