@@ -177,6 +177,7 @@ class CloudTasksQueue:
         except gexc.InvalidArgument as exc:
             raise errors.InvalidRequest(f"Cloud Tasks refused the task: {exc.message}", details=_details(task)) from exc
         except (gexc.RetryError, gexc.GoogleAPICallError) as exc:
+            log.warning("task enqueue failed", queue=task.queue, task_name=task.name, error_type=type(exc).__name__)
             raise errors.QueueUnavailable(
                 f"Cloud Tasks create_task failed: {type(exc).__name__}", details=_details(task)
             ) from exc
