@@ -9,6 +9,7 @@ pydantic, calls one service function and returns JSON. Errors are always
 - ``GET  /events``               the mirror (``calendar_id``, ``time_min``, ``time_max``, paging)
 - ``GET  /conflicts``            conflicts (``calendar_id``, ``status``, paging)
 - ``POST /sync``                 enqueue a forced sync (reason ``admin``)
+- ``POST /calendars/<key>/watch`` open a push channel (``services.channels.open_channel``)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from calsync import errors
 from calsync.bootstrap import Container, get_container
 from calsync.logs import get_logger, invocation, request_context
 from calsync.services import admin
+from calsync.services.channels import channel_config, open_channel
 from calsync.services.sync import SyncConfig
 
 log = get_logger("calsync.publish")
@@ -155,6 +157,21 @@ def force_sync(container: Container, request: flask.Request, _: dict[str, Any]) 
     return result, 202
 
 
+def open_watch(container: Container, _: flask.Request, args: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Open a push channel on a calendar (events.watch) and enqueue its initial sync."""
+    record = open_channel(
+        args["key"],
+        api=container.calendar_api,
+        store=container.store,
+        queue=container.queue,
+        clock=container.clock,
+        config=channel_config(container.settings),
+    )
+    expiration = record.expiration.isoformat() if record.expiration else None
+    body = {"calendar_id": record.calendar_key, "channel_id": record.channel_id, "channel_expires_at": expiration}
+    return body, 201
+
+
 URLS = Map(
     [
         Rule("/calendars", methods=["POST"], endpoint="register_calendar"),
@@ -162,6 +179,7 @@ URLS = Map(
         Rule("/events", methods=["GET"], endpoint="list_events"),
         Rule("/conflicts", methods=["GET"], endpoint="list_conflicts"),
         Rule("/sync", methods=["POST"], endpoint="force_sync"),
+        Rule("/calendars/<key>/watch", methods=["POST"], endpoint="open_watch"),
     ]
 )
 HANDLERS: dict[str, Handler] = {
@@ -170,6 +188,7 @@ HANDLERS: dict[str, Handler] = {
     "list_events": list_events,
     "list_conflicts": list_conflicts,
     "force_sync": force_sync,
+    "open_watch": open_watch,
 }
 HTTP_STATUS = {
     errors.InvalidRequest: 400,

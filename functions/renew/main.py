@@ -20,7 +20,7 @@ from calsync import errors
 from calsync.bootstrap import Container, get_container
 from calsync.logs import get_logger, invocation, request_context
 from calsync.ports import PushStore
-from calsync.services.channels import ChannelConfig
+from calsync.services.channels import channel_config
 from calsync.services.jobs import JobsConfig, renew_one, run_cleanup, run_poll, run_renew
 
 log = get_logger("calsync.renew")
@@ -50,13 +50,7 @@ def jobs_config(container: Container) -> JobsConfig:
     """The jobs' settings from ``Settings``."""
     s = container.settings
     return JobsConfig(
-        channel=ChannelConfig(
-            webhook_url=s.webhook_url,
-            channel_ttl_s=s.channel_ttl_s,
-            renew_margin_s=s.renew_margin_s,
-            sync_queue=s.sync_queue,
-            sync_url=s.sync_url,
-        ),
+        channel=channel_config(s),
         renew_url=s.renew_url,
         renew_queue=s.renew_queue,
         renew_inline_max=s.renew_inline_max,

@@ -145,3 +145,33 @@ def test_property_bad_input_never_5xx_and_invalid_channel_never_enqueues(
     valid_channel = channel == "live" and token == TOKEN and resource == "res-1"
     if not valid_channel or body:
         assert queue.tasks == []
+
+
+def test_admin_watch_route_opens_a_channel_the_webhook_accepts() -> None:
+    """``POST /calendars/{key}/watch`` on the publish function opens the channel this webhook authenticates."""
+    from tests.fakes import FakeCalendarApi
+
+    clock = FrozenClock()
+    store = InMemoryStateStore()
+    queue = RecordingTaskQueue()
+    api = FakeCalendarApi(clock)
+    api.add_calendar("room1@g")
+    store.put_calendar(CalendarRecord(key="room-1", google_calendar_id="room1@g", kind="room"))
+    container = Container(make_settings(admin_token="admin-token-for-tests-0123456789"))
+    container.__dict__.update(store=store, queue=queue, clock=clock, calendar_api=api)
+    set_container(container)
+    try:
+        publish = functions_framework.create_app(target="main", source=str(SOURCE.parents[1] / "publish" / "main.py"))
+        auth = {"Authorization": "Bearer admin-token-for-tests-0123456789"}
+        assert publish.test_client().post("/calendars/room-1/watch").status_code == 401
+        response = publish.test_client().post("/calendars/room-1/watch", headers=auth)
+        assert response.status_code == 201
+        channel_id = response.get_json()["channel_id"]
+        assert response.get_json()["channel_expires_at"]
+        assert publish.test_client().post("/calendars/ghost/watch", headers=auth).status_code == 404
+        assert [t.payload["reason"] for t in queue.pop_all()] == ["channel_created"]
+        channel = store.get_channel(channel_id)
+        assert channel is not None
+        assert channel.status == "active"
+    finally:
+        set_container(None)

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from calsync import errors
+from calsync.config import Settings
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, ChannelRecord, SyncReason
 from calsync.ports import CalendarApi, Clock, PushStore, StateStore, TaskQueue, TaskRequest
@@ -44,6 +45,17 @@ class ChannelConfig:
     renew_margin_s: int
     sync_queue: str
     sync_url: str
+
+
+def channel_config(settings: Settings) -> ChannelConfig:
+    """The channel lifecycle's settings from ``Settings``."""
+    return ChannelConfig(
+        webhook_url=settings.webhook_url,
+        channel_ttl_s=settings.channel_ttl_s,
+        renew_margin_s=settings.renew_margin_s,
+        sync_queue=settings.sync_queue,
+        sync_url=settings.sync_url,
+    )
 
 
 def new_channel_id() -> str:
