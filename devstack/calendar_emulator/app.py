@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from devstack.calendar_emulator import batch
 from devstack.calendar_emulator.api import ApiRequest, ApiResponse, Emulator, error_response
-from devstack.calendar_emulator.auth import TokenError
+from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT, TokenError, caller_for
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import FaultSpec, PushSpec, QuotaSpec, fault_error
 
@@ -172,6 +172,15 @@ def create_app(state_file: Path | None = None) -> Starlette:
             if not refresh:
                 raise ApiError(400, "required", "refresh_token is required")
             return JSONResponse({"revoked": True, "access_tokens_dropped": emu.tokens.revoke(str(refresh))})
+        if name == "seed" and method == "POST":
+            data = await _json_body(request)
+            if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+                raise ApiError(400, "required", "seed needs {calendarId, user, events: [...]}")
+            who = caller_for(str(data.get("user") or DEFAULT_SERVICE_ACCOUNT))
+            cal_id = str(data.get("calendarId") or "primary")
+            ids = [emu.store.insert_event(who, cal_id, dict(ev), {})["id"] for ev in data["events"]]
+            schedule_save()
+            return JSONResponse({"ids": ids})
         if name == "channels" and method == "GET":
             channels = [{**c.__dict__, "active": emu.push.active(c)} for c in emu.store.channels.values()]
             return JSONResponse({"channels": channels})

@@ -47,7 +47,7 @@ def calendar(
         "calendar",
         "v3",
         static_discovery=True,
-        credentials=credentials or AnonymousCredentials(),
+        credentials=credentials or AnonymousCredentials(),  # type: ignore[no-untyped-call]
         client_options=options,
     )
 

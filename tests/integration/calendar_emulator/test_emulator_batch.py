@@ -29,9 +29,11 @@ def test_batch_answers_each_part_in_order(calendar_base: str) -> None:
     batch.execute()
 
     assert results["a"][0]["id"] == "batch00001"
-    assert results["b"][1] is not None and results["b"][1].resp.status == 409  # parts run in order
+    assert results["b"][1] is not None
+    assert results["b"][1].resp.status == 409
     assert results["c"][0]["id"] == "batch00001"
-    assert results["d"][1] is not None and results["d"][1].resp.status == 404
+    assert results["d"][1] is not None
+    assert results["d"][1].resp.status == 404
     counted = stats(calendar_base)
     assert counted["batch"] == {"requests": 1, "parts": 4}
     assert counted["methods"]["calendar.events.insert"] == 2
@@ -68,7 +70,8 @@ def test_raw_batch_echoes_content_ids(calendar_base: str) -> None:
         headers={"Content-Type": f"multipart/mixed; boundary={boundary}", "X-Emulator-User": USER},
         timeout=30,
     )
-    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("multipart/mixed")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("multipart/mixed")
     assert "Content-ID: <response-item1>" in resp.text
     assert "HTTP/1.1 200 OK" in resp.text
 

@@ -73,7 +73,8 @@ def test_etag_updated_sequence_and_if_match(calendar_base: str) -> None:
     assert ev["sequence"] == 0
 
     described = api.events().patch(calendarId=cal, eventId=ev["id"], body={"description": "x"}).execute()
-    assert described["etag"] != ev["etag"] and described["updated"] > ev["updated"]
+    assert described["etag"] != ev["etag"]
+    assert described["updated"] > ev["updated"]
     assert described["sequence"] == 0  # a description change does not reschedule
 
     moved_body = {
@@ -132,8 +133,10 @@ def test_update_replaces_and_patch_merges(calendar_base: str) -> None:
     assert patched["extendedProperties"] == {"private": {"calsync": "1", "v": "2"}, "shared": {"s": "v"}}
     assert patched["location"] == "Sala 3"
     replaced = api.events().update(calendarId=cal, eventId=ev["id"], body=EVENT).execute()
-    assert "location" not in replaced and "extendedProperties" not in replaced
-    assert replaced["creator"] == ev["creator"] and replaced["created"] == ev["created"]
+    assert "location" not in replaced
+    assert "extendedProperties" not in replaced
+    assert replaced["creator"] == ev["creator"]
+    assert replaced["created"] == ev["created"]
 
 
 def test_all_day_and_time_zone_events(calendar_base: str) -> None:
@@ -183,7 +186,8 @@ def test_conference_data_version_1_creates_meet_link(calendar_base: str) -> None
         "conferenceData": {"createRequest": {"requestId": "r1", "conferenceSolutionKey": {"type": "hangoutsMeet"}}},
     }
     ignored = api.events().insert(calendarId=cal, body=body).execute()
-    assert "conferenceData" not in ignored and "hangoutLink" not in ignored
+    assert "conferenceData" not in ignored
+    assert "hangoutLink" not in ignored
     ev = api.events().insert(calendarId=cal, body=body, conferenceDataVersion=1).execute()
     video = [e for e in ev["conferenceData"]["entryPoints"] if e["entryPointType"] == "video"]
     assert len(video) == 1

@@ -36,7 +36,7 @@ def _service_account_info(base: str) -> dict[str, str]:
 
 
 def _oauth(base: str, refresh_token: str) -> user_credentials.Credentials:
-    return user_credentials.Credentials(
+    return user_credentials.Credentials(  # type: ignore[no-untyped-call]
         token=None,
         refresh_token=refresh_token,
         token_uri=f"{base}/token",
@@ -50,7 +50,8 @@ def test_refresh_token_grant_identifies_the_person(calendar_base: str) -> None:
     creds = _oauth(calendar_base, "rt:alice@clinic.example:1")
     api = calendar(calendar_base, credentials=creds)
     created = api.events().insert(calendarId="primary", body=EVENT).execute()
-    assert creds.token and creds.token.startswith("ya29.")
+    assert creds.token
+    assert creds.token.startswith("ya29.")
     assert created["creator"]["email"] == "alice@clinic.example"
     assert created["organizer"]["email"] == "alice@clinic.example"
     assert api.calendars().get(calendarId="primary").execute()["id"] == "alice@clinic.example"
@@ -72,15 +73,16 @@ def test_revoked_refresh_token_answers_invalid_grant(calendar_base: str) -> None
 
 
 def test_service_account_jwt_grant(calendar_base: str) -> None:
-    creds = service_account.Credentials.from_service_account_info(_service_account_info(calendar_base), scopes=[SCOPE])
+    creds = service_account.Credentials.from_service_account_info(_service_account_info(calendar_base), scopes=[SCOPE])  # type: ignore[no-untyped-call]
     api = calendar(calendar_base, credentials=creds)
     created = api.events().insert(calendarId="primary", body=EVENT).execute()
     assert created["creator"]["email"] == SA_EMAIL
-    assert creds.expiry is not None and creds.expiry > dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assert creds.expiry is not None
+    assert creds.expiry > dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def test_service_account_with_subject_acts_as_that_person(calendar_base: str) -> None:
-    creds = service_account.Credentials.from_service_account_info(
+    creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
         _service_account_info(calendar_base), scopes=[SCOPE], subject="carol@clinic.example"
     )
     created = calendar(calendar_base, credentials=creds).events().insert(calendarId="primary", body=EVENT).execute()

@@ -98,9 +98,12 @@ def test_paging_default_cap_and_tokens(calendar_base: str) -> None:
         )
     batch.execute()
     first = api.events().list(calendarId=cal).execute()
-    assert len(first["items"]) == 250 and "nextSyncToken" not in first
+    assert len(first["items"]) == 250
+    assert "nextSyncToken" not in first
     second = api.events().list(calendarId=cal, pageToken=first["nextPageToken"]).execute()
-    assert len(second["items"]) == 10 and "nextPageToken" not in second and second["nextSyncToken"]
+    assert len(second["items"]) == 10
+    assert "nextPageToken" not in second
+    assert second["nextSyncToken"]
     capped = api.events().list(calendarId=cal, maxResults=5000).execute()
     assert len(capped["items"]) == 260  # the cap is 2500, so everything fits
     pages, token = [], None

@@ -55,7 +55,8 @@ def test_watch_answer_and_ttl(calendar_base: str, receiver: PushReceiver) -> Non
     channel = _watch(api, cal, receiver.url, "default-ttl", token="tok-1")
     assert channel["kind"] == "api#channel"
     assert (channel["id"], channel["token"]) == ("default-ttl", "tok-1")
-    assert channel["resourceId"] and cal in channel["resourceUri"]
+    assert channel["resourceId"]
+    assert cal in channel["resourceUri"]
     assert isinstance(channel["expiration"], str)
     assert int(channel["expiration"]) - before_ms >= 604800 * 1000 - 5000
     short = _watch(api, cal, receiver.url, "short-ttl", params={"ttl": "60"})
@@ -71,7 +72,9 @@ def test_sync_then_exists_messages_with_googles_headers(calendar_base: str, rece
     api.events().delete(calendarId=cal, eventId=ev["id"]).execute()
     wait_for(lambda: receiver.states() == ["sync", "exists", "exists"])
     numbers = [int(r.headers["X-Goog-Message-Number"]) for r in receiver.received]
-    assert numbers[0] == 1 and numbers == sorted(numbers) and len(set(numbers)) == 3
+    assert numbers[0] == 1
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 3
     for msg in receiver.received:
         h = msg.headers
         assert msg.body == b""

@@ -53,7 +53,8 @@ def test_incremental_sync_returns_only_changes_with_tombstones(calendar_base: st
     api, cal, events = _setup(calendar_base)
     token = _full_sync(api, cal)
     unchanged = api.events().list(calendarId=cal, syncToken=token).execute()
-    assert unchanged["items"] == [] and unchanged["nextSyncToken"]
+    assert unchanged["items"] == []
+    assert unchanged["nextSyncToken"]
 
     api.events().patch(calendarId=cal, eventId=events[0]["id"], body={"summary": "moved"}).execute()
     api.events().patch(calendarId=cal, eventId=events[0]["id"], body={"summary": "moved twice"}).execute()
@@ -82,7 +83,9 @@ def test_incremental_paging_gives_sync_token_only_on_last_page(calendar_base: st
     for ev in events:
         api.events().patch(calendarId=cal, eventId=ev["id"], body={"description": "changed"}).execute()
     first = api.events().list(calendarId=cal, syncToken=token, maxResults=2).execute()
-    assert len(first["items"]) == 2 and "nextSyncToken" not in first and first["nextPageToken"]
+    assert len(first["items"]) == 2
+    assert "nextSyncToken" not in first
+    assert first["nextPageToken"]
     seen = [e["id"] for e in first["items"]]
     page = first
     while "nextPageToken" in page:
