@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,7 +151,7 @@ class Env:
 
 
 @pytest.fixture
-def env(calendar_base: str, firestore_client: Any) -> Iterator[Env]:
+def env(calendar_base: str, firestore_client: Any) -> Env:
     requests.post(
         f"{calendar_base}/_emulator/quota",
         json={"per_user_per_minute": 1_000_000, "per_project_per_minute": 1_000_000},
@@ -165,9 +164,10 @@ def env(calendar_base: str, firestore_client: Any) -> Iterator[Env]:
     store = CountingStore(firestore)
     cal = seeder.insert_calendar("Sala 1", time_zone="UTC")
     firestore.put_calendar(CalendarRecord(key=KEY, google_calendar_id=cal, kind="room"))
-    yield Env(calendar_base, api, seeder, store, firestore, RecordingTaskQueue(), ShiftClock(), sleeps, cal)
+    return Env(calendar_base, api, seeder, store, firestore, RecordingTaskQueue(), ShiftClock(), sleeps, cal)
 
 
+@pytest.mark.slow  # ~70 s: seeding 10,000 events dominates; still part of `make test`
 def test_full_sync_of_10000_events_then_idle_then_100_changes(env: Env) -> None:
     started = time.monotonic()
     bodies = [env.event(f"ev{i:05d}", (i % 4000) * 0.05) for i in range(10_000)]
