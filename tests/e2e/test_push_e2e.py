@@ -260,7 +260,9 @@ def test_bad_token_unknown_and_replaced_channels(world: World) -> None:
         "X-Goog-Message-Number": "999",
     }
     before = world.list_calls()
+    started = time.monotonic()
     assert requests.post(world.stack.webhook, headers=headers, timeout=10).status_code == 403
+    print(f"\nwebhook 403 answered in {(time.monotonic() - started) * 1000:.0f} ms")
     unknown = {**headers, "X-Goog-Channel-ID": "ffff" * 8}
     assert requests.post(world.stack.webhook, headers=unknown, timeout=10).status_code == 403
     # A channel renewal replaced (its nonce known here): Google's late notifications get 200, no work.
