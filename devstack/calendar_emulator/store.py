@@ -96,6 +96,7 @@ class Calendar:
     seq: int = 0
     sync_gen: int = 0
     next_ordinal: int = 0
+    updated_ms: int = 0
 
 
 @dataclass
@@ -361,6 +362,7 @@ class Store:
 
     def _record(self, cal: Calendar, ev: StoredEvent) -> None:
         cal.seq += 1
+        cal.updated_ms = max(cal.updated_ms, ev.updated_ms)
         ev.change_seq = cal.seq
         cal.log_seq.append(cal.seq)
         cal.log_ids.append(str(ev.resource["id"]))
@@ -605,7 +607,7 @@ class Store:
             "etag": self.clock.etag(),
             "summary": cal.resource.get("summary", ""),
             "description": cal.resource.get("description", ""),
-            "updated": wire.format_ms(max((e.updated_ms for e in cal.events.values()), default=0)),
+            "updated": wire.format_ms(cal.updated_ms),
             "timeZone": cal.resource["timeZone"],
             "accessRole": self.role(caller, cal),
             "defaultReminders": [],
