@@ -208,3 +208,22 @@ def test_service_account_restrictions(calendar_base: str) -> None:
     with pytest.raises(HttpError) as err:
         api.events().insert(calendarId="primary", body={**EVENT, "attendees": [{"email": "p@example.com"}]}).execute()
     assert _status(err) == (403, "forbiddenForServiceAccounts")
+
+
+def test_extended_property_limits(calendar_base: str) -> None:
+    api, cal = _setup(calendar_base)
+    props = {"k" * 45: "dropped", "ok": "v" * 1100}
+    ev = api.events().insert(calendarId=cal, body={**EVENT, "extendedProperties": {"private": props}}).execute()
+    assert ev["extendedProperties"]["private"] == {"ok": "v" * 1024}
+
+
+def test_update_restores_a_cancelled_event(calendar_base: str) -> None:
+    api, cal = _setup(calendar_base)
+    ev = api.events().insert(calendarId=cal, body=EVENT).execute()
+    api.events().delete(calendarId=cal, eventId=ev["id"]).execute()
+    tomb = api.events().get(calendarId=cal, eventId=ev["id"]).execute()
+    restored = (
+        api.events().update(calendarId=cal, eventId=ev["id"], body={**EVENT, "sequence": tomb["sequence"]}).execute()
+    )
+    assert restored["status"] == "confirmed"
+    assert [e["id"] for e in api.events().list(calendarId=cal).execute()["items"]] == [ev["id"]]

@@ -146,3 +146,22 @@ def test_partial_response_fields(calendar_base: str) -> None:
     assert set(resp) == {"items", "nextSyncToken"}
     assert set(resp["items"][0]) == {"id", "summary", "start"}
     assert set(resp["items"][0]["start"]) == {"dateTime"}
+
+
+def test_updated_min_includes_deleted_entries(calendar_base: str) -> None:
+    api, cal = _setup(calendar_base)
+    old = (
+        api.events()
+        .insert(calendarId=cal, body=timed_event("old", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"))
+        .execute()
+    )
+    gone = (
+        api.events()
+        .insert(calendarId=cal, body=timed_event("gone", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"))
+        .execute()
+    )
+    api.events().delete(calendarId=cal, eventId=gone["id"]).execute()
+    tomb = api.events().get(calendarId=cal, eventId=gone["id"]).execute()
+    since = api.events().list(calendarId=cal, updatedMin=tomb["updated"]).execute()
+    assert [(e["id"], e["status"]) for e in since["items"]] == [(gone["id"], "cancelled")]
+    assert old["id"] not in [e["id"] for e in since["items"]]

@@ -135,7 +135,7 @@ def test_stopped_and_expired_channels_stop_delivering(calendar_base: str, receiv
 
 def test_push_is_asynchronous(calendar_base: str, receiver: PushReceiver) -> None:
     api, cal = _setup(calendar_base)
-    receiver.statuses = [503, 503]  # the receiver fails for a while
+    receiver.statuses = [503, 503, 503]  # the receiver fails for ~1.4 s of backoff
     _watch(api, cal, receiver.url, "slow")
     # The API keeps answering while deliveries are being retried in the background.
     api.events().insert(calendarId=cal, body=EVENT).execute()
