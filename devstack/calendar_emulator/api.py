@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,6 +163,9 @@ class Emulator:
             return ApiResponse(304)
         except ApiError as error:
             return error_response(error)
+        except Exception:  # an emulator bug must still answer in Google's shape
+            traceback.print_exc()
+            return error_response(ApiError(500, "backendError", "Backend Error"))
         if route.method != "GET":
             self.on_change()
         if result is None:

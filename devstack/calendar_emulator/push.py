@@ -119,7 +119,7 @@ class PushDispatcher:
             message = await queue.get()
             try:
                 await self._deliver(message)
-            except Exception:
+            except Exception:  # one bad delivery must not kill the channel's worker
                 self.stats.count("push_failures")
 
     async def _deliver(self, message: Message) -> None:

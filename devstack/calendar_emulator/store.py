@@ -425,6 +425,8 @@ class Store:
             raise ApiError(400, "required", "Missing start time.")
         if not end:
             raise ApiError(400, "required", "Missing end time.")
+        if not isinstance(start, dict) or not isinstance(end, dict):
+            raise bad_request("Invalid value for start or end.")
         if bool(start.get("date")) != bool(end.get("date")):
             raise bad_request("Start and end times must either both be date or both be dateTime.")
         start_ts = wire.event_time(start, "start", tz)
