@@ -1,0 +1,415 @@
+"""The ``calsync`` admin CLI: plan and apply publishes, provision, force syncs, conflicts, health.
+
+Every command talks to the admin API of the ``publish`` function (see :mod:`calsync.cli.client` for
+where the URL and token come from), prints rich tables, or the raw JSON answer with ``--json``, and
+exits with one of :class:`~calsync.cli.client.ExitCode` — expected failures (bad URL, connection
+refused, 4xx) print one readable line and a hint, never a traceback.
+
+``plan`` keeps the confirmation tokens in a local cache (:mod:`calsync.cli.cache`); ``apply PLAN_ID``
+reads them back, asks for confirmation (a second time for a ``clear_future`` plan), sends them, and
+polls ``GET /publish/{plan_id}`` under a progress bar until the plan is ``done`` or ``failed``.
+``--yes`` answers every prompt for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from calsync.cli import render
+from calsync.cli.cache import CachedPlan, PlanCache, cache_dir
+from calsync.cli.client import DEFAULT_TIMEOUT_S, AdminClient, ApiError, CliError, ExitCode, Target, resolve_target
+
+DEFAULT_POLL_S = 1.0
+DEFAULT_WAIT_TIMEOUT_S = 1800.0
+TERMINAL_STATUSES = frozenset({"done", "failed"})
+
+app = typer.Typer(
+    name="calsync",
+    help="Admin CLI of calsync: publish schedules to Google Calendar, provision, sync, conflicts, health.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals would print the bearer token on an unexpected crash.
+    pretty_exceptions_show_locals=False,
+)
+
+
+class ConflictStatus(StrEnum):
+    """Filter of ``calsync conflicts``."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class ResolveAction(StrEnum):
+    """How a conflict is resolved."""
+
+    ACCEPT_GOOGLE = "accept_google"
+    REPUBLISH = "republish"
+
+
+def _iso_time(value: str | None) -> str | None:
+    """Refuse a malformed --from/--to before any request (the API re-validates)."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date (2025-03-10) or date-time") from None
+    return value
+
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Admin API URL (else CALSYNC_ADMIN_URL, else .devstack/endpoints.json).", show_default=False
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help="Bearer token (else CALSYNC_ADMIN_TOKEN, else the local stack's admin_token; "
+        "in production an ID token, e.g. $(gcloud auth print-identity-token)).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer instead of tables.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each HTTP answer.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every confirmation (for scripts).")]
+
+
+class Session:
+    """What one command needs: the client, where it points, and the consoles."""
+
+    def __init__(self, url: str | None, token: str | None, *, as_json: bool, timeout_s: float) -> None:
+        """Resolve the target and build the client (raises ``CliError`` when there is no usable URL)."""
+        self.env: Mapping[str, str] = os.environ
+        self.target: Target = resolve_target(url, token, self.env, Path.cwd())
+        self.client = AdminClient(self.target.url, self.target.token, timeout_s=timeout_s)
+        self.as_json = as_json
+        # Created per command (not at import) so the output goes to whatever stdout is now.
+        self.out = Console(highlight=False)
+        self.err = Console(stderr=True, highlight=False)
+
+    def emit(self, answer: Mapping[str, Any], show: Callable[[Console, Mapping[str, Any]], None]) -> None:
+        """The raw JSON with ``--json``, else the rendering."""
+        if self.as_json:
+            typer.echo(json.dumps(answer, indent=2))
+        else:
+            show(self.out, answer)
+
+    def confirm(self, question: str, *, yes: bool) -> None:
+        """Ask on stderr (stdout stays clean for ``--json``); a "no" or no input aborts."""
+        if yes:
+            return
+        if not typer.confirm(question, default=False, err=True):
+            raise CliError("aborted: nothing was changed", ExitCode.ABORTED)
+
+
+@contextmanager
+def _expected_failures() -> Iterator[None]:
+    """Turn expected failures into one readable error line and the command's exit code."""
+    try:
+        yield
+    except CliError as exc:
+        err = Console(stderr=True, highlight=False)
+        err.print(f"[bold red]Error:[/bold red] {render.text(exc.message)}")
+        if isinstance(exc, ApiError) and exc.details:
+            err.print(f"details: {render.text(exc.details)}")
+        if exc.hint:
+            err.print(f"hint: {render.text(exc.hint)}")
+        raise typer.Exit(int(exc.exit_code)) from None
+    except typer.Abort:
+        Console(stderr=True).print(
+            "[bold red]Error:[/bold red] aborted (no answer to the confirmation): nothing was changed"
+        )
+        raise typer.Exit(int(ExitCode.ABORTED)) from None
+
+
+def _same_api(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+# --- plan / apply / status --------------------------------------------------------------------------
+
+
+@app.command()
+def plan(
+    *,
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    date_from: Annotated[
+        str, typer.Option("--from", help="Start (ISO date or date-time).", callback=_iso_time, show_default=False)
+    ],
+    date_to: Annotated[
+        str, typer.Option("--to", help="End (ISO date or date-time).", callback=_iso_time, show_default=False)
+    ],
+    clear_future: Annotated[
+        bool, typer.Option("--clear-future", help="Also delete future calsync events not in the schedule.")
+    ] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Plan a publish (nothing is written): per-calendar counts, the changes, and the skips with reasons."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        answer = session.client.plan(clinic, date_from, date_to, clear_future=clear_future)
+        saved = PlanCache(cache_dir(session.env)).save(
+            session.target.url, answer, clinic_id=clinic, clear_future=clear_future
+        )
+        session.emit(answer, render.plan)
+        if saved is not None and not as_json:
+            session.err.print(f"Confirmation tokens kept in {saved} for `calsync apply`.")
+
+
+@app.command()
+def apply(
+    *,
+    plan_id: Annotated[str, typer.Argument(help="The plan id printed by `calsync plan`.", show_default=False)],
+    confirm: Annotated[
+        str | None,
+        typer.Option(
+            "--confirm", help="The plan's confirm_token (default: from the local plan cache).", show_default=False
+        ),
+    ] = None,
+    confirm_clear_future: Annotated[
+        str | None,
+        typer.Option(
+            "--confirm-clear-future",
+            help="The second token of a clear_future plan (default: from the local plan cache).",
+            show_default=False,
+        ),
+    ] = None,
+    yes: YesOpt = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the apply is accepted.")] = False,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.0, help="Seconds between progress polls.")
+    ] = DEFAULT_POLL_S,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", min=0.0, help="Stop waiting (exit 9) after this many seconds.")
+    ] = DEFAULT_WAIT_TIMEOUT_S,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Apply a plan after confirmation (twice for clear_future), with a progress bar until it is done."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        cached = PlanCache(cache_dir(session.env)).load(plan_id)
+        if cached is not None and confirm is None and not _same_api(cached.url, session.target.url):
+            raise CliError(
+                f"plan {plan_id} was made on {cached.url}, not on {session.target.url}: refusing to apply it there",
+                ExitCode.ABORTED,
+                hint="point --url at the API the plan was made on, or pass --confirm explicitly",
+            )
+        first = confirm or (cached.confirm_token if cached is not None else None)
+        if first is None:
+            raise CliError(
+                f"no confirmation token for plan {plan_id} on this machine",
+                ExitCode.ABORTED,
+                hint="run `calsync plan` here first, or pass --confirm TOKEN (and --confirm-clear-future TOKEN)",
+            )
+        clears = confirm_clear_future is not None or (cached is not None and cached.clear_future)
+        second = confirm_clear_future or (cached.confirm_clear_future_token if cached is not None else None)
+        if clears and second is None:
+            raise CliError(
+                f"plan {plan_id} clears the future and needs its second confirmation token",
+                ExitCode.ABORTED,
+                hint="pass --confirm-clear-future TOKEN",
+            )
+        status = session.client.plan_status(plan_id)  # 404 here, before any prompt, for an unknown plan
+        session.confirm(_apply_question(plan_id, cached, status, session.target.url), yes=yes)
+        if clears:
+            session.confirm(
+                f"Plan {plan_id} also DELETES every future calsync event of this clinic that is not in the "
+                "schedule (clear_future). Delete them?",
+                yes=yes,
+            )
+        accepted = session.client.apply(plan_id, first, second if clears else None)
+        if no_wait:
+            session.emit(accepted, lambda console, data: render.generic(console, f"Apply of {plan_id}", data))
+            return
+        final = _wait(session, plan_id, poll_interval_s=poll_interval, wait_timeout_s=wait_timeout)
+        session.emit(final, render.publish_status)
+        if final.get("status") == "failed":
+            raise CliError(f"plan {plan_id} failed", ExitCode.PUBLISH_FAILED)
+
+
+def _apply_question(plan_id: str, cached: CachedPlan | None, status: Mapping[str, Any], url: str) -> str:
+    """The first confirmation: what will be written, and where."""
+    if cached is not None and cached.totals:
+        t = cached.totals
+        what = (
+            f"{t.get('create', 0)} creates, {t.get('update', 0)} updates, {t.get('delete', 0)} deletes "
+            f"on {cached.calendars} calendars"
+        )
+    else:
+        what = f"{status.get('total', '?')} writes"
+    return f"Apply plan {plan_id} ({status.get('status', '?')}): {what} via {url}?"
+
+
+def _wait(session: Session, plan_id: str, *, poll_interval_s: float, wait_timeout_s: float) -> dict[str, Any]:
+    """Poll the plan's status under a progress bar until it is done or failed (or the wait times out)."""
+    deadline = time.monotonic() + wait_timeout_s
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # The bar goes to stderr so that stdout holds only the result (tables or --json).
+    with Progress(*columns, console=session.err, disable=session.as_json) as progress:
+        task = progress.add_task(f"publishing {plan_id}", total=None)
+        while True:
+            status = session.client.plan_status(plan_id)
+            done, total = status.get("done"), status.get("total")
+            progress.update(
+                task,
+                completed=done if isinstance(done, int) else 0,
+                total=total if isinstance(total, int) and total > 0 else None,
+                description=f"publishing {plan_id} ({status.get('status', '?')})",
+            )
+            if status.get("status") in TERMINAL_STATUSES:
+                return status
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"plan {plan_id} is still {status.get('status', '?')} after {wait_timeout_s:g} s "
+                    f"({done}/{total}); the publish goes on",
+                    ExitCode.STILL_RUNNING,
+                    hint=f"check it with: calsync status {plan_id}",
+                )
+            time.sleep(poll_interval_s)
+
+
+@app.command()
+def status(
+    *,
+    plan_id: Annotated[str, typer.Argument(help="The plan id.", show_default=False)],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Show a plan's status: done/total (per calendar when given) and errors."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        session.emit(session.client.plan_status(plan_id), render.publish_status)
+
+
+# --- admin ------------------------------------------------------------------------------------------
+
+
+@app.command()
+def provision(
+    *,
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Create a clinic's missing calendars, share them, open their channels (idempotent)."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        answer = session.client.provision(clinic)
+        session.emit(answer, lambda console, data: render.generic(console, f"Provisioned clinic {clinic}", data))
+
+
+@app.command()
+def sync(
+    *,
+    calendar: Annotated[str, typer.Argument(help="Calendar key.", show_default=False)],
+    event: Annotated[
+        str | None, typer.Option("--event", help="Re-read only this event from Google.", show_default=False)
+    ] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Force a sync of a calendar (or of one event)."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        answer = session.client.sync(calendar, event)
+        title = f"Sync of {calendar}" + (f", event {event}" if event else "")
+        session.emit(answer, lambda console, data: render.generic(console, title, data))
+
+
+@app.command()
+def conflicts(
+    *,
+    calendar: Annotated[
+        str | None, typer.Option("--calendar", help="Only this calendar key.", show_default=False)
+    ] = None,
+    status: Annotated[
+        ConflictStatus | None, typer.Option("--status", help="Only open or resolved ones.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many (pages are followed).")] = 500,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """List conflicts: events a person changed in Google that differ from the schedule."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        answer = session.client.conflicts(calendar, status.value if status else None, limit=limit)
+        session.emit(answer, render.conflicts)
+
+
+@app.command()
+def resolve(
+    *,
+    conflict_id: Annotated[str, typer.Argument(help="Conflict id.", show_default=False)],
+    action: Annotated[
+        ResolveAction,
+        typer.Option(
+            "--action",
+            help="accept_google keeps Google's version (agendador adjusts); republish restores ours.",
+            show_default=False,
+        ),
+    ],
+    yes: YesOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Resolve a conflict (republish overwrites a person's edit, so it asks first)."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        if action is ResolveAction.REPUBLISH:
+            session.confirm(
+                f"Republish conflict {conflict_id}: overwrite (or bring back) the event a person changed in Google?",
+                yes=yes,
+            )
+        answer = session.client.resolve(conflict_id, action.value)
+        session.emit(answer, lambda console, data: render.generic(console, f"Conflict {conflict_id}", data))
+
+
+@app.command()
+def health(
+    *,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Overall health (ok, degraded, failing) and each calendar's sync state."""
+    with _expected_failures():
+        session = Session(url, token, as_json=as_json, timeout_s=timeout)
+        session.emit(session.client.health(), render.health)
+
+
+def main() -> None:
+    """Console-script entry point (``calsync``)."""
+    app()

@@ -1,0 +1,105 @@
+"""The local plan cache: where ``calsync plan`` keeps a plan's confirmation tokens for ``calsync apply``.
+
+``GET /publish/{plan_id}`` does not return the confirmation tokens (a token is proof that someone saw
+the plan), so ``plan`` writes one small JSON file per plan and ``apply PLAN_ID`` reads it back: the
+tokens, whether the plan clears the future (then ``apply`` asks twice and sends the second token), the
+totals shown in the confirmation prompt, and the API URL the plan was made on — ``apply`` refuses to
+send a plan's tokens to another URL (a staging plan must never be applied to production by a typo).
+A plan made elsewhere (agendador, another machine) is applied with ``--confirm`` /
+``--confirm-clear-future`` instead.
+
+Location: ``CALSYNC_CACHE_DIR``, else ``$XDG_CACHE_HOME/calsync/plans``, else ``~/.cache/calsync/plans``.
+Files are created ``0600`` (they hold tokens) and named by a hash of the plan id, so an id never
+becomes a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_CACHE_DIR = "CALSYNC_CACHE_DIR"
+FILE_MODE = 0o600
+
+
+class CachedPlan(BaseModel):
+    """What ``apply`` needs from a plan answer."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    plan_id: str
+    url: str
+    confirm_token: str
+    confirm_clear_future_token: str | None = None
+    clear_future: bool = False
+    clinic_id: str | None = None
+    expires_at: str | None = None
+    totals: dict[str, int] = Field(default_factory=dict)
+    calendars: int = 0
+    saved_at: str
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """The folder of cached plans (see the module docstring)."""
+    if env.get(ENV_CACHE_DIR):
+        return Path(env[ENV_CACHE_DIR])
+    base = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "calsync" / "plans"
+
+
+class PlanCache:
+    """Plans by id, one file each."""
+
+    def __init__(self, directory: Path) -> None:
+        """Keep plans under ``directory`` (created on first save)."""
+        self.directory = directory
+
+    def path(self, plan_id: str) -> Path:
+        """The file of one plan."""
+        digest = hashlib.sha256(plan_id.encode()).hexdigest()[:32]
+        return self.directory / f"{digest}.json"
+
+    def save(self, url: str, plan: Mapping[str, Any], *, clinic_id: str, clear_future: bool) -> Path | None:
+        """Record a plan answer's tokens; ``None`` when the answer holds no plan id or token to keep."""
+        plan_id, token = plan.get("plan_id"), plan.get("confirm_token")
+        if not isinstance(plan_id, str) or not isinstance(token, str):
+            return None
+        second = plan.get("confirm_clear_future_token")
+        totals = plan.get("totals") if isinstance(plan.get("totals"), dict) else {}
+        calendars = plan.get("calendars")
+        entry = CachedPlan(
+            plan_id=plan_id,
+            url=url,
+            confirm_token=token,
+            confirm_clear_future_token=second if isinstance(second, str) else None,
+            clear_future=clear_future or isinstance(second, str),
+            clinic_id=clinic_id,
+            expires_at=str(plan["expires_at"]) if plan.get("expires_at") else None,
+            totals={k: v for k, v in (totals or {}).items() if isinstance(v, int)},
+            calendars=len(calendars) if isinstance(calendars, list) else 0,
+            saved_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(plan_id)
+        partial = path.with_suffix(".tmp")
+        # Created with 0600 from the start: the tokens are never readable by others, not even briefly.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(entry.model_dump_json(indent=2))
+        partial.replace(path)
+        return path
+
+    def load(self, plan_id: str) -> CachedPlan | None:
+        """The cached plan, or ``None`` if this machine never planned it (or the file is unreadable)."""
+        path = self.path(plan_id)
+        try:
+            entry = CachedPlan.model_validate_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValidationError):
+            return None
+        return entry if entry.plan_id == plan_id else None
