@@ -20,12 +20,17 @@ from typing import Any
 
 from calsync import errors
 from calsync.model import (
+    Allocation,
     CalendarRecord,
     ChannelRecord,
     Conflict,
     EventsPage,
     GoogleEvent,
     MirrorEvent,
+    Plan,
+    PlanChunkProgress,
+    Professional,
+    Room,
     SyncCursor,
     UnknownChannel,
     WatchChannel,
@@ -316,6 +321,91 @@ class InMemoryStateStore:
         for key in old:
             del self.conflicts[key]
         return len(old)
+
+    # --- publish: directory, allocations, plans ---
+    def _publish(self) -> dict[str, dict[Any, Any]]:
+        return self.__dict__.setdefault(  # type: ignore[no-any-return]
+            "_publish_state", {"professionals": {}, "rooms": {}, "allocations": {}, "plans": {}, "progress": {}}
+        )
+
+    def replace_professionals(self, clinic_id: str, items: Sequence[Professional]) -> None:
+        """Make ``items`` the clinic's professionals."""
+        table = self._publish()["professionals"]
+        for key in [k for k in table if k[0] == clinic_id]:
+            del table[key]
+        for item in items:
+            table[(clinic_id, item.id)] = item.model_copy(deep=True)
+
+    def list_professionals(self, clinic_id: str) -> list[Professional]:
+        """The clinic's professionals, by id."""
+        table = self._publish()["professionals"]
+        return [v.model_copy(deep=True) for k, v in sorted(table.items()) if k[0] == clinic_id]
+
+    def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:
+        """Make ``items`` the clinic's rooms."""
+        table = self._publish()["rooms"]
+        for key in [k for k in table if k[0] == clinic_id]:
+            del table[key]
+        for item in items:
+            table[(clinic_id, item.id)] = item.model_copy(deep=True)
+
+    def list_rooms(self, clinic_id: str) -> list[Room]:
+        """The clinic's rooms, by id."""
+        table = self._publish()["rooms"]
+        return [v.model_copy(deep=True) for k, v in sorted(table.items()) if k[0] == clinic_id]
+
+    def get_allocations(self, allocation_ids: Sequence[str]) -> dict[str, Allocation]:
+        """The allocations with these ids."""
+        table = self._publish()["allocations"]
+        return {i: table[i].model_copy(deep=True) for i in allocation_ids if i in table}
+
+    def put_allocations(self, items: Sequence[Allocation]) -> None:
+        """Create or replace allocations."""
+        table = self._publish()["allocations"]
+        for item in items:
+            table[item.id] = item.model_copy(deep=True)
+
+    def list_allocations(self, clinic_id: str, time_min: datetime, time_max: datetime) -> list[Allocation]:
+        """The clinic's allocations overlapping the window."""
+        table = self._publish()["allocations"]
+        return [
+            a.model_copy(deep=True)
+            for _, a in sorted(table.items())
+            if a.clinic_id == clinic_id and a.start < time_max and a.end > time_min
+        ]
+
+    def put_plan(self, plan: Plan) -> None:
+        """Create or replace a plan."""
+        self._publish()["plans"][plan.id] = plan.model_copy(deep=True)
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        """The plan with this id, or None."""
+        plan = self._publish()["plans"].get(plan_id)
+        return plan.model_copy(deep=True) if plan else None
+
+    def transition_plan(self, plan_id: str, expected: str, fields: Mapping[str, Any]) -> bool:
+        """Compare-and-set the plan's status."""
+        plans = self._publish()["plans"]
+        plan = plans.get(plan_id)
+        if plan is None or plan.status != expected:
+            return False
+        plans[plan_id] = Plan.model_validate({**plan.model_dump(), **dict(fields)})
+        return True
+
+    def put_plan_progress(self, progress: PlanChunkProgress) -> None:
+        """Create or replace one chunk's progress."""
+        key = (progress.plan_id, progress.calendar_key, progress.chunk)
+        self._publish()["progress"][key] = progress.model_copy(deep=True)
+
+    def list_plan_progress(self, plan_id: str) -> list[PlanChunkProgress]:
+        """The progress documents of a plan."""
+        table = self._publish()["progress"]
+        return [v.model_copy(deep=True) for k, v in sorted(table.items()) if k[0] == plan_id]
+
+    def get_plan_progress(self, plan_id: str, calendar_key: str, chunk: int) -> PlanChunkProgress | None:
+        """One chunk's progress, or None."""
+        found = self._publish()["progress"].get((plan_id, calendar_key, chunk))
+        return found.model_copy(deep=True) if found else None
 
 
 class CountingStore:

@@ -263,3 +263,96 @@ class UnknownChannel(Record):
     first_seen_at: datetime
     last_seen_at: datetime
     count: int = 1
+
+
+# --- publish: directory, allocations, plans --------------------------------------------------------
+
+AllocationStatus = Literal["draft", "reviewed", "adjusted", "cancelled"]
+PlanStatus = Literal["planned", "running", "done", "failed"]
+PlanActionKind = Literal["create", "update", "delete", "skip"]
+
+
+class Professional(Record):
+    """A professional of a clinic (their calendar is shared with ``email``)."""
+
+    clinic_id: str
+    id: str
+    name: str
+    email: str
+
+
+class Room(Record):
+    """A room of a clinic."""
+
+    clinic_id: str
+    id: str
+    name: str
+
+
+class Allocation(Record):
+    """A scheduled slot from agendador: one professional in one room, published to three calendars."""
+
+    id: str
+    clinic_id: str
+    professional_id: str
+    room_id: str
+    start: datetime
+    end: datetime
+    status: AllocationStatus
+    title: str = ""
+    attendees: list[str] = Field(default_factory=list)
+    revision: int = 0
+    # Set by ``accept_google`` on a conflict: agendador should adjust the allocation as suggested.
+    needs_adjustment: bool = False
+    adjustment_note: str | None = None
+    updated_at: datetime | None = None
+
+
+class PlanCalendarCounts(Record):
+    """Per target calendar counts of a stored plan."""
+
+    calendar_id: str
+    create: int = 0
+    update: int = 0
+    delete: int = 0
+    skip: int = 0
+
+
+class Plan(Record):
+    """A stored publish plan: what to write, a fingerprint of its actions, and hashed confirmations."""
+
+    id: str
+    clinic_id: str
+    time_min: datetime
+    time_max: datetime
+    clear_future: bool = False
+    created_at: datetime
+    expires_at: datetime
+    status: PlanStatus = "planned"
+    confirm_hash: str
+    confirm_clear_hash: str | None = None
+    fingerprint: str
+    totals: dict[str, int] = Field(default_factory=dict)
+    quota_requests: int = 0
+    calendars: list[PlanCalendarCounts] = Field(default_factory=list)
+    total_writes: int = 0
+    chunks: int = 0
+    started_at: datetime | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class PlanChunkProgress(Record):
+    """The outcome of one apply task (one chunk of one calendar); rewritten whole by a retried task."""
+
+    plan_id: str
+    calendar_key: str
+    chunk: int
+    total: int
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    finished: bool = False
+    errors: list[dict[str, str]] = Field(default_factory=list)
+    updated_at: datetime | None = None
+    # The chunk's planned actions (JSON), written when apply starts: a task carries only its address.
+    actions: list[dict[str, Any]] = Field(default_factory=list)

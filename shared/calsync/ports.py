@@ -15,12 +15,17 @@ from pydantic import SecretStr
 
 from calsync.errors import CalendarApiError
 from calsync.model import (
+    Allocation,
     CalendarRecord,
     ChannelRecord,
     Conflict,
     EventsPage,
     GoogleEvent,
     MirrorEvent,
+    Plan,
+    PlanChunkProgress,
+    Professional,
+    Room,
     SyncCursor,
     WatchChannel,
 )
@@ -315,6 +320,77 @@ class CleanupStore(Protocol):
 
 class PushStore(StateStore, ChannelQueries, CleanupStore, Protocol):
     """The state store as the push path (webhook, renew, poll, cleanup) uses it."""
+
+
+# --- publish: directory, allocations, plans -------------------------------------------------------
+
+
+class DirectoryStore(Protocol):
+    """Professionals and rooms of each clinic (``PUT /clinics/{id}/professionals|rooms``)."""
+
+    def replace_professionals(self, clinic_id: str, items: Sequence[Professional]) -> None:
+        """Make ``items`` the clinic's professionals (others of the clinic are removed)."""
+        ...
+
+    def list_professionals(self, clinic_id: str) -> list[Professional]:
+        """The clinic's professionals, by id."""
+        ...
+
+    def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:
+        """Make ``items`` the clinic's rooms (others of the clinic are removed)."""
+        ...
+
+    def list_rooms(self, clinic_id: str) -> list[Room]:
+        """The clinic's rooms, by id."""
+        ...
+
+
+class AllocationStore(Protocol):
+    """Allocations received from agendador."""
+
+    def get_allocations(self, allocation_ids: Sequence[str]) -> dict[str, Allocation]:
+        """The allocations with these ids (batched read)."""
+        ...
+
+    def put_allocations(self, items: Sequence[Allocation]) -> None:
+        """Create or replace allocations (in batches)."""
+        ...
+
+    def list_allocations(self, clinic_id: str, time_min: datetime, time_max: datetime) -> list[Allocation]:
+        """The clinic's allocations overlapping ``[time_min, time_max)``, any status."""
+        ...
+
+
+class PlanStore(Protocol):
+    """Stored publish plans and the per-chunk progress of their apply tasks."""
+
+    def put_plan(self, plan: Plan) -> None:
+        """Create or replace a plan."""
+        ...
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        """The plan with this id, or None."""
+        ...
+
+    def transition_plan(self, plan_id: str, expected: str, fields: Mapping[str, Any]) -> bool:
+        """In one transaction: if the plan's status is ``expected``, set ``fields`` and return True."""
+        ...
+
+    def put_plan_progress(self, progress: PlanChunkProgress) -> None:
+        """Create or replace the progress of one chunk (a retried task overwrites, never adds)."""
+        ...
+
+    def list_plan_progress(self, plan_id: str) -> list[PlanChunkProgress]:
+        """The progress documents of a plan's chunks."""
+        ...
+
+    def get_plan_progress(self, plan_id: str, calendar_key: str, chunk: int) -> PlanChunkProgress | None:
+        """The progress document of one chunk, or None."""
+        ...
+
+
+class PublishStore(PushStore, DirectoryStore, AllocationStore, PlanStore, Protocol):
+    """The state store as the publish function uses it."""
 
 
 # --- Cloud Tasks, secrets ------------------------------------------------------------------------

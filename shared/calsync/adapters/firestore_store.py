@@ -30,7 +30,19 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from calsync import errors
-from calsync.model import CalendarRecord, ChannelRecord, Conflict, MirrorEvent, SyncCursor, UnknownChannel
+from calsync.model import (
+    Allocation,
+    CalendarRecord,
+    ChannelRecord,
+    Conflict,
+    MirrorEvent,
+    Plan,
+    PlanChunkProgress,
+    Professional,
+    Room,
+    SyncCursor,
+    UnknownChannel,
+)
 
 SCHEMA_VERSION = 1
 BATCH_LIMIT = 500
@@ -474,3 +486,125 @@ class FirestoreStateStore:
         refs = [snap.reference for snap in query.select([]).stream()]
         self._commit([(ref, None) for ref in refs])
         return len(refs)
+
+    # --- publish: directory, allocations, plans ---
+    # Collections: {env}_professionals/{clinic}__{id}, {env}_rooms/{clinic}__{id}, {env}_allocations/{id},
+    # {env}_plans/{id} and {env}_plans/{id}/progress/{calendar}__{chunk}. Index: allocations (clinic_id, start).
+
+    def _replace_directory(self, name: str, clinic_id: str, items: Sequence[Any]) -> None:
+        col = self._col(name)
+        keep = {f"{clinic_id}__{item.id}": item.model_dump() for item in items}
+        old = col.where(filter=FieldFilter("clinic_id", "==", clinic_id)).select([]).stream()
+        writes: list[tuple[Any, Mapping[str, Any] | None]] = [(s.reference, None) for s in old if s.id not in keep]
+        writes.extend((col.document(doc_id), data) for doc_id, data in keep.items())
+        self._commit(writes)
+
+    def _list_directory(self, name: str, clinic_id: str) -> list[dict[str, Any]]:
+        query = self._col(name).where(filter=FieldFilter("clinic_id", "==", clinic_id))
+        return sorted((s.to_dict() or {} for s in query.stream()), key=lambda d: str(d.get("id")))
+
+    @_classified
+    def replace_professionals(self, clinic_id: str, items: Sequence[Professional]) -> None:
+        """Make ``items`` the clinic's professionals (others of the clinic are removed)."""
+        self._schema()
+        self._replace_directory("professionals", clinic_id, items)
+
+    @_classified
+    def list_professionals(self, clinic_id: str) -> list[Professional]:
+        """The clinic's professionals, by id."""
+        self._schema()
+        return [Professional.model_validate(d) for d in self._list_directory("professionals", clinic_id)]
+
+    @_classified
+    def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:
+        """Make ``items`` the clinic's rooms (others of the clinic are removed)."""
+        self._schema()
+        self._replace_directory("rooms", clinic_id, items)
+
+    @_classified
+    def list_rooms(self, clinic_id: str) -> list[Room]:
+        """The clinic's rooms, by id."""
+        self._schema()
+        return [Room.model_validate(d) for d in self._list_directory("rooms", clinic_id)]
+
+    @_classified
+    def get_allocations(self, allocation_ids: Sequence[str]) -> dict[str, Allocation]:
+        """The allocations with these ids (batched ``get_all``)."""
+        self._schema()
+        col = self._col("allocations")
+        found: dict[str, Allocation] = {}
+        for chunk in _chunks(list(dict.fromkeys(allocation_ids)), GET_ALL_CHUNK):
+            for snap in self.client.get_all([col.document(i) for i in chunk]):
+                if snap.exists:
+                    found[snap.id] = Allocation.model_validate(snap.to_dict())
+        return found
+
+    @_classified
+    def put_allocations(self, items: Sequence[Allocation]) -> None:
+        """Create or replace allocations in batches of at most 500."""
+        self._schema()
+        col = self._col("allocations")
+        self._commit([(col.document(a.id), a.model_dump()) for a in items])
+
+    @_classified
+    def list_allocations(self, clinic_id: str, time_min: datetime, time_max: datetime) -> list[Allocation]:
+        """The clinic's allocations overlapping the window (range on ``start``, ``end`` checked here)."""
+        self._schema()
+        query = self._col("allocations").where(filter=FieldFilter("clinic_id", "==", clinic_id))
+        query = query.where(filter=FieldFilter("start", "<", time_max))
+        # Allocations last hours: bounding `start` from below keeps the scan to the window.
+        query = query.where(filter=FieldFilter("start", ">=", time_min - MAX_EVENT_SPAN))
+        found = [Allocation.model_validate(s.to_dict()) for s in query.stream()]
+        return sorted((a for a in found if a.end > time_min), key=lambda a: a.id)
+
+    @_classified
+    def put_plan(self, plan: Plan) -> None:
+        """Create or replace a plan."""
+        self._schema()
+        self._col("plans").document(plan.id).set(plan.model_dump())
+
+    @_classified
+    def get_plan(self, plan_id: str) -> Plan | None:
+        """The plan with this id, or None."""
+        self._schema()
+        snap = self._col("plans").document(plan_id).get()
+        return Plan.model_validate(snap.to_dict()) if snap.exists else None
+
+    @_classified
+    def transition_plan(self, plan_id: str, expected: str, fields: Mapping[str, Any]) -> bool:
+        """Compare-and-set the plan's status in a transaction (two applies: one wins)."""
+        self._schema()
+        ref = self._col("plans").document(plan_id)
+
+        @firestore.transactional
+        def transition(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists or (snap.to_dict() or {}).get("status") != expected:
+                return False
+            transaction.update(ref, dict(fields))
+            return True
+
+        result: bool = transition(self.client.transaction())
+        return result
+
+    @_classified
+    def put_plan_progress(self, progress: PlanChunkProgress) -> None:
+        """Create or replace one chunk's progress (one document per chunk: no hot document)."""
+        self._schema()
+        doc_id = f"{progress.calendar_key}__{progress.chunk}"
+        self._col("plans").document(progress.plan_id).collection("progress").document(doc_id).set(progress.model_dump())
+
+    @_classified
+    def list_plan_progress(self, plan_id: str) -> list[PlanChunkProgress]:
+        """The progress documents of a plan's chunks."""
+        self._schema()
+        col = self._col("plans").document(plan_id).collection("progress")
+        return [PlanChunkProgress.model_validate(s.to_dict()) for s in col.stream()]
+
+    @_classified
+    def get_plan_progress(self, plan_id: str, calendar_key: str, chunk: int) -> PlanChunkProgress | None:
+        """The progress document of one chunk, or None."""
+        self._schema()
+        col = self._col("plans").document(plan_id).collection("progress")
+        snap = col.document(f"{calendar_key}__{chunk}").get()
+        return PlanChunkProgress.model_validate(snap.to_dict()) if snap.exists else None

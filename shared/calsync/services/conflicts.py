@@ -1,0 +1,102 @@
+"""Settling a conflict: ``POST /conflicts/{id}/resolve {"action": "accept_google" | "republish"}``.
+
+- ``accept_google`` keeps Google's version: the mirror's published snapshot becomes Google's current
+  version (so the same divergence is not reported again), and the allocation is flagged for
+  agendador to adjust, with the conflict's suggestion.
+- ``republish`` restores our version with ``If-Match`` on Google's current etag — the only way an
+  event a person changed or deleted is overwritten or brought back (a deleted one by an update with
+  status confirmed; its id cannot be inserted again). ``sendUpdates=none`` as for publishing.
+Both are idempotent: resolving a resolved conflict answers it unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from calsync import errors
+from calsync.logs import get_logger
+from calsync.model import Conflict, PublishedSnapshot
+from calsync.ports import CalendarApi, Clock, PublishStore
+from calsync.services.admin import conflict_item
+from calsync.services.apply import mirror_of_written
+from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig, desired_for, event_body
+
+log = get_logger(__name__)
+
+ResolveAction = Literal["accept_google", "republish"]
+
+
+def _conflict(store: PublishStore, conflict_id: str) -> Conflict:
+    found = store.get_conflicts([conflict_id]).get(conflict_id)
+    if found is None:
+        raise errors.UnknownResource("unknown conflict", details={"conflict_id": conflict_id})
+    return found
+
+
+def resolve_conflict(
+    conflict_id: str,
+    action: ResolveAction,
+    *,
+    api: CalendarApi,
+    store: PublishStore,
+    clock: Clock,
+    config: PublishConfig,
+) -> dict[str, Any]:
+    """Apply the admin's decision on an open conflict and mark it resolved."""
+    conflict = _conflict(store, conflict_id)
+    if conflict.status == "resolved":
+        return conflict_item(conflict)
+    now = clock.now()
+    if action == "accept_google":
+        _accept_google(conflict, store, now)
+    else:
+        _republish(conflict, api, store, clock, config)
+    resolved = conflict.model_copy(update={"status": "resolved", "resolved_at": now})
+    store.put_conflicts([resolved])
+    log.info("conflict.settled", conflict_id=conflict.id, conflict_kind=conflict.kind, action=action)
+    return conflict_item(resolved)
+
+
+def _accept_google(conflict: Conflict, store: PublishStore, now: Any) -> None:
+    mirror = store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
+    if mirror is not None and mirror.origin == "system":
+        snapshot = PublishedSnapshot(
+            etag=mirror.etag,
+            status=mirror.status,
+            start=mirror.start,
+            end=mirror.end,
+            attendees=list(mirror.attendees),
+            published_at=now,
+        )
+        store.put_events([mirror.model_copy(update={"published": snapshot})])
+    if conflict.allocation_id:
+        allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
+        if allocation is not None:
+            flagged = allocation.model_copy(update={"needs_adjustment": True, "adjustment_note": conflict.suggestion})
+            store.put_allocations([flagged])
+
+
+def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig) -> None:
+    if conflict.kind == "overlap_manual" or not conflict.allocation_id:
+        raise errors.InvalidRequest("only a conflict on an allocation's event can be republished")
+    allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
+    if allocation is None or allocation.status not in PUBLISHED_STATUSES:
+        raise errors.InvalidRequest("the allocation is not reviewed or adjusted: nothing to republish")
+    if allocation.start <= clock.now():
+        raise errors.InvalidRequest("the allocation is in the past: it is never republished")
+    record = store.get_calendar(conflict.calendar_key)
+    if record is None:
+        raise errors.UnknownResource("unknown calendar", details={"calendar_id": conflict.calendar_key})
+    current = api.get_event(record.google_calendar_id, conflict.event_id)
+    tags = current.private_tags
+    if tags.get("env") not in (None, config.env):
+        raise errors.PermissionDenied("the event belongs to another environment")
+    desired = desired_for(allocation, record)
+    body = event_body(config.env, allocation.id, conflict.event_id, desired)
+    written = api.update_event(
+        record.google_calendar_id, conflict.event_id, body, if_match=current.etag, send_updates="none"
+    )
+    mirror = mirror_of_written(
+        written, record, env=config.env, allocation_id=allocation.id, desired=desired, now=clock.now()
+    )
+    store.put_events([mirror])

@@ -1,0 +1,217 @@
+"""Ad-hoc events (the pd-google seed's Events API) and the one-event forced sync.
+
+- ``create_event``: events.insert of a tagged event (source, environment, ``adhoc``) with attendees
+  and optionally a Meet link (``conferenceData.createRequest`` + ``conferenceDataVersion=1``); the
+  event is stored in the mirror with the snapshot of what we published, and the answer carries the
+  Meet link. The id is deterministic from the caller's ``request_id``, so a retried call cannot
+  create a second event (409 ``duplicate`` → read back, verified, answered).
+  ``sendUpdates=all``: unlike publishing, a person creating an ad-hoc meeting wants the guests told.
+  (A service account needs domain-wide delegation to add guests or Meet links — see the deploy guide.)
+- ``patch_event`` / ``cancel_event``: only on our events (403 otherwise), with ``If-Match`` — the
+  caller's etag, else the mirrored one; a 412 answers 412 (re-read and try again).
+- ``resync_event``: read one event from Google and reprocess it through the sync engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calsync import errors
+from calsync.logs import get_logger
+from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent
+from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.services.apply import mirror_of_written, ours
+from calsync.services.plan import Desired, PublishConfig, event_body, event_id
+from calsync.services.sync import SyncCommand, SyncConfig, SyncService
+
+log = get_logger(__name__)
+
+TAG_ADHOC = "adhoc"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """``POST /events``."""
+
+    calendar_key: str
+    summary: str
+    start: datetime
+    end: datetime
+    attendees: tuple[str, ...] = ()
+    meet: bool = False
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EventChange:
+    """``PATCH /events/{id}``: the fields to change (None: keep)."""
+
+    calendar_key: str
+    event_id: str
+    summary: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    attendees: tuple[str, ...] | None = None
+    if_match: str | None = None
+
+
+def _calendar(store: PublishStore, key: str) -> CalendarRecord:
+    record = store.get_calendar(key)
+    if record is None:
+        raise errors.UnknownResource("unknown calendar", details={"calendar_id": key})
+    return record
+
+
+def meet_link(event: GoogleEvent) -> str | None:
+    """The Meet link of an event (the ``video`` entry point, else the legacy ``hangoutLink``)."""
+    for entry in (event.conference_data or {}).get("entryPoints", []) or []:
+        if entry.get("entryPointType") == "video" and entry.get("uri"):
+            return str(entry["uri"])
+    return event.hangout_link
+
+
+def _answer(event: GoogleEvent, key: str) -> dict[str, Any]:
+    status = ((event.conference_data or {}).get("createRequest") or {}).get("status", {}).get("statusCode")
+    return {
+        "id": event.id,
+        "calendar_id": key,
+        "etag": event.etag,
+        "status": event.status or "confirmed",
+        "meet_link": meet_link(event),
+        "conference_status": status,
+    }
+
+
+def create_event(
+    cmd: NewEvent, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
+) -> dict[str, Any]:
+    """Create a tagged ad-hoc event (optionally with Meet), mirror it and answer its id and link."""
+    if cmd.end <= cmd.start:
+        raise errors.InvalidRequest("end must be after start")
+    record = _calendar(store, cmd.calendar_key)
+    request_id = cmd.request_id or uuid.uuid4().hex
+    eid = event_id(config.env, f"{TAG_ADHOC}:{request_id}", cmd.calendar_key)
+    desired = Desired(cmd.summary, cmd.start, cmd.end, tuple(sorted({a.lower() for a in cmd.attendees})))
+    body = event_body(config.env, None, eid, desired)
+    body["extendedProperties"]["private"][TAG_ADHOC] = "1"
+    if cmd.meet:
+        # requestId from the caller's id: a retried request is ignored by Google, not a second Meet.
+        conference_request = hashlib.sha256(f"{eid}:meet".encode()).hexdigest()[:32]
+        body["conferenceData"] = {
+            "createRequest": {"requestId": conference_request, "conferenceSolutionKey": {"type": "hangoutsMeet"}}
+        }
+    try:
+        event = api.insert_event(record.google_calendar_id, body, conference=cmd.meet, send_updates="all")
+    except errors.Duplicate:
+        event = api.get_event(record.google_calendar_id, eid)
+        if not ours(event, config.env, None):
+            raise errors.PermissionDenied("the event id is taken by an event that is not ours") from None
+    store.put_events([_mirror(event, record, desired, clock.now(), config.env)])
+    log.info("events.created", calendar_key=record.key, event_id=event.id, action="create")
+    return _answer(event, record.key)
+
+
+def _mirror(event: GoogleEvent, record: CalendarRecord, desired: Desired, now: datetime, env: str) -> MirrorEvent:
+    return mirror_of_written(event, record, env=env, allocation_id=None, desired=desired, now=now)
+
+
+def _our_mirror(store: PublishStore, key: str, eid: str, env: str) -> MirrorEvent:
+    current = store.get_events(key, [eid]).get(eid)
+    if current is None:
+        raise errors.UnknownResource("unknown event", details={"event_id": eid})
+    if current.origin != "system" or current.env != env:
+        raise errors.PermissionDenied("only calsync's own events can be changed here", details={"event_id": eid})
+    return current
+
+
+def patch_event(
+    cmd: EventChange, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
+) -> dict[str, Any]:
+    """Change one of our events with If-Match (a full update built from Google's current version)."""
+    record = _calendar(store, cmd.calendar_key)
+    current = _our_mirror(store, record.key, cmd.event_id, config.env)
+    event = api.get_event(record.google_calendar_id, cmd.event_id)
+    if not ours(event, config.env, None):
+        raise errors.PermissionDenied("only calsync's own events can be changed here")
+    etag = cmd.if_match or current.etag
+    body = event.to_api()
+    for read_only in ("etag", "updated", "created", "htmlLink", "iCalUID", "kind", "creator", "organizer"):
+        body.pop(read_only, None)
+    start = cmd.start or (event.start.as_utc() if event.start else None)
+    end = cmd.end or (event.end.as_utc() if event.end else None)
+    if start is None or end is None or end <= start:
+        raise errors.InvalidRequest("end must be after start")
+    body["start"] = {"dateTime": start.isoformat()}
+    body["end"] = {"dateTime": end.isoformat()}
+    if cmd.summary is not None:
+        body["summary"] = cmd.summary
+    if cmd.attendees is not None:
+        body["attendees"] = [{"email": a} for a in sorted({a.lower() for a in cmd.attendees})]
+    body["status"] = "confirmed"
+    updated = api.update_event(record.google_calendar_id, cmd.event_id, body, if_match=etag, send_updates="all")
+    attendees = tuple(sorted({(a.get("email") or "").lower() for a in body.get("attendees", []) if a.get("email")}))
+    desired = Desired(str(body.get("summary") or ""), start, end, attendees)
+    mirror = _mirror(updated, record, desired, clock.now(), config.env)
+    store.put_events([mirror.model_copy(update={"allocation_id": current.allocation_id})])
+    log.info("events.patched", calendar_key=record.key, event_id=cmd.event_id, action="patch")
+    return _answer(updated, record.key)
+
+
+def cancel_event(
+    calendar_key: str,
+    eid: str,
+    *,
+    if_match: str | None,
+    api: CalendarApi,
+    store: PublishStore,
+    clock: Clock,
+    config: PublishConfig,
+) -> dict[str, Any]:
+    """Delete (cancel) one of our events with If-Match; already deleted counts as done."""
+    record = _calendar(store, calendar_key)
+    current = _our_mirror(store, record.key, eid, config.env)
+    with contextlib.suppress(errors.ResourceGone):  # already deleted: done
+        api.delete_event(record.google_calendar_id, eid, if_match=if_match or current.etag, send_updates="all")
+    snapshot = current.published.model_copy(update={"status": "cancelled"}) if current.published else None
+    store.put_events([current.model_copy(update={"status": "cancelled", "published": snapshot})])
+    log.info("events.cancelled", calendar_key=record.key, event_id=eid, action="cancel")
+    return {"id": eid, "calendar_id": record.key, "status": "cancelled"}
+
+
+def resync_event(
+    calendar_key: str,
+    eid: str,
+    *,
+    api: CalendarApi,
+    store: PublishStore,
+    queue: TaskQueue,
+    clock: Clock,
+    config: PublishConfig,
+) -> dict[str, Any]:
+    """Read one event from Google and reprocess it (mirror, conflicts) like a sync page of one."""
+    record = _calendar(store, calendar_key)
+    event = api.get_event(record.google_calendar_id, eid)
+    service = SyncService(
+        SyncCommand(calendar_key=record.key, reason="admin"),
+        api=api,
+        store=store,
+        queue=queue,
+        clock=clock,
+        config=SyncConfig(env=config.env, sync_queue=config.sync_queue, sync_url=config.sync_url),
+    )
+    service.process_events(record, [event])
+    summary = service.summary
+    return {
+        "calendar_id": record.key,
+        "event_id": eid,
+        "written": summary.written,
+        "unchanged": summary.unchanged,
+        "ignored": summary.ignored,
+        "conflicts_opened": summary.conflicts_opened,
+        "conflicts_resolved": summary.conflicts_resolved,
+    }

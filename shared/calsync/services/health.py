@@ -1,0 +1,93 @@
+"""Health of calsync's calendars: ``GET /health`` (the seeds' ``/health/calendar``).
+
+Per calendar: its sync status, the age of the last good sync, the channel's expiry and the open
+conflicts. Each calendar is ``ok``, ``degraded`` (stale sync, missing/expired channel, open conflicts,
+webhook expired) or ``failing`` (needs re-authorisation, error, never synced for too long); the
+overall status is the worst of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from calsync.model import CalendarRecord
+from calsync.ports import Clock, PushStore
+
+Health = Literal["ok", "degraded", "failing"]
+RANK: dict[Health, int] = {"ok": 0, "degraded": 1, "failing": 2}
+COUNT_PAGE = 500
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    """Thresholds (seconds)."""
+
+    stale_s: int = 3600
+    failing_s: int = 6 * 3600
+
+
+def _open_conflicts(store: PushStore, key: str) -> int:
+    count = 0
+    token: str | None = None
+    while True:
+        page, token = store.list_conflicts(key, status="open", page_size=COUNT_PAGE, page_token=token)
+        count += len(page)
+        if token is None:
+            return count
+
+
+def calendar_health(
+    record: CalendarRecord,
+    *,
+    channel_expires_at: datetime | None,
+    open_conflicts: int,
+    now: datetime,
+    config: HealthConfig,
+) -> Health:
+    """The health of one calendar (pure)."""
+    if record.status in ("needs_reauth", "error"):
+        return "failing"
+    age = (now - record.last_synced_at).total_seconds() if record.last_synced_at else None
+    if age is not None and age > config.failing_s:
+        return "failing"
+    if (
+        record.status == "webhook_expired"
+        or age is None
+        or age > config.stale_s
+        or channel_expires_at is None
+        or channel_expires_at <= now
+        or open_conflicts
+    ):
+        return "degraded"
+    return "ok"
+
+
+def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> dict[str, Any]:
+    """Every calendar's health and the overall status."""
+    now = clock.now()
+    rows: list[dict[str, Any]] = []
+    worst: Health = "ok"
+    for record in store.list_calendars():
+        channel = store.active_channel(record.key)
+        expires = channel.expiration if channel is not None else None
+        conflicts = _open_conflicts(store, record.key)
+        status = calendar_health(record, channel_expires_at=expires, open_conflicts=conflicts, now=now, config=config)
+        worst = status if RANK[status] > RANK[worst] else worst
+        rows.append(
+            {
+                "key": record.key,
+                "google_calendar_id": record.google_calendar_id,
+                "kind": record.kind,
+                "status": status,
+                "sync_status": record.status,
+                "last_synced_at": record.last_synced_at.isoformat() if record.last_synced_at else None,
+                "last_sync_age_s": int((now - record.last_synced_at).total_seconds())
+                if record.last_synced_at
+                else None,
+                "channel_expires_at": expires.isoformat() if expires else None,
+                "open_conflicts": conflicts,
+            }
+        )
+    return {"status": worst, "calendars": rows}

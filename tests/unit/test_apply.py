@@ -1,0 +1,183 @@
+"""Apply on the fakes: confirmations, staleness, paced named tasks, retries, 409/412 handling."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from calsync import errors
+from calsync.model import TAG_SOURCE
+from calsync.services.apply import ApplyCommand, chunk_interval_s, plan_progress, run_chunk, start_apply
+from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key
+from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, world
+
+WEEK = (NOW, NOW + timedelta(days=7))
+
+
+def _plan(w: World, clear: bool = False) -> dict[str, Any]:
+    return make_plan(PlanCommand(CLINIC, *WEEK, clear_future=clear), store=w.store, clock=w.clock, config=CONFIG)
+
+
+def _apply(w: World, plan: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    cmd = ApplyCommand(plan["plan_id"], kw.get("confirm", plan["confirm_token"]), kw.get("clear"))
+    return start_apply(cmd, store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG)
+
+
+def _run_tasks(w: World) -> int:
+    ran = 0
+    while w.queue.tasks:
+        for task in w.queue.pop_all():
+            p = task.payload
+            try:
+                run_chunk(
+                    p["plan_id"],
+                    p["calendar_key"],
+                    p["chunk"],
+                    store=w.store,
+                    api=w.api,
+                    queue=w.queue,
+                    clock=w.clock,
+                    config=CONFIG,
+                )
+            except errors.RateLimited:
+                w.queue.tasks.append(task)  # Cloud Tasks retries it
+            ran += 1
+    return ran
+
+
+def _google_ids(w: World, gid: str) -> list[str]:
+    return sorted(e for e, body in w.api.calendars[gid].items() if body.get("status") != "cancelled")
+
+
+def test_tokens_are_required() -> None:
+    w = world()
+    w.store.put_allocations([allocation(1)])
+    plan = _plan(w, clear=True)
+    with pytest.raises(errors.InvalidRequest):
+        _apply(w, plan, confirm="wrong")
+    with pytest.raises(errors.InvalidRequest):
+        _apply(w, plan)  # clear_future without the second confirmation
+    assert w.queue.tasks == [] and w.api.calls["insert_event"] == 0
+    _apply(w, plan, clear=plan["confirm_clear_future_token"])
+    assert len(w.queue.tasks) == 3
+
+
+def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
+    w = world(2, 2)
+    w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(120)])
+    plan = _plan(w)
+    started = _apply(w, plan)
+    assert (started["status"], started["total"]) == ("running", 360)
+    tasks = list(w.queue.tasks)
+    names = [t.name for t in tasks]
+    assert len(set(names)) == len(names)
+    times = sorted(t.schedule_time for t in tasks if t.schedule_time)
+    assert all((b - a).total_seconds() >= chunk_interval_s(CONFIG) - 1e-6 for a, b in zip(times, times[1:]))
+    assert all(t.url.endswith("/publish/tasks/apply") for t in tasks)
+    _run_tasks(w)
+    progress = plan_progress(plan["plan_id"], store=w.store)
+    assert (progress["status"], progress["done"], progress["errors"]) == ("done", 360, [])
+    assert len(_google_ids(w, "prof0@group")) == 60
+    inserts = w.api.calls["insert_event"]
+    for task in tasks:  # a duplicated delivery of every task
+        p = task.payload
+        run_chunk(
+            p["plan_id"],
+            p["calendar_key"],
+            p["chunk"],
+            store=w.store,
+            api=w.api,
+            queue=w.queue,
+            clock=w.clock,
+            config=CONFIG,
+        )
+    assert w.api.calls["insert_event"] == inserts
+    assert _apply(w, plan)["status"] == "done"
+    assert len(_google_ids(w, "control@group.calendar.google.com")) == 120
+
+
+def test_crashed_partial_chunk_retried_gives_no_duplicates() -> None:
+    w = world(1, 1)
+    w.store.put_allocations([allocation(i, hours=24 + i) for i in range(10)])
+    plan = _plan(w)
+    _apply(w, plan)
+    task = w.queue.pop_all()[0]
+    p = task.payload
+    w.api.fail_next("insert_event", errors.RateLimited("slow", status=403, reason="userRateLimitExceeded"), times=4)
+    with pytest.raises(errors.RateLimited):
+        run_chunk(
+            p["plan_id"],
+            p["calendar_key"],
+            p["chunk"],
+            store=w.store,
+            api=w.api,
+            queue=w.queue,
+            clock=w.clock,
+            config=CONFIG,
+        )
+    # The crashed task lost its mirror writes: a retry meets 409 duplicate and verifies by tags.
+    key = p["calendar_key"]
+    w.store.events = {k: v for k, v in w.store.events.items() if k[0] != key}
+    run_chunk(p["plan_id"], key, p["chunk"], store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG)
+    gid = w.store.get_calendar(key).google_calendar_id  # type: ignore[union-attr]
+    assert len(_google_ids(w, gid)) == 10
+    mirrored = w.store.get_events(key, [event_id("dev", f"a{i}", key) for i in range(10)])
+    assert len(mirrored) == 10 and all(m.published and m.published.etag == m.etag for m in mirrored.values())
+
+
+def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded() -> None:
+    w = world(1, 1)
+    w.store.put_allocations([allocation(1)])
+    _apply(w, _plan(w))
+    _run_tasks(w)
+    w.store.put_allocations([allocation(1, hours=48).model_copy(update={"revision": 2})])
+    plan = _plan(w)
+    assert plan["totals"]["update"] == 3
+    key = professional_key(CLINIC, "p0")
+    eid = event_id("dev", "a1", key)
+    moved = (NOW + timedelta(hours=30)).isoformat()
+    w.api.person_edit(
+        "prof0@group", eid, start={"dateTime": moved}, end={"dateTime": (NOW + timedelta(hours=31)).isoformat()}
+    )
+    _apply(w, plan)
+    _run_tasks(w)
+    progress = plan_progress(plan["plan_id"], store=w.store)
+    row = next(c for c in progress["calendars"] if c["calendar_id"] == key)
+    assert (row["written"], row["skipped"]) == (0, 1)
+    assert w.api.calendars["prof0@group"][eid]["start"]["dateTime"] == moved  # not overwritten
+    conflicts, _ = w.store.list_conflicts(key, status="open", page_size=10, page_token=None)
+    assert [c.kind for c in conflicts] == ["moved_in_google"]
+    assert w.api.calendars["prof0@group"][eid]["extendedProperties"]["private"][TAG_SOURCE] == "agendador"
+
+
+def test_stale_plan_is_refused_and_nothing_written() -> None:
+    w = world(1, 1)
+    w.store.put_allocations([allocation(1)])
+    plan = _plan(w)
+    w.store.put_allocations([allocation(1, hours=50)])
+    with pytest.raises(errors.StaleState):
+        _apply(w, plan)
+    assert w.queue.tasks == [] and w.api.calls["insert_event"] == 0
+
+
+def test_foreign_environment_calendar_is_refused() -> None:
+    w = world(1, 1)
+    w.store.put_allocations([allocation(1)])
+    original = w.api.get_calendar
+
+    def tagged(calendar_id: str) -> Any:
+        found = dict(original(calendar_id))
+        if calendar_id == "control@group.calendar.google.com":
+            found["description"] = "shared calsync-env=prod"
+        return found
+
+    w.api.get_calendar = tagged  # type: ignore[method-assign]
+    plan = _plan(w)
+    _apply(w, plan)
+    assert {t.payload["calendar_key"] for t in w.queue.tasks} == {professional_key(CLINIC, "p0"), "c1-room-r0"}
+    _run_tasks(w)
+    progress = plan_progress(plan["plan_id"], store=w.store)
+    assert progress["status"] == "failed" and CONTROL_KEY in progress["errors"][0]["code"]
+    assert _google_ids(w, "control@group.calendar.google.com") == []
