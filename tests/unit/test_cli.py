@@ -152,6 +152,10 @@ class FakeAdminApi:
         """The requests received on one route."""
         return [s for s in self.seen if (s.method, s.path) == (method, path)]
 
+    def last_authorization(self) -> str | None:
+        """The Authorization header of the latest request."""
+        return self.seen[-1].authorization
+
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The WSGI app: record, then answer from the routes (404 in the API's error shape otherwise)."""
         request = Request(environ)
@@ -165,6 +169,7 @@ class FakeAdminApi:
         )
         self.seen.append(seen)
         queue = self.routes.get((request.method, request.path))
+        body: Any
         if not queue:
             status, body = 404, {"error": {"code": "not_found", "message": "no such route", "details": {}}}
         else:
@@ -612,14 +617,14 @@ def test_url_and_token_from_the_local_stack_endpoints_file(
     local = {**env, "CALSYNC_ADMIN_URL": None, "CALSYNC_ADMIN_TOKEN": None, "CALSYNC_DEVSTACK_DIR": str(stack)}
 
     assert run(local, "health").exit_code == 0
-    assert api.seen[-1].authorization == "Bearer stack-token"
+    assert api.last_authorization() == "Bearer stack-token"
 
     # An explicit URL never receives the local stack's token.
     assert run({**local, "CALSYNC_ADMIN_URL": api.url}, "health").exit_code == 0
-    assert api.seen[-1].authorization is None
+    assert api.last_authorization() is None
     # Options win over the environment.
     assert run(local, "health", "--url", api.url, "--token", "opt").exit_code == 0
-    assert api.seen[-1].authorization == "Bearer opt"
+    assert api.last_authorization() == "Bearer opt"
 
 
 def test_no_url_anywhere_says_how_to_get_one(env: dict[str, str | None]) -> None:

@@ -1,0 +1,177 @@
+"""The ``calsync`` CLI against the real local stack: ``python -m devstack up`` in a private state dir.
+
+The stack runs on free ports with its own ``CALSYNC_DEVSTACK_DIR``, so a developer's stack is never
+touched; the CLI finds the publish function and the admin token through that dir's ``endpoints.json``
+(no ``--url``/``--token``), exactly as an operator's ``calsync`` does after ``make up``. One stack is
+shared by the module's tests and always stopped (``devstack down``) at the end, even on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from typer.testing import CliRunner, Result
+
+from calsync.cli.app import app
+from calsync.cli.client import ExitCode
+from devstack import procs, stack
+
+HTTP_TIMEOUT_S = 30.0
+SYNC_WAIT_S = 60.0
+CALENDAR_KEY = "cli-e2e-professional"
+
+
+def devstack(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m devstack ARGS`` from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", *args],
+        cwd=procs.ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """A started private stack and the CLI environment pointing at it."""
+
+    endpoints: stack.Endpoints
+    cli_env: dict[str, str | None]
+    calendar_id: str
+    event_id: str
+
+    def cli(self, *args: str, stdin: str | None = None, **env: str | None) -> Result:
+        """``calsync ARGS`` in-process, configured only by the stack's endpoints.json."""
+        return CliRunner(env={**self.cli_env, **env}).invoke(app, list(args), input=stdin)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A direct admin API call (for set-up the CLI has no command for)."""
+        headers = {"Authorization": f"Bearer {self.endpoints.admin_token}"}
+        url = f"{self.endpoints.functions['publish']}{path}"
+        return requests.request(method, url, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A private stack with one registered calendar holding one hand-made event; stopped afterwards."""
+    base = tmp_path_factory.mktemp("cli-stack")
+    state = base / "state"
+    env = {
+        **os.environ,
+        "CALSYNC_DEVSTACK_DIR": str(state),
+        "CALSYNC_DEVSTACK_BASE_PORT": "0",
+        "CALSYNC_DEVSTACK_POLL_S": "60",
+    }
+    try:
+        started = devstack(env, "up")
+        assert started.returncode == 0, started.stdout + started.stderr
+        endpoints = stack.Endpoints.model_validate_json((state / "endpoints.json").read_text())
+        calendar_id, event_id = _calendar_with_event(endpoints.calendar_api)
+        cli_env: dict[str, str | None] = {
+            "CALSYNC_DEVSTACK_DIR": str(state),
+            "CALSYNC_ADMIN_URL": None,
+            "CALSYNC_ADMIN_TOKEN": None,
+            "CALSYNC_CACHE_DIR": str(base / "plans"),
+            "COLUMNS": "220",
+        }
+        world = RunningStack(endpoints, cli_env, calendar_id, event_id)
+        registered = world.admin(
+            "POST",
+            "calendars",
+            json={"key": CALENDAR_KEY, "google_calendar_id": calendar_id, "kind": "professional", "clinic_id": "c1"},
+        )
+        assert registered.status_code in (200, 201), registered.text
+        yield world
+    finally:
+        stopped = devstack(env, "down")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def _calendar_with_event(api: str) -> tuple[str, str]:
+    """A calendar on the emulator with one event a person made (untagged)."""
+    created = requests.post(f"{api}calendars", json={"summary": "Dr. CLI"}, timeout=HTTP_TIMEOUT_S)
+    created.raise_for_status()
+    calendar_id = str(created.json()["id"])
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=13, minute=0, second=0, microsecond=0)
+    event = {
+        "summary": "Booked by hand",
+        "start": {"dateTime": start.isoformat()},
+        "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+    }
+    answer = requests.post(f"{api}calendars/{calendar_id}/events", json=event, timeout=HTTP_TIMEOUT_S)
+    answer.raise_for_status()
+    return calendar_id, str(answer.json()["id"])
+
+
+def _mirror_ids(world: RunningStack) -> set[str]:
+    answer = world.admin("GET", "events", params={"calendar_id": CALENDAR_KEY})
+    assert answer.status_code == 200, answer.text
+    return {item["id"] for item in answer.json()["items"]}
+
+
+def test_sync_enqueues_a_sync_that_fills_the_mirror(running: RunningStack) -> None:
+    result = running.cli("sync", CALENDAR_KEY, "--json")
+
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["calendar_id"] == CALENDAR_KEY
+    assert answer["enqueued"] is True
+    # The Cloud Tasks emulator delivers the task to the sync function, which mirrors the event.
+    deadline = time.monotonic() + SYNC_WAIT_S
+    while running.event_id not in _mirror_ids(running) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert running.event_id in _mirror_ids(running)
+
+    table = running.cli("sync", CALENDAR_KEY)
+    assert table.exit_code == 0, table.output
+    assert f"Sync of {CALENDAR_KEY}" in table.stdout
+
+
+def test_sync_of_an_unknown_calendar_is_a_clean_404(running: RunningStack) -> None:
+    result = running.cli("sync", "no-such-calendar")
+
+    assert result.exit_code == ExitCode.NOT_FOUND, result.output
+    assert "unknown calendar no-such-calendar" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_conflicts_lists_none_on_a_fresh_stack(running: RunningStack) -> None:
+    table = running.cli("conflicts", "--calendar", CALENDAR_KEY, "--status", "open")
+    raw = running.cli("conflicts", "--json")
+    unknown = running.cli("conflicts", "--calendar", "no-such-calendar")
+
+    assert table.exit_code == 0, table.output
+    assert "No conflicts." in table.stdout
+    assert raw.exit_code == 0, raw.output
+    assert json.loads(raw.stdout)["items"] == []
+    assert unknown.exit_code == ExitCode.NOT_FOUND, unknown.output
+
+
+def test_a_wrong_token_is_refused_with_exit_4(running: RunningStack) -> None:
+    result = running.cli("conflicts", "--token", "not-the-admin-token")
+
+    assert result.exit_code == ExitCode.AUTH, result.output
+    assert "HTTP 401" in result.stderr
+    assert "not-the-admin-token" not in result.output
+
+
+def test_a_stopped_function_is_unreachable_with_exit_3(running: RunningStack) -> None:
+    closed = procs.free_port()
+    result = running.cli("conflicts", "--url", f"http://127.0.0.1:{closed}/")
+
+    assert result.exit_code == ExitCode.UNREACHABLE, result.output
+    assert "connection refused" in result.stderr
+    assert "Traceback" not in result.output
