@@ -263,7 +263,7 @@ class GoogleCalendarApi:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             log.warning(
-                "calendar.retry",
+                "calendar.rate_limited" if isinstance(exc, errors.RateLimited) else "calendar.retry",
                 route=what,
                 attempt=state.attempt_number,
                 error_code=getattr(exc, "code", type(exc).__name__),

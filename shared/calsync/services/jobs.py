@@ -38,6 +38,7 @@ from calsync.services.channels import (
 from calsync.services.sync import task_key
 
 log = get_logger(__name__)
+EXPIRING_SOON = timedelta(hours=12)
 
 # A cleanup run deletes at most this many batches per kind; the next daily run continues.
 CLEANUP_MAX_BATCHES = 40
@@ -107,7 +108,12 @@ def run_renew(
 ) -> dict[str, Any]:
     """Renew due channels inline, or fan out per-calendar tasks when there are many; the counts."""
     now = clock.now()
-    due = plan_renewals(store.list_calendars(), store.list_active_channels(), now, config.channel.renew_margin_s)
+    active = store.list_active_channels()
+    for channel in active:
+        if channel.expiration is not None and channel.expiration - now < EXPIRING_SOON:
+            # Renewal should have replaced it a day ahead: the "channel expiring" alert counts these.
+            log.warning("channel.expiring_soon", calendar_key=channel.calendar_key, channel_id=channel.channel_id)
+    due = plan_renewals(store.list_calendars(), active, now, config.channel.renew_margin_s)
     counts: Counter[str] = Counter()
     if config.renew_url and len(due) > config.renew_inline_max:
         for key in due:

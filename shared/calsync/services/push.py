@@ -225,6 +225,9 @@ def handle_notification(
                 now,
                 min_interval_s=config.unknown_channel_interval_s,
             )
+        if decision.action == "reject":
+            # Counted by the "webhook rejections" log-based metric.
+            log.warning("webhook.rejected", reason=decision.reason, channel_id=notification.channel_id)
         if decision.action == "record":
             store.record_notification(notification.channel_id, notification.message_number, now)
         elif decision.action == "enqueue":

@@ -182,7 +182,7 @@ class SyncService:
             raise errors.UnknownResource(f"unknown calendar {self.key}", details={"calendar_id": self.key})
         lease = self.config.lock_lease_s
         if not self.store.acquire_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
-            log.info("sync skipped: calendar locked, marked pending", calendar_key=self.key, pending=True)
+            log.info("sync.skipped_locked", calendar_key=self.key, pending=True)
             return self._finish()
         try:
             self._loop(calendar)
@@ -198,7 +198,18 @@ class SyncService:
             # Best effort: a lease left behind would only delay the next run until it expires.
             self._release_fully(quiet=True)
             raise
-        return self._finish()
+        summary = self._finish()
+        # One line per successful sync: the "no successful sync for 1 h" alert counts these per calendar.
+        log.info(
+            "sync.completed",
+            calendar_key=self.key,
+            mode=summary.mode,
+            pages=summary.pages,
+            fetched=summary.fetched,
+            written=summary.written,
+            conflicts_opened=summary.conflicts_opened,
+        )
+        return summary
 
     def _loop(self, calendar: CalendarRecord) -> None:
         lease = self.config.lock_lease_s
@@ -210,7 +221,7 @@ class SyncService:
             if outcome == "continued":
                 return
             if self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
-                log.info("sync pending while running: one more pass", calendar_key=self.key, pending=True)
+                log.info("sync.pending_pass", calendar_key=self.key, pending=True)
                 calendar = self._reload()
                 continue
             return
@@ -248,7 +259,7 @@ class SyncService:
         self.summary.status = str(fields.get("status", "retry"))
         self.summary.error_code = exc.code
         log.warning(
-            "sync failed",
+            "sync.failed",
             calendar_key=self.key,
             error_code=exc.code,
             status=self.summary.status,
@@ -311,7 +322,7 @@ class SyncService:
             except errors.SyncTokenGone:
                 if state.mode != "incremental":
                     raise
-                log.warning("sync token gone (410): one full listing", calendar_key=self.key, reason="410")
+                log.warning("sync.full_resync", calendar_key=self.key, reason="410")
                 self.store.update_calendar(self.key, {"sync_token": None, "sync_query_version": None})
                 if state.resumed:
                     self.store.delete_sync_cursor(self.key)
@@ -321,7 +332,7 @@ class SyncService:
                 if not state.resumed:
                     raise
                 # A saved page token Google no longer accepts: start that listing again (idempotent).
-                log.warning("saved page token refused: restarting the listing", calendar_key=self.key)
+                log.warning("sync.cursor_restarted", calendar_key=self.key)
                 self.store.delete_sync_cursor(self.key)
                 state = self._start_pass(self._reload())
                 continue
@@ -407,7 +418,7 @@ class SyncService:
         self.queue.enqueue(sync_task(self.config, self.key, "continuation", self.clock.now(), name=name))
         self.summary.continued = True
         log.info(
-            "sync budget used: continuing in a new task",
+            "sync.continued",
             calendar_key=self.key,
             pages=state.pages,
             task_name=name,
@@ -422,7 +433,7 @@ class SyncService:
         missing = sorted(known - state.seen_ids)
         if not missing:
             return
-        log.info("tombstone diff after full listing", calendar_key=self.key, count=len(missing))
+        log.info("sync.tombstone_diff", calendar_key=self.key, count=len(missing))
         before = self.summary.written
         for chunk in _chunks(missing, READ_CHUNK):
             self.process_events(calendar, [GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
@@ -454,7 +465,7 @@ class SyncService:
             if decision.action == "ignore":
                 self.summary.ignored += 1
                 log.warning(
-                    "event of another environment ignored",
+                    "sync.foreign_event_ignored",
                     calendar_key=self.key,
                     event_id=decision.event_id,
                     reason=decision.reasons[0],
@@ -539,7 +550,7 @@ class SyncService:
             if old is None or old.status != "open":
                 self.summary.conflicts_opened += 1
                 log.info(
-                    "conflict opened",
+                    "conflict.opened",
                     calendar_key=self.key,
                     conflict_id=cid,
                     conflict_kind=action.kind,
@@ -580,7 +591,7 @@ class SyncService:
             old = existing.get(cid)
             if old is not None and old.status == "open":
                 self.summary.conflicts_resolved += 1
-                log.info("conflict resolved", calendar_key=self.key, conflict_id=cid, conflict_kind=old.kind)
+                log.info("conflict.resolved", calendar_key=self.key, conflict_id=cid, conflict_kind=old.kind)
                 changes.append(old.model_copy(update={"status": "resolved", "resolved_at": now}))
         if changes:
             self.store.put_conflicts(changes)
