@@ -175,3 +175,94 @@ def test_a_stopped_function_is_unreachable_with_exit_3(running: RunningStack) ->
     assert result.exit_code == ExitCode.UNREACHABLE, result.output
     assert "connection refused" in result.stderr
     assert "Traceback" not in result.output
+
+
+# --- Routes of the publish issue (skipped, naming the route, while the function lacks them) ----------
+
+CLINIC = "cli-e2e-clinic"
+
+
+def _require_route(world: RunningStack, method: str, path: str) -> None:
+    """Skip (saying which route) when the publish function does not serve ``method /path`` yet."""
+    answer = world.admin(method, path, json={})
+    routing_misses = {"no such route", "method not allowed on this route"}  # the router's own 404/405
+    if answer.status_code in (404, 405) and answer.json().get("error", {}).get("message") in routing_misses:
+        pytest.skip(f"{method} /{path} is not served by the publish function yet")
+
+
+def test_health_shows_the_registered_calendar(running: RunningStack) -> None:
+    _require_route(running, "GET", "health")
+
+    table = running.cli("health")
+    raw = running.cli("health", "--json")
+
+    assert table.exit_code == 0, table.output
+    assert "Overall:" in table.stdout
+    assert CALENDAR_KEY in table.stdout
+    answer = json.loads(raw.stdout)
+    assert answer["status"] in ("ok", "degraded", "failing")
+    assert CALENDAR_KEY in {row["key"] for row in answer["calendars"]}
+
+
+def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
+    for method, path in (
+        ("PUT", f"clinics/{CLINIC}/professionals"),
+        ("PUT", f"clinics/{CLINIC}/rooms"),
+        ("PUT", "allocations"),
+        ("POST", "provision"),
+        ("POST", "publish/plan"),
+        ("POST", "publish/apply"),
+    ):
+        _require_route(running, method, path)
+    professionals = [{"clinic_id": CLINIC, "id": "p1", "name": "Dr. One", "email": "one@example.org"}]
+    rooms = [{"clinic_id": CLINIC, "id": "r1", "name": "Room 1"}]
+    for path, items in ((f"clinics/{CLINIC}/professionals", professionals), (f"clinics/{CLINIC}/rooms", rooms)):
+        put = running.admin("PUT", path, json={"items": items})
+        assert put.status_code == 200, put.text
+
+    first = running.cli("provision", "--clinic", CLINIC, "--json")
+    again = running.cli("provision", "--clinic", CLINIC, "--json")
+
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["created"] == 2
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["created"] == 0  # idempotent
+
+    day = (datetime.now(UTC) + timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+    allocations = [
+        {
+            "id": f"a{n}",
+            "clinic_id": CLINIC,
+            "professional_id": "p1",
+            "room_id": "r1",
+            "start": (day + timedelta(hours=n)).isoformat(),
+            "end": (day + timedelta(hours=n, minutes=50)).isoformat(),
+            "status": "reviewed",
+            "title": "Consulta",
+            "attendees": [],
+            "revision": 1,
+        }
+        for n in range(3)
+    ]
+    put = running.admin("PUT", "allocations", json={"items": allocations})
+    assert put.status_code == 200, put.text
+
+    window = ["--from", (day - timedelta(days=1)).isoformat(), "--to", (day + timedelta(days=1)).isoformat()]
+    planned = running.cli("plan", "--clinic", CLINIC, *window)
+    assert planned.exit_code == 0, planned.output
+    plan_id = next(line.split()[-1] for line in planned.stdout.splitlines() if line.startswith("Apply with:"))
+    total = next(line for line in planned.stdout.splitlines() if "total" in line)
+    creates = int([cell.strip() for cell in total.strip("│ ").split("│")][1])
+    assert creates == 9  # three allocations on the professional's, the room's and the control calendar
+
+    applied = running.cli("apply", plan_id, "--poll-interval", "0.2", "--wait-timeout", "120", stdin="y\n")
+    assert applied.exit_code == 0, applied.output
+    assert "done" in applied.stdout
+
+    final = json.loads(running.cli("status", plan_id, "--json").stdout)
+    assert final["status"] == "done"
+    assert final["done"] == final["total"] == creates
+
+    replanned = running.cli("plan", "--clinic", CLINIC, *window, "--json")
+    assert replanned.exit_code == 0, replanned.output
+    assert json.loads(replanned.stdout)["totals"]["create"] == 0  # everything is published: nothing to redo
