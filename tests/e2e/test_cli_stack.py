@@ -106,7 +106,7 @@ def _calendar_with_event(api: str) -> tuple[str, str]:
     created.raise_for_status()
     calendar_id = str(created.json()["id"])
     start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=13, minute=0, second=0, microsecond=0)
-    event = {
+    event: dict[str, Any] = {
         "summary": "Booked by hand",
         "start": {"dateTime": start.isoformat()},
         "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
