@@ -144,24 +144,26 @@ def test_push_is_asynchronous(calendar_base: str, receiver: PushReceiver) -> Non
 
 
 def test_chaos_modes_drop_duplicate_reorder_delay(calendar_base: str, receiver: PushReceiver) -> None:
-    api, cal = _setup(calendar_base)
+    api = calendar(calendar_base, user=USER)
+    # One calendar per mode, so a message held by one mode never reaches another mode's channel.
+    cals = {m: api.calendars().insert(body={"summary": m}).execute()["id"] for m in ("drop", "dup", "reorder", "delay")}
     control(calendar_base, "push", {"mode": "drop", "rate": 1.0})
-    _watch(api, cal, f"{receiver.url}/drop", "drop")
-    api.events().insert(calendarId=cal, body=EVENT).execute()
+    _watch(api, cals["drop"], f"{receiver.url}/drop", "drop")
+    api.events().insert(calendarId=cals["drop"], body=EVENT).execute()
     assert stats(calendar_base)["push"]["dropped"] == 2
 
     control(calendar_base, "push", {"mode": "duplicate", "rate": 1.0})
-    _watch(api, cal, f"{receiver.url}/dup", "dup")
+    _watch(api, cals["dup"], f"{receiver.url}/dup", "dup")
     wait_for(lambda: receiver.states() == ["sync", "sync"])
 
     control(calendar_base, "push", {"mode": "reorder", "rate": 1.0, "delay_ms": 5000})
-    _watch(api, cal, f"{receiver.url}/reorder", "reorder")
-    api.events().insert(calendarId=cal, body=EVENT).execute()
+    _watch(api, cals["reorder"], f"{receiver.url}/reorder", "reorder")
+    api.events().insert(calendarId=cals["reorder"], body=EVENT).execute()
     wait_for(lambda: len([r for r in receiver.received if r.path.endswith("/reorder")]) == 2)
     reordered = [r.headers["X-Goog-Resource-State"] for r in receiver.received if r.path.endswith("/reorder")]
     assert reordered == ["exists", "sync"]
 
     control(calendar_base, "push", {"mode": "delay", "rate": 1.0, "delay_ms": 100})
-    _watch(api, cal, f"{receiver.url}/delay", "delay")
+    _watch(api, cals["delay"], f"{receiver.url}/delay", "delay")
     wait_for(lambda: any(r.path.endswith("/delay") for r in receiver.received))
     assert not any(r.path.endswith("/drop") for r in receiver.received)
