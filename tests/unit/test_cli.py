@@ -732,3 +732,25 @@ def test_functions_never_import_the_cli() -> None:
     ]
     assert deployed
     assert offenders == []
+
+
+def test_console_script_points_at_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``pyproject.toml`` declares ``calsync`` as the CLI's entry point, and that entry point runs the app."""
+    import importlib
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    target = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]["calsync"]
+    module, _, function = target.partition(":")
+    entry = getattr(importlib.import_module(module), function)
+    monkeypatch.setattr(sys, "argv", ["calsync", "--help"])
+    monkeypatch.setenv("COLUMNS", "200")
+
+    with pytest.raises(SystemExit) as exited:
+        entry()
+
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
+    for command in ("plan", "apply", "status", "provision", "sync", "conflicts", "resolve", "health"):
+        assert f" {command} " in help_text
