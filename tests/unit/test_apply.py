@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -59,7 +60,8 @@ def test_tokens_are_required() -> None:
         _apply(w, plan, confirm="wrong")
     with pytest.raises(errors.InvalidRequest):
         _apply(w, plan)  # clear_future without the second confirmation
-    assert w.queue.tasks == [] and w.api.calls["insert_event"] == 0
+    assert w.queue.tasks == []
+    assert w.api.calls["insert_event"] == 0
     _apply(w, plan, clear=plan["confirm_clear_future_token"])
     assert len(w.queue.tasks) == 3
 
@@ -74,7 +76,7 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     names = [t.name for t in tasks]
     assert len(set(names)) == len(names)
     times = sorted(t.schedule_time for t in tasks if t.schedule_time)
-    assert all((b - a).total_seconds() >= chunk_interval_s(CONFIG) - 1e-6 for a, b in zip(times, times[1:]))
+    assert all((b - a).total_seconds() >= chunk_interval_s(CONFIG) - 1e-6 for a, b in itertools.pairwise(times))
     assert all(t.url.endswith("/publish/tasks/apply") for t in tasks)
     _run_tasks(w)
     progress = plan_progress(plan["plan_id"], store=w.store)
@@ -124,7 +126,8 @@ def test_crashed_partial_chunk_retried_gives_no_duplicates() -> None:
     gid = w.store.get_calendar(key).google_calendar_id  # type: ignore[union-attr]
     assert len(_google_ids(w, gid)) == 10
     mirrored = w.store.get_events(key, [event_id("dev", f"a{i}", key) for i in range(10)])
-    assert len(mirrored) == 10 and all(m.published and m.published.etag == m.etag for m in mirrored.values())
+    assert len(mirrored) == 10
+    assert all(m.published and m.published.etag == m.etag for m in mirrored.values())
 
 
 def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded() -> None:
@@ -159,7 +162,8 @@ def test_stale_plan_is_refused_and_nothing_written() -> None:
     w.store.put_allocations([allocation(1, hours=50)])
     with pytest.raises(errors.StaleState):
         _apply(w, plan)
-    assert w.queue.tasks == [] and w.api.calls["insert_event"] == 0
+    assert w.queue.tasks == []
+    assert w.api.calls["insert_event"] == 0
 
 
 def test_foreign_environment_calendar_is_refused() -> None:
@@ -179,5 +183,6 @@ def test_foreign_environment_calendar_is_refused() -> None:
     assert {t.payload["calendar_key"] for t in w.queue.tasks} == {professional_key(CLINIC, "p0"), "c1-room-r0"}
     _run_tasks(w)
     progress = plan_progress(plan["plan_id"], store=w.store)
-    assert progress["status"] == "failed" and CONTROL_KEY in progress["errors"][0]["code"]
+    assert progress["status"] == "failed"
+    assert CONTROL_KEY in progress["errors"][0]["code"]
     assert _google_ids(w, "control@group.calendar.google.com") == []

@@ -183,7 +183,8 @@ def test_make_plan_answer_shape_and_hashed_tokens() -> None:
     assert answer["quota"]["requests"] == 12 + 5
     assert {"plan_id", "confirm_token", "confirm_clear_future_token", "expires_at", "calendars"} <= set(answer)
     stored = w.store.get_plan(answer["plan_id"])
-    assert stored is not None and answer["confirm_token"] not in stored.model_dump_json()
+    assert stored is not None
+    assert answer["confirm_token"] not in stored.model_dump_json()
 
 
 # --- property: never a write to a past or untagged event ---------------------------------------
@@ -239,10 +240,12 @@ def test_never_writes_past_untagged_or_foreign_events(
         if a.desired is not None:
             assert a.desired.start > NOW
         if current is not None:
-            assert current.origin == "system" and current.env == "dev"
+            assert current.origin == "system"
+            assert current.env == "dev"
             assert a.event_id not in views[a.calendar_key].conflicted
             if current.status != "cancelled":
-                assert current.start is not None and current.start > NOW
+                assert current.start is not None
+                assert current.start > NOW
         else:
             assert a.action == "create"
     assert len({(a.calendar_key, a.event_id) for a in actions}) == len(actions)
