@@ -754,3 +754,21 @@ def test_console_script_points_at_main(monkeypatch: pytest.MonkeyPatch, capsys: 
     help_text = capsys.readouterr().out
     for command in ("plan", "apply", "status", "provision", "sync", "conflicts", "resolve", "health"):
         assert f" {command} " in help_text
+
+
+def test_ctrl_c_while_waiting_stops_watching_not_publishing(
+    api: FakeAdminApi, env: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _plan_first(api, env)
+    api.on("GET", f"/publish/{PLAN_ID}", _progress("running", 2))
+    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+
+    def interrupted(_: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("calsync.cli.app.time.sleep", interrupted)
+    result = run(env, "apply", PLAN_ID, "--yes")
+
+    assert_clean_failure(result, ExitCode.STILL_RUNNING)
+    assert "the publish goes on" in result.stderr
+    assert len(api.requests_to("POST", "/publish/apply")) == 1

@@ -269,25 +269,33 @@ def _wait(session: Session, plan_id: str, *, poll_interval_s: float, wait_timeou
     # The bar goes to stderr so that stdout holds only the result (tables or --json).
     with Progress(*columns, console=session.err, disable=session.as_json) as progress:
         task = progress.add_task(f"publishing {plan_id}", total=None)
-        while True:
-            status = session.client.plan_status(plan_id)
-            done, total = status.get("done"), status.get("total")
-            progress.update(
-                task,
-                completed=done if isinstance(done, int) else 0,
-                total=total if isinstance(total, int) and total > 0 else None,
-                description=f"publishing {plan_id} ({status.get('status', '?')})",
-            )
-            if status.get("status") in TERMINAL_STATUSES:
-                return status
-            if time.monotonic() >= deadline:
-                raise CliError(
-                    f"plan {plan_id} is still {status.get('status', '?')} after {wait_timeout_s:g} s "
-                    f"({done}/{total}); the publish goes on",
-                    ExitCode.STILL_RUNNING,
-                    hint=f"check it with: calsync status {plan_id}",
+        try:
+            while True:
+                status = session.client.plan_status(plan_id)
+                done, total = status.get("done"), status.get("total")
+                progress.update(
+                    task,
+                    completed=done if isinstance(done, int) else 0,
+                    total=total if isinstance(total, int) and total > 0 else None,
+                    description=f"publishing {plan_id} ({status.get('status', '?')})",
                 )
-            time.sleep(poll_interval_s)
+                if status.get("status") in TERMINAL_STATUSES:
+                    return status
+                if time.monotonic() >= deadline:
+                    raise CliError(
+                        f"plan {plan_id} is still {status.get('status', '?')} after {wait_timeout_s:g} s "
+                        f"({done}/{total}); the publish goes on",
+                        ExitCode.STILL_RUNNING,
+                        hint=f"check it with: calsync status {plan_id}",
+                    )
+                time.sleep(poll_interval_s)
+        except KeyboardInterrupt:
+            # Ctrl-C stops watching, not publishing: the tasks run server-side.
+            raise CliError(
+                f"stopped waiting for plan {plan_id}; the publish goes on",
+                ExitCode.STILL_RUNNING,
+                hint=f"check it with: calsync status {plan_id}",
+            ) from None
 
 
 @app.command()
