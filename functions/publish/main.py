@@ -278,11 +278,16 @@ class AllocationIn(BaseModel):
     revision: int = Field(default=0, ge=0)
 
 
+def _allocation_items_schema(schema: dict[str, Any]) -> None:
+    """Document the items as ``AllocationIn`` (they are validated one by one, for per-item errors)."""
+    schema["items"] = AllocationIn.model_json_schema()
+
+
 class AllocationsBody(Strict):
     """``PUT /allocations``: up to 5,000 items, all or nothing."""
 
     items: list[dict[str, Any]] = Field(
-        max_length=allocations_service.MAX_ALLOCATIONS, json_schema_extra={"items": AllocationIn.model_json_schema()}
+        max_length=allocations_service.MAX_ALLOCATIONS, json_schema_extra=_allocation_items_schema
     )
 
 

@@ -1,0 +1,289 @@
+"""The publish routes in-process on fakes: directory → provision → allocations → plan → apply → tasks,
+events with Meet, conflicts, health, auth (admin token, Google ID tokens) and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.auth import crypt, jwt
+
+from calsync.adapters import id_tokens
+from calsync.bootstrap import Container, set_container
+from calsync.model import MirrorEvent
+from tests.functions.function_world import ADMIN_TOKEN, ROOT, client, fake_container
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+CONTROL = "control@group.calendar.google.com"
+
+
+@pytest.fixture
+def container() -> Iterator[Container]:
+    c = fake_container()
+    c.calendar_api.add_calendar(CONTROL)  # type: ignore[attr-defined]
+    set_container(c)
+    yield c
+    set_container(None)
+
+
+@pytest.fixture
+def api(container: Container) -> Any:
+    return client("publish")
+
+
+def _clinic(api: Any) -> None:
+    profs = {"items": [{"id": f"p{i}", "name": f"P{i}", "email": f"p{i}@x.test"} for i in range(2)]}
+    assert api.put("/clinics/c1/professionals", json=profs, headers=AUTH).status_code == 200
+    rooms = {"items": [{"id": "r0", "name": "Sala"}]}
+    assert api.put("/clinics/c1/rooms", json=rooms, headers=AUTH).status_code == 200
+
+
+def _alloc(container: Container, n: int, hours: float = 24, **kw: Any) -> dict[str, Any]:
+    start = container.clock.now() + timedelta(hours=hours)
+    return {
+        "id": f"a{n}",
+        "clinic_id": "c1",
+        "professional_id": f"p{n % 2}",
+        "room_id": "r0",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "status": "reviewed",
+        "title": f"consulta {n}",
+        "attendees": [],
+        "revision": 1,
+        **kw,
+    }
+
+
+def _run_tasks(api: Any, container: Container) -> None:
+    queue = container.queue
+    for task in queue.pop_all():  # type: ignore[attr-defined]
+        if task.url.endswith("/publish/tasks/apply"):
+            assert api.post("/publish/tasks/apply", json=task.payload, headers=AUTH).status_code == 200
+
+
+def test_publish_flow(api: Any, container: Container) -> None:
+    _clinic(api)
+    first = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
+    assert (first["created"], first["watched"]) == (3, 3)
+    again = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
+    assert (again["created"], again["watched"]) == (0, 0)
+
+    bad = [_alloc(container, 1), _alloc(container, 2, professional_id="nobody"), {**_alloc(container, 3), "end": "x"}]
+    rejected = api.put("/allocations", json={"items": bad}, headers=AUTH)
+    assert rejected.status_code == 422
+    assert [e["index"] for e in rejected.get_json()["error"]["details"]["errors"]] == [2]
+    rejected = api.put("/allocations", json={"items": bad[:2]}, headers=AUTH)
+    assert [e["index"] for e in rejected.get_json()["error"]["details"]["errors"]] == [1]
+    assert container.store.get_allocations(["a1"]) == {}  # type: ignore[attr-defined]  # nothing written
+
+    items = [_alloc(container, i, hours=24 + i) for i in range(6)] + [_alloc(container, 9, hours=-3)]
+    assert api.put("/allocations", json={"items": items}, headers=AUTH).get_json()["upserted"] == 7
+    now = container.clock.now()
+    window = {
+        "clinic_id": "c1",
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=7)).isoformat(),
+    }
+    plan = api.post("/publish/plan", json=window, headers=AUTH)
+    assert plan.status_code == 201
+    body = plan.get_json()
+    assert body["totals"] == {"create": 18, "update": 0, "delete": 0, "skip": 3}
+    assert (
+        api.post("/publish/apply", json={"plan_id": body["plan_id"], "confirm": "nope"}, headers=AUTH).status_code
+        == 400
+    )
+    started = api.post(
+        "/publish/apply", json={"plan_id": body["plan_id"], "confirm": body["confirm_token"]}, headers=AUTH
+    )
+    assert started.status_code == 202
+    _run_tasks(api, container)
+    progress = api.get(f"/publish/{body['plan_id']}", headers=AUTH).get_json()
+    assert (progress["status"], progress["done"], progress["total"]) == ("done", 18, 18)
+
+    # clear_future without the second confirmation: 400 and nothing deleted
+    api.put("/allocations", json={"items": [_alloc(container, 0, hours=24, status="draft", revision=2)]}, headers=AUTH)
+    clear = api.post("/publish/plan", json={**window, "clear_future": True}, headers=AUTH).get_json()
+    assert clear["totals"]["delete"] == 3
+    refused = api.post(
+        "/publish/apply", json={"plan_id": clear["plan_id"], "confirm": clear["confirm_token"]}, headers=AUTH
+    )
+    assert refused.status_code == 400
+    assert container.calendar_api.calls["delete_event"] == 0  # type: ignore[attr-defined]
+    ok = api.post(
+        "/publish/apply",
+        json={
+            "plan_id": clear["plan_id"],
+            "confirm": clear["confirm_token"],
+            "confirm_clear_future": clear["confirm_clear_future_token"],
+        },
+        headers=AUTH,
+    )
+    assert ok.status_code == 202
+    _run_tasks(api, container)
+    assert container.calendar_api.calls["delete_event"] == 3  # type: ignore[attr-defined]
+
+    health = api.get("/health", headers=AUTH).get_json()
+    assert health["status"] == "degraded"  # never synced yet
+    assert {c["key"] for c in health["calendars"]} == {"control", "c1-prof-p0", "c1-prof-p1", "c1-room-r0"}
+
+
+def test_events_api_meet_and_ownership(api: Any, container: Container) -> None:
+    _clinic(api)
+    api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH)
+    start = container.clock.now() + timedelta(days=1)
+    created = api.post(
+        "/events",
+        json={
+            "calendar_id": "c1-prof-p0",
+            "summary": "call",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+            "meet": True,
+            "request_id": "r-1",
+        },
+        headers=AUTH,
+    )
+    assert created.status_code == 201
+    event = created.get_json()
+    again = api.post(
+        "/events",
+        json={
+            "calendar_id": "c1-prof-p0",
+            "summary": "call",
+            "start": start.isoformat(),
+            "end": (start + timedelta(hours=1)).isoformat(),
+            "meet": True,
+            "request_id": "r-1",
+        },
+        headers=AUTH,
+    )
+    assert again.get_json()["id"] == event["id"]  # a retried request creates nothing new
+    listed = api.get("/events?calendar_id=c1-prof-p0", headers=AUTH).get_json()["items"]
+    assert [e["id"] for e in listed] == [event["id"]]
+    patched = api.patch(
+        f"/events/{event['id']}?calendar_id=c1-prof-p0",
+        json={"summary": "call 2"},
+        headers={**AUTH, "If-Match": event["etag"]},
+    )
+    assert patched.status_code == 200
+    stale = api.patch(
+        f"/events/{event['id']}?calendar_id=c1-prof-p0",
+        json={"summary": "call 3"},
+        headers={**AUTH, "If-Match": event["etag"]},
+    )
+    assert stale.status_code == 412
+    container.store.put_events(
+        [
+            MirrorEvent(
+                calendar_key="c1-prof-p0",
+                external_id="manual1",  # type: ignore[attr-defined]
+                google_calendar_id="g",
+                origin="manual",
+            )
+        ]
+    )
+    assert api.delete("/events/manual1?calendar_id=c1-prof-p0", headers=AUTH).status_code == 403
+    assert api.delete(f"/events/{event['id']}?calendar_id=c1-prof-p0", headers=AUTH).status_code == 200
+
+
+def test_openapi_is_served_and_committed(api: Any) -> None:
+    served = api.get("/openapi.json").get_json()
+    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert served == committed, "run scripts/openapi.py"
+    assert "/publish/plan" in served["paths"]
+
+
+# --- Google ID tokens, verified against certificates served on 127.0.0.1 --------------------------
+
+
+def _certs(tmp: Path) -> tuple[crypt.RSASigner, str]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return crypt.RSASigner.from_string(pem, key_id="k1"), cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture
+def certs_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[crypt.RSASigner]:
+    signer, cert = _certs(tmp_path)
+    payload = json.dumps({"k1": cert}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(id_tokens, "CERTS_URL", f"http://127.0.0.1:{server.server_port}/certs")
+    yield signer
+    server.shutdown()
+
+
+def _token(signer: crypt.RSASigner, email: str, audience: str) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "https://accounts.google.com",
+        "aud": audience,
+        "email": email,
+        "email_verified": True,
+        "iat": now,
+        "exp": now + 600,
+        "sub": "1",
+    }
+    return jwt.encode(signer, claims).decode()
+
+
+def test_google_id_tokens(container: Container, certs_server: crypt.RSASigner) -> None:
+    settings = container.settings.model_copy(
+        update={"publish_url": "https://publish.example", "admin_emails": ["boss@x.test"]}
+    )
+    container.settings = settings
+    api = client("publish")
+    ok = api.get(
+        "/health", headers={"Authorization": f"Bearer {_token(certs_server, 'boss@x.test', settings.publish_url)}"}
+    )
+    assert ok.status_code == 200
+    other = api.get(
+        "/health", headers={"Authorization": f"Bearer {_token(certs_server, 'eve@x.test', settings.publish_url)}"}
+    )
+    assert other.status_code == 403
+    wrong_aud = api.get(
+        "/health", headers={"Authorization": f"Bearer {_token(certs_server, 'boss@x.test', 'https://x')}"}
+    )
+    assert wrong_aud.status_code == 401
+    assert api.get("/health", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
+    assert api.get("/health").status_code == 401
