@@ -236,11 +236,18 @@ def test_plan_sends_the_request_renders_tables_and_caches_the_tokens(
 ) -> None:
     api.on("POST", "/publish/plan", (201, PLAN_ANSWER))
 
-    result = run(env, "plan", "--clinic", "clinic-1", "--from", "2025-03-10", "--to", "2025-03-16")
+    result = run(
+        env, "plan", "--clinic", "clinic-1", "--from", "2025-03-10", "--to", "2025-03-16", "--tz", "America/Sao_Paulo"
+    )
 
     assert result.exit_code == 0, result.output
     (sent,) = api.requests_to("POST", "/publish/plan")
-    assert sent.body == {"clinic_id": "clinic-1", "from": "2025-03-10", "to": "2025-03-16", "clear_future": False}
+    assert sent.body == {
+        "clinic_id": "clinic-1",
+        "from": "2025-03-10T00:00:00-03:00",
+        "to": "2025-03-16T00:00:00-03:00",
+        "clear_future": False,
+    }
     assert sent.authorization == f"Bearer {TOKEN}"
     out = result.stdout
     counts = next(line for line in out.splitlines() if "prof-ana" in line)
@@ -266,7 +273,19 @@ def test_plan_sends_the_request_renders_tables_and_caches_the_tokens(
 def test_plan_json_prints_the_raw_answer(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     api.on("POST", "/publish/plan", (201, PLAN_ANSWER))
 
-    result = run(env, "plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16", "--json")
+    result = run(
+        env,
+        "plan",
+        "--clinic",
+        "c",
+        "--from",
+        "2025-03-10",
+        "--to",
+        "2025-03-16",
+        "--tz",
+        "America/Sao_Paulo",
+        "--json",
+    )
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == PLAN_ANSWER
@@ -275,7 +294,19 @@ def test_plan_json_prints_the_raw_answer(api: FakeAdminApi, env: dict[str, str |
 def test_plan_with_clear_future_asks_for_it_and_says_so(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     api.on("POST", "/publish/plan", (201, {**PLAN_ANSWER, "confirm_clear_future_token": CONFIRM_CLEAR}))
 
-    result = run(env, "plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16", "--clear-future")
+    result = run(
+        env,
+        "plan",
+        "--clinic",
+        "c",
+        "--from",
+        "2025-03-10",
+        "--to",
+        "2025-03-16",
+        "--tz",
+        "America/Sao_Paulo",
+        "--clear-future",
+    )
 
     assert result.exit_code == 0, result.output
     assert api.requests_to("POST", "/publish/plan")[0].body["clear_future"] is True
@@ -283,18 +314,38 @@ def test_plan_with_clear_future_asks_for_it_and_says_so(api: FakeAdminApi, env: 
 
 
 def test_plan_refuses_a_malformed_date_without_calling_the_api(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    result = run(env, "plan", "--clinic", "c", "--from", "2025-13-40", "--to", "2025-03-16")
+    result = run(
+        env, "plan", "--clinic", "c", "--from", "2025-13-40", "--to", "2025-03-16", "--tz", "America/Sao_Paulo"
+    )
 
     assert result.exit_code == ExitCode.USAGE
     assert "not an ISO date" in result.output
     assert api.seen == []
 
 
+def test_plan_window_needs_an_offset_or_a_zone(api: FakeAdminApi, env: dict[str, str | None]) -> None:
+    api.on("POST", "/publish/plan", (201, PLAN_ANSWER))
+
+    bare = run(env, "plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16T00:00:00Z")
+    unknown_zone = run(env, "plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16", "--tz", "Mars/Base")
+    assert bare.exit_code == unknown_zone.exit_code == ExitCode.USAGE
+    assert "no timezone offset" in bare.output
+    assert "not an IANA time zone" in unknown_zone.output
+    assert api.seen == []
+
+    given = run(env, "plan", "--clinic", "c", "--from", "2025-03-10T08:00:00+01:00", "--to", "2025-03-16T00:00:00Z")
+    assert given.exit_code == 0, given.output
+    body = api.requests_to("POST", "/publish/plan")[0].body
+    assert (body["from"], body["to"]) == ("2025-03-10T08:00:00+01:00", "2025-03-16T00:00:00+00:00")
+
+
 def test_plan_validation_error_shows_the_fields(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     error = {"error": {"code": "invalid_request", "message": "invalid request", "details": {"fields": ["to"]}}}
     api.on("POST", "/publish/plan", (400, error))
 
-    result = run(env, "plan", "--clinic", "c", "--from", "2025-03-16", "--to", "2025-03-10")
+    result = run(
+        env, "plan", "--clinic", "c", "--from", "2025-03-16", "--to", "2025-03-10", "--tz", "America/Sao_Paulo"
+    )
 
     assert_clean_failure(result, ExitCode.API_ERROR)
     assert "HTTP 400 invalid_request: invalid request" in result.stderr
@@ -306,7 +357,12 @@ def test_plan_validation_error_shows_the_fields(api: FakeAdminApi, env: dict[str
 
 def _plan_first(api: FakeAdminApi, env: dict[str, str | None], answer: dict[str, Any] = PLAN_ANSWER) -> None:
     api.on("POST", "/publish/plan", (201, answer))
-    assert run(env, "plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16").exit_code == 0
+    assert (
+        run(
+            env, "plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16", "--tz", "America/Sao_Paulo"
+        ).exit_code
+        == 0
+    )
 
 
 def _progress(state: str, done: int, total: int = 6, errors: list[Any] | None = None) -> tuple[int, Any]:

@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -59,15 +60,32 @@ class ResolveAction(StrEnum):
     REPUBLISH = "republish"
 
 
-def _iso_time(value: str | None) -> str | None:
-    """Refuse a malformed --from/--to before any request (the API re-validates)."""
-    if value is None:
-        return None
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not an ISO date (2025-03-10) or date-time") from None
+def _zone(value: str | None) -> str | None:
+    """Refuse an unknown --tz before any request."""
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise typer.BadParameter(f"{value!r} is not an IANA time zone (e.g. America/Sao_Paulo)") from None
     return value
+
+
+def _window_bound(value: str, zone: str | None, option: str) -> str:
+    """An ISO date or date-time as the API wants it: with an offset (a bare one gets --tz's)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date (2025-03-10) or date-time (2025-03-10T00:00:00-03:00)", param_hint=option
+        ) from None
+    if moment.tzinfo is None:
+        if zone is None:
+            raise typer.BadParameter(
+                f"{value!r} has no timezone offset: add one (2025-03-10T00:00:00-03:00) or pass --tz",
+                param_hint=option,
+            )
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment.isoformat()
 
 
 UrlOpt = Annotated[
@@ -150,14 +168,16 @@ def plan(
     *,
     clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
     date_from: Annotated[
-        str, typer.Option("--from", help="Start (ISO date or date-time).", callback=_iso_time, show_default=False)
+        str, typer.Option("--from", help="Start: ISO date-time with offset, or a date with --tz.", show_default=False)
     ],
-    date_to: Annotated[
-        str, typer.Option("--to", help="End (ISO date or date-time).", callback=_iso_time, show_default=False)
-    ],
+    date_to: Annotated[str, typer.Option("--to", help="End (exclusive), same forms as --from.", show_default=False)],
     clear_future: Annotated[
         bool, typer.Option("--clear-future", help="Also delete future calsync events not in the schedule.")
     ] = False,
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="IANA zone of --from/--to given without offset.", callback=_zone, show_default=False),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -165,8 +185,9 @@ def plan(
 ) -> None:
     """Plan a publish (nothing is written): per-calendar counts, the changes, and the skips with reasons."""
     with _expected_failures():
+        time_min, time_max = _window_bound(date_from, tz, "--from"), _window_bound(date_to, tz, "--to")
         session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        answer = session.client.plan(clinic, date_from, date_to, clear_future=clear_future)
+        answer = session.client.plan(clinic, time_min, time_max, clear_future=clear_future)
         saved = PlanCache(cache_dir(session.env)).save(
             session.target.url, answer, clinic_id=clinic, clear_future=clear_future
         )
