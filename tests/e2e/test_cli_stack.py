@@ -214,8 +214,8 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
         ("POST", "publish/apply"),
     ):
         _require_route(running, method, path)
-    professionals = [{"clinic_id": CLINIC, "id": "p1", "name": "Dr. One", "email": "one@example.org"}]
-    rooms = [{"clinic_id": CLINIC, "id": "r1", "name": "Room 1"}]
+    professionals = [{"id": "p1", "name": "Dr. One", "email": "one@example.org"}]
+    rooms = [{"id": "r1", "name": "Room 1"}]
     for path, items in ((f"clinics/{CLINIC}/professionals", professionals), (f"clinics/{CLINIC}/rooms", rooms)):
         put = running.admin("PUT", path, json={"items": items})
         assert put.status_code == 200, put.text
@@ -266,3 +266,39 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     replanned = running.cli("plan", "--clinic", CLINIC, *window, "--json")
     assert replanned.exit_code == 0, replanned.output
     assert json.loads(replanned.stdout)["totals"]["create"] == 0  # everything is published: nothing to redo
+
+    # A person moves one published event in Google; `sync --event` reprocesses it and opens a conflict.
+    key = next(k for k in json.loads(first.stdout)["calendars"] if "p1" in k)
+    state = running.admin("GET", f"calendars/{key}")
+    assert state.status_code == 200, state.text
+    google_id = state.json()["google_calendar_id"]
+    events = requests.get(f"{running.endpoints.calendar_api}calendars/{google_id}/events", timeout=HTTP_TIMEOUT_S)
+    published = events.json()["items"]
+    assert len(published) == 3
+    moved = published[0]
+    later = {
+        "start": {"dateTime": (day + timedelta(days=1)).isoformat()},
+        "end": {"dateTime": (day + timedelta(days=1, minutes=50)).isoformat()},
+    }
+    patched = requests.patch(
+        f"{running.endpoints.calendar_api}calendars/{google_id}/events/{moved['id']}",
+        json=later,
+        timeout=HTTP_TIMEOUT_S,
+    )
+    assert patched.status_code == 200, patched.text
+
+    resynced = running.cli("sync", key, "--event", moved["id"], "--json")
+    assert resynced.exit_code == 0, resynced.output
+    assert json.loads(resynced.stdout)["event_id"] == moved["id"]
+
+    listed = running.cli("conflicts", "--calendar", key, "--status", "open", "--json")
+    assert listed.exit_code == 0, listed.output
+    (conflict,) = json.loads(listed.stdout)["items"]
+    assert conflict["event_id"] == moved["id"]
+    shown = running.cli("conflicts", "--calendar", key)
+    assert conflict["id"] in shown.stdout
+
+    resolved = running.cli("resolve", conflict["id"], "--action", "accept_google", "--json")
+    assert resolved.exit_code == 0, resolved.output
+    assert json.loads(resolved.stdout)["status"] == "resolved"
+    assert json.loads(running.cli("conflicts", "--calendar", key, "--status", "open", "--json").stdout)["items"] == []

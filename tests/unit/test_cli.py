@@ -828,3 +828,13 @@ def test_ctrl_c_while_waiting_stops_watching_not_publishing(
     assert_clean_failure(result, ExitCode.STILL_RUNNING)
     assert "the publish goes on" in result.stderr
     assert len(api.requests_to("POST", "/publish/apply")) == 1
+
+
+def test_ids_are_never_broken_across_lines_in_narrow_terminals(api: FakeAdminApi, env: dict[str, str | None]) -> None:
+    long_id = "moved_in_google-1dddeed034657dc2e6c93ba1e2b3ec9c"
+    api.on("GET", "/conflicts", (200, {"items": [{**_conflict(1), "id": long_id}], "next_page_token": None}))
+
+    result = run({**env, "COLUMNS": "100"}, "conflicts")
+
+    assert result.exit_code == 0, result.output
+    assert long_id in result.stdout  # copy-pasteable into `calsync resolve`

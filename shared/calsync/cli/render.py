@@ -16,6 +16,8 @@ from rich.table import Table
 
 # Columns shown first in a plan's details (when present), then any others in the order they come.
 ITEM_COLUMNS = ("action", "allocation_id", "event_id", "start", "end", "reason")
+ID_COLUMNS = frozenset({"id", "plan_id", "key", "calendar_id", "event_id", "allocation_id"})
+MAX_ID_WIDTH = 80
 STATUS_STYLE = {
     "ok": "green",
     "done": "green",
@@ -67,7 +69,9 @@ def records_table(title: str, rows: Sequence[Mapping[str, Any]], first: Iterable
     columns = _columns(rows, first)
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # Ids are copied into the next command: give them their full width, let other columns wrap.
+        width = max((len(text(row.get(column))) for row in rows), default=0) if column in ID_COLUMNS else None
+        table.add_column(column, overflow="fold", min_width=min(width, MAX_ID_WIDTH) if width else None)
     for row in rows:
         cells = [styled(row.get(c), ACTION_STYLE if c == "action" else STATUS_STYLE) for c in columns]
         table.add_row(*cells)
