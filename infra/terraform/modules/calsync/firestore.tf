@@ -21,6 +21,12 @@ locals {
       collection = "${var.environment}_conflicts"
       fields     = [["status", "ASCENDING"], ["resolved_at", "ASCENDING"]]
     }
+    # FirestoreStateStore allocations of a clinic in a period: clinic_id == c AND start in [from, to),
+    # on the environment's flat allocations collection (publish planning).
+    allocations_clinic_start = {
+      collection = "${var.environment}_allocations"
+      fields     = [["clinic_id", "ASCENDING"], ["start", "ASCENDING"]]
+    }
   }
   # No TTL policies: the daily cleanup job deletes by retention (Settings.mirror_retention_days,
   # conflict_retention_days), and lock documents are leases the code overwrites.
