@@ -302,3 +302,24 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     assert resolved.exit_code == 0, resolved.output
     assert json.loads(resolved.stdout)["status"] == "resolved"
     assert json.loads(running.cli("conflicts", "--calendar", key, "--status", "open", "--json").stdout)["items"] == []
+
+    # clear_future: the API refuses the first token alone (400), and declining the second prompt sends nothing.
+    cleared = running.cli("plan", "--clinic", CLINIC, *window, "--clear-future", "--json")
+    assert cleared.exit_code == 0, cleared.output
+    clear_plan = json.loads(cleared.stdout)
+    assert clear_plan["confirm_clear_future_token"]
+    alone = running.cli(
+        "apply",
+        clear_plan["plan_id"],
+        "--yes",
+        "--confirm",
+        clear_plan["confirm_token"],
+        CALSYNC_CACHE_DIR="/nonexistent",
+    )
+    assert alone.exit_code == ExitCode.API_ERROR, alone.output
+    assert "HTTP 400" in alone.stderr
+    assert "second confirmation" in alone.stderr
+    declined = running.cli("apply", clear_plan["plan_id"], stdin="y\nn\n")
+    assert declined.exit_code == ExitCode.ABORTED, declined.output
+    still = json.loads(running.cli("status", clear_plan["plan_id"], "--json").stdout)
+    assert still["status"] == "planned"
