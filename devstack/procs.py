@@ -180,9 +180,17 @@ def start_firestore(port: int, log_dir: Path) -> Server:
     return start("firestore", argv, port=port, log_dir=log_dir, ready_pattern=r"Dev App Server is now running")
 
 
-def start_calendar_emulator(port: int, log_dir: Path, *, python: str = sys.executable) -> Server:
-    """Our Calendar API emulator (``python -m devstack.calendar_emulator``)."""
+def start_calendar_emulator(
+    port: int, log_dir: Path, *, python: str = sys.executable, default_user: str | None = None
+) -> Server:
+    """Our Calendar API emulator (``python -m devstack.calendar_emulator``).
+
+    ``default_user`` is who unauthenticated requests act as (the emulator's default: the service
+    account, which Google refuses attendees and Meet links without domain-wide delegation).
+    """
     argv = [python, "-m", "devstack.calendar_emulator", "--host", HOST, "--port", str(port)]
+    if default_user:
+        argv += ["--default-user", default_user]
     return start("calendar-emulator", argv, port=port, log_dir=log_dir, ready_pattern=r"calendar-emulator listening on")
 
 

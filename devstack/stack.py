@@ -41,6 +41,11 @@ from devstack import procs
 PROJECT = "demo-calsync"
 REGION = "southamerica-east1"
 QUEUES = ("calsync-sync", "calsync-publish")
+# In production calsync's service account impersonates a Workspace user through domain-wide
+# delegation (Google refuses attendees and Meet links from a bare service account). Locally the
+# Calendar emulator lets unauthenticated calls act as that user; the delegation path itself (a
+# service-account JWT with ``sub``) is tested in tests/integration/test_credentials.py.
+CALENDAR_USER = "agenda@clinic.example"
 FUNCTIONS = ("webhook", "sync", "renew", "publish")
 # Chosen away from the usual dev ports (8080, 8081 Firestore, 8085 Pub/Sub, 9000, 5000, ...).
 DEFAULT_BASE_PORT = 18460
@@ -338,6 +343,7 @@ def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_to
         "CALSYNC_CALENDAR_BATCH_URI": f"{calendar}/batch/calendar/v3",
         "CALSYNC_TOKEN_URI": f"{calendar}/token",
         "CALSYNC_CALENDAR_CREDENTIALS": "anonymous",
+        "CALSYNC_DELEGATED_USER": CALENDAR_USER,
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,
         "FIRESTORE_EMULATOR_HOST": f"{procs.HOST}:{ports['firestore']}",
@@ -372,7 +378,7 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
                 f"http://{firestore_host}/",
             ),
             "calendar-emulator": (
-                lambda: procs.start_calendar_emulator(ports["calendar"], log_dir),
+                lambda: procs.start_calendar_emulator(ports["calendar"], log_dir, default_user=CALENDAR_USER),
                 "http",
                 f"{calendar}/_emulator/stats",
             ),

@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from devstack.calendar_emulator.app import create_app
+from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -30,9 +31,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8085)
     parser.add_argument("--state-file", type=Path, default=None, help="JSON file to persist state to")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--default-user",
+        default=DEFAULT_SERVICE_ACCOUNT,
+        help="principal of requests without credentials (default: the service account)",
+    )
     args = parser.parse_args(argv)
     config = uvicorn.Config(
-        create_app(args.state_file),
+        create_app(args.state_file, default_user=args.default_user),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

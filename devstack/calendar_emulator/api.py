@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devstack.calendar_emulator import fields
-from devstack.calendar_emulator.auth import Tokens
+from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT, Tokens
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import Faults, Quota, Stats, fault_error
 from devstack.calendar_emulator.push import PushDispatcher, now_ms
@@ -92,9 +92,9 @@ def error_response(error: ApiError) -> ApiResponse:
 class Emulator:
     """The API surface: store, identities, quotas, faults, stats and push, wired together."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_user: str = DEFAULT_SERVICE_ACCOUNT) -> None:
         self.store = Store()
-        self.tokens = Tokens()
+        self.tokens = Tokens(default_user=default_user)
         self.quota = Quota()
         self.faults = Faults()
         self.stats = Stats()

@@ -65,9 +65,14 @@ def _validated(model: type[M], data: Any) -> M:
         raise ApiError(400, "invalid", exc.errors(include_url=False)[0]["msg"]) from exc
 
 
-def create_app(state_file: Path | None = None) -> Starlette:
-    """Build the emulator's ASGI app (optionally persisted to ``state_file``)."""
-    emu = Emulator()
+def create_app(state_file: Path | None = None, *, default_user: str = DEFAULT_SERVICE_ACCOUNT) -> Starlette:
+    """Build the emulator's ASGI app (optionally persisted to ``state_file``).
+
+    ``default_user`` is the principal of requests without credentials: Google's service account by
+    default; the local stack passes the Workspace user calsync impersonates through domain-wide
+    delegation, so unauthenticated calls may add attendees and Meet links as that user could.
+    """
+    emu = Emulator(default_user=default_user)
     pending: dict[str, asyncio.TimerHandle] = {}
 
     def save() -> None:

@@ -61,6 +61,8 @@ class Tokens:
 
     access: dict[str, Grant] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
+    # The principal of requests that carry no credentials (``--default-user``).
+    default_user: str = DEFAULT_SERVICE_ACCOUNT
 
     def issue(self, form: dict[str, str]) -> dict[str, Any]:
         """Answer a token request (form fields of ``POST /token``)."""
@@ -105,7 +107,7 @@ class Tokens:
         return len(dropped)
 
     def caller(self, authorization: str | None, emulator_user: str | None) -> Caller:
-        """The principal of a request: bearer token, else ``X-Emulator-User``, else the default SA."""
+        """The principal of a request: bearer token, else ``X-Emulator-User``, else the default user."""
         if authorization:
             scheme, _, token = authorization.partition(" ")
             grant = self.access.get(token.strip()) if scheme.lower() == "bearer" else None
@@ -121,7 +123,7 @@ class Tokens:
             return grant.caller
         if emulator_user:
             return caller_for(emulator_user.strip())
-        return caller_for(DEFAULT_SERVICE_ACCOUNT)
+        return caller_for(self.default_user)
 
 
 def user_of_refresh_token(refresh_token: str) -> str:
