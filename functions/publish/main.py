@@ -844,7 +844,9 @@ def _authenticate(container: Container, request: flask.Request, route: Route) ->
         if str(claims["email"]).lower() != settings.tasks_invoker_service_account.lower():
             raise errors.PermissionDenied("not the Cloud Tasks invoker")
         return str(claims["email"])
-    claims = id_tokens.verify_google_id_token(given, audience=settings.publish_url)
+    claims = id_tokens.verify_google_id_token(
+        given, audience=[settings.publish_url, *settings.admin_id_token_audiences]
+    )
     email = str(claims["email"]).lower()
     if email not in {e.lower() for e in settings.admin_emails}:
         raise errors.PermissionDenied("not an admin")

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     secret_admin_token: str = Field(default="calsync-admin-token", description="Secret: local admin token.")
     admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (dev/local only).")
     admin_emails: list[str] = Field(default_factory=list, description="Google identities allowed as admins.")
+    admin_id_token_audiences: list[str] = Field(
+        default_factory=list,
+        description="Audiences accepted on admin ID tokens besides publish_url (e.g. gcloud's OAuth client id).",
+    )
 
     sync_past_days: int = Field(default=45, ge=30, le=60, description="Full-sync window into the past.")
     sync_future_days: int = Field(default=180, ge=1, le=730, description="Full-sync window into the future.")

@@ -287,3 +287,17 @@ def test_google_id_tokens(container: Container, certs_server: crypt.RSASigner) -
     assert wrong_aud.status_code == 401
     assert api.get("/health", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
     assert api.get("/health").status_code == 401
+
+
+def test_extra_admin_audiences(container: Container, certs_server: crypt.RSASigner) -> None:
+    """A person's gcloud ID token is addressed to gcloud's client id: accepted only when configured."""
+    gcloud_client = "32555940559.apps.googleusercontent.com"
+    settings = container.settings.model_copy(
+        update={"publish_url": "https://publish.example", "admin_emails": ["boss@x.test"]}
+    )
+    container.settings = settings
+    api = client("publish")
+    token = _token(certs_server, "boss@x.test", gcloud_client)
+    assert api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    container.settings = settings.model_copy(update={"admin_id_token_audiences": [gcloud_client]})
+    assert api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -9,7 +9,7 @@ Guide: https://cloud.google.com/functions/docs/securing/authenticating
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import google.auth.exceptions
@@ -25,10 +25,11 @@ ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 _transport = google.auth.transport.requests.Request()
 
 
-def verify_google_id_token(token: str, *, audience: str) -> Mapping[str, Any]:
+def verify_google_id_token(token: str, *, audience: str | Sequence[str]) -> Mapping[str, Any]:
     """The verified claims of a Google-signed ID token for ``audience`` (``Unauthenticated`` otherwise)."""
     try:
-        claims: Mapping[str, Any] = id_token.verify_token(token, _transport, audience=audience, certs_url=CERTS_URL)
+        accepted = audience if isinstance(audience, str) else list(audience)
+        claims: Mapping[str, Any] = id_token.verify_token(token, _transport, audience=accepted, certs_url=CERTS_URL)
     except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
         raise errors.Unauthenticated("invalid ID token") from exc
     if claims.get("iss") not in ISSUERS:

@@ -13,6 +13,7 @@ module "calsync" {
   control_calendar_id         = var.control_calendar_id
   admin_group                 = var.admin_group
   admin_emails                = var.admin_emails
+  admin_id_token_audiences    = var.admin_id_token_audiences
   delegated_user              = var.delegated_user
   firestore_location          = var.firestore_location
   deletion_protection         = var.deletion_protection

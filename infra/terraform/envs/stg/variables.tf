@@ -69,3 +69,9 @@ variable "build_service_account" {
   type        = string
   default     = null
 }
+
+variable "admin_id_token_audiences" {
+  description = "Audiences accepted on admins' ID tokens besides the publish URL (e.g. gcloud's OAuth client id)."
+  type        = list(string)
+  default     = []
+}

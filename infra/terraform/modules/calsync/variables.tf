@@ -34,6 +34,12 @@ variable "admin_emails" {
   default     = []
 }
 
+variable "admin_id_token_audiences" {
+  description = "Audiences accepted on admins' ID tokens besides the publish URL, e.g. gcloud's OAuth client id (CALSYNC_ADMIN_ID_TOKEN_AUDIENCES)."
+  type        = list(string)
+  default     = []
+}
+
 variable "delegated_user" {
   description = "Workspace user the Calendar service account impersonates (domain-wide delegation); empty for none."
   type        = string
