@@ -90,6 +90,8 @@ def test_bundle_is_reproducible(function: str, tmp_path: Path) -> None:
         assert {"main.py", "requirements.txt", "calsync/__init__.py", "calsync/config.py"} <= set(names)
         assert all(name in {"main.py", "requirements.txt"} or name.startswith("calsync/") for name in names)
         assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+        # The admin CLI (typer, rich: not runtime dependencies) stays out of the functions.
+        assert not [name for name in names if name.startswith("calsync/cli/")]
         assert {info.date_time for info in archive.infolist()} == {bundle_script.FIXED_DATE_TIME}
         assert archive.read("main.py") == (REPO / "functions" / function / "main.py").read_bytes()
         assert archive.read("requirements.txt") == (REPO / "requirements.txt").read_bytes()
