@@ -107,7 +107,7 @@ def _print_scheduler(url: str) -> None:
 
 @app.command()
 def demo() -> None:
-    """Bring up a fresh stack, drive one request through every function, print it, bring it down."""
+    """On a fresh stack: load a week of two clinics, provision, publish, edit as people in Google, report, stop."""
     raise typer.Exit(demo_module.run(console))
 
 

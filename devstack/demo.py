@@ -387,7 +387,10 @@ class Demo:
             event_id = mirror[moved.id]["id"]
             new_start = moved.start.replace(hour=16, minute=0)
             new_end = new_start + (moved.end - moved.start)
-            body = {"start": {"dateTime": new_start.isoformat()}, "end": {"dateTime": new_end.isoformat()}}
+            body: dict[str, Any] = {
+                "start": {"dateTime": new_start.isoformat()},
+                "end": {"dateTime": new_end.isoformat()},
+            }
             edit = self._edit("move", f"person moves allocation {moved.id}", event_id)
             self.api.google("calendar.events.patch", "PATCH", f"{path}/{event_id}", user=user, json=body)
             self._until_mirrored(edit, lambda e: e is not None and _parse(e["start"]) == new_start)
