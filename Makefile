@@ -51,8 +51,12 @@ demo: setup ## run the main job locally on emulators
 bundle: setup ## build the Cloud Functions source zips into build/
 	$(PY) scripts/bundle.py
 
-bench: setup ## benchmarks on the local stack
-	$(PY) -m bench
+$(VENV)/.bench-stamp: $(VENV)/.stamp requirements-bench.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
+bench: setup $(VENV)/.bench-stamp ## benchmarks on the local stack (BENCH_ARGS=--full for P5 6,000 / P6 10,000)
+	$(PY) -m bench $(BENCH_ARGS)
 
 chaos: setup ## chaos convergence runs
 	$(PY) -m devstack.chaos --seeds $(SEEDS)
