@@ -147,3 +147,42 @@ def test_the_log_audit_finds_a_leaked_summary_and_an_email(tmp_path: Path) -> No
     hits = demo.audit([clean, leaked], {"Consulta - Ana Lima", "ana.lima@clinica-1.example"})
     assert len(hits) >= 2
     assert all("Ana Lima" not in hit for hit in hits)  # findings never repeat the leaked value
+
+
+# --- failure paths ---------------------------------------------------------------------------------
+
+
+def test_a_failed_step_still_stops_the_stack_and_keeps_the_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_load(self: demo.Demo) -> None:
+        raise demo.DemoError("PUT /allocations answered 503")
+
+    monkeypatch.setattr(demo.Demo, "load", broken_load)
+    out = io.StringIO()
+    console = Console(file=out, width=200, color_system=None)
+
+    code = demo.run(console, spec=SMALL)
+
+    output = out.getvalue()
+    assert code == 1
+    assert "The demo stopped early: DemoError: PUT /allocations answered 503" in output
+    assert "processes: stopped" in output
+    assert "Logs kept in" in output
+    log_dir = Path(output.split("Logs kept in ", 1)[1].split(" (", 1)[0])
+    assert (log_dir / "function-publish.log").is_file()
+    assert not (log_dir.parent / "pids.json").exists()
+
+
+def test_the_exit_code_is_1_when_any_check_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    data = demo_data.build(NOW, SMALL)
+    result = demo.DemoResult(dataset=data, log_dir=tmp_path / "logs")
+    result.phases.append(demo.Phase("total", seconds=1.0))
+    result.checks = [demo.Check("stack stopped", True, "9 processes: stopped"), demo.Check("no dups", False, "x:a1")]
+    monkeypatch.setattr(demo, "run_demo", lambda console, **_: result)
+    out = io.StringIO()
+
+    code = demo.run(Console(file=out, width=200, color_system=None))
+
+    assert code == 1
+    assert "Not converged: no dups." in out.getvalue()
+    result.checks[1].ok = True
+    assert demo.run(Console(file=io.StringIO())) == 0
