@@ -856,6 +856,8 @@ def run_demo(
             )
         )
     result.phases.append(Phase("total", seconds=time.monotonic() - started))
+    if result.ok:
+        shutil.rmtree(state_dir, ignore_errors=True)  # kept only when something failed
     return result
 
 
@@ -874,7 +876,5 @@ def run(console: Console, *, spec: demo_data.DatasetSpec | None = None, batch_si
             console.print(f"[red]Not converged: {', '.join(failed)}.[/red]")
         console.print(f"Logs kept in {result.log_dir} ({total:.0f}s in all).")
         return 1
-    if result.log_dir is not None:
-        shutil.rmtree(result.log_dir.parent, ignore_errors=True)
     console.print(f"[green]Everything converged: {len(result.checks)} checks hold ({total:.0f}s in all).[/green]")
     return 0

@@ -9,6 +9,7 @@ full-size run (``make demo``) is not part of the suite: its figures are measured
 from __future__ import annotations
 
 import io
+import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -170,6 +171,7 @@ def test_a_failed_step_still_stops_the_stack_and_keeps_the_logs(monkeypatch: pyt
     log_dir = Path(output.split("Logs kept in ", 1)[1].split(" (", 1)[0])
     assert (log_dir / "function-publish.log").is_file()
     assert not (log_dir.parent / "pids.json").exists()
+    shutil.rmtree(log_dir.parent)
 
 
 def test_the_exit_code_is_1_when_any_check_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
