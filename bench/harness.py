@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from calsync import logs
 from calsync.model import Conflict, MirrorEvent
 from calsync.ports import StateStore
 from devstack import procs
@@ -38,7 +39,7 @@ BARE_FUNCTION = Path(__file__).resolve().parent / "bare_function" / "main.py"
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0–100) with linear interpolation between ranks (numpy's default)."""
+    """The ``q``-th percentile (0 to 100) with linear interpolation between ranks (numpy's default)."""
     if not values:
         raise ValueError("percentile of no values")
     if not 0 <= q <= 100:
@@ -50,10 +51,10 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def ratio(ours: float | None, theirs: float | None) -> str:
-    """``theirs / ours`` as ``"12.3×"`` (how many times fewer/faster calsync is); ``"—"`` when undefined."""
+    """``theirs / ours`` as ``"12.3x"`` (how many times fewer/faster calsync is); ``"—"`` when undefined."""
     if ours is None or theirs is None or ours == 0:
         return "—"
-    return f"{theirs / ours:.3g}×"
+    return f"{theirs / ours:.3g}x"
 
 
 @dataclass
@@ -72,14 +73,14 @@ def fmt(value: float | int | None, digits: int = 3) -> str:
     """A figure for the table: integers with thousands separators, floats to ``digits`` significant digits."""
     if value is None:
         return "—"
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1):
         return f"{int(value):,}"
     return f"{value:.{digits}g}"
 
 
 def markdown_table(rows: Sequence[Row]) -> str:
     """The rows as a GitHub markdown table (pipes in cells escaped)."""
-    header = ["bench", "metric", "calsync", "reference", "ratio (ref / calsync)", "note"]
+    header = ["bench", "metric", "calsync", "reference", "ratio", "note"]
 
     def cells(values: Sequence[str]) -> str:
         return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
@@ -337,7 +338,5 @@ class BenchStack:
 @contextlib.contextmanager
 def quiet_logs() -> Iterator[None]:
     """calsync's in-process logs at ERROR on stderr, so stdout stays the results table."""
-    from calsync import logs
-
     logs.configure("ERROR", stream=sys.stderr)
     yield

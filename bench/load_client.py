@@ -2,7 +2,7 @@
 
 ``python -m bench.load_client --url URL --rate 50 --seconds 10 [--channels FILE]``. Open loop: request
 ``i`` is sent at ``t0 + i / rate`` by a small thread pool (so a slow answer does not delay the next
-request); the number of requests is bounded (``rate × seconds``). With ``--channels`` (a JSON list of
+request); the number of requests is bounded (``rate * seconds``). With ``--channels`` (a JSON list of
 ``{"id", "token", "resource_id"}``) each request is a valid Google push notification, round-robin over
 the channels with increasing message numbers, as Google sends them.
 """
@@ -54,7 +54,7 @@ def _send(url: str, headers: dict[str, str]) -> tuple[float, int]:
 
 
 def run(url: str, rate: float, seconds: float, channels: list[dict[str, str]]) -> dict[str, Any]:
-    """Send ``rate × seconds`` requests at a fixed rate; latencies (ms) and status counts."""
+    """Send ``rate * seconds`` requests at a fixed rate; latencies (ms) and status counts."""
     total = int(rate * seconds)
     futures = []
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:

@@ -22,7 +22,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from bench.harness import PROJECT, REGION, BenchStack, Row, fmt, percentile, ratio
+from bench.harness import PROJECT, REGION, BenchStack, Row, fmt, percentile
 from calsync.adapters.cloud_tasks import CloudTasksQueue
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.model import ChannelRecord
@@ -75,9 +75,7 @@ def run(stack: BenchStack, *, rate: float, seconds: float) -> list[Row]:
     queue.ensure_queue(QUEUE)
     queue.close()
     bare_server, bare_url = stack.start_bare_function()
-    env = stack.function_env(
-        webhook_url="http://127.0.0.1:1/", sync_url=bare_url, sync_queue=QUEUE, debounce_s="30"
-    )
+    env = stack.function_env(webhook_url="http://127.0.0.1:1/", sync_url=bare_url, sync_queue=QUEUE, debounce_s="30")
     webhook_server, webhook_url = stack.start_function("webhook", env)
     try:
         store = FirestoreStateStore(firestore.Client(project=PROJECT), environment="dev")
@@ -102,7 +100,7 @@ def run(stack: BenchStack, *, rate: float, seconds: float) -> list[Row]:
                 f"{label}: p{q} (ms)",
                 fmt(a),
                 fmt(b),
-                ratio(a, b),
+                f"{a / b:.3g}x bare",
                 "reference: bare functions-framework function; second process, open loop, 127.0.0.1"
                 if q == 50
                 else f"achieved {ours['achieved_rate']:.1f} req/s; statuses {ours['statuses']}",
