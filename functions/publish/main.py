@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import flask
 import functions_framework
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
@@ -62,6 +63,37 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Container, flask.Request, dict[str, Any]], tuple[dict[str, Any], int]]
 
 
+# Ids become Firestore document ids (alone or in ``{clinic}__{id}``), which must not contain "/",
+# be "." or "..", match ``__.*__`` or exceed 1,500 bytes. Refused here as 400: deeper down the store
+# would fail them as a retryable 503 (found by schemathesis).
+FIRESTORE_ID_MAX_BYTES = 1500
+_RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
+
+
+def _storable_id(value: str) -> str:
+    if value in (".", "..") or _RESERVED_ID.fullmatch(value) or len(value.encode()) > FIRESTORE_ID_MAX_BYTES:
+        raise ValueError("not a valid identifier")
+    return value
+
+
+ID_PATTERN = r"^[^/]+$"
+Id = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=ID_PATTERN, description="An identifier: no '/', not '__x__'."),
+    AfterValidator(_storable_id),
+]
+GoogleId = Annotated[
+    str,
+    Field(min_length=1, max_length=1024, pattern=ID_PATTERN, description="A Google id: no '/', not '__x__'."),
+    AfterValidator(_storable_id),
+]
+# Calendar keys and clinic ids also name tasks and appear in logs: a conservative alphabet.
+SafeId = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$"), AfterValidator(_storable_id)
+]
+PATH_ID = TypeAdapter(Id)
+
+
 class Strict(BaseModel):
     """Base of request bodies and queries: unknown fields refused, values frozen."""
 
@@ -71,24 +103,24 @@ class Strict(BaseModel):
 class RegisterBody(Strict):
     """``POST /calendars``."""
 
-    key: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    key: SafeId
     google_calendar_id: str = Field(min_length=1, max_length=1024)
     kind: Literal["professional", "room", "control"]
-    clinic_id: str | None = None
-    owner_id: str | None = None
+    clinic_id: Id | None = None
+    owner_id: Id | None = None
 
 
 class Paging(Strict):
     """Paging of list routes."""
 
     page_size: int = Field(default=100, ge=1, le=admin.MAX_PAGE_SIZE)
-    page_token: str | None = None
+    page_token: GoogleId | None = None
 
 
 class EventsQuery(Paging):
     """``GET /events``."""
 
-    calendar_id: str
+    calendar_id: Id
     time_min: datetime | None = None
     time_max: datetime | None = None
 
@@ -96,15 +128,15 @@ class EventsQuery(Paging):
 class ConflictsQuery(Paging):
     """``GET /conflicts``."""
 
-    calendar_id: str | None = None
+    calendar_id: Id | None = None
     status: Literal["open", "resolved"] | None = None
 
 
 class SyncBody(Strict):
     """``POST /sync``: a calendar, or with ``event_id`` one event of it (read from Google, reprocessed)."""
 
-    calendar_id: str = Field(min_length=1)
-    event_id: str | None = Field(default=None, min_length=1, max_length=1024)
+    calendar_id: Id
+    event_id: GoogleId | None = None
 
 
 def _parse(model: type[M], data: Any) -> M:
@@ -231,7 +263,7 @@ def _store(container: Container) -> PublishStore:
 class ProfessionalIn(Strict):
     """One professional of ``PUT /clinics/{clinic_id}/professionals``."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: Id
     name: str = Field(min_length=1, max_length=500)
     email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 
@@ -239,7 +271,7 @@ class ProfessionalIn(Strict):
 class RoomIn(Strict):
     """One room of ``PUT /clinics/{clinic_id}/rooms``."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: Id
     name: str = Field(min_length=1, max_length=500)
 
 
@@ -258,7 +290,7 @@ class RoomsBody(Strict):
 class ProvisionBody(Strict):
     """``POST /provision``."""
 
-    clinic_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    clinic_id: SafeId
 
 
 class AllocationIn(BaseModel):
@@ -266,10 +298,10 @@ class AllocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
-    clinic_id: str = Field(min_length=1, max_length=200)
-    professional_id: str = Field(min_length=1, max_length=200)
-    room_id: str = Field(min_length=1, max_length=200)
+    id: Id
+    clinic_id: Id
+    professional_id: Id
+    room_id: Id
     start: datetime
     end: datetime
     status: Literal["draft", "reviewed", "adjusted", "cancelled"]
@@ -296,7 +328,7 @@ class PlanBody(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    clinic_id: str = Field(min_length=1, max_length=200)
+    clinic_id: Id
     time_min: datetime = Field(alias="from")
     time_max: datetime = Field(alias="to")
     clear_future: bool = False
@@ -305,7 +337,7 @@ class PlanBody(Strict):
 class ApplyBody(Strict):
     """``POST /publish/apply``."""
 
-    plan_id: str = Field(min_length=1, max_length=64)
+    plan_id: Annotated[Id, Field(max_length=64)]
     confirm: str | None = Field(default=None, max_length=200)
     confirm_clear_future: str | None = Field(default=None, max_length=200)
 
@@ -313,15 +345,15 @@ class ApplyBody(Strict):
 class ApplyTaskBody(Strict):
     """``POST /publish/tasks/apply``: one chunk of a running plan (Cloud Tasks)."""
 
-    plan_id: str = Field(min_length=1, max_length=64)
-    calendar_key: str = Field(min_length=1, max_length=200)
+    plan_id: Annotated[Id, Field(max_length=64)]
+    calendar_key: Id
     chunk: int = Field(ge=0)
 
 
 class NewEventBody(Strict):
     """``POST /events``: an ad-hoc event (optionally with a Meet link)."""
 
-    calendar_id: str = Field(min_length=1, max_length=200)
+    calendar_id: Id
     summary: str = Field(min_length=1, max_length=1000)
     start: datetime
     end: datetime
@@ -342,7 +374,7 @@ class EventPatchBody(Strict):
 class EventQuery(Strict):
     """``calendar_id`` query of ``PATCH|DELETE /events/{event_id}``."""
 
-    calendar_id: str = Field(min_length=1, max_length=200)
+    calendar_id: Id
 
 
 class ResolveBody(Strict):
@@ -756,7 +788,7 @@ def openapi_document() -> dict[str, Any]:
         path = route.path.replace("<", "{").replace(">", "}")
         op: dict[str, Any] = {"summary": route.summary, "operationId": route.handler.__name__}
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            {"name": name, "in": "path", "required": True, "schema": PATH_ID.json_schema()}
             for name in (part[1:-1] for part in route.path.split("/") if part.startswith("<"))
         ]
         if route.query is not None:
@@ -853,6 +885,18 @@ def _authenticate(container: Container, request: flask.Request, route: Route) ->
     return email
 
 
+def _check_path_ids(args: Mapping[str, Any]) -> None:
+    """Refuse path ids that cannot name a stored document (400, as for ids in bodies and queries)."""
+    bad = []
+    for name, value in args.items():
+        try:
+            PATH_ID.validate_python(value)
+        except ValidationError:
+            bad.append(name)
+    if bad:
+        raise errors.InvalidRequest("invalid request", details={"fields": sorted(bad)})
+
+
 def _counts(body: dict[str, Any]) -> dict[str, Any]:
     """The counts of an answer that may go to the audit line (no content)."""
     keys = ("created", "updated", "deleted", "skipped", "done", "total", "count", "written")
@@ -892,6 +936,7 @@ def main(request: flask.Request) -> flask.Response:
         summary.update(route=route.path, method=request.method)
         try:
             identity = _authenticate(container, request, route)
+            _check_path_ids(args)
             body, status = route.handler(container, request, dict(args))
         except errors.CalsyncError as exc:
             status = next((s for t, s in HTTP_STATUS.items() if isinstance(exc, t)), 503 if exc.retryable else 500)

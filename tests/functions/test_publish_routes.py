@@ -301,3 +301,48 @@ def test_extra_admin_audiences(container: Container, certs_server: crypt.RSASign
     assert api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     container.settings = settings.model_copy(update={"admin_id_token_audiences": [gcloud_client]})
     assert api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+# Requests schemathesis answered 503 on the Firestore store (ids that cannot name a document: "/",
+# "__x__", empty); on the fakes they were 200/404. They must be refused up front with the error shape.
+UNSTORABLE_ID_REQUESTS = [
+    ("GET", "/calendars/__main__", None),
+    ("POST", "/calendars/__main__/watch", None),
+    ("DELETE", "/events/__main__?calendar_id=00", None),
+    ("PATCH", "/events/e1?calendar_id=a/b", {"summary": "x"}),
+    ("GET", "/conflicts?calendar_id=", None),
+    ("GET", "/events?calendar_id=", None),
+    ("GET", "/events?calendar_id=c1&page_token=__x__", None),
+    ("GET", "/publish/__main__", None),
+    ("POST", "/publish/apply", {"plan_id": "\u00a1/\u00ae"}),
+    ("POST", "/sync", {"calendar_id": "B/A"}),
+    ("POST", "/sync", {"calendar_id": "c1", "event_id": ".."}),
+    ("POST", "/publish/plan", {"clinic_id": "__c__", "from": "2030-01-01T00:00:00Z", "to": "2030-01-02T00:00:00Z"}),
+    ("PUT", "/clinics/c1/rooms", {"items": [{"id": "R/S", "name": "Sala"}]}),
+    ("PUT", "/clinics/c1/professionals", {"items": [{"id": "__p__", "name": "P", "email": "p@x.test"}]}),
+    ("POST", "/calendars", {"key": "..", "google_calendar_id": "g", "kind": "room"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), UNSTORABLE_ID_REQUESTS)
+def test_ids_that_cannot_be_stored_are_refused_with_400(
+    api: Any, container: Container, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    answer = api.open(path, method=method, json=body, headers=AUTH)
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["code"] == "invalid_request"
+    assert container.store.list_rooms("c1") == []  # type: ignore[attr-defined]  # nothing written
+    assert container.store.list_professionals("c1") == []  # type: ignore[attr-defined]
+
+
+def test_an_allocation_with_an_unstorable_id_is_a_per_item_error(api: Any, container: Container) -> None:
+    _clinic(api)
+    items = [_alloc(container, 1), {**_alloc(container, 2), "id": "a/2"}]
+
+    answer = api.put("/allocations", json={"items": items}, headers=AUTH)
+
+    assert answer.status_code == 422
+    errors = answer.get_json()["error"]["details"]["errors"]
+    assert [(e["index"], e["errors"]) for e in errors] == [(1, ["invalid id"])]
+    assert container.store.get_allocations(["a1"]) == {}  # type: ignore[attr-defined]
