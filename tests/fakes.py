@@ -392,6 +392,13 @@ class InMemoryStateStore:
         plans[plan_id] = Plan.model_validate({**plan.model_dump(), **dict(fields)})
         return True
 
+    def reserve_quota(self, name: str, seconds: float, now: datetime) -> datetime:
+        """Reserve ``seconds`` after the timeline's end (or ``now``); the window's start."""
+        timelines = self._publish().setdefault("quota", {})
+        start = max(now, timelines.get(name, now))
+        timelines[name] = start + timedelta(seconds=seconds)
+        return start
+
     def put_plan_progress(self, progress: PlanChunkProgress) -> None:
         """Create or replace one chunk's progress."""
         key = (progress.plan_id, progress.calendar_key, progress.chunk)

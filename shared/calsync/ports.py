@@ -389,7 +389,15 @@ class PlanStore(Protocol):
         ...
 
 
-class PublishStore(PushStore, DirectoryStore, AllocationStore, PlanStore, Protocol):
+class QuotaStore(Protocol):
+    """A shared pacing timeline, so concurrent publishes together stay under one quota."""
+
+    def reserve_quota(self, name: str, seconds: float, now: datetime) -> datetime:
+        """Reserve ``seconds`` on timeline ``name`` (transactionally); the start of the reserved window."""
+        ...
+
+
+class PublishStore(PushStore, DirectoryStore, AllocationStore, PlanStore, QuotaStore, Protocol):
     """The state store as the publish function uses it."""
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from calsync import errors
 from calsync.model import TAG_SOURCE
-from calsync.services.apply import ApplyCommand, chunk_interval_s, plan_progress, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, paced_rate_per_s, plan_progress, run_chunk, start_apply
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, world
 
@@ -75,8 +75,13 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     tasks = list(w.queue.tasks)
     names = [t.name for t in tasks]
     assert len(set(names)) == len(names)
-    times = sorted(t.schedule_time for t in tasks if t.schedule_time)
-    assert all((b - a).total_seconds() >= chunk_interval_s(CONFIG) - 1e-6 for a, b in itertools.pairwise(times))
+    # Paced by calls: each chunk waits until the calls scheduled before it had their share of the quota.
+    scheduled = sorted((t.schedule_time, _chunk_calls(w, t)) for t in tasks if t.schedule_time)
+    assert len(scheduled) == len(tasks)
+    for (a, calls), (b, _) in itertools.pairwise(scheduled):
+        assert (b - a).total_seconds() >= calls / paced_rate_per_s(CONFIG) - 1e-6
+    span = (scheduled[-1][0] - scheduled[0][0]).total_seconds()
+    assert span < 360 / paced_rate_per_s(CONFIG)  # about the quota-bound minimum, not one slot per chunk
     assert all(t.url.endswith("/publish/tasks/apply") for t in tasks)
     _run_tasks(w)
     progress = plan_progress(plan["plan_id"], store=w.store)
@@ -186,3 +191,27 @@ def test_foreign_environment_calendar_is_refused() -> None:
     assert progress["status"] == "failed"
     assert CONTROL_KEY in progress["errors"][0]["code"]
     assert _google_ids(w, "control@group.calendar.google.com") == []
+
+
+def _chunk_calls(w: Any, task: Any) -> int:
+    progress = w.store.get_plan_progress(task.payload["plan_id"], task.payload["calendar_key"], task.payload["chunk"])
+    assert progress is not None
+    return int(progress.total)
+
+
+def test_concurrent_publishes_share_one_paced_timeline() -> None:
+    """Two clinics applied at once queue behind each other instead of doubling the rate."""
+    w = world(2, 2)
+    w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(40)])
+    first = _plan(w)
+    _apply(w, first)
+    first_tasks = list(w.queue.tasks)
+    first_calls = sum(_chunk_calls(w, t) for t in first_tasks)
+    first_start = min(t.schedule_time for t in first_tasks if t.schedule_time)
+    w.store.put_allocations([allocation(100 + i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(10)])
+    second = _plan(w)
+    _apply(w, second)
+    second_tasks = [t for t in w.queue.tasks if t.payload["plan_id"] == second["plan_id"]]
+    assert second_tasks
+    second_start = min(t.schedule_time for t in second_tasks if t.schedule_time)
+    assert (second_start - first_start).total_seconds() >= first_calls / paced_rate_per_s(CONFIG) - 1e-6

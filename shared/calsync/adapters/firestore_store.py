@@ -588,6 +588,23 @@ class FirestoreStateStore:
         return result
 
     @_classified
+    def reserve_quota(self, name: str, seconds: float, now: datetime) -> datetime:
+        """Reserve ``seconds`` after the timeline's end (or ``now``) in a transaction; the window's start."""
+        self._schema()
+        ref = self._col("quota").document(name)
+
+        @firestore.transactional
+        def reserve(transaction: Any) -> datetime:
+            snap = ref.get(transaction=transaction)
+            free_at = (snap.to_dict() or {}).get("next_free_at") if snap.exists else None
+            start = max(now, free_at) if free_at is not None else now
+            transaction.set(ref, {"next_free_at": start + timedelta(seconds=seconds), "updated_at": now})
+            return start
+
+        result: datetime = reserve(self.client.transaction())
+        return result
+
+    @_classified
     def put_plan_progress(self, progress: PlanChunkProgress) -> None:
         """Create or replace one chunk's progress (one document per chunk: no hot document)."""
         self._schema()

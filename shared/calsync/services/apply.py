@@ -96,10 +96,17 @@ def task_name(env: str, plan_id: str, calendar_key: str, chunk: int) -> str:
     return f"{env}-publish-{plan_id}-{task_key(calendar_key)}-{chunk}"
 
 
+QUOTA_TIMELINE = "calendar-publish"
+
+
+def paced_rate_per_s(config: PublishConfig) -> float:
+    """Calendar calls per second a publish may make: its share of the per-user quota."""
+    return config.requests_per_min * config.quota_share / 60.0
+
+
 def chunk_interval_s(config: PublishConfig) -> float:
-    """Seconds between two chunks' start times so writes stay under the paced share of the quota."""
-    per_s = config.requests_per_min * config.quota_share / 60.0
-    return config.batch_size / per_s
+    """Seconds a full chunk (``batch_size`` calls) takes at the paced rate."""
+    return config.batch_size / paced_rate_per_s(config)
 
 
 def _task(config: PublishConfig, plan_id: str, key: str, chunk: int, at: datetime) -> TaskRequest:
@@ -207,17 +214,26 @@ def _foreign_calendars(
 def _enqueue(
     plan: Plan, store: PublishStore, queue: TaskQueue, clock: Clock, config: PublishConfig, *, only_unfinished: bool
 ) -> int:
-    """Enqueue the plan's chunk tasks, round-robin across calendars, spaced to respect the quota."""
+    """Enqueue the plan's chunk tasks, round-robin across calendars, paced by their calls.
+
+    Each chunk starts when the calls before it have had their share of the quota, so wall time tracks
+    the quota-bound minimum rather than the number of chunks. The plan's whole window is reserved on
+    a timeline shared by every publish (``QuotaStore``), so two clinics published at once queue
+    behind each other instead of doubling the rate.
+    """
     progress = store.list_plan_progress(plan.id)
     if only_unfinished:
         progress = [p for p in progress if not p.finished]
     # Interleave calendars (chunk 0 of each, then chunk 1 ...): every calendar makes progress early.
     ordered = sorted(progress, key=lambda p: (p.chunk, p.calendar_key))
-    start = clock.now()
-    step = chunk_interval_s(config)
-    for slot, chunk in enumerate(ordered):
-        at = start + timedelta(seconds=slot * step)
+    per_s = paced_rate_per_s(config)
+    calls = sum(p.total for p in ordered)
+    start = store.reserve_quota(QUOTA_TIMELINE, calls / per_s, clock.now())
+    done = 0
+    for chunk in ordered:
+        at = start + timedelta(seconds=done / per_s)
         queue.enqueue(_task(config, plan.id, chunk.calendar_key, chunk.chunk, at))
+        done += chunk.total
     return len(ordered)
 
 
