@@ -212,3 +212,34 @@ def test_each_conflict_kind_once_across_three_syncs_and_resolution() -> None:
     assert world.sync().conflicts_resolved == 1
     assert world.store.conflicts[conflict_id(KEY, "manual01", "overlap_manual")].status == "resolved"
     assert world.api.calls["update_event"] == 0  # the sync never writes to Google
+
+
+def test_our_event_moved_onto_or_away_from_a_personal_event_opens_then_resolves_overlap() -> None:
+    """Found by chaos (seeds 5, 12, 15): the overlap was only checked when the personal event changed."""
+    world = World()
+    t = world.clock.now() + timedelta(days=1)
+    publish(world.api, world.store, event_body("sysa0001", t, allocation="a1"), world.clock)
+    publish(world.api, world.store, event_body("sysb0001", t + timedelta(hours=5), allocation="a2"), world.clock)
+    world.api.insert_event(GCAL, event_body("manual01", t + timedelta(hours=3)))
+    world.sync()
+    overlap = conflict_id(KEY, "manual01", "overlap_manual")
+    assert overlap not in world.store.conflicts  # nothing overlaps yet
+    # A person drags our event onto their personal one: the personal event is now in the way.
+    onto = event_body("sysa0001", t + timedelta(hours=3, minutes=30), allocation="a1")
+    world.api.person_edit(GCAL, "sysa0001", start=onto["start"], end=onto["end"])
+    assert world.sync().conflicts_opened == 2  # moved_in_google + overlap_manual
+    assert world.store.conflicts[overlap].status == "open"
+    assert world.store.conflicts[overlap].allocation_id == "a1"
+    # The other allocation moves onto it too, then the first moves away: still overlapping a2.
+    onto_b = event_body("sysb0001", t + timedelta(hours=3), allocation="a2")
+    world.api.person_edit(GCAL, "sysb0001", start=onto_b["start"], end=onto_b["end"])
+    world.sync()
+    away = event_body("sysa0001", t + timedelta(days=3), allocation="a1")
+    world.api.person_edit(GCAL, "sysa0001", start=away["start"], end=away["end"])
+    world.sync()
+    assert world.store.conflicts[overlap].status == "open"
+    assert world.store.conflicts[overlap].allocation_id == "a2"
+    # Both gone from its time: resolved.
+    world.api.person_delete(GCAL, "sysb0001")
+    world.sync()
+    assert world.store.conflicts[overlap].status == "resolved"

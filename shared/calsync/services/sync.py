@@ -43,7 +43,6 @@ from calsync.services.classify import (
     classify_event,
     conflict_id,
     overlap_conflict,
-    overlaps,
 )
 
 log = get_logger(__name__)
@@ -476,13 +475,13 @@ class SyncService:
                 writes[decision.event_id] = decision.mirror
         if not writes:
             return
-        opened, resolved = self._conflict_actions(decisions, writes)
+        opened, resolved = self._conflict_actions(decisions, writes, current)
         self._apply_conflicts(opened, resolved, now)
         self.store.put_events(list(writes.values()))
         self.summary.written += len(writes)
 
     def _conflict_actions(
-        self, decisions: dict[str, EventDecision], writes: dict[str, MirrorEvent]
+        self, decisions: dict[str, EventDecision], writes: dict[str, MirrorEvent], current: dict[str, MirrorEvent]
     ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
         opened: list[ConflictAction] = []
         resolved: list[tuple[str, ConflictKind]] = []
@@ -505,35 +504,79 @@ class SyncService:
                 else:
                     resolved.append((m.external_id, "overlap_manual"))
         resolved.extend((m.external_id, "overlap_manual") for m in manual if m.status == "cancelled")
-        if system:
-            resolved.extend(self._overlaps_cleared(system.values()))
+        # Our events that moved, were deleted or (outside a full listing, whose pages would each scan the
+        # window) appeared: the personal events around their old and new times are re-evaluated.
+        shifted = [s for s in system.values() if self._shifted(s, current.get(s.external_id))]
+        if shifted:
+            around_open, around_resolved = self.overlaps_around(shifted, skip={m.external_id for m in manual})
+            opened.extend(around_open)
+            resolved.extend(around_resolved)
         return opened, resolved
 
-    def _overlaps_cleared(self, systems: Iterable[MirrorEvent]) -> list[tuple[str, ConflictKind]]:
-        """Open overlap conflicts whose system event moved away from (or left) the manual event."""
-        by_allocation = {s.allocation_id: s for s in systems if s.allocation_id}
-        if not by_allocation:
-            return []
-        cleared: list[tuple[str, ConflictKind]] = []
-        token: str | None = None
-        while True:
-            page, token = self.store.list_conflicts(
-                self.key, status="open", kind="overlap_manual", page_size=500, page_token=token
-            )
-            for conflict in page:
-                system = by_allocation.get(conflict.allocation_id or "")
-                if system is None or conflict.google_start is None or conflict.google_end is None:
-                    continue
-                still = (
-                    system.status != "cancelled"
-                    and system.start is not None
-                    and system.end is not None
-                    and overlaps(conflict.google_start, conflict.google_end, system.start, system.end)
+    def _shifted(self, system: MirrorEvent, old: MirrorEvent | None) -> bool:
+        if old is None:
+            return self.summary.mode != "full"
+        return (old.start, old.end, old.status) != (system.start, system.end, system.status)
+
+    def overlaps_around(
+        self, systems: Iterable[MirrorEvent], *, skip: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
+        """Re-evaluate ``overlap_manual`` for the manual events around system events that changed.
+
+        A system event created on top of a personal event (a publish) or moved onto one (a person)
+        opens the conflict; one that moved away, or was deleted, resolves it unless the personal
+        event still overlaps another of our events. ``skip``: manual events evaluated by the caller.
+        """
+        page = {s.external_id: s for s in systems}
+        affected: dict[str, MirrorEvent] = {}
+        live = [s for s in page.values() if s.status != "cancelled" and s.start is not None and s.end is not None]
+        if live:
+            lo = min(s.start for s in live if s.start is not None)
+            hi = max(s.end for s in live if s.end is not None)
+            token: str | None = None
+            while True:
+                events, token = self.store.list_mirror_events(
+                    self.key, time_min=lo, time_max=hi, page_size=500, page_token=token
                 )
-                if not still:
-                    cleared.append((conflict.event_id, "overlap_manual"))
-            if token is None:
-                return cleared
+                for m in events:
+                    if m.origin == "manual" and any(overlap_conflict(m, [s]) is not None for s in live):
+                        affected[m.external_id] = m
+                if token is None:
+                    break
+        allocations = {s.allocation_id for s in page.values() if s.allocation_id}
+        named: list[str] = []
+        if allocations:
+            token = None
+            while True:
+                conflicts, token = self.store.list_conflicts(
+                    self.key, status="open", kind="overlap_manual", page_size=500, page_token=token
+                )
+                named.extend(c.event_id for c in conflicts if c.allocation_id in allocations)
+                if token is None:
+                    break
+        missing = sorted({e for e in named if e not in affected})
+        for chunk in _chunks(missing, READ_CHUNK):
+            affected.update(self.store.get_events(self.key, chunk))
+        opened: list[ConflictAction] = []
+        resolved: list[tuple[str, ConflictKind]] = []
+        for event_id, m in sorted(affected.items()):
+            if event_id in skip:
+                continue
+            action: ConflictAction | None = None
+            if m.origin == "manual" and m.status != "cancelled" and m.start is not None and m.end is not None:
+                candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, m.start, m.end)}
+                candidates.update(page)  # the changed versions win over the stored ones
+                action = overlap_conflict(m, candidates.values())
+            if action is not None:
+                opened.append(action)
+            else:
+                resolved.append((event_id, "overlap_manual"))
+        return opened, resolved
+
+    def record_overlaps(self, systems: Sequence[MirrorEvent]) -> None:
+        """Open/resolve overlap conflicts around system events written outside a sync (publish apply)."""
+        opened, resolved = self.overlaps_around(systems)
+        self._apply_conflicts(opened, resolved, self.clock.now())
 
     def _apply_conflicts(
         self, opened: list[ConflictAction], resolved: list[tuple[str, ConflictKind]], now: datetime
