@@ -409,6 +409,7 @@ class ChunkRunner:
             self.settle(action, result)
         if self.mirror:
             self.store.put_events(self.mirror)
+            self._record_overlaps(self.mirror)
         if self.reread:
             self._classify(self.reread)
         return self.outcome
@@ -501,6 +502,21 @@ class ChunkRunner:
         else:
             self.reread.append(event)
             self.outcome.skipped += 1
+
+    def _record_overlaps(self, written: Sequence[MirrorEvent]) -> None:
+        """Our events written on top of (or away from) personal events open (or resolve) overlap conflicts.
+
+        The sync sees these writes only as our own echo (unchanged), so the overlap check happens here.
+        """
+        sync = SyncService(
+            SyncCommand(calendar_key=self.record.key, reason="publish"),
+            api=self.api,
+            store=self.store,
+            queue=self.queue,
+            clock=self.clock,
+            config=SyncConfig(env=self.config.env, sync_queue=self.config.sync_queue, sync_url=self.config.sync_url),
+        )
+        sync.record_overlaps(written)
 
     def _classify(self, events: Sequence[GoogleEvent]) -> None:
         """Run re-read events through the sync engine: mirror updated, conflicts recorded."""
