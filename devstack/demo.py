@@ -480,7 +480,7 @@ class Demo:
         bad = {k: p["status"] for k, p in result.progress.items() if p["status"] != "done" or p["errors"]}
         checks.append(Check("publish done, no errors", not bad, str(bad) if bad else "both plans done"))
 
-        rows = [r for r in result.health["calendars"] if r["kind"] != "control"]
+        rows = result.health["calendars"]  # the control calendar included: publishes write it too
         unwatched = [r["key"] for r in rows if not r["channel_expires_at"] or _parse(r["channel_expires_at"]) <= now]
         checks.append(
             Check("every calendar watched", not unwatched, f"{len(rows) - len(unwatched)}/{len(rows)} channels open")
@@ -617,6 +617,7 @@ class Demo:
         """No summary, description, e-mail or token the demo created appears in calsync's logs."""
         forbidden = {a.title for a in self.data.allocations}
         forbidden |= {p.email for c in self.data.clinics for p in c.professionals}
+        forbidden |= {email for a in self.data.allocations for email in a.attendees}
         forbidden |= {PERSONAL_SUMMARY, PERSONAL_DESCRIPTION, PERSONAL_EDITED_SUMMARY}
         forbidden |= {OVERLAP_SUMMARY, OVERLAP_DESCRIPTION, self.api.endpoints.admin_token}
         forbidden |= {plan["confirm_token"] for plan in self.result.plans.values()}

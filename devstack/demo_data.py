@@ -12,13 +12,14 @@ Deterministic for a given ``now`` and ``DatasetSpec`` (a seeded ``random.Random`
 - the first professional of each clinic (``person``) works tomorrow and the two days after with only
   reviewed allocations, so the demo always has future events of theirs to move, delete and overlap.
 
-Allocations carry no attendees: the local stack's Calendar credentials are the service account's,
-and Google refuses attendees from a service account without domain-wide delegation.
+Each appointment has its patient as attendee (``sendUpdates=none``: nobody is e-mailed). The local
+stack's Calendar identity is the delegated Workspace user, as in production, so Google accepts them.
 """
 
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -87,6 +88,7 @@ class Allocation:
     end: datetime
     status: str
     title: str
+    attendees: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         """The item of ``PUT /allocations``."""
@@ -99,7 +101,7 @@ class Allocation:
             "end": self.end.isoformat(),
             "status": self.status,
             "title": self.title,
-            "attendees": [],
+            "attendees": list(self.attendees),
             "revision": 1,
         }
 
@@ -148,6 +150,13 @@ class Dataset:
 
 def _local(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=TZ)
+
+
+def patient_email(title: str) -> str:
+    """The (made-up) address of the patient named in an appointment's title."""
+    name = title.split(" - ", 1)[-1]
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return ".".join(ascii_name.lower().split()) + "@paciente.example"
 
 
 def _appointments(
@@ -221,6 +230,7 @@ def build(now: datetime, spec: DatasetSpec | None = None) -> Dataset:
                             end=end,
                             status=status,
                             title=title,
+                            attendees=(patient_email(title),),
                         )
                     )
         # A few past allocations: yesterday afternoon, already reviewed (the publish never writes the past).

@@ -72,7 +72,7 @@ def _run_tasks(api: Any, container: Container) -> None:
 def test_publish_flow(api: Any, container: Container) -> None:
     _clinic(api)
     first = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
-    assert (first["created"], first["watched"]) == (3, 3)
+    assert (first["created"], first["watched"]) == (3, 4)  # and the control calendar's channel
     again = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
     assert (again["created"], again["watched"]) == (0, 0)
 

@@ -4,8 +4,9 @@
 calendars.insert, register it under its key (``plan.professional_key`` / ``plan.room_key``), share a
 professional's calendar with their e-mail (acl, writer: they manage their own agenda), open the
 watch channel (which enqueues the initial sync). The control calendar from the configuration must
-exist; it is registered under ``control``. Idempotent: a second call creates nothing, and a calendar
-left without a live channel (a crash between steps) gets one.
+exist; it is registered under ``control`` and watched too (publishes write to it). Idempotent: a
+second call creates nothing, and a calendar left without a live channel (a crash between steps)
+gets one.
 
 A crash between calendars.insert and the registration can leave an unregistered Google calendar;
 the next call creates another one (Google has no idempotency key on calendars.insert). The orphan is
@@ -54,6 +55,10 @@ def provision_clinic(
                 key=CONTROL_KEY, google_calendar_id=control_calendar_id, kind="control", created_at=clock.now()
             )
         )
+    # Publishes write the control calendar too: it is watched and synced like every other one.
+    if current_channel(store.list_channels_for_calendar(CONTROL_KEY), clock.now()) is None:
+        open_channel(CONTROL_KEY, api=api, store=store, queue=queue, clock=clock, config=channels)
+        watched += 1
     wanted: list[tuple[str, CalendarKind, str, str, str | None]] = [
         (professional_key(clinic_id, p.id), "professional", p.id, p.name, p.email) for p in professionals
     ]
