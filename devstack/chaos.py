@@ -624,7 +624,11 @@ class SeedRun:
         functions = [f for f, _ in steps]
         weights = [w for _, w in steps]
         for _ in range(self.rng.randint(10, 16)):
+            began = time.monotonic()
             self.rng.choices(functions, weights)[0]()
+            took = time.monotonic() - began
+            if took > 1.0:
+                self.ledger.step(f"  (took {took:.1f}s)")
 
     # --- quiescence and checks -------------------------------------------------------------------
 
@@ -769,6 +773,12 @@ class SeedRun:
                 expected.add((key, eid, "moved_in_google"))
             if _emails(event) != _emails(body):
                 expected.add((key, eid, "attendees_changed"))
+        detail: dict[tuple[str, str], str] = {}
+        for w in self.api.writes:
+            key = by_gid.get(w.calendar_id, w.calendar_id)
+            when = f"{_utc((w.body or {}).get('start'))}" if w.body else "-"
+            line = f"{w.kind} ok={w.ok} {w.error_code or ''} start={when}"
+            detail[(key, w.event_id)] = detail.get((key, w.event_id), "") + f" | {line}"
         actual: Counter[tuple[str, str, str]] = Counter()
         token: str | None = None
         while True:
@@ -778,7 +788,10 @@ class SeedRun:
                 break
         for item in sorted(expected):
             if actual[item] == 0:
-                failures.append(f"inv5 {item[0]}: {item[2]} on {item[1][:10]} has no open conflict")
+                event = truth[item[0]].get(item[1], {})
+                google = f"google start={_utc(event.get('start'))} etag={event.get('etag')}"
+                writes = detail.get((item[0], item[1]), "")
+                failures.append(f"inv5 {item[0]}: {item[2]} on {item[1][:10]} has no open conflict ({google}{writes})")
             elif actual[item] > 1:
                 failures.append(f"inv5 {item[0]}: {item[2]} on {item[1][:10]} has {actual[item]} open conflicts")
         for item in sorted(set(actual) - expected):
@@ -836,6 +849,8 @@ def run_seeds(
             if result.ok:
                 say(f"seed {seed}: ok ({len(result.ledger.steps)} steps, {counts}, {result.elapsed_s:.1f}s: {timings})")
             else:
+                ledger_file = capture.parent / f"ledger-seed-{seed}.txt"
+                ledger_file.write_text("\n".join([*result.ledger.steps, *(f"! {f}" for f in result.failures)]) + "\n")
                 say(f"seed {seed}: FAILED ({len(result.failures)}): {result.failures[0]}")
                 for failure in result.failures[1:6]:
                     say(f"    {failure}")
