@@ -33,7 +33,7 @@ import hmac
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar, cast
 
 import flask
@@ -93,6 +93,21 @@ SafeId = Annotated[
 ]
 PATH_ID = TypeAdapter(Id)
 
+# Times far from now overflow the store's window arithmetic (a query widened by the longest event
+# span) into a 500 (found by probing the running function); no schedule lives outside these years.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    # A naive value is compared as UTC; handlers that need an offset refuse naive values themselves.
+    if not EARLIEST <= (value if value.tzinfo else value.replace(tzinfo=UTC)) < LATEST:
+        raise ValueError("out of range")
+    return value
+
+
+Instant = Annotated[datetime, Field(description="From 1900 to 2999."), AfterValidator(_in_range)]
+
 
 class Strict(BaseModel):
     """Base of request bodies and queries: unknown fields refused, values frozen."""
@@ -121,8 +136,8 @@ class EventsQuery(Paging):
     """``GET /events``."""
 
     calendar_id: Id
-    time_min: datetime | None = None
-    time_max: datetime | None = None
+    time_min: Instant | None = None
+    time_max: Instant | None = None
 
 
 class ConflictsQuery(Paging):
@@ -302,8 +317,8 @@ class AllocationIn(BaseModel):
     clinic_id: Id
     professional_id: Id
     room_id: Id
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     status: Literal["draft", "reviewed", "adjusted", "cancelled"]
     title: str = Field(default="", max_length=1000)
     attendees: list[str] = Field(default_factory=list, max_length=100)
@@ -329,8 +344,8 @@ class PlanBody(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     clinic_id: Id
-    time_min: datetime = Field(alias="from")
-    time_max: datetime = Field(alias="to")
+    time_min: Instant = Field(alias="from")
+    time_max: Instant = Field(alias="to")
     clear_future: bool = False
 
 
@@ -355,8 +370,8 @@ class NewEventBody(Strict):
 
     calendar_id: Id
     summary: str = Field(min_length=1, max_length=1000)
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
     attendees: list[str] = Field(default_factory=list, max_length=100)
     meet: bool = False
     request_id: str | None = Field(default=None, min_length=1, max_length=200)
@@ -366,8 +381,8 @@ class EventPatchBody(Strict):
     """``PATCH /events/{event_id}``: fields to change."""
 
     summary: str | None = Field(default=None, min_length=1, max_length=1000)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     attendees: list[str] | None = Field(default=None, max_length=100)
 
 

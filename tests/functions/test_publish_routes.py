@@ -346,3 +346,42 @@ def test_an_allocation_with_an_unstorable_id_is_a_per_item_error(api: Any, conta
     errors = answer.get_json()["error"]["details"]["errors"]
     assert [(e["index"], e["errors"]) for e in errors] == [(1, ["invalid id"])]
     assert container.store.get_allocations(["a1"]) == {}  # type: ignore[attr-defined]
+
+
+# Times near datetime.min/max overflowed the Firestore store's window arithmetic into a 500.
+OUT_OF_RANGE_TIME_REQUESTS = [
+    ("GET", "/events?calendar_id=c1-prof-p0&time_min=0001-01-01T00:00:00Z", None),
+    ("GET", "/events?calendar_id=c1-prof-p0&time_max=9999-12-31T23:59:59Z", None),
+    ("POST", "/publish/plan", {"clinic_id": "c1", "from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z"}),
+    ("POST", "/publish/plan", {"clinic_id": "c1", "from": "9999-12-30T00:00:00Z", "to": "9999-12-31T00:00:00Z"}),
+    (
+        "POST",
+        "/events",
+        {"calendar_id": "c1-prof-p0", "summary": "x", "start": "9999-12-31T22:00Z", "end": "9999-12-31T23:00Z"},
+    ),
+    ("PATCH", "/events/e1?calendar_id=c1-prof-p0", {"start": "0001-01-01T00:00:00Z"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OUT_OF_RANGE_TIME_REQUESTS)
+def test_times_out_of_range_are_refused_with_400(
+    api: Any, container: Container, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    _clinic(api)
+    assert api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).status_code == 200
+
+    answer = api.open(path, method=method, json=body, headers=AUTH)
+
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]["details"]["fields"]
+
+
+def test_an_allocation_out_of_range_is_a_per_item_error(api: Any, container: Container) -> None:
+    _clinic(api)
+    item = {**_alloc(container, 1), "start": "9999-12-31T22:00:00Z", "end": "9999-12-31T23:00:00Z"}
+
+    answer = api.put("/allocations", json={"items": [item]}, headers=AUTH)
+
+    assert answer.status_code == 422
+    errors = answer.get_json()["error"]["details"]["errors"]
+    assert [(e["index"], e["errors"]) for e in errors] == [(0, ["invalid end", "invalid start"])]
