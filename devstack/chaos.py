@@ -727,6 +727,12 @@ class SeedRun:
                 if any(_overlap(event, o) for o in ours):
                     expected.add((key, eid, "overlap_manual"))
 
+        detail: dict[tuple[str, str], str] = {}
+        for w in self.api.writes:
+            key = {gid: key for key, gid in self.calendars.items()}.get(w.calendar_id, w.calendar_id)
+            when = f"{_utc((w.body or {}).get('start'))}" if w.body else "-"
+            line = f"{w.kind} ok={w.ok} {w.error_code or ''} start={when} if_match={w.if_match}"
+            detail[(key, w.event_id)] = detail.get((key, w.event_id), "") + f" | {line}"
         # 3. manual edits not lost (and 4c: past/personal events keep their last writer's etag)
         by_gid = {gid: key for key, gid in self.calendars.items()}
         for (gid, eid), write in sorted(self.ledger.last_write.items()):
@@ -742,7 +748,11 @@ class SeedRun:
             if event.get("etag") != write.etag:
                 inv = "inv4" if (gid, eid) in self.ledger.manual or (gid, eid) in self.ledger.past else "inv3"
                 what = f"{write.action} by {write.actor} on {eid[:10]}"
-                failures.append(f"inv3/{inv} {key}: {what} was overwritten in Google")
+                now = f"google etag={event.get('etag')} start={_utc(event.get('start'))} status={event.get('status')}"
+                history = detail.get((key, eid), "")
+                failures.append(
+                    f"inv3/{inv} {key}: {what} was overwritten in Google (person etag={write.etag}; {now}{history})"
+                )
             elif m is None or m.etag != write.etag:
                 failures.append(f"inv3 {key}: {write.action} by {write.actor} on {eid[:10]} is not in the mirror")
 
@@ -773,12 +783,6 @@ class SeedRun:
                 expected.add((key, eid, "moved_in_google"))
             if _emails(event) != _emails(body):
                 expected.add((key, eid, "attendees_changed"))
-        detail: dict[tuple[str, str], str] = {}
-        for w in self.api.writes:
-            key = by_gid.get(w.calendar_id, w.calendar_id)
-            when = f"{_utc((w.body or {}).get('start'))}" if w.body else "-"
-            line = f"{w.kind} ok={w.ok} {w.error_code or ''} start={when}"
-            detail[(key, w.event_id)] = detail.get((key, w.event_id), "") + f" | {line}"
         actual: Counter[tuple[str, str, str]] = Counter()
         token: str | None = None
         while True:

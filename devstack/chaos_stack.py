@@ -183,6 +183,7 @@ class WriteRecord:
     body: dict[str, Any] | None
     ok: bool
     error_code: str | None
+    if_match: str | None = None
 
 
 class RecordingApi:
@@ -223,6 +224,7 @@ class RecordingApi:
                         dict(op.body) if op.body is not None else None,
                         result.error is None,
                         result.error.code if result.error is not None else None,
+                        op.if_match,
                     )
                 )
         return results
