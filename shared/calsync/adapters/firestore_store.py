@@ -57,7 +57,7 @@ R = TypeVar("R")
 
 
 def _classified(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn Firestore/google-api-core failures into ``StoreUnavailable`` (classified once, here)."""
+    """Classify Firestore failures once, here: bad input is ``InvalidRequest``, the rest ``StoreUnavailable``."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -65,7 +65,12 @@ def _classified(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except errors.CalsyncError:
             raise
-        except (gexc.GoogleAPIError, ValueError) as exc:
+        except (gexc.InvalidArgument, ValueError) as exc:
+            # A bad document path or value: retrying cannot help, so it is final (a 4xx, not a 503).
+            raise errors.InvalidRequest(
+                f"firestore {fn.__name__} refused its input: {type(exc).__name__}", details={"operation": fn.__name__}
+            ) from exc
+        except gexc.GoogleAPIError as exc:
             raise errors.StoreUnavailable(
                 f"firestore {fn.__name__} failed: {type(exc).__name__}", details={"operation": fn.__name__}
             ) from exc

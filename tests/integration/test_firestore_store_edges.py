@@ -1,4 +1,4 @@
-"""The shared publish pacing timeline on Google's Firestore emulator: reservations never overlap."""
+"""FirestoreStateStore edges on Google's Firestore emulator: the shared pacing timeline, bad ids."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 
 
@@ -30,3 +33,11 @@ def test_concurrent_reservations_get_disjoint_windows(firestore_client: Any) -> 
     assert store.reserve_quota("calendar-publish", 10.0, now) == now + timedelta(seconds=180)
     later = now + timedelta(hours=1)
     assert store.reserve_quota("calendar-publish", 10.0, later) == later
+
+
+def test_bad_document_ids_are_final_errors_not_outages(firestore_client: Any) -> None:
+    """An id Firestore cannot hold is the caller's mistake (4xx), never a retryable store outage."""
+    store = FirestoreStateStore(firestore_client, environment="dev")
+    for bad in ("a/b", "__reserved__"):
+        with pytest.raises(errors.InvalidRequest):
+            store.get_calendar(bad)
