@@ -179,7 +179,7 @@ class SeedRun:
         self.ledger = Ledger(seed)
         self.store = store
         self.clock = SystemClock()
-        self.api = RecordingApi(stack.api(page_size=2))
+        self.api: Any = RecordingApi(stack.api(page_size=2))  # Any: a structural stand-in for CalendarApi
         self.tasks = stack.tasks()
         self.publish_queue = ListQueue()
         self.now = self.clock.now()
@@ -578,8 +578,7 @@ class SeedRun:
             event = self.person(actor, "GET", gid, eid)
             if what == "move":
                 shift = timedelta(minutes=self.rng.choice([-120, -60, 45, 90, 180]))
-                start, end = _utc(event.get("start")), _utc(event.get("end"))
-                self.person(actor, "PATCH", gid, eid, _moved(start, end, shift))
+                self.person(actor, "PATCH", gid, eid, _moved(_utc(event.get("start")), _utc(event.get("end")), shift))
             elif what == "delete":
                 self.person(actor, "DELETE", gid, eid)
             else:
@@ -597,8 +596,7 @@ class SeedRun:
             body: dict[str, Any] = {"summary": self.summary("Pessoal")}
             if self.rng.random() < 0.5:
                 shift = timedelta(minutes=self.rng.choice([-60, 30, 120]))
-                start, end = _utc(event.get("start")), _utc(event.get("end"))
-                body |= _moved(start, end, shift)
+                body |= _moved(_utc(event.get("start")), _utc(event.get("end")), shift)
             self.person(actor, "PATCH", gid, eid, body)
         self.remember(gid, eid, actor, what)
         self.ledger.step(f"{actor} {what} {eid[:8]} on {self.key_of(gid)}")
@@ -730,8 +728,8 @@ class SeedRun:
         detail: dict[tuple[str, str], str] = {}
         for w in self.api.writes:
             key = {gid: key for key, gid in self.calendars.items()}.get(w.calendar_id, w.calendar_id)
-            when = f"{_utc((w.body or {}).get('start'))}" if w.body else "-"
-            line = f"{w.kind} ok={w.ok} {w.error_code or ''} start={when} if_match={w.if_match}"
+            at = f"{_utc((w.body or {}).get('start'))}" if w.body else "-"
+            line = f"{w.kind} ok={w.ok} {w.error_code or ''} start={at} if_match={w.if_match}"
             detail[(key, w.event_id)] = detail.get((key, w.event_id), "") + f" | {line}"
         # 3. manual edits not lost (and 4c: past/personal events keep their last writer's etag)
         by_gid = {gid: key for key, gid in self.calendars.items()}
@@ -773,15 +771,18 @@ class SeedRun:
             if body is None:
                 continue
             key = by_gid[gid]
-            event = truth[key].get(eid)
-            if event is None:
+            current = truth[key].get(eid)
+            if current is None:
                 continue
-            if event.get("status") == "cancelled":
+            if current.get("status") == "cancelled":
                 expected.add((key, eid, "deleted_in_google"))
                 continue
-            if (_utc(event.get("start")), _utc(event.get("end"))) != (_utc(body.get("start")), _utc(body.get("end"))):
+            if (_utc(current.get("start")), _utc(current.get("end"))) != (
+                _utc(body.get("start")),
+                _utc(body.get("end")),
+            ):
                 expected.add((key, eid, "moved_in_google"))
-            if _emails(event) != _emails(body):
+            if _emails(current) != _emails(body):
                 expected.add((key, eid, "attendees_changed"))
         actual: Counter[tuple[str, str, str]] = Counter()
         token: str | None = None
@@ -792,10 +793,10 @@ class SeedRun:
                 break
         for item in sorted(expected):
             if actual[item] == 0:
-                event = truth[item[0]].get(item[1], {})
-                google = f"google start={_utc(event.get('start'))} etag={event.get('etag')}"
+                final = truth[item[0]].get(item[1], {})
+                seen = f"google start={_utc(final.get('start'))} etag={final.get('etag')}"
                 writes = detail.get((item[0], item[1]), "")
-                failures.append(f"inv5 {item[0]}: {item[2]} on {item[1][:10]} has no open conflict ({google}{writes})")
+                failures.append(f"inv5 {item[0]}: {item[2]} on {item[1][:10]} has no open conflict ({seen}{writes})")
             elif actual[item] > 1:
                 failures.append(f"inv5 {item[0]}: {item[2]} on {item[1][:10]} has {actual[item]} open conflicts")
         for item in sorted(set(actual) - expected):
