@@ -1,14 +1,17 @@
-"""A known race between the sync and the publish apply on one mirror document (found by chaos).
+"""Two known races between the sync and the publish apply on one mirror document (found by chaos).
 
-The sync reads a page's mirror documents, classifies, then overwrites them. When the publish apply
+1. The sync reads a page's mirror documents, classifies, then overwrites them. When the publish apply
 writes its snapshot (``published``) between that read and that write, the sync's write puts back what
 it read — no snapshot — and calsync forgets what it published. The next edit by a person is then not
 seen as a divergence (no conflict), and the next publish overwrites the person's edit with
 ``If-Match`` on the person's own etag. Chaos seeds 4 and 5 hit it (timing-dependent).
+2. A sync that runs between the apply's Google write and its mirror write compares our own new
+   version with the old snapshot and opens a conflict that nothing resolves afterwards.
 
-Strict xfail: this test starts passing (and must lose its marker) once mirror writes are conditional
+Strict xfail: each test starts passing (and must lose its marker) once mirror writes are conditional
 (a precondition on the document's update time, or a merge that keeps the newest ``published`` by
-``published_at`` and the newest content by Google's ``updated``).
+``published_at`` and the newest content by Google's ``updated``) and the apply records its intent
+before writing to Google (or resolves event conflicts of the events it confirms).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 
 from calsync.model import MirrorEvent, PublishedSnapshot
 from calsync.services.classify import conflict_id
-from tests.unit.sync_helpers import GCAL, KEY, World, event_body
+from tests.unit.sync_helpers import GCAL, KEY, World, event_body, publish
 
 
 class ApplyLandsAfterRead:
@@ -79,3 +82,32 @@ def test_snapshot_written_during_a_sync_survives_and_a_later_move_is_a_conflict(
     world.api.person_edit(GCAL, "sys00001", start=moved["start"], end=moved["end"])
     world.sync()
     assert world.store.conflicts[conflict_id(KEY, "sys00001", "moved_in_google")].status == "open"
+
+
+@pytest.mark.xfail(strict=True, reason="a sync between the apply's Google write and its mirror write opens a conflict")
+def test_our_own_update_seen_before_the_apply_records_it_leaves_no_open_conflict() -> None:
+    """Chaos seeds 9, 13, 21, 32: a crash after the batch (or just a fast push) opens a false conflict.
+
+    The apply's batch moved the event in Google; before the apply writes its new snapshot, a sync sees
+    the new version against the old snapshot and opens ``moved_in_google``. The apply then records
+    the snapshot; the next sync finds the event unchanged, so the false conflict stays open forever.
+    """
+    world = World()
+    start = world.clock.now() + timedelta(days=1)
+    publish(world.api, world.store, event_body("sys00001", start, allocation="a1"), world.clock)
+    world.sync()
+    moved = event_body("sys00001", start + timedelta(hours=2), allocation="a1")
+    updated = world.api.update_event(GCAL, "sys00001", moved)  # the apply's batch reached Google ...
+    world.sync()  # ... and a push-triggered sync runs before the apply writes the mirror
+    current = world.mirror()["sys00001"]
+    snapshot = PublishedSnapshot(
+        etag=updated.etag,
+        start=start + timedelta(hours=2),
+        end=start + timedelta(hours=3),
+        published_at=world.clock.now(),
+    )
+    world.store.put_events(  # what ChunkRunner._written stores
+        [current.model_copy(update={"etag": updated.etag, "source_of_truth": "backend", "published": snapshot})]
+    )
+    world.sync()
+    assert world.store.conflicts[conflict_id(KEY, "sys00001", "moved_in_google")].status == "resolved"
