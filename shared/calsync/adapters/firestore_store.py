@@ -56,6 +56,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# google-cloud-firestore raises a plain ValueError("Failed to commit transaction in N attempts.") when
+# contention exhausts a transaction's attempts (firestore_v1.base_transaction._EXCEED_ATTEMPTS_TEMPLATE).
+TRANSACTION_CONTENTION = "Failed to commit transaction"
+
+
 def _classified(fn: Callable[P, R]) -> Callable[P, R]:
     """Classify Firestore failures once, here: bad input is ``InvalidRequest``, the rest ``StoreUnavailable``."""
 
@@ -65,8 +70,17 @@ def _classified(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except errors.CalsyncError:
             raise
-        except (gexc.InvalidArgument, ValueError) as exc:
+        except ValueError as exc:
+            if str(exc).startswith(TRANSACTION_CONTENTION):
+                # Contention outlasted the transaction's attempts: transient, the caller retries later.
+                raise errors.StoreUnavailable(
+                    f"firestore {fn.__name__}: transaction contention", details={"operation": fn.__name__}
+                ) from exc
             # A bad document path or value: retrying cannot help, so it is final (a 4xx, not a 503).
+            raise errors.InvalidRequest(
+                f"firestore {fn.__name__} refused its input: {type(exc).__name__}", details={"operation": fn.__name__}
+            ) from exc
+        except gexc.InvalidArgument as exc:
             raise errors.InvalidRequest(
                 f"firestore {fn.__name__} refused its input: {type(exc).__name__}", details={"operation": fn.__name__}
             ) from exc
