@@ -171,7 +171,16 @@ def _body(request: flask.Request) -> Any:
 
 def _sync_config(container: Container) -> SyncConfig:
     settings = container.settings
-    return SyncConfig(env=settings.environment, sync_queue=settings.sync_queue, sync_url=settings.sync_url)
+    return SyncConfig(
+        env=settings.environment,
+        sync_queue=settings.sync_queue,
+        sync_url=settings.sync_url,
+        past_days=settings.sync_past_days,
+        future_days=settings.sync_future_days,
+        lock_lease_s=settings.lock_lease_s,
+        run_budget_s=settings.sync_run_budget_s,
+        time_zone=settings.display_time_zone,
+    )
 
 
 def register_calendar(container: Container, request: flask.Request, _: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -267,6 +276,7 @@ def publish_config(settings: Settings) -> plan.PublishConfig:
         batch_size=settings.batch_size,
         sync_queue=settings.sync_queue,
         sync_url=settings.sync_url,
+        time_zone=settings.display_time_zone,
     )
 
 

@@ -46,6 +46,7 @@ def sync_config(settings: Settings) -> SyncConfig:
         future_days=settings.sync_future_days,
         lock_lease_s=settings.lock_lease_s,
         run_budget_s=settings.sync_run_budget_s,
+        time_zone=settings.display_time_zone,
     )
 
 

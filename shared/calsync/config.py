@@ -7,6 +7,7 @@ talks to Google's endpoints by default; the local stack points the same settings
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,18 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(default=6, ge=1, le=20, description="Calendar call attempts.")
     retry_max_total_s: float = Field(default=60.0, gt=0, description="Total time for retries of one call.")
     log_level: str = Field(default="INFO", description="Root log level.")
+    display_time_zone: str = Field(
+        default="America/Sao_Paulo", description="IANA time zone of the times written in conflict suggestions."
+    )
+
+    @field_validator("display_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     # --- push path: webhook debounce, renewal fan-out, polling, cleanup ---
     debounce_s: int = Field(default=30, ge=1, le=3600, description="Webhook debounce bucket (one sync per bucket).")

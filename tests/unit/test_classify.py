@@ -134,3 +134,17 @@ def test_overlap_manual() -> None:
     apart = classify(wire("man2", start=T0 + timedelta(hours=1)), None).mirror
     assert apart is not None
     assert overlap_conflict(apart, [system]) is None  # touching intervals do not overlap
+
+
+def test_suggestions_speak_the_clinic_time_zone() -> None:
+    """Times in a suggestion are the clinic's wall-clock times, named with their zone."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from calsync.services.classify import suggestion
+
+    start = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    end = datetime(2026, 11, 23, 19, 30, tzinfo=UTC)
+    local = suggestion("moved_in_google", "a-1", start, end, ZoneInfo("America/Sao_Paulo"))
+    assert local == "move allocation a-1 to 2026-11-23 16:00-16:30 America/Sao_Paulo as in Google"
+    assert suggestion("moved_in_google", "a-1", start, end).endswith("19:00-19:30 UTC as in Google")

@@ -514,7 +514,12 @@ class ChunkRunner:
             store=self.store,
             queue=self.queue,
             clock=self.clock,
-            config=SyncConfig(env=self.config.env, sync_queue=self.config.sync_queue, sync_url=self.config.sync_url),
+            config=SyncConfig(
+                env=self.config.env,
+                sync_queue=self.config.sync_queue,
+                sync_url=self.config.sync_url,
+                time_zone=self.config.time_zone,
+            ),
         )
         sync.record_overlaps(written)
 
@@ -526,7 +531,12 @@ class ChunkRunner:
             store=self.store,
             queue=self.queue,
             clock=self.clock,
-            config=SyncConfig(env=self.config.env, sync_queue=self.config.sync_queue, sync_url=self.config.sync_url),
+            config=SyncConfig(
+                env=self.config.env,
+                sync_queue=self.config.sync_queue,
+                sync_url=self.config.sync_url,
+                time_zone=self.config.time_zone,
+            ),
         )
         sync.process_events(self.record, list(events))
         log.info(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from calsync.model import (
@@ -72,24 +72,32 @@ def _emails(event: GoogleEvent) -> list[str]:
     return sorted({(a.email or "").lower() for a in event.attendees or [] if a.email})
 
 
-def _when(start: datetime | None, end: datetime | None) -> str:
+def _when(start: datetime | None, end: datetime | None, tz: tzinfo) -> str:
     if start is None or end is None:
         return "the time shown in Google"
+    name = getattr(tz, "key", None) or "UTC"
+    start, end = start.astimezone(tz), end.astimezone(tz)
     if start.date() == end.date():
-        return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} UTC"
-    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+        return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M} {name}"
+    return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} {name}"
 
 
-def suggestion(kind: ConflictKind, allocation_id: str | None, start: datetime | None, end: datetime | None) -> str:
-    """A human-readable way to settle a conflict (no personal data: times and allocation id only)."""
+def suggestion(
+    kind: ConflictKind,
+    allocation_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    tz: tzinfo = UTC,
+) -> str:
+    """A human-readable way to settle a conflict, times in ``tz`` (no personal data: times and ids only)."""
     allocation = allocation_id or "(unknown)"
     if kind == "moved_in_google":
-        return f"move allocation {allocation} to {_when(start, end)} as in Google"
+        return f"move allocation {allocation} to {_when(start, end, tz)} as in Google"
     if kind == "deleted_in_google":
         return f"allocation {allocation} was deleted in Google: re-publish or cancel it"
     if kind == "attendees_changed":
         return f"attendees of allocation {allocation} were changed in Google: update the allocation or re-publish it"
-    return f"a manual Google event at {_when(start, end)} overlaps allocation {allocation}: move one of them"
+    return f"a manual Google event at {_when(start, end, tz)} overlaps allocation {allocation}: move one of them"
 
 
 def _origin(event: GoogleEvent, current: MirrorEvent | None) -> tuple[EventOrigin, str | None, str | None]:
@@ -162,7 +170,7 @@ def _mirror_from(
 
 
 def _divergences(
-    event: GoogleEvent, mirror: MirrorEvent, published: PublishedSnapshot
+    event: GoogleEvent, mirror: MirrorEvent, published: PublishedSnapshot, tz: tzinfo
 ) -> tuple[list[ConflictAction], list[str]]:
     """Conflicts between Google's version (already in ``mirror``) and what calsync published."""
     opened: list[ConflictAction] = []
@@ -176,7 +184,7 @@ def _divergences(
                 kind=kind,
                 event_id=event.id,
                 allocation_id=allocation,
-                suggestion=suggestion(kind, allocation, mirror.start, mirror.end),
+                suggestion=suggestion(kind, allocation, mirror.start, mirror.end, tz),
                 google_start=mirror.start,
                 google_end=mirror.end,
             )
@@ -201,6 +209,7 @@ def classify_event(
     google_calendar_id: str,
     env: str,
     now: datetime,
+    tz: tzinfo = UTC,
 ) -> EventDecision:
     """Decide how one listed event changes the mirror and which event conflicts open or resolve."""
     origin, event_env, allocation_id = _origin(event, current)
@@ -233,7 +242,7 @@ def classify_event(
         # Our own write coming back through the sync token: nothing diverges.
         return EventDecision(event.id, "write", ("own_echo",), mirror=mirror, resolve=EVENT_CONFLICT_KINDS)
 
-    opened, reasons = _divergences(event, mirror, published)
+    opened, reasons = _divergences(event, mirror, published, tz)
     open_kinds = {c.kind for c in opened}
     resolved = tuple(k for k in EVENT_CONFLICT_KINDS if k not in open_kinds)
     if opened:
@@ -253,7 +262,7 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
     return a_start < b_end and b_start < a_end
 
 
-def overlap_conflict(manual: MirrorEvent, systems: Iterable[MirrorEvent]) -> ConflictAction | None:
+def overlap_conflict(manual: MirrorEvent, systems: Iterable[MirrorEvent], tz: tzinfo = UTC) -> ConflictAction | None:
     """The ``overlap_manual`` conflict of a live manual event against the system events, if any."""
     if manual.status == "cancelled" or manual.start is None or manual.end is None or manual.all_day:
         return None
@@ -276,7 +285,7 @@ def overlap_conflict(manual: MirrorEvent, systems: Iterable[MirrorEvent]) -> Con
         kind="overlap_manual",
         event_id=manual.external_id,
         allocation_id=first.allocation_id,
-        suggestion=suggestion("overlap_manual", first.allocation_id, manual.start, manual.end),
+        suggestion=suggestion("overlap_manual", first.allocation_id, manual.start, manual.end, tz),
         google_start=manual.start,
         google_end=manual.end,
     )

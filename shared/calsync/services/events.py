@@ -202,7 +202,9 @@ def resync_event(
         store=store,
         queue=queue,
         clock=clock,
-        config=SyncConfig(env=config.env, sync_queue=config.sync_queue, sync_url=config.sync_url),
+        config=SyncConfig(
+            env=config.env, sync_queue=config.sync_queue, sync_url=config.sync_url, time_zone=config.time_zone
+        ),
     )
     service.process_events(record, [event])
     summary = service.summary

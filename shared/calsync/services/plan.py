@@ -303,6 +303,7 @@ class PublishConfig:
     quota_share: float = 0.8
     sync_queue: str = "calsync-sync"
     sync_url: str = ""
+    time_zone: str = "UTC"  # of the times in conflict suggestions
 
 
 @dataclass(frozen=True)

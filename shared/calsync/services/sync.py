@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from calsync import errors
 from calsync.logs import get_logger
@@ -68,6 +69,7 @@ class SyncConfig:
     future_days: int = 180
     lock_lease_s: float = 300.0
     run_budget_s: float = 240.0
+    time_zone: str = "UTC"  # of the times written in conflict suggestions
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class SyncService:
         self.queue = queue
         self.clock = clock
         self.config = config
+        self.tz = ZoneInfo(config.time_zone)
         self.holder = holder or uuid.uuid4().hex
         self.key = command.calendar_key
         self.summary = SyncSummary(calendar_id=self.key)
@@ -456,6 +459,7 @@ class SyncService:
                 google_calendar_id=calendar.google_calendar_id,
                 env=self.config.env,
                 now=now,
+                tz=self.tz,
             )
             decisions[event.id] = decision
         self.summary.fetched += len(items)
@@ -498,7 +502,7 @@ class SyncService:
             candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, lo, hi)}
             candidates.update(system)  # this page's version wins over the stored one
             for m in live_manual:
-                action = overlap_conflict(m, candidates.values())
+                action = overlap_conflict(m, candidates.values(), self.tz)
                 if action is not None:
                     opened.append(action)
                 else:
@@ -566,7 +570,7 @@ class SyncService:
             if m.origin == "manual" and m.status != "cancelled" and m.start is not None and m.end is not None:
                 candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, m.start, m.end)}
                 candidates.update(page)  # the changed versions win over the stored ones
-                action = overlap_conflict(m, candidates.values())
+                action = overlap_conflict(m, candidates.values(), self.tz)
             if action is not None:
                 opened.append(action)
             else:
