@@ -34,6 +34,7 @@ from calsync.model import (
     SyncCursor,
     UnknownChannel,
     WatchChannel,
+    merge_published,
     utc,
 )
 from calsync.ports import BatchOp, BatchResult, SendUpdates, StateStore, TaskRequest
@@ -156,6 +157,24 @@ class InMemoryStateStore:
         """Write mirror documents."""
         for event in events:
             self.events[(event.calendar_key, event.external_id)] = event.model_copy(deep=True)
+
+    def merge_observed_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Write what a sync observed, keeping each stored ``published`` snapshot."""
+        for event in events:
+            key = (event.calendar_key, event.external_id)
+            stored = self.events.get(key)
+            published = stored.published if stored is not None else event.published
+            self.events[key] = event.model_copy(update={"published": published}, deep=True)
+
+    def record_published(self, events: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Record what calsync just wrote (``merge_published`` per document)."""
+        stored: dict[str, MirrorEvent] = {}
+        for event in events:
+            key = (event.calendar_key, event.external_id)
+            merged = merge_published(self.events.get(key), event).model_copy(deep=True)
+            self.events[key] = merged
+            stored[event.external_id] = merged
+        return stored
 
     def _live(self, calendar_key: str) -> list[MirrorEvent]:
         return [e for (k, _), e in self.events.items() if k == calendar_key and e.status != "cancelled"]
@@ -439,6 +458,16 @@ class CountingStore:
         """Counted ``put_events``."""
         self.counts["mirror_writes"] += len(events)
         self.inner.put_events(events)
+
+    def merge_observed_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Counted ``merge_observed_events`` (mirror writes)."""
+        self.counts["mirror_writes"] += len(events)
+        self.inner.merge_observed_events(events)
+
+    def record_published(self, events: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Counted ``record_published`` (mirror writes)."""
+        self.counts["mirror_writes"] += len(events)
+        return self.inner.record_published(events)
 
     def put_conflicts(self, conflicts: Sequence[Conflict]) -> None:
         """Counted ``put_conflicts``."""

@@ -356,3 +356,20 @@ class PlanChunkProgress(Record):
     updated_at: datetime | None = None
     # The chunk's planned actions (JSON), written when apply starts: a task carries only its address.
     actions: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def merge_published(current: MirrorEvent | None, written: MirrorEvent) -> MirrorEvent:
+    """The mirror document after calsync records what it just wrote over ``current``.
+
+    Our write's snapshot always wins (it is the newest thing we published), but Google content a sync
+    stored meanwhile that is newer than our write (a person's edit right after it) is kept: recording
+    our write must never roll the mirror back behind Google.
+    """
+    if (
+        current is not None
+        and current.updated is not None
+        and written.updated is not None
+        and current.updated > written.updated
+    ):
+        return current.model_copy(update={"published": written.published})
+    return written

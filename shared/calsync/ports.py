@@ -201,6 +201,14 @@ class MirrorStore(Protocol):
         """Write mirror documents in batches."""
         ...
 
+    def merge_observed_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Write what a sync observed in Google, leaving each document's ``published`` snapshot as stored."""
+        ...
+
+    def record_published(self, events: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Record events calsync just wrote, in one transaction, by ``model.merge_published``; the results."""
+        ...
+
     def window_event_ids(self, calendar_key: str, time_min: datetime, time_max: datetime) -> set[str]:
         """Ids of non-cancelled mirror events overlapping ``[time_min, time_max)`` (tombstone diff)."""
         ...

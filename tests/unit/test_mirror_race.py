@@ -1,17 +1,12 @@
-"""Two known races between the sync and the publish apply on one mirror document (found by chaos).
+"""Races between the sync and the publish apply on one mirror document (found by chaos).
 
-1. The sync reads a page's mirror documents, classifies, then overwrites them. When the publish apply
-writes its snapshot (``published``) between that read and that write, the sync's write puts back what
-it read — no snapshot — and calsync forgets what it published. The next edit by a person is then not
-seen as a divergence (no conflict), and the next publish overwrites the person's edit with
-``If-Match`` on the person's own etag. Chaos seeds 4 and 5 hit it (timing-dependent).
+1. The sync reads a page's mirror documents, classifies, then writes them. When the publish apply
+   records its snapshot (``published``) between that read and that write, the sync must not put back
+   what it read: it merge-writes what it observed and never the snapshot.
 2. A sync that runs between the apply's Google write and its mirror write compares our own new
-   version with the old snapshot and opens a conflict that nothing resolves afterwards.
-
-Strict xfail: each test starts passing (and must lose its marker) once mirror writes are conditional
-(a precondition on the document's update time, or a merge that keeps the newest ``published`` by
-``published_at`` and the newest content by Google's ``updated``) and the apply records its intent
-before writing to Google (or resolves event conflicts of the events it confirms).
+   version with the old snapshot and opens a conflict. The apply resolves event conflicts of events
+   whose mirror holds exactly what it wrote; the sync re-reads snapshots after opening conflicts,
+   which covers the opposite order.
 """
 
 from __future__ import annotations
@@ -20,9 +15,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from calsync.model import MirrorEvent, PublishedSnapshot
+from calsync.services.apply import record_written
 from calsync.services.classify import conflict_id
 from tests.unit.sync_helpers import GCAL, KEY, World, event_body, publish
 
@@ -45,7 +39,6 @@ class ApplyLandsAfterRead:
         return found
 
 
-@pytest.mark.xfail(strict=True, reason="sync overwrites a snapshot the apply wrote after the sync's read")
 def test_snapshot_written_during_a_sync_survives_and_a_later_move_is_a_conflict() -> None:
     world = World()
     start = world.clock.now() + timedelta(days=1)
@@ -84,7 +77,6 @@ def test_snapshot_written_during_a_sync_survives_and_a_later_move_is_a_conflict(
     assert world.store.conflicts[conflict_id(KEY, "sys00001", "moved_in_google")].status == "open"
 
 
-@pytest.mark.xfail(strict=True, reason="a sync between the apply's Google write and its mirror write opens a conflict")
 def test_our_own_update_seen_before_the_apply_records_it_leaves_no_open_conflict() -> None:
     """Chaos seeds 9, 13, 21, 32: a crash after the batch (or just a fast push) opens a false conflict.
 
@@ -106,8 +98,45 @@ def test_our_own_update_seen_before_the_apply_records_it_leaves_no_open_conflict
         end=start + timedelta(hours=3),
         published_at=world.clock.now(),
     )
-    world.store.put_events(  # what ChunkRunner._written stores
-        [current.model_copy(update={"etag": updated.etag, "source_of_truth": "backend", "published": snapshot})]
+    record_written(  # how ChunkRunner records its batch's writes
+        world.store,
+        [current.model_copy(update={"etag": updated.etag, "source_of_truth": "backend", "published": snapshot})],
+        calendar_key=KEY,
+        now=world.clock.now(),
     )
     world.sync()
     assert world.store.conflicts[conflict_id(KEY, "sys00001", "moved_in_google")].status == "resolved"
+
+
+def test_apply_recording_between_the_syncs_read_and_its_conflict_write_leaves_no_conflict() -> None:
+    """The other order of race 2: the sync read the old snapshot, the apply records before the sync writes."""
+    world = World()
+    start = world.clock.now() + timedelta(days=1)
+    publish(world.api, world.store, event_body("sys00001", start, allocation="a1"), world.clock)
+    world.sync()
+    moved = event_body("sys00001", start + timedelta(hours=2), allocation="a1")
+    updated = world.api.update_event(GCAL, "sys00001", moved)  # the apply's batch reached Google
+
+    def apply_records() -> None:
+        current = world.store.get_events(KEY, ["sys00001"])["sys00001"]
+        snapshot = PublishedSnapshot(
+            etag=updated.etag,
+            start=start + timedelta(hours=2),
+            end=start + timedelta(hours=3),
+            published_at=world.clock.now(),
+        )
+        record_written(
+            world.store,
+            [current.model_copy(update={"etag": updated.etag, "published": snapshot})],
+            calendar_key=KEY,
+            now=world.clock.now(),
+        )
+
+    inner = world.store
+    world.store = ApplyLandsAfterRead(inner, apply_records)  # type: ignore[assignment]
+    world.sync()  # reads the old snapshot, the apply records, the sync classifies against what it read
+    world.store = inner
+    conflict = world.store.conflicts.get(conflict_id(KEY, "sys00001", "moved_in_google"))
+    assert conflict is None or conflict.status == "resolved"
+    assert world.mirror()["sys00001"].published is not None
+    assert world.mirror()["sys00001"].published.etag == updated.etag  # type: ignore[union-attr]

@@ -42,6 +42,7 @@ from calsync.model import (
     Room,
     SyncCursor,
     UnknownChannel,
+    merge_published,
 )
 
 SCHEMA_VERSION = 1
@@ -246,6 +247,46 @@ class FirestoreStateStore:
         """Write mirror documents in batches of at most 500."""
         self._schema()
         self._commit([(self._events(e.calendar_key).document(e.external_id), e.model_dump()) for e in events])
+
+    @_classified
+    def merge_observed_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Merge-write what a sync observed, never ``published``: that snapshot is the publisher's.
+
+        A sync that read a document before an apply recorded its snapshot must not put the old one back
+        (the sync never changes a snapshot, it only carries it along).
+        """
+        self._schema()
+        for chunk in _chunks(list(events), BATCH_LIMIT):
+            batch = self.client.batch()
+            for e in chunk:
+                ref = self._events(e.calendar_key).document(e.external_id)
+                batch.set(ref, e.model_dump(exclude={"published"}), merge=True)
+            batch.commit()
+
+    @_classified
+    def record_published(self, events: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Record what calsync just wrote (one transaction, ``merge_published`` per document)."""
+        self._schema()
+        if not events:
+            return {}
+        refs = {e.external_id: self._events(e.calendar_key).document(e.external_id) for e in events}
+
+        @firestore.transactional
+        def record(transaction: Any) -> dict[str, MirrorEvent]:
+            current = {
+                snap.id: MirrorEvent.model_validate(snap.to_dict())
+                for snap in transaction.get_all(list(refs.values()))
+                if snap.exists
+            }
+            stored: dict[str, MirrorEvent] = {}
+            for e in events:
+                merged = merge_published(current.get(e.external_id), e)
+                transaction.set(refs[e.external_id], merged.model_dump())
+                stored[e.external_id] = merged
+            return stored
+
+        result: dict[str, MirrorEvent] = record(self.client.transaction())
+        return result
 
     @_classified
     def window_event_ids(self, calendar_key: str, time_min: datetime, time_max: datetime) -> set[str]:

@@ -46,6 +46,7 @@ from calsync.model import (
     PublishedSnapshot,
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue, TaskRequest
+from calsync.services.classify import EVENT_CONFLICT_KINDS, conflict_id
 from calsync.services.plan import (
     Desired,
     PlanAction,
@@ -337,6 +338,39 @@ def mirror_of_written(
     )
 
 
+def record_written(
+    store: PublishStore, written: Sequence[MirrorEvent], *, calendar_key: str, now: datetime
+) -> dict[str, MirrorEvent]:
+    """Record events calsync just wrote, then resolve event conflicts the write made obsolete.
+
+    The record is one transaction (``store.record_published``) that keeps any newer Google content a
+    sync stored meanwhile. Where the mirror now holds exactly the version we wrote, Google shows what
+    we published: a ``moved``/``deleted``/``attendees`` conflict a sync opened against our previous
+    snapshot (it listed our write before we recorded it) no longer diverges and is resolved.
+    """
+    stored = store.record_published(written)
+    ours = [e.external_id for e in stored.values() if e.published is not None and e.etag == e.published.etag]
+    ids = [conflict_id(calendar_key, event_id, kind) for event_id in ours for kind in EVENT_CONFLICT_KINDS]
+    if not ids:
+        return stored
+    settled = [
+        c.model_copy(update={"status": "resolved", "resolved_at": now})
+        for c in store.get_conflicts(ids).values()
+        if c.status == "open"
+    ]
+    if settled:
+        store.put_conflicts(settled)
+        for conflict in settled:
+            log.info(
+                "conflict.resolved",
+                calendar_key=calendar_key,
+                conflict_id=conflict.id,
+                conflict_kind=conflict.kind,
+                reason="superseded_by_publish",
+            )
+    return stored
+
+
 def event_matches(event: GoogleEvent, desired: Desired) -> bool:
     """True when Google's version of one of our events is exactly what we would write."""
     start = event.start.as_utc() if event.start else None
@@ -408,7 +442,7 @@ class ChunkRunner:
         for action, result in zip(actions, results, strict=True):
             self.settle(action, result)
         if self.mirror:
-            self.store.put_events(self.mirror)
+            record_written(self.store, self.mirror, calendar_key=self.record.key, now=self.clock.now())
             self._record_overlaps(self.mirror)
         if self.reread:
             self._classify(self.reread)

@@ -201,6 +201,22 @@ def _divergences(
     return opened, reasons
 
 
+def diverging_kinds(event: GoogleEvent, published: PublishedSnapshot) -> set[ConflictKind]:
+    """The event-conflict kinds between Google's ``event`` and a published snapshot (none for our echo)."""
+    if published.etag is not None and published.etag == event.etag:
+        return set()
+    if event.cancelled:
+        return {"deleted_in_google"} if published.status != "cancelled" else set()
+    kinds: set[ConflictKind] = set()
+    start = event.start.as_utc() if event.start else None
+    end = event.end.as_utc() if event.end else None
+    if (start, end) != (published.start, published.end):
+        kinds.add("moved_in_google")
+    if sorted(a.lower() for a in published.attendees) != _emails(event):
+        kinds.add("attendees_changed")
+    return kinds
+
+
 def classify_event(
     event: GoogleEvent,
     current: MirrorEvent | None,

@@ -39,10 +39,12 @@ from calsync.model import (
 )
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue, TaskRequest
 from calsync.services.classify import (
+    EVENT_CONFLICT_KINDS,
     ConflictAction,
     EventDecision,
     classify_event,
     conflict_id,
+    diverging_kinds,
     overlap_conflict,
 )
 
@@ -481,8 +483,41 @@ class SyncService:
             return
         opened, resolved = self._conflict_actions(decisions, writes, current)
         self._apply_conflicts(opened, resolved, now)
-        self.store.put_events(list(writes.values()))
+        self.store.merge_observed_events(list(writes.values()))
         self.summary.written += len(writes)
+        self._recheck_opened(opened, {e.id: e for e in items}, current, now)
+
+    def _recheck_opened(
+        self,
+        opened: Sequence[ConflictAction],
+        events: dict[str, GoogleEvent],
+        read: dict[str, MirrorEvent],
+        now: datetime,
+    ) -> None:
+        """Resolve conflicts just opened against a snapshot that a publish replaced meanwhile.
+
+        The page was classified against the snapshots read at its start; an apply recording its write
+        in between (its Google write already listed here) would leave a false conflict nobody closes.
+        The apply resolves what it confirms after recording; this re-read covers the other order.
+        """
+        ids = sorted({a.event_id for a in opened if a.kind in EVENT_CONFLICT_KINDS})
+        if not ids:
+            return
+        fresh = self.store.get_events(self.key, ids)
+        stale: list[tuple[str, ConflictKind]] = []
+        for event_id in ids:
+            doc, before = fresh.get(event_id), read.get(event_id)
+            if doc is None or doc.published is None or (before is not None and before.published == doc.published):
+                continue
+            still = diverging_kinds(events[event_id], doc.published)
+            stale += [
+                (event_id, a.kind)
+                for a in opened
+                if a.event_id == event_id and a.kind in EVENT_CONFLICT_KINDS and a.kind not in still
+            ]
+        if stale:
+            log.info("sync.conflicts_superseded", calendar_key=self.key, count=len(stale))
+            self._apply_conflicts([], stale, now)
 
     def _conflict_actions(
         self, decisions: dict[str, EventDecision], writes: dict[str, MirrorEvent], current: dict[str, MirrorEvent]
