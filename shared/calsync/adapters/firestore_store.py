@@ -28,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from calsync import errors
 from calsync.model import (
@@ -52,6 +53,9 @@ SEEN_CHUNK = 5000
 # The admin listing bounds its `start` range by this much before `time_min` (longer events that started
 # earlier are not listed; clinic events last hours).
 MAX_EVENT_SPAN = timedelta(days=31)
+# The lease's compare-and-set steps: attempts per call, and the jitter between them (spreads racers apart).
+LOCK_ATTEMPTS = 10
+LOCK_RETRY_JITTER_S = 0.05
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -184,48 +188,66 @@ class FirestoreStateStore:
         return [CalendarRecord.model_validate(s.to_dict()) for s in self._col("calendars").order_by("key").stream()]
 
     # --- locks -----------------------------------------------------------------------------------
+    # No transactions here: Firestore's pessimistic transactions livelock on one hot document (on the
+    # emulator every caller failed with 3 concurrent syncs of a calendar). Each step is one read and one
+    # single-document write preconditioned on that read (create, or the read's update_time); a caller
+    # that lost a race re-reads and decides again, so every write is a compare-and-set.
+
+    @staticmethod
+    def _lock_retrying() -> Retrying:
+        """Re-run a read-then-preconditioned-write step when another caller wrote in between."""
+        return Retrying(
+            retry=retry_if_exception_type((gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound)),
+            stop=stop_after_attempt(LOCK_ATTEMPTS),
+            wait=wait_random(0, LOCK_RETRY_JITTER_S),
+            reraise=True,  # a race lost LOCK_ATTEMPTS times surfaces as StoreUnavailable (retryable)
+        )
 
     @_classified
     def acquire_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
-        """Take the lease (or a stale one) in a transaction; if another holder has it, mark pending."""
+        """Take the lease (or a stale one, or our own) by compare-and-set; if another holds it, mark pending."""
         self._schema()
         ref = self._col("locks").document(calendar_key)
+        lease = {"holder": holder, "expires_at": now + timedelta(seconds=lease_s), "pending": False}
 
-        @firestore.transactional
-        def take(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction)
-            lock = snap.to_dict() if snap.exists else None
-            if lock is None or lock["expires_at"] <= now or lock["holder"] == holder:
-                transaction.set(
-                    ref, {"holder": holder, "expires_at": now + timedelta(seconds=lease_s), "pending": False}
-                )
+        def attempt() -> bool:
+            snap = ref.get()
+            if not snap.exists:
+                ref.create(lease)  # AlreadyExists: another caller created it after our read
+                return True
+            lock = snap.to_dict() or {}
+            if lock["expires_at"] <= now or lock["holder"] == holder:
+                ref.update(lease, option=self.client.write_option(last_update_time=snap.update_time))
                 return True
             if not lock.get("pending"):
-                transaction.update(ref, {"pending": True})
+                # Unconditional but for existence (update's own precondition): a second mark is harmless,
+                # and NotFound (released since the read) retries, so this caller takes the free lease.
+                ref.update({"pending": True})
             return False
 
-        result: bool = take(self.client.transaction())
+        result: bool = self._lock_retrying()(attempt)
         return result
 
     @_classified
     def release_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
-        """Release unless pending (re-checked in the same transaction): then keep, extend, return True."""
+        """Release unless pending (compare-and-set on the read): then keep, extend, clear it, return True."""
         self._schema()
         ref = self._col("locks").document(calendar_key)
 
-        @firestore.transactional
-        def release(transaction: Any) -> bool:
-            snap = ref.get(transaction=transaction)
+        def attempt() -> bool:
+            snap = ref.get()
             lock = snap.to_dict() if snap.exists else None
             if lock is None or lock["holder"] != holder:
                 return False
+            unchanged = self.client.write_option(last_update_time=snap.update_time)
             if lock.get("pending"):
-                transaction.update(ref, {"pending": False, "expires_at": now + timedelta(seconds=lease_s)})
+                ref.update({"pending": False, "expires_at": now + timedelta(seconds=lease_s)}, option=unchanged)
                 return True
-            transaction.delete(ref)
+            # FailedPrecondition: a trigger marked pending after our read; the re-read sees it.
+            ref.delete(option=unchanged)
             return False
 
-        result: bool = release(self.client.transaction())
+        result: bool = self._lock_retrying()(attempt)
         return result
 
     # --- mirror ----------------------------------------------------------------------------------
