@@ -179,7 +179,7 @@ class CalendarStore(Protocol):
 
 
 class LockStore(Protocol):
-    """Per-calendar leases taken in Firestore transactions."""
+    """Per-calendar leases, taken with atomic conditional writes (no transaction on the hot document)."""
 
     def acquire_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
         """Take the lease (or a stale one); if another holder has it, mark it pending and return False."""

@@ -11,7 +11,7 @@ Layout (``{env}`` is ``dev|stg|prod``, so environments sharing a database never 
 - ``{env}_calendars/{key}/sync/cursor`` and ``.../sync/seen_{n}``: an unfinished pass (continuation)
   and the ids a full listing has returned so far, in chunks well under the 1 MiB document limit.
 - ``{env}_locks/{key}``: the per-calendar lease (holder, expires_at, pending), kept apart from the
-  calendar document so the lock's transactions contend with nothing else.
+  calendar document so the lock's conditional writes contend with nothing else.
 - ``{env}_conflicts/{id}``, ``{env}_channels/{channel_id}``: flat collections.
 
 Writes go in batches of at most ``BATCH_LIMIT`` (Firestore's 500). Every Firestore failure surfaces
