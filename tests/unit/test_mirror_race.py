@@ -140,3 +140,27 @@ def test_apply_recording_between_the_syncs_read_and_its_conflict_write_leaves_no
     assert conflict is None or conflict.status == "resolved"
     assert world.mirror()["sys00001"].published is not None
     assert world.mirror()["sys00001"].published.etag == updated.etag  # type: ignore[union-attr]
+
+
+def test_our_own_deletion_seen_before_the_apply_records_it_leaves_no_open_conflict() -> None:
+    """Chaos seeds 1, 22, 55: the apply's delete reached Google, a sync saw it, then the apply recorded it."""
+    world = World()
+    start = world.clock.now() + timedelta(days=1)
+    publish(world.api, world.store, event_body("sys00001", start, allocation="a1"), world.clock)
+    world.sync()
+    world.api.delete_event(GCAL, "sys00001")  # the apply's batch deleted it (then the task crashed)
+    world.sync()  # a push-triggered sync sees the deletion against the confirmed snapshot
+    cid = conflict_id(KEY, "sys00001", "deleted_in_google")
+    assert world.store.conflicts[cid].status == "open"
+    current = world.mirror()["sys00001"]
+    assert current.published is not None
+    snapshot = current.published.model_copy(update={"status": "cancelled", "published_at": world.clock.now()})
+    record_written(  # the retried task's delete meets 410 and records it as ChunkRunner._deleted does
+        world.store,
+        [current.model_copy(update={"status": "cancelled", "published": snapshot})],
+        calendar_key=KEY,
+        now=world.clock.now(),
+    )
+    assert world.store.conflicts[cid].status == "resolved"
+    world.sync()
+    assert world.store.conflicts[cid].status == "resolved"

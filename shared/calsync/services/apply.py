@@ -46,7 +46,7 @@ from calsync.model import (
     PublishedSnapshot,
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue, TaskRequest
-from calsync.services.classify import EVENT_CONFLICT_KINDS, conflict_id
+from calsync.services.classify import EVENT_CONFLICT_KINDS, conflict_id, mirror_diverging_kinds
 from calsync.services.plan import (
     Desired,
     PlanAction,
@@ -344,13 +344,17 @@ def record_written(
     """Record events calsync just wrote, then resolve event conflicts the write made obsolete.
 
     The record is one transaction (``store.record_published``) that keeps any newer Google content a
-    sync stored meanwhile. Where the mirror now holds exactly the version we wrote, Google shows what
-    we published: a ``moved``/``deleted``/``attendees`` conflict a sync opened against our previous
-    snapshot (it listed our write before we recorded it) no longer diverges and is resolved.
+    sync stored meanwhile. A ``moved``/``deleted``/``attendees`` conflict whose kind no longer
+    diverges between the stored Google content and the new snapshot is resolved: a sync opened it
+    against our previous snapshot (it listed our write, or our deletion, before we recorded it).
     """
     stored = store.record_published(written)
-    ours = [e.external_id for e in stored.values() if e.published is not None and e.etag == e.published.etag]
-    ids = [conflict_id(calendar_key, event_id, kind) for event_id in ours for kind in EVENT_CONFLICT_KINDS]
+    settled_kinds = {
+        event_id: [k for k in EVENT_CONFLICT_KINDS if k not in mirror_diverging_kinds(doc)]
+        for event_id, doc in stored.items()
+        if doc.published is not None
+    }
+    ids = [conflict_id(calendar_key, event_id, k) for event_id, kinds in settled_kinds.items() for k in kinds]
     if not ids:
         return stored
     settled = [

@@ -203,16 +203,49 @@ def _divergences(
 
 def diverging_kinds(event: GoogleEvent, published: PublishedSnapshot) -> set[ConflictKind]:
     """The event-conflict kinds between Google's ``event`` and a published snapshot (none for our echo)."""
-    if published.etag is not None and published.etag == event.etag:
-        return set()
-    if event.cancelled:
-        return {"deleted_in_google"} if published.status != "cancelled" else set()
-    kinds: set[ConflictKind] = set()
     start = event.start.as_utc() if event.start else None
     end = event.end.as_utc() if event.end else None
+    return _kinds(
+        event.etag,
+        status=event.status or "confirmed",
+        start=start,
+        end=end,
+        attendees=_emails(event),
+        published=published,
+    )
+
+
+def mirror_diverging_kinds(mirror: MirrorEvent) -> set[ConflictKind]:
+    """The event-conflict kinds between a mirror document's Google content and its own snapshot."""
+    if mirror.published is None:
+        return set()
+    return _kinds(
+        mirror.etag,
+        status=mirror.status,
+        start=mirror.start,
+        end=mirror.end,
+        attendees=mirror.attendees,
+        published=mirror.published,
+    )
+
+
+def _kinds(
+    etag: str | None,
+    *,
+    status: str,
+    start: datetime | None,
+    end: datetime | None,
+    attendees: Sequence[str],
+    published: PublishedSnapshot,
+) -> set[ConflictKind]:
+    if published.etag is not None and published.etag == etag:
+        return set()
+    if status == "cancelled":
+        return {"deleted_in_google"} if published.status != "cancelled" else set()
+    kinds: set[ConflictKind] = set()
     if (start, end) != (published.start, published.end):
         kinds.add("moved_in_google")
-    if sorted(a.lower() for a in published.attendees) != _emails(event):
+    if sorted(a.lower() for a in published.attendees) != sorted(a.lower() for a in attendees):
         kinds.add("attendees_changed")
     return kinds
 
