@@ -195,6 +195,14 @@ class InMemoryStateStore:
             if e.origin == "system" and e.start and e.end and e.start < time_max and e.end > time_min
         ]
 
+    def manual_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Non-cancelled manual mirror events overlapping the window."""
+        return [
+            e.model_copy(deep=True)
+            for e in self._live(calendar_key)
+            if e.origin == "manual" and e.start and e.end and e.start < time_max and e.end > time_min
+        ]
+
     def list_mirror_events(
         self,
         calendar_key: str,
@@ -483,6 +491,11 @@ class CountingStore:
         """Counted overlap query."""
         self.counts["overlap_queries"] += 1
         return self.inner.system_events_overlapping(calendar_key, time_min, time_max)
+
+    def manual_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Counted overlap query."""
+        self.counts["overlap_queries"] += 1
+        return self.inner.manual_events_overlapping(calendar_key, time_min, time_max)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -217,6 +217,10 @@ class MirrorStore(Protocol):
         """Non-cancelled system (tagged) mirror events overlapping ``[time_min, time_max)``."""
         ...
 
+    def manual_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Non-cancelled manual (untagged) mirror events overlapping ``[time_min, time_max)``."""
+        ...
+
     def list_mirror_events(
         self,
         calendar_key: str,

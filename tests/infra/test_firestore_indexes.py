@@ -81,7 +81,7 @@ def test_variable_field_filters_are_equalities() -> None:
 def test_the_store_issues_queries() -> None:
     """The analysis finds the store's queries (guards against a refactor hiding them)."""
     methods = {query.method for query in store_queries()}
-    assert "system_events_overlapping" in methods
+    assert "_overlapping" in methods  # system_events_overlapping and manual_events_overlapping
 
 
 def test_every_store_query_has_its_composite_index(calsync_module: TfFolder) -> None:

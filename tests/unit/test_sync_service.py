@@ -243,3 +243,17 @@ def test_our_event_moved_onto_or_away_from_a_personal_event_opens_then_resolves_
     world.api.person_delete(GCAL, "sysb0001")
     world.sync()
     assert world.store.conflicts[overlap].status == "resolved"
+
+
+def test_full_listing_finds_an_overlap_whose_events_arrive_on_different_pages() -> None:
+    """Chaos seeds 62, 93, 96: a personal event on page 1, our event over it on page 2 of a first sync."""
+    world = World(page_size=1)
+    start = world.clock.now() + timedelta(days=1)
+    world.api.insert_event(GCAL, event_body("aaaamanual1", start, minutes=30))  # listed first
+    world.api.insert_event(GCAL, event_body("zzzzsystem1", start, allocation="a1"))  # listed on the next page
+    summary = world.sync()
+    assert summary.mode == "full"
+    assert summary.pages >= 2
+    conflict = world.store.conflicts[conflict_id(KEY, "aaaamanual1", "overlap_manual")]
+    assert conflict.status == "open"
+    assert conflict.allocation_id == "a1"

@@ -326,8 +326,16 @@ class FirestoreStateStore:
     @_classified
     def system_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         """Non-cancelled system mirror events overlapping the window (index: origin, end)."""
+        return self._overlapping(calendar_key, "system", time_min, time_max)
+
+    @_classified
+    def manual_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Non-cancelled manual mirror events overlapping the window (index: origin, end)."""
+        return self._overlapping(calendar_key, "manual", time_min, time_max)
+
+    def _overlapping(self, calendar_key: str, origin: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         self._schema()
-        query = self._events(calendar_key).where(filter=FieldFilter("origin", "==", "system"))
+        query = self._events(calendar_key).where(filter=FieldFilter("origin", "==", origin))
         query = query.where(filter=FieldFilter("end", ">", time_min))
         result = []
         for snap in query.stream():

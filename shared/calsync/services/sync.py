@@ -543,8 +543,8 @@ class SyncService:
                 else:
                     resolved.append((m.external_id, "overlap_manual"))
         resolved.extend((m.external_id, "overlap_manual") for m in manual if m.status == "cancelled")
-        # Our events that moved, were deleted or (outside a full listing, whose pages would each scan the
-        # window) appeared: the personal events around their old and new times are re-evaluated.
+        # Our events that moved, were deleted or appeared (a full listing may return a personal event on
+        # an earlier page than ours over it): the personal events around them are re-evaluated.
         shifted = [s for s in system.values() if self._shifted(s, current.get(s.external_id))]
         if shifted:
             around_open, around_resolved = self.overlaps_around(shifted, skip={m.external_id for m in manual})
@@ -554,7 +554,7 @@ class SyncService:
 
     def _shifted(self, system: MirrorEvent, old: MirrorEvent | None) -> bool:
         if old is None:
-            return self.summary.mode != "full"
+            return True
         return (old.start, old.end, old.status) != (system.start, system.end, system.status)
 
     def overlaps_around(
@@ -572,18 +572,13 @@ class SyncService:
         if live:
             lo = min(s.start for s in live if s.start is not None)
             hi = max(s.end for s in live if s.end is not None)
-            token: str | None = None
-            while True:
-                events, token = self.store.list_mirror_events(
-                    self.key, time_min=lo, time_max=hi, page_size=500, page_token=token
-                )
-                for m in events:
-                    if m.origin == "manual" and any(overlap_conflict(m, [s]) is not None for s in live):
-                        affected[m.external_id] = m
-                if token is None:
-                    break
+            # Only personal events are read (few): cheap enough for every page of a full listing too.
+            for m in self.store.manual_events_overlapping(self.key, lo, hi):
+                if any(overlap_conflict(m, [s]) is not None for s in live):
+                    affected[m.external_id] = m
         allocations = {s.allocation_id for s in page.values() if s.allocation_id}
         named: list[str] = []
+        token: str | None = None
         if allocations:
             token = None
             while True:
