@@ -126,7 +126,7 @@ def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, inter
 
 
 class CountingStore:
-    """Wraps a ``StateStore`` and counts mirror reads and writes (documents, not RPCs)."""
+    """Wraps a ``StateStore`` and counts mirror documents read (by id or by query) and written."""
 
     def __init__(self, inner: StateStore) -> None:
         self.inner = inner
@@ -145,6 +145,28 @@ class CountingStore:
         """Counted ``put_events``."""
         self.counts["mirror_writes"] += len(events)
         self.inner.put_events(events)
+
+    def merge_observed_events(self, events: Sequence[MirrorEvent]) -> None:
+        """Counted ``merge_observed_events`` (the sync's mirror writes)."""
+        self.counts["mirror_writes"] += len(events)
+        self.inner.merge_observed_events(events)
+
+    def record_published(self, events: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Counted ``record_published`` (the publisher's mirror writes)."""
+        self.counts["mirror_writes"] += len(events)
+        return self.inner.record_published(events)
+
+    def system_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Counted overlap query (documents read)."""
+        found = self.inner.system_events_overlapping(calendar_key, time_min, time_max)
+        self.counts["mirror_reads"] += len(found)
+        return found
+
+    def manual_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
+        """Counted overlap query (documents read)."""
+        found = self.inner.manual_events_overlapping(calendar_key, time_min, time_max)
+        self.counts["mirror_reads"] += len(found)
+        return found
 
     def put_conflicts(self, conflicts: Sequence[Conflict]) -> None:
         """Counted ``put_conflicts``."""
