@@ -41,6 +41,8 @@ def test_ratio_and_fmt() -> None:
     assert fmt(10_000) == "10,000"
     assert fmt(4.0) == "4"
     assert fmt(0.12345) == "0.123"
+    assert fmt(1754.6) == "1,755"
+    assert fmt(75.25) == "75.2"
     assert fmt(None) == "—"
 
 
