@@ -421,7 +421,7 @@ class InMemoryStateStore:
 
     def reserve_quota(self, name: str, seconds: float, now: datetime) -> datetime:
         """Reserve ``seconds`` after the timeline's end (or ``now``); the window's start."""
-        timelines = self._publish().setdefault("quota", {})
+        timelines: dict[str, datetime] = self._publish().setdefault("quota", {})
         start = max(now, timelines.get(name, now))
         timelines[name] = start + timedelta(seconds=seconds)
         return start
