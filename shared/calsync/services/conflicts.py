@@ -68,7 +68,7 @@ def _accept_google(conflict: Conflict, store: PublishStore, now: Any) -> None:
             attendees=list(mirror.attendees),
             published_at=now,
         )
-        store.put_events([mirror.model_copy(update={"published": snapshot})])
+        store.record_published([mirror.model_copy(update={"published": snapshot})])
     if conflict.allocation_id:
         allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
         if allocation is not None:
@@ -99,4 +99,4 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     mirror = mirror_of_written(
         written, record, env=config.env, allocation_id=allocation.id, desired=desired, now=clock.now()
     )
-    store.put_events([mirror])
+    store.record_published([mirror])

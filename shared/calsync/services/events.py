@@ -111,7 +111,7 @@ def create_event(
         event = api.get_event(record.google_calendar_id, eid)
         if not ours(event, config.env, None):
             raise errors.PermissionDenied("the event id is taken by an event that is not ours") from None
-    store.put_events([_mirror(event, record, desired, clock.now(), config.env)])
+    store.record_published([_mirror(event, record, desired, clock.now(), config.env)])
     log.info("events.created", calendar_key=record.key, event_id=event.id, action="create")
     return _answer(event, record.key)
 
@@ -157,7 +157,7 @@ def patch_event(
     attendees = tuple(sorted({(a.get("email") or "").lower() for a in body.get("attendees", []) if a.get("email")}))
     desired = Desired(str(body.get("summary") or ""), start, end, attendees)
     mirror = _mirror(updated, record, desired, clock.now(), config.env)
-    store.put_events([mirror.model_copy(update={"allocation_id": current.allocation_id})])
+    store.record_published([mirror.model_copy(update={"allocation_id": current.allocation_id})])
     log.info("events.patched", calendar_key=record.key, event_id=cmd.event_id, action="patch")
     return _answer(updated, record.key)
 
@@ -178,7 +178,7 @@ def cancel_event(
     with contextlib.suppress(errors.ResourceGone):  # already deleted: done
         api.delete_event(record.google_calendar_id, eid, if_match=if_match or current.etag, send_updates="all")
     snapshot = current.published.model_copy(update={"status": "cancelled"}) if current.published else None
-    store.put_events([current.model_copy(update={"status": "cancelled", "published": snapshot})])
+    store.record_published([current.model_copy(update={"status": "cancelled", "published": snapshot})])
     log.info("events.cancelled", calendar_key=record.key, event_id=eid, action="cancel")
     return {"id": eid, "calendar_id": record.key, "status": "cancelled"}
 
