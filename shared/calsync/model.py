@@ -338,6 +338,9 @@ class Plan(Record):
     total_writes: int = 0
     chunks: int = 0
     started_at: datetime | None = None
+    # Bumped by each re-apply of a running plan: its tasks get new names (Cloud Tasks keeps a used
+    # name reserved for a while, so re-enqueueing the old names could silently do nothing).
+    apply_attempt: int = 0
     errors: list[str] = Field(default_factory=list)
 
 

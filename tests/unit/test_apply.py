@@ -215,3 +215,22 @@ def test_concurrent_publishes_share_one_paced_timeline() -> None:
     assert second_tasks
     second_start = min(t.schedule_time for t in second_tasks if t.schedule_time)
     assert (second_start - first_start).total_seconds() >= first_calls / paced_rate_per_s(CONFIG) - 1e-6
+
+
+def test_reapplying_a_running_plan_enqueues_its_unfinished_chunks_under_new_names() -> None:
+    """Tasks lost for good (retries exhausted): applying again must enqueue something Cloud Tasks accepts."""
+    w = world(2, 2)
+    w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(10)])
+    plan = _plan(w)
+    _apply(w, plan)
+    lost = w.queue.pop_all()  # delivered to nobody; their names stay reserved, as in Cloud Tasks
+    assert lost
+    again = _apply(w, plan)
+    assert again["status"] == "running"
+    retried = list(w.queue.tasks)
+    assert len(retried) == len(lost)
+    assert {t.name for t in retried}.isdisjoint({t.name for t in lost})
+    _run_tasks(w)
+    progress = plan_progress(plan["plan_id"], store=w.store)
+    assert (progress["status"], progress["errors"]) == ("done", [])
+    assert len(_google_ids(w, "prof0@group")) == 5

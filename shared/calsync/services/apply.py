@@ -92,9 +92,10 @@ def calendar_env(calendar: Any) -> str | None:
     return None
 
 
-def task_name(env: str, plan_id: str, calendar_key: str, chunk: int) -> str:
-    """The deterministic name of one chunk's task."""
-    return f"{env}-publish-{plan_id}-{task_key(calendar_key)}-{chunk}"
+def task_name(env: str, plan_id: str, calendar_key: str, chunk: int, attempt: int = 0) -> str:
+    """The deterministic name of one chunk's task in one apply attempt."""
+    name = f"{env}-publish-{plan_id}-{task_key(calendar_key)}-{chunk}"
+    return f"{name}-r{attempt}" if attempt else name
 
 
 QUOTA_TIMELINE = "calendar-publish"
@@ -110,12 +111,12 @@ def chunk_interval_s(config: PublishConfig) -> float:
     return config.batch_size / paced_rate_per_s(config)
 
 
-def _task(config: PublishConfig, plan_id: str, key: str, chunk: int, at: datetime) -> TaskRequest:
+def _task(config: PublishConfig, plan_id: str, key: str, chunk: int, at: datetime, *, attempt: int = 0) -> TaskRequest:
     return TaskRequest(
         queue=config.publish_queue,
         url=config.publish_url.rstrip("/") + TASK_ROUTE,
         payload={"plan_id": plan_id, "calendar_key": key, "chunk": chunk},
-        name=task_name(config.env, plan_id, key, chunk),
+        name=task_name(config.env, plan_id, key, chunk, attempt),
         schedule_time=at,
     )
 
@@ -140,9 +141,14 @@ def start_apply(
             "clear_future needs the second confirmation", details={"field": "confirm_clear_future"}
         )
     if plan.status != "planned":
-        # Applying again: re-enqueue unfinished chunks (named tasks; each write is idempotent).
-        if plan.status == "running":
-            _enqueue(plan, store, queue, clock, config, only_unfinished=True)
+        # Applying again: re-enqueue unfinished chunks under a new attempt's names (each write is
+        # idempotent; a duplicate of the same attempt is still deduplicated by name).
+        if plan.status == "running" and store.transition_plan(
+            plan.id, "running", {"apply_attempt": plan.apply_attempt + 1}
+        ):
+            again = store.get_plan(plan.id)
+            assert again is not None
+            _enqueue(again, store, queue, clock, config, only_unfinished=True)
         return plan_progress(plan.id, store=store)
     now = clock.now()
     if now >= plan.expires_at:
@@ -233,7 +239,7 @@ def _enqueue(
     done = 0
     for chunk in ordered:
         at = start + timedelta(seconds=done / per_s)
-        queue.enqueue(_task(config, plan.id, chunk.calendar_key, chunk.chunk, at))
+        queue.enqueue(_task(config, plan.id, chunk.calendar_key, chunk.chunk, at, attempt=plan.apply_attempt))
         done += chunk.total
     return len(ordered)
 
