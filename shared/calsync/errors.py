@@ -58,6 +58,12 @@ class StaleState(CalsyncError):
     code = "conflict"
 
 
+class EventStarted(StaleState):
+    """The event or allocation has started (HTTP 409): calsync never moves, edits or deletes it."""
+
+    code = "event_started"
+
+
 class StoreUnavailable(CalsyncError):
     """The state store (Firestore) failed transiently."""
 

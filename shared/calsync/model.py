@@ -37,6 +37,16 @@ TAG_SCHEMA = "calsync_schema"
 TAG_SCHEMA_VERSION = "1"
 
 
+def has_started(start: datetime | None, now: datetime) -> bool:
+    """calsync's one rule for "past": an event or allocation that has started at ``now`` is past.
+
+    A start at or before ``now`` (or an unknown start) is past, so an appointment under way counts as
+    past too: calsync never moves, edits or deletes it. Every decision about the past goes through here,
+    with ``now`` from the ``Clock`` port of the caller.
+    """
+    return start is None or start <= now
+
+
 def utc(dt: datetime) -> datetime:
     """Return ``dt`` as an aware UTC datetime (naive values are taken as UTC)."""
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from calsync import errors
 from calsync.logs import get_logger
-from calsync.model import Conflict, PublishedSnapshot
+from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.services.admin import conflict_item
 from calsync.services.apply import mirror_of_written
@@ -82,8 +82,8 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
     if allocation is None or allocation.status not in PUBLISHED_STATUSES:
         raise errors.InvalidRequest("the allocation is not reviewed or adjusted: nothing to republish")
-    if allocation.start <= clock.now():
-        raise errors.InvalidRequest("the allocation is in the past: it is never republished")
+    if has_started(allocation.start, clock.now()):
+        raise errors.EventStarted("the allocation has started: it is never republished")
     record = store.get_calendar(conflict.calendar_key)
     if record is None:
         raise errors.UnknownResource("unknown calendar", details={"calendar_id": conflict.calendar_key})

@@ -23,8 +23,8 @@ from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
-from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent
-from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
+from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
 from calsync.services.apply import mirror_of_written, ours
 from calsync.services.plan import Desired, PublishConfig, event_body, event_id
 from calsync.services.sync import SyncCommand, SyncConfig, SyncService
@@ -129,6 +129,20 @@ def _our_mirror(store: PublishStore, key: str, eid: str, env: str) -> MirrorEven
     return current
 
 
+def _refuse_started(event: GoogleEvent, now: datetime) -> None:
+    """Refuse to change an event that has started (the one rule for the past: ``has_started``)."""
+    start = event.start.as_utc() if event.start else None
+    if has_started(start, now):
+        raise errors.EventStarted(
+            "the event has started: calsync never moves, edits or deletes it", details={"event_id": event.id}
+        )
+
+
+def _send_updates(current: MirrorEvent) -> SendUpdates:
+    """Events of a publish never e-mail their guests; ad-hoc events tell them."""
+    return "none" if current.allocation_id else "all"
+
+
 def patch_event(
     cmd: EventChange, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
 ) -> dict[str, Any]:
@@ -138,6 +152,8 @@ def patch_event(
     event = api.get_event(record.google_calendar_id, cmd.event_id)
     if not ours(event, config.env, None):
         raise errors.PermissionDenied("only calsync's own events can be changed here")
+    now = clock.now()
+    _refuse_started(event, now)
     etag = cmd.if_match or current.etag
     body = event.to_api()
     for read_only in ("etag", "updated", "created", "htmlLink", "iCalUID", "kind", "creator", "organizer"):
@@ -146,6 +162,8 @@ def patch_event(
     end = cmd.end or (event.end.as_utc() if event.end else None)
     if start is None or end is None or end <= start:
         raise errors.InvalidRequest("end must be after start")
+    if has_started(start, now):
+        raise errors.InvalidRequest("start must be in the future: calsync never moves an event into the past")
     body["start"] = {"dateTime": start.isoformat()}
     body["end"] = {"dateTime": end.isoformat()}
     if cmd.summary is not None:
@@ -153,10 +171,12 @@ def patch_event(
     if cmd.attendees is not None:
         body["attendees"] = [{"email": a} for a in sorted({a.lower() for a in cmd.attendees})]
     body["status"] = "confirmed"
-    updated = api.update_event(record.google_calendar_id, cmd.event_id, body, if_match=etag, send_updates="all")
+    updated = api.update_event(
+        record.google_calendar_id, cmd.event_id, body, if_match=etag, send_updates=_send_updates(current)
+    )
     attendees = tuple(sorted({(a.get("email") or "").lower() for a in body.get("attendees", []) if a.get("email")}))
     desired = Desired(str(body.get("summary") or ""), start, end, attendees)
-    mirror = _mirror(updated, record, desired, clock.now(), config.env)
+    mirror = _mirror(updated, record, desired, now, config.env)
     store.record_published([mirror.model_copy(update={"allocation_id": current.allocation_id})])
     log.info("events.patched", calendar_key=record.key, event_id=cmd.event_id, action="patch")
     return _answer(updated, record.key)
@@ -172,11 +192,18 @@ def cancel_event(
     clock: Clock,
     config: PublishConfig,
 ) -> dict[str, Any]:
-    """Delete (cancel) one of our events with If-Match; already deleted counts as done."""
+    """Delete (cancel) one of our events with If-Match; already deleted counts as done; never a started one."""
     record = _calendar(store, calendar_key)
     current = _our_mirror(store, record.key, eid, config.env)
-    with contextlib.suppress(errors.ResourceGone):  # already deleted: done
-        api.delete_event(record.google_calendar_id, eid, if_match=if_match or current.etag, send_updates="all")
+    with contextlib.suppress(errors.ResourceGone, errors.NotFound):  # already deleted: done
+        event = api.get_event(record.google_calendar_id, eid)
+        if not ours(event, config.env, None):
+            raise errors.PermissionDenied("only calsync's own events can be changed here")
+        _refuse_started(event, clock.now())
+        if event.status != "cancelled":
+            api.delete_event(
+                record.google_calendar_id, eid, if_match=if_match or current.etag, send_updates=_send_updates(current)
+            )
     snapshot = current.published.model_copy(update={"status": "cancelled"}) if current.published else None
     store.record_published([current.model_copy(update={"status": "cancelled", "published": snapshot})])
     log.info("events.cancelled", calendar_key=record.key, event_id=eid, action="cancel")

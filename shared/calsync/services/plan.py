@@ -10,9 +10,10 @@ Rules (issue 6):
 
 - Allocations ``reviewed|adjusted`` are published to three calendars (the professional's, the room's,
   the control calendar); ``cancelled`` ones have their future events deleted; ``draft`` are ignored.
-- Never a write to a past event (start at or before now), to an untagged (manual) event, to an event
-  of another environment, or to an event a person edited in Google with an open conflict: those are
-  skips with a reason, never overwritten silently (``republish`` on the conflict is the only way).
+- Never a write to a past event (one that has started: ``model.has_started``), to an untagged
+  (manual) event, to an event of another environment, or to an event a person edited in Google with
+  an open conflict: those are skips with a reason, never overwritten silently (``republish`` on the
+  conflict is the only way).
 - ``clear_future`` also deletes future system events of the window that are not in the schedule.
 - Event ids are deterministic (``event_id``): base32hex of sha256(environment, allocation, calendar).
 """
@@ -44,6 +45,7 @@ from calsync.model import (
     Plan,
     PlanActionKind,
     PlanCalendarCounts,
+    has_started,
 )
 from calsync.ports import Clock, PublishStore
 
@@ -167,17 +169,13 @@ def _matches(mirror: MirrorEvent, desired: Desired) -> bool:
     )
 
 
-def _is_past(start: datetime | None, now: datetime) -> bool:
-    return start is None or start <= now
-
-
 def _guard(mirror: MirrorEvent, env: str, conflicted: frozenset[str], now: datetime) -> str | None:
     """The reason an existing event must not be written, or None."""
     if mirror.origin != "system":
         return R_UNTAGGED
     if mirror.env != env:
         return R_FOREIGN
-    if mirror.status != "cancelled" and _is_past(mirror.start, now):
+    if mirror.status != "cancelled" and has_started(mirror.start, now):
         return R_PAST
     if mirror.external_id in conflicted or mirror.source_of_truth == "google":
         return R_CONFLICT
@@ -233,7 +231,7 @@ def plan_actions(
                 else:
                     put(PlanAction(key, eid, "delete", R_CANCELLED, allocation.id, if_match=current.etag))
                 continue
-            if _is_past(allocation.start, now):
+            if has_started(allocation.start, now):
                 if current is None or not _matches(current, desired):
                     put(PlanAction(key, eid, "skip", R_PAST, allocation.id))
                 continue
