@@ -27,7 +27,8 @@ from calsync.adapters.google_calendar import GoogleCalendarApi
 from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.ports import TaskRequest
-from calsync.services.apply import RETRYABLE, ApplyCommand, plan_progress, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, plan_progress, start_apply
+from calsync.services.apply_chunk import RETRYABLE, run_chunk
 from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
 
 CLINIC = "clinic-bench"

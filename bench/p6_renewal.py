@@ -24,7 +24,7 @@ from calsync.adapters.google_calendar import GoogleCalendarApi
 from calsync.bootstrap import SystemClock
 from calsync.model import CalendarRecord
 from calsync.services.channels import ChannelConfig, open_channel
-from calsync.services.jobs import JobsConfig, renew_one, run_renew
+from calsync.services.maintenance import JobsConfig, renew_one, run_renew
 from tests.fakes import RecordingTaskQueue
 
 WORKERS = 8

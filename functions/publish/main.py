@@ -44,17 +44,18 @@ from werkzeug.routing import Map, Rule
 
 from calsync import errors
 from calsync.adapters import id_tokens
-from calsync.bootstrap import Container, get_container
+from calsync.bootstrap import Container, channel_config, get_container
 from calsync.config import Settings
 from calsync.logs import get_logger, invocation, request_context
 from calsync.model import Allocation, Professional, Room
 from calsync.ports import PublishStore
-from calsync.services import admin, directory, health, plan, provision
 from calsync.services import allocations as allocations_service
 from calsync.services import apply as apply_service
+from calsync.services import calendars as admin
 from calsync.services import conflicts as conflicts_service
+from calsync.services import directory, health, plan, provision
 from calsync.services import events as events_service
-from calsync.services.channels import channel_config, open_channel
+from calsync.services.channels import open_channel
 from calsync.services.sync import SyncConfig
 
 log = get_logger("calsync.publish")

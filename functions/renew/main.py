@@ -17,11 +17,10 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from calsync import errors
-from calsync.bootstrap import Container, get_container
+from calsync.bootstrap import Container, channel_config, get_container
 from calsync.logs import get_logger, invocation, request_context
 from calsync.ports import PushStore
-from calsync.services.channels import channel_config
-from calsync.services.jobs import JobsConfig, renew_one, run_cleanup, run_poll, run_renew
+from calsync.services.maintenance import JobsConfig, renew_one, run_cleanup, run_poll, run_renew
 
 log = get_logger("calsync.renew")
 

@@ -1,22 +1,35 @@
-"""The composition root: the one place that reads ``Settings`` and builds the adapters.
+"""The composition root: the one place that reads ``Settings`` and builds configs and adapters.
 
-Clients are built lazily, once per function instance, and reused across invocations (Cloud
-Functions keeps globals warm). Tests build the same graph with ``Container(settings, ...)`` and pass
-emulator-backed or fake ports, or install one with ``set_container``.
+``bootstrap(settings, store=..., calendar_api=..., api_factory=..., queue=..., clock=..., secrets=...)``
+returns a ``Container`` (cosmicpython's ``bootstrap``): every port not given is built lazily from the
+settings, once per function instance, and reused across invocations (Cloud Functions keeps globals
+warm). Tests, the local stack, chaos and the benchmarks build the same graph, passing fakes or
+emulator-backed adapters as overrides. The use cases' configs (``SyncConfig``, ``PublishConfig``,
+``ChannelConfig``, ``JobsConfig``, ``PushConfig``, ``HealthConfig``) are derived from ``Settings``
+here only; services receive them as arguments and never read ``Settings``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from calsync.config import Settings
 from calsync.logs import configure
+from calsync.services.channels import ChannelConfig
+from calsync.services.health import HealthConfig
+from calsync.services.maintenance import JobsConfig
+from calsync.services.plan import PublishConfig
+from calsync.services.push import PushConfig
+from calsync.services.sync import SyncConfig
 
 if TYPE_CHECKING:
     from calsync.ports import CalendarApi, Clock, Secrets, StateStore, TaskQueue
+
+ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
 
 
 class SystemClock:
@@ -27,20 +40,131 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-class Container:
-    """Every port a function needs, built on first use from one ``Settings``."""
+# --- configs derived from Settings -----------------------------------------------------------------
 
-    def __init__(self, settings: Settings) -> None:
+
+def sync_config(settings: Settings) -> SyncConfig:
+    """The sync use case's settings."""
+    return SyncConfig(
+        env=settings.environment,
+        sync_queue=settings.sync_queue,
+        sync_url=settings.sync_url,
+        past_days=settings.sync_past_days,
+        future_days=settings.sync_future_days,
+        lock_lease_s=settings.lock_lease_s,
+        run_budget_s=settings.sync_run_budget_s,
+        time_zone=settings.display_time_zone,
+    )
+
+
+def publish_config(settings: Settings) -> PublishConfig:
+    """The publish use cases' settings (planning, apply, ad-hoc events, conflict resolution)."""
+    return PublishConfig(
+        env=settings.environment,
+        control_calendar_id=settings.control_calendar_id,
+        publish_queue=settings.publish_queue,
+        publish_url=settings.publish_url,
+        batch_size=settings.batch_size,
+        sync_queue=settings.sync_queue,
+        sync_url=settings.sync_url,
+        time_zone=settings.display_time_zone,
+    )
+
+
+def channel_config(settings: Settings) -> ChannelConfig:
+    """The channel lifecycle's settings."""
+    return ChannelConfig(
+        webhook_url=settings.webhook_url,
+        channel_ttl_s=settings.channel_ttl_s,
+        renew_margin_s=settings.renew_margin_s,
+        sync_queue=settings.sync_queue,
+        sync_url=settings.sync_url,
+    )
+
+
+def jobs_config(settings: Settings) -> JobsConfig:
+    """The scheduled jobs' settings (renewal, polling, cleanup)."""
+    return JobsConfig(
+        channel=channel_config(settings),
+        renew_url=settings.renew_url,
+        renew_queue=settings.renew_queue,
+        renew_inline_max=settings.renew_inline_max,
+        poll_limit=settings.poll_limit,
+        poll_stale_s=settings.poll_stale_s,
+        poll_interval_s=settings.poll_interval_s,
+        mirror_retention_days=settings.mirror_retention_days,
+        conflict_retention_days=settings.conflict_retention_days,
+        cleanup_batch=settings.cleanup_batch,
+    )
+
+
+def push_config(settings: Settings) -> PushConfig:
+    """The webhook's settings."""
+    return PushConfig(
+        sync_queue=settings.sync_queue,
+        sync_url=settings.sync_url,
+        debounce_s=settings.debounce_s,
+        unknown_channel_interval_s=settings.unknown_channel_interval_s,
+    )
+
+
+def health_config(settings: Settings) -> HealthConfig:
+    """The health report's thresholds."""
+    return HealthConfig(stale_s=settings.poll_stale_s)
+
+
+def default_api(settings: Settings, secrets: Secrets) -> CalendarApi:
+    """The Calendar API with the service account (or anonymous on the emulator)."""
+    from calsync.adapters.google_calendar import GoogleCalendarApi
+
+    if settings.calendar_credentials == "anonymous":
+        return GoogleCalendarApi.from_settings(settings)
+    from calsync.adapters.credentials import service_account_credentials
+
+    return GoogleCalendarApi.from_settings(settings, service_account_credentials(settings, secrets))
+
+
+# --- the container ---------------------------------------------------------------------------------
+
+
+class Container:
+    """Every port and config a function needs, built on first use from one ``Settings``.
+
+    Each port may be given instead (``store``, ``calendar_api`` or ``api_factory``, ``queue``,
+    ``clock``, ``secrets``); the ones not given are built from the settings when first used.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: StateStore | None = None,
+        calendar_api: CalendarApi | None = None,
+        api_factory: ApiFactory | None = None,
+        queue: TaskQueue | None = None,
+        clock: Clock | None = None,
+        secrets: Secrets | None = None,
+    ) -> None:
         self.settings = settings
+        self._store = store
+        self._calendar_api = calendar_api
+        self._api_factory = api_factory or default_api
+        self._queue = queue
+        self._clock = clock
+        self._secrets = secrets
+
+    # --- ports -------------------------------------------------------------------------------------
 
     @cached_property
     def clock(self) -> Clock:
         """The clock."""
-        return SystemClock()
+        return self._clock if self._clock is not None else SystemClock()
 
     @cached_property
     def secrets(self) -> Secrets:
         """Secret Manager in the cloud, environment variables in dev."""
+        if self._secrets is not None:
+            return self._secrets
         from calsync.adapters.secrets import EnvSecrets, SecretManagerSecrets
 
         if self.settings.secrets_backend == "env":
@@ -49,19 +173,16 @@ class Container:
 
     @cached_property
     def calendar_api(self) -> CalendarApi:
-        """The Calendar API with the service account (or anonymous on the emulator)."""
-        from calsync.adapters.google_calendar import GoogleCalendarApi
-
-        if self.settings.calendar_credentials == "anonymous":
-            return GoogleCalendarApi.from_settings(self.settings)
-        from calsync.adapters.credentials import service_account_credentials
-
-        credentials = service_account_credentials(self.settings, self.secrets)
-        return GoogleCalendarApi.from_settings(self.settings, credentials)
+        """The Calendar API (the override, else built by the API factory)."""
+        if self._calendar_api is not None:
+            return self._calendar_api
+        return self._api_factory(self.settings, self.secrets)
 
     @cached_property
     def store(self) -> StateStore:
         """Firestore, namespaced by environment."""
+        if self._store is not None:
+            return self._store
         from google.cloud import firestore
 
         from calsync.adapters.firestore_store import FirestoreStateStore
@@ -72,6 +193,8 @@ class Container:
     @cached_property
     def queue(self) -> TaskQueue:
         """Cloud Tasks (or its emulator when ``tasks_emulator_host`` is set)."""
+        if self._queue is not None:
+            return self._queue
         from calsync.adapters.cloud_tasks import CloudTasksQueue
 
         settings = self.settings
@@ -80,6 +203,63 @@ class Container:
         return CloudTasksQueue(
             settings.gcp_project, settings.region, invoker_service_account=settings.tasks_invoker_service_account
         )
+
+    # --- configs -----------------------------------------------------------------------------------
+
+    @cached_property
+    def sync_config(self) -> SyncConfig:
+        """The sync use case's settings."""
+        return sync_config(self.settings)
+
+    @cached_property
+    def publish_config(self) -> PublishConfig:
+        """The publish use cases' settings."""
+        return publish_config(self.settings)
+
+    @cached_property
+    def channel_config(self) -> ChannelConfig:
+        """The channel lifecycle's settings."""
+        return channel_config(self.settings)
+
+    @cached_property
+    def jobs_config(self) -> JobsConfig:
+        """The scheduled jobs' settings."""
+        return jobs_config(self.settings)
+
+    @cached_property
+    def push_config(self) -> PushConfig:
+        """The webhook's settings."""
+        return push_config(self.settings)
+
+    @cached_property
+    def health_config(self) -> HealthConfig:
+        """The health report's thresholds."""
+        return health_config(self.settings)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    store: StateStore | None = None,
+    calendar_api: CalendarApi | None = None,
+    api_factory: ApiFactory | None = None,
+    queue: TaskQueue | None = None,
+    clock: Clock | None = None,
+    secrets: Secrets | None = None,
+) -> Container:
+    """The object graph: ``settings`` (else read from the environment) with any port overridden."""
+    if settings is None:
+        settings = Settings()  # values come from the environment
+        configure(settings.log_level)
+    return Container(
+        settings,
+        store=store,
+        calendar_api=calendar_api,
+        api_factory=api_factory,
+        queue=queue,
+        clock=clock,
+        secrets=secrets,
+    )
 
 
 _lock = threading.Lock()
@@ -91,9 +271,7 @@ def get_container() -> Container:
     global _container
     with _lock:
         if _container is None:
-            settings = Settings()  # values come from the environment
-            configure(settings.log_level)
-            _container = Container(settings)
+            _container = bootstrap()
         return _container
 
 

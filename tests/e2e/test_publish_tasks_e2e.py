@@ -30,8 +30,9 @@ from calsync.adapters.cloud_tasks import CloudTasksQueue
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.model import TAG_ALLOCATION, TAG_ENV, TAG_SOURCE, TAG_SOURCE_VALUE
 from calsync.ports import TaskRequest
-from calsync.services.apply import TASK_ROUTE, task_name
+from calsync.services.apply import TASK_ROUTE
 from calsync.services.plan import CONTROL_KEY, event_id, professional_key, room_key
+from calsync.services.tasks import publish_task_name as task_name
 from devstack import procs, stack
 
 HTTP_TIMEOUT_S = 30.0

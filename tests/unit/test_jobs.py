@@ -9,7 +9,7 @@ import pytest
 from calsync import errors
 from calsync.model import CalendarRecord, Conflict, MirrorEvent
 from calsync.services.channels import ChannelConfig, open_channel
-from calsync.services.jobs import JobsConfig, run_cleanup, run_poll, run_renew, select_poll_candidates
+from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew, select_poll_candidates
 from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 CHANNEL = ChannelConfig(

@@ -16,8 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from calsync.model import MirrorEvent, PublishedSnapshot
-from calsync.services.apply import record_written
 from calsync.services.classify import conflict_id
+from calsync.services.reconcile import record_written
 from tests.unit.sync_helpers import GCAL, KEY, World, event_body, publish
 
 

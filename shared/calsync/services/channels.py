@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from calsync import errors
-from calsync.config import Settings
 from calsync.logs import get_logger
-from calsync.model import CalendarRecord, ChannelRecord, SyncReason
-from calsync.ports import CalendarApi, Clock, PushStore, StateStore, TaskQueue, TaskRequest
-from calsync.services.sync import sanitized_error, task_key
+from calsync.model import CalendarRecord, ChannelRecord
+from calsync.ports import CalendarApi, Clock, PushStore, StateStore, TaskQueue
+from calsync.services.sync import sanitized_error
+from calsync.services.tasks import channel_sync_task_name, sync_task
 
 log = get_logger(__name__)
 
@@ -47,17 +47,6 @@ class ChannelConfig:
     sync_url: str
 
 
-def channel_config(settings: Settings) -> ChannelConfig:
-    """The channel lifecycle's settings from ``Settings``."""
-    return ChannelConfig(
-        webhook_url=settings.webhook_url,
-        channel_ttl_s=settings.channel_ttl_s,
-        renew_margin_s=settings.renew_margin_s,
-        sync_queue=settings.sync_queue,
-        sync_url=settings.sync_url,
-    )
-
-
 def new_channel_id() -> str:
     """A fresh channel id (uuid4 hex: 32 characters, within Google's 64)."""
     return uuid.uuid4().hex
@@ -71,18 +60,6 @@ def new_nonce() -> str:
 def hash_token(token: str) -> str:
     """The stored form of a channel token (sha256 hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def channel_sync_task(
-    config: ChannelConfig, calendar_key: str, reason: SyncReason, now: datetime, name: str
-) -> TaskRequest:
-    """A sync task for ``calendar_key`` (payload of the sync function's trigger)."""
-    return TaskRequest(
-        queue=config.sync_queue,
-        url=config.sync_url,
-        payload={"calendar_id": calendar_key, "reason": reason, "requested_at": now.isoformat()},
-        name=name,
-    )
 
 
 def open_channel(
@@ -133,7 +110,8 @@ def open_channel(
         store.update_calendar(calendar_key, {"status": "ok", "error_message": None})
     log.info("channel.opened", calendar_key=calendar_key, channel_id=channel_id)
     if initial_sync:
-        task = channel_sync_task(config, calendar_key, "channel_created", now, f"sync-chan-{channel_id}")
+        name = channel_sync_task_name(channel_id)
+        task = sync_task(config.sync_queue, config.sync_url, calendar_key, "channel_created", now, name=name)
         try:
             queue.enqueue(task)
         except errors.CalsyncError as exc:
@@ -227,8 +205,3 @@ def renew_channel(
         retire_channel(old, replaced_by=new.channel_id, api=api, store=store, now=now)
     log.info("channel.renewed", calendar_key=calendar_key, channel_id=new.channel_id, count=len(active))
     return "renewed" if current is not None else "opened"
-
-
-def renew_task_name(calendar_key: str, now: datetime) -> str:
-    """Deterministic name of a per-calendar renewal task (one per calendar per hour)."""
-    return f"renew-{task_key(calendar_key)}-{now.strftime('%Y%m%d%H')}"

@@ -11,15 +11,16 @@ Both are idempotent: resolving a resolved conflict answers it unchanged.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
-from calsync.services.admin import conflict_item
-from calsync.services.apply import mirror_of_written
+from calsync.services.calendars import conflict_item
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig, desired_for, event_body
+from calsync.services.reconcile import Reconciler, mirror_of_written
 
 log = get_logger(__name__)
 
@@ -48,7 +49,7 @@ def resolve_conflict(
         return conflict_item(conflict)
     now = clock.now()
     if action == "accept_google":
-        _accept_google(conflict, store, now)
+        _accept_google(conflict, store, now, clock, config)
     else:
         _republish(conflict, api, store, clock, config)
     resolved = conflict.model_copy(update={"status": "resolved", "resolved_at": now})
@@ -57,7 +58,7 @@ def resolve_conflict(
     return conflict_item(resolved)
 
 
-def _accept_google(conflict: Conflict, store: PublishStore, now: Any) -> None:
+def _accept_google(conflict: Conflict, store: PublishStore, now: datetime, clock: Clock, config: PublishConfig) -> None:
     mirror = store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
     if mirror is not None and mirror.origin == "system":
         snapshot = PublishedSnapshot(
@@ -68,7 +69,15 @@ def _accept_google(conflict: Conflict, store: PublishStore, now: Any) -> None:
             attendees=list(mirror.attendees),
             published_at=now,
         )
-        store.record_published([mirror.model_copy(update={"published": snapshot})])
+        reconciler = Reconciler(
+            store,
+            conflict.calendar_key,
+            google_calendar_id=mirror.google_calendar_id,
+            clock=clock,
+            env=config.env,
+            time_zone=config.time_zone,
+        )
+        reconciler.record_written([mirror.model_copy(update={"published": snapshot})])
     if conflict.allocation_id:
         allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
         if allocation is not None:
@@ -99,4 +108,5 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     mirror = mirror_of_written(
         written, record, env=config.env, allocation_id=allocation.id, desired=desired, now=clock.now()
     )
-    store.record_published([mirror])
+    reconciler = Reconciler.of(store, record, clock=clock, env=config.env, time_zone=config.time_zone)
+    reconciler.record_written([mirror])

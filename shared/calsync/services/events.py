@@ -1,4 +1,4 @@
-"""Ad-hoc events (the pd-google seed's Events API) and the one-event forced sync.
+"""Ad-hoc events (create, change, cancel one of our events) and the one-event forced sync.
 
 - ``create_event``: events.insert of a tagged event (source, environment, ``adhoc``) with attendees
   and optionally a Meet link (``conferenceData.createRequest`` + ``conferenceDataVersion=1``); the
@@ -9,7 +9,8 @@
   (A service account needs domain-wide delegation to add guests or Meet links — see the deploy guide.)
 - ``patch_event`` / ``cancel_event``: only on our events (403 otherwise), with ``If-Match`` — the
   caller's etag, else the mirrored one; a 412 answers 412 (re-read and try again).
-- ``resync_event``: read one event from Google and reprocess it through the sync engine.
+- ``resync_event``: read one event from Google and merge it through the ``Reconciler``.
+Every mirror write goes through the ``Reconciler`` (``record_written`` for our writes).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
-from calsync.services.apply import mirror_of_written, ours
+from calsync.services.apply_chunk import ours
 from calsync.services.plan import Desired, PublishConfig, event_body, event_id
-from calsync.services.sync import SyncCommand, SyncConfig, SyncService
+from calsync.services.reconcile import Reconciler, mirror_of_written
 
 log = get_logger(__name__)
 
@@ -111,9 +112,13 @@ def create_event(
         event = api.get_event(record.google_calendar_id, eid)
         if not ours(event, config.env, None):
             raise errors.PermissionDenied("the event id is taken by an event that is not ours") from None
-    store.record_published([_mirror(event, record, desired, clock.now(), config.env)])
+    _reconciler(store, record, clock, config).record_written([_mirror(event, record, desired, clock.now(), config.env)])
     log.info("events.created", calendar_key=record.key, event_id=event.id, action="create")
     return _answer(event, record.key)
+
+
+def _reconciler(store: PublishStore, record: CalendarRecord, clock: Clock, config: PublishConfig) -> Reconciler:
+    return Reconciler.of(store, record, clock=clock, env=config.env, time_zone=config.time_zone)
 
 
 def _mirror(event: GoogleEvent, record: CalendarRecord, desired: Desired, now: datetime, env: str) -> MirrorEvent:
@@ -177,7 +182,8 @@ def patch_event(
     attendees = tuple(sorted({(a.get("email") or "").lower() for a in body.get("attendees", []) if a.get("email")}))
     desired = Desired(str(body.get("summary") or ""), start, end, attendees)
     mirror = _mirror(updated, record, desired, now, config.env)
-    store.record_published([mirror.model_copy(update={"allocation_id": current.allocation_id})])
+    reconciler = _reconciler(store, record, clock, config)
+    reconciler.record_written([mirror.model_copy(update={"allocation_id": current.allocation_id})])
     log.info("events.patched", calendar_key=record.key, event_id=cmd.event_id, action="patch")
     return _answer(updated, record.key)
 
@@ -205,7 +211,8 @@ def cancel_event(
                 record.google_calendar_id, eid, if_match=if_match or current.etag, send_updates=_send_updates(current)
             )
     snapshot = current.published.model_copy(update={"status": "cancelled"}) if current.published else None
-    store.record_published([current.model_copy(update={"status": "cancelled", "published": snapshot})])
+    cancelled = current.model_copy(update={"status": "cancelled", "published": snapshot})
+    _reconciler(store, record, clock, config).record_written([cancelled])
     log.info("events.cancelled", calendar_key=record.key, event_id=eid, action="cancel")
     return {"id": eid, "calendar_id": record.key, "status": "cancelled"}
 
@@ -223,18 +230,9 @@ def resync_event(
     """Read one event from Google and reprocess it (mirror, conflicts) like a sync page of one."""
     record = _calendar(store, calendar_key)
     event = api.get_event(record.google_calendar_id, eid)
-    service = SyncService(
-        SyncCommand(calendar_key=record.key, reason="admin"),
-        api=api,
-        store=store,
-        queue=queue,
-        clock=clock,
-        config=SyncConfig(
-            env=config.env, sync_queue=config.sync_queue, sync_url=config.sync_url, time_zone=config.time_zone
-        ),
-    )
-    service.process_events(record, [event])
-    summary = service.summary
+    reconciler = _reconciler(store, record, clock, config)
+    reconciler.merge([event])
+    summary = reconciler.counts
     return {
         "calendar_id": record.key,
         "event_id": eid,

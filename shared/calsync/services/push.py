@@ -37,7 +37,7 @@ from calsync.logs import get_logger
 from calsync.model import ChannelRecord
 from calsync.ports import ChannelQueries, ChannelStore, Clock, TaskQueue, TaskRequest
 from calsync.services.channels import hash_token
-from calsync.services.sync import task_key
+from calsync.services.tasks import sync_task, webhook_task_name
 
 log = get_logger(__name__)
 
@@ -179,11 +179,13 @@ def decide(notification: PushHeaders, channel: ChannelRecord | None, now: dateti
 
 def webhook_task(config: PushConfig, calendar_key: str, bucket: int, now: datetime) -> TaskRequest:
     """The sync task of a (calendar, debounce bucket): one name per bucket, run when the bucket closes."""
-    return TaskRequest(
-        queue=config.sync_queue,
-        url=config.sync_url,
-        payload={"calendar_id": calendar_key, "reason": "webhook", "requested_at": now.isoformat()},
-        name=f"sync-webhook-{task_key(calendar_key)}-{bucket}",
+    return sync_task(
+        config.sync_queue,
+        config.sync_url,
+        calendar_key,
+        "webhook",
+        now,
+        name=webhook_task_name(calendar_key, bucket),
         schedule_time=bucket_end(bucket, config.debounce_s),
     )
 

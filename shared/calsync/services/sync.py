@@ -9,52 +9,31 @@ the way gcal_sync's ``_run_sync`` does, plus what production needs:
   ``singleEvents``; incremental sync with the stored token only. The token is saved after the last
   page, together with ``QUERY_VERSION``; a 410 clears it and runs exactly one full listing whose
   result is diffed against the mirror (Google sends no tombstones for that gap).
-- Each page: one batched mirror read of the page's ids, pure classification (``classify``), conflicts
-  written before mirror documents (a crash in between is re-evaluated on the next run), mirror writes
-  only for events whose etag/updated changed.
+- Each page goes to the ``Reconciler`` (``services.reconcile``): mirror and conflicts are decided
+  there, for the sync and for every other use case that learns what Google holds.
 - A per-run budget: when it runs out between pages, the position is saved as a ``SyncCursor`` and a
   ``continuation`` task is enqueued. Every step is idempotent, so a crash at any point converges.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from calsync import errors
 from calsync.logs import get_logger
-from calsync.model import (
-    CalendarRecord,
-    Conflict,
-    ConflictKind,
-    GoogleEvent,
-    MirrorEvent,
-    SyncCursor,
-    SyncReason,
-)
-from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue, TaskRequest
-from calsync.services.classify import (
-    EVENT_CONFLICT_KINDS,
-    ConflictAction,
-    EventDecision,
-    classify_event,
-    conflict_id,
-    diverging_kinds,
-    overlap_conflict,
-)
+from calsync.model import CalendarRecord, GoogleEvent, SyncCursor, SyncReason
+from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.services.reconcile import READ_CHUNK, ReconcileCounts, Reconciler, chunks
+from calsync.services.tasks import continuation_task_name, sync_task
 
 log = get_logger(__name__)
 
 # Version of the listing's query shape (singleEvents=true, no filters, the adapter's `fields`). A stored
 # token made with another shape is not reused: Google ties a token to the query that produced it.
 QUERY_VERSION = "1"
-# Firestore `get_all` and the conflict lookup are chunked to keep each RPC small.
-READ_CHUNK = 1000
 Mode = Literal["full", "incremental", "skipped"]
 PassOutcome = Literal["done", "continued", "again"]
 FINAL_CALENDAR_ERRORS = (errors.AuthRevoked, errors.Forbidden, errors.NotFound, errors.BadRequest)
@@ -126,23 +105,6 @@ class _PassState:
     follow_up: bool = False
 
 
-def sync_task(
-    config: SyncConfig, calendar_key: str, reason: SyncReason, now: datetime, *, name: str | None
-) -> TaskRequest:
-    """A sync task for one calendar (``name`` makes it idempotent in Cloud Tasks)."""
-    return TaskRequest(
-        queue=config.sync_queue,
-        url=config.sync_url,
-        payload={"calendar_id": calendar_key, "reason": reason, "requested_at": now.isoformat()},
-        name=name,
-    )
-
-
-def task_key(calendar_key: str) -> str:
-    """A task-name-safe digest of a calendar key (names allow only [A-Za-z0-9_-])."""
-    return hashlib.sha256(calendar_key.encode()).hexdigest()[:20]
-
-
 def sanitized_error(exc: errors.CalsyncError) -> str:
     """An error message safe to store and show: class code, HTTP status and Google reason only."""
     if isinstance(exc, errors.CalendarApiError):
@@ -170,10 +132,10 @@ class SyncService:
         self.queue = queue
         self.clock = clock
         self.config = config
-        self.tz = ZoneInfo(config.time_zone)
         self.holder = holder or uuid.uuid4().hex
         self.key = command.calendar_key
         self.summary = SyncSummary(calendar_id=self.key)
+        self.counts = ReconcileCounts()  # what the passes' reconcilers did, added into the summary
         self.started = clock.now()
         self.deadline = self.started + timedelta(seconds=config.run_budget_s)
 
@@ -248,6 +210,8 @@ class SyncService:
                 raise
 
     def _finish(self) -> SyncSummary:
+        for name, value in asdict(self.counts).items():
+            setattr(self.summary, name, value)
         elapsed = self.clock.now() - self.started
         self.summary.duration_ms = int(elapsed.total_seconds() * 1000)
         return self.summary
@@ -320,6 +284,14 @@ class SyncService:
     def _run_pass(self, calendar: CalendarRecord) -> PassOutcome:
         state = self._start_pass(calendar)
         google_id = calendar.google_calendar_id
+        reconciler = Reconciler.of(
+            self.store,
+            calendar,
+            clock=self.clock,
+            env=self.config.env,
+            time_zone=self.config.time_zone,
+            counts=self.counts,
+        )
         while True:
             try:
                 page = self._list(google_id, state)
@@ -343,7 +315,7 @@ class SyncService:
             self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
             self.summary.pages += 1
             state.pages += 1
-            self.process_events(calendar, page.items)
+            reconciler.merge(page.items)
             if state.mode == "full":
                 state.seen_ids.update(e.id for e in page.items)
             if page.next_page_token:
@@ -355,7 +327,7 @@ class SyncService:
             if not page.next_sync_token:
                 raise errors.Transient("last page without nextSyncToken", reason="noSyncToken")
             if state.mode == "full" and state.tombstone_diff:
-                self._tombstone_diff(calendar, state)
+                self._tombstone_diff(reconciler, state)
             self._complete(state, page.next_sync_token)
             return "again" if state.follow_up else "done"
 
@@ -418,8 +390,11 @@ class SyncService:
             # A trigger arrived during this run: the continuation must run one more incremental pass.
             self.store.put_sync_cursor(cursor.model_copy(update={"follow_up": True}))
             self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now())
-        name = f"{self.config.env}-sync-{task_key(self.key)}-cont-{state.cursor_id}-{state.pages}"
-        self.queue.enqueue(sync_task(self.config, self.key, "continuation", self.clock.now(), name=name))
+        name = continuation_task_name(self.config.env, self.key, state.cursor_id, state.pages)
+        config = self.config
+        self.queue.enqueue(
+            sync_task(config.sync_queue, config.sync_url, self.key, "continuation", self.clock.now(), name=name)
+        )
         self.summary.continued = True
         log.info(
             "sync.continued",
@@ -429,7 +404,7 @@ class SyncService:
             continued=True,
         )
 
-    def _tombstone_diff(self, calendar: CalendarRecord, state: _PassState) -> None:
+    def _tombstone_diff(self, reconciler: Reconciler, state: _PassState) -> None:
         """Mark deleted the mirror events of the window that a complete full listing did not return."""
         if state.time_min is None or state.time_max is None:
             return
@@ -438,245 +413,10 @@ class SyncService:
         if not missing:
             return
         log.info("sync.tombstone_diff", calendar_key=self.key, count=len(missing))
-        before = self.summary.written
-        for chunk in _chunks(missing, READ_CHUNK):
-            self.process_events(calendar, [GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
-        self.summary.tombstoned += self.summary.written - before
-
-    # --- one page --------------------------------------------------------------------------------
-
-    def process_events(self, calendar: CalendarRecord, items: Sequence[GoogleEvent]) -> None:
-        """Classify one page against the mirror; write conflicts, then changed mirror documents."""
-        if not items:
-            return
-        now = self.clock.now()
-        ids = list(dict.fromkeys(e.id for e in items))
-        current = self.store.get_events(self.key, ids)
-        decisions: dict[str, EventDecision] = {}
-        for event in items:
-            decision = classify_event(
-                event,
-                current.get(event.id),
-                calendar_key=self.key,
-                google_calendar_id=calendar.google_calendar_id,
-                env=self.config.env,
-                now=now,
-                tz=self.tz,
-            )
-            decisions[event.id] = decision
-        self.summary.fetched += len(items)
-        writes: dict[str, MirrorEvent] = {}
-        for decision in decisions.values():
-            if decision.action == "ignore":
-                self.summary.ignored += 1
-                log.warning(
-                    "sync.foreign_event_ignored",
-                    calendar_key=self.key,
-                    event_id=decision.event_id,
-                    reason=decision.reasons[0],
-                )
-            elif decision.action == "unchanged":
-                self.summary.unchanged += 1
-            elif decision.mirror is not None:
-                writes[decision.event_id] = decision.mirror
-        if not writes:
-            return
-        opened, resolved = self._conflict_actions(decisions, writes, current)
-        self._apply_conflicts(opened, resolved, now)
-        self.store.merge_observed_events(list(writes.values()))
-        self.summary.written += len(writes)
-        self._recheck_opened(opened, {e.id: e for e in items}, current, now)
-
-    def _recheck_opened(
-        self,
-        opened: Sequence[ConflictAction],
-        events: dict[str, GoogleEvent],
-        read: dict[str, MirrorEvent],
-        now: datetime,
-    ) -> None:
-        """Resolve conflicts just opened against a snapshot that a publish replaced meanwhile.
-
-        The page was classified against the snapshots read at its start; an apply recording its write
-        in between (its Google write already listed here) would leave a false conflict nobody closes.
-        The apply resolves what it confirms after recording; this re-read covers the other order.
-        """
-        ids = sorted({a.event_id for a in opened if a.kind in EVENT_CONFLICT_KINDS})
-        if not ids:
-            return
-        fresh = self.store.get_events(self.key, ids)
-        stale: list[tuple[str, ConflictKind]] = []
-        for event_id in ids:
-            doc, before = fresh.get(event_id), read.get(event_id)
-            if doc is None or doc.published is None or (before is not None and before.published == doc.published):
-                continue
-            still = diverging_kinds(events[event_id], doc.published)
-            stale += [
-                (event_id, a.kind)
-                for a in opened
-                if a.event_id == event_id and a.kind in EVENT_CONFLICT_KINDS and a.kind not in still
-            ]
-        if stale:
-            log.info("sync.conflicts_superseded", calendar_key=self.key, count=len(stale))
-            self._apply_conflicts([], stale, now)
-
-    def _conflict_actions(
-        self, decisions: dict[str, EventDecision], writes: dict[str, MirrorEvent], current: dict[str, MirrorEvent]
-    ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
-        opened: list[ConflictAction] = []
-        resolved: list[tuple[str, ConflictKind]] = []
-        for event_id in writes:
-            decision = decisions[event_id]
-            opened.extend(decision.open)
-            resolved.extend((event_id, kind) for kind in decision.resolve)
-        manual = [m for m in writes.values() if m.origin == "manual"]
-        system = {m.external_id: m for m in writes.values() if m.origin == "system"}
-        live_manual = [m for m in manual if m.status != "cancelled" and m.start and m.end and not m.all_day]
-        if live_manual:
-            lo = min(m.start for m in live_manual if m.start is not None)
-            hi = max(m.end for m in live_manual if m.end is not None)
-            candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, lo, hi)}
-            candidates.update(system)  # this page's version wins over the stored one
-            for m in live_manual:
-                action = overlap_conflict(m, candidates.values(), self.tz)
-                if action is not None:
-                    opened.append(action)
-                else:
-                    resolved.append((m.external_id, "overlap_manual"))
-        resolved.extend((m.external_id, "overlap_manual") for m in manual if m.status == "cancelled")
-        # Our events that moved, were deleted or appeared (a full listing may return a personal event on
-        # an earlier page than ours over it): the personal events around them are re-evaluated.
-        shifted = [s for s in system.values() if self._shifted(s, current.get(s.external_id))]
-        if shifted:
-            around_open, around_resolved = self.overlaps_around(shifted, skip={m.external_id for m in manual})
-            opened.extend(around_open)
-            resolved.extend(around_resolved)
-        return opened, resolved
-
-    def _shifted(self, system: MirrorEvent, old: MirrorEvent | None) -> bool:
-        if old is None:
-            return True
-        return (old.start, old.end, old.status) != (system.start, system.end, system.status)
-
-    def overlaps_around(
-        self, systems: Iterable[MirrorEvent], *, skip: frozenset[str] | set[str] = frozenset()
-    ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
-        """Re-evaluate ``overlap_manual`` for the manual events around system events that changed.
-
-        A system event created on top of a personal event (a publish) or moved onto one (a person)
-        opens the conflict; one that moved away, or was deleted, resolves it unless the personal
-        event still overlaps another of our events. ``skip``: manual events evaluated by the caller.
-        """
-        page = {s.external_id: s for s in systems}
-        affected: dict[str, MirrorEvent] = {}
-        live = [s for s in page.values() if s.status != "cancelled" and s.start is not None and s.end is not None]
-        if live:
-            lo = min(s.start for s in live if s.start is not None)
-            hi = max(s.end for s in live if s.end is not None)
-            # Only personal events are read (few): cheap enough for every page of a full listing too.
-            for m in self.store.manual_events_overlapping(self.key, lo, hi):
-                if any(overlap_conflict(m, [s]) is not None for s in live):
-                    affected[m.external_id] = m
-        allocations = {s.allocation_id for s in page.values() if s.allocation_id}
-        named: list[str] = []
-        token: str | None = None
-        if allocations:
-            token = None
-            while True:
-                conflicts, token = self.store.list_conflicts(
-                    self.key, status="open", kind="overlap_manual", page_size=500, page_token=token
-                )
-                named.extend(c.event_id for c in conflicts if c.allocation_id in allocations)
-                if token is None:
-                    break
-        missing = sorted({e for e in named if e not in affected})
-        for chunk in _chunks(missing, READ_CHUNK):
-            affected.update(self.store.get_events(self.key, chunk))
-        opened: list[ConflictAction] = []
-        resolved: list[tuple[str, ConflictKind]] = []
-        for event_id, m in sorted(affected.items()):
-            if event_id in skip:
-                continue
-            action: ConflictAction | None = None
-            if m.origin == "manual" and m.status != "cancelled" and m.start is not None and m.end is not None:
-                candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, m.start, m.end)}
-                candidates.update(page)  # the changed versions win over the stored ones
-                action = overlap_conflict(m, candidates.values(), self.tz)
-            if action is not None:
-                opened.append(action)
-            else:
-                resolved.append((event_id, "overlap_manual"))
-        return opened, resolved
-
-    def record_overlaps(self, systems: Sequence[MirrorEvent]) -> None:
-        """Open/resolve overlap conflicts around system events written outside a sync (publish apply)."""
-        opened, resolved = self.overlaps_around(systems)
-        self._apply_conflicts(opened, resolved, self.clock.now())
-
-    def _apply_conflicts(
-        self, opened: list[ConflictAction], resolved: list[tuple[str, ConflictKind]], now: datetime
-    ) -> None:
-        open_ids = {conflict_id(self.key, a.event_id, a.kind): a for a in opened}
-        resolve_ids = {conflict_id(self.key, e, k) for e, k in resolved} - set(open_ids)
-        wanted = sorted(set(open_ids) | resolve_ids)
-        existing: dict[str, Conflict] = {}
-        for chunk in _chunks(wanted, READ_CHUNK):
-            existing.update(self.store.get_conflicts(chunk))
-        changes: list[Conflict] = []
-        for cid, action in open_ids.items():
-            old = existing.get(cid)
-            if old is None or old.status != "open":
-                self.summary.conflicts_opened += 1
-                log.info(
-                    "conflict.opened",
-                    calendar_key=self.key,
-                    conflict_id=cid,
-                    conflict_kind=action.kind,
-                    event_id=action.event_id,
-                    allocation_id=action.allocation_id,
-                )
-                changes.append(
-                    Conflict(
-                        id=cid,
-                        kind=action.kind,
-                        calendar_key=self.key,
-                        event_id=action.event_id,
-                        allocation_id=action.allocation_id,
-                        suggestion=action.suggestion,
-                        status="open",
-                        detected_at=now,
-                        google_start=action.google_start,
-                        google_end=action.google_end,
-                    )
-                )
-            elif (old.suggestion, old.google_start, old.google_end, old.allocation_id) != (
-                action.suggestion,
-                action.google_start,
-                action.google_end,
-                action.allocation_id,
-            ):
-                changes.append(
-                    old.model_copy(
-                        update={
-                            "suggestion": action.suggestion,
-                            "google_start": action.google_start,
-                            "google_end": action.google_end,
-                            "allocation_id": action.allocation_id,
-                        }
-                    )
-                )
-        for cid in sorted(resolve_ids):
-            old = existing.get(cid)
-            if old is not None and old.status == "open":
-                self.summary.conflicts_resolved += 1
-                log.info("conflict.resolved", calendar_key=self.key, conflict_id=cid, conflict_kind=old.kind)
-                changes.append(old.model_copy(update={"status": "resolved", "resolved_at": now}))
-        if changes:
-            self.store.put_conflicts(changes)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+        before = self.counts.written
+        for chunk in chunks(missing, READ_CHUNK):
+            reconciler.merge([GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
+        self.summary.tombstoned += self.counts.written - before
 
 
 def sync_calendar(

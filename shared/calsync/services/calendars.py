@@ -1,4 +1,4 @@
-"""Admin use cases: register a calendar, read its state, list the mirror and conflicts, force a sync.
+"""Calendars as admins see them: register one, read its state, list its mirror and conflicts, force a sync.
 
 These read calsync's own state (no Google call) except ``register_calendar``, which checks that the
 Google calendar exists and is reachable before recording it.
@@ -13,7 +13,8 @@ from typing import Any
 from calsync import errors
 from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
-from calsync.services.sync import SyncConfig, sync_task, task_key
+from calsync.services.sync import SyncConfig
+from calsync.services.tasks import admin_sync_task_name, sync_task
 
 MAX_PAGE_SIZE = 500
 
@@ -152,6 +153,6 @@ def force_sync(key: str, *, store: StateStore, queue: TaskQueue, clock: Clock, c
     """Enqueue a sync with reason ``admin`` (requests within the same 10 s share one task name)."""
     _require_calendar(store, key)
     now = clock.now()
-    name = f"{config.env}-sync-{task_key(key)}-admin-{int(now.timestamp()) // 10}"
-    created = queue.enqueue(sync_task(config, key, "admin", now, name=name))
+    name = admin_sync_task_name(config.env, key, now)
+    created = queue.enqueue(sync_task(config.sync_queue, config.sync_url, key, "admin", now, name=name))
     return {"calendar_id": key, "enqueued": created, "task_name": name}

@@ -1,4 +1,4 @@
-"""The scheduled jobs of the renew function: channel renewal, the polling safety net, retention cleanup.
+"""Maintenance, the scheduled jobs of the renew function: channel renewal, the polling net, cleanup.
 
 Cloud Scheduler calls them at least once (``{"job": "renew"}`` every 6 h, ``{"job": "poll"}`` every
 10 min, ``{"job": "cleanup"}`` daily); each is safe to run twice and returns JSON counts.
@@ -25,17 +25,15 @@ from typing import Any
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, ChannelRecord
-from calsync.ports import CalendarApi, Clock, PushStore, TaskQueue, TaskRequest
+from calsync.ports import CalendarApi, Clock, PushStore, TaskQueue
 from calsync.services.channels import (
     NOT_RENEWABLE_STATUSES,
     ChannelConfig,
-    channel_sync_task,
     current_channel,
     needs_renewal,
     renew_channel,
-    renew_task_name,
 )
-from calsync.services.sync import task_key
+from calsync.services.tasks import poll_task_name, renew_task, sync_task
 
 log = get_logger(__name__)
 EXPIRING_SOON = timedelta(hours=12)
@@ -117,12 +115,7 @@ def run_renew(
     counts: Counter[str] = Counter()
     if config.renew_url and len(due) > config.renew_inline_max:
         for key in due:
-            task = TaskRequest(
-                queue=config.renew_queue,
-                url=config.renew_url,
-                payload={"job": "renew_calendar", "calendar_id": key},
-                name=renew_task_name(key, now),
-            )
+            task = renew_task(config.renew_queue, config.renew_url, key, now)
             counts["enqueued" if queue.enqueue(task) else "already_queued"] += 1
         return {"job": "renew", "due": len(due), "fanned_out": True, **counts}
     for key in due:
@@ -150,11 +143,11 @@ def run_poll(*, store: PushStore, queue: TaskQueue, clock: Clock, config: JobsCo
         stale_s=config.poll_stale_s,
         limit=config.poll_limit,
     )
-    interval = int(now.timestamp()) // config.poll_interval_s
     counts: Counter[str] = Counter()
+    channel = config.channel
     for calendar in due:
-        name = f"sync-poll-{task_key(calendar.key)}-{interval}"
-        created = queue.enqueue(channel_sync_task(config.channel, calendar.key, "poll", now, name))
+        name = poll_task_name(calendar.key, now, config.poll_interval_s)
+        created = queue.enqueue(sync_task(channel.sync_queue, channel.sync_url, calendar.key, "poll", now, name=name))
         counts["enqueued" if created else "already_queued"] += 1
     return {"job": "poll", "due": len(due), "enqueued": counts["enqueued"], "already_queued": counts["already_queued"]}
 

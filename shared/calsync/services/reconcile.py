@@ -1,0 +1,450 @@
+"""The reconciler: merge what Google says into the mirror, open and resolve conflicts, record our writes.
+
+One place decides what the mirror and the conflicts become, whoever learned something about an event:
+the sync (a page of ``events.list``), a publish chunk (our writes, and events re-read after a 412 or a
+409), an ad-hoc event write, a forced one-event resync, or an admin settling a conflict.
+
+- ``merge``: pure classification (``classify``) of Google's events against the mirror snapshots, then
+  conflicts written before mirror documents, and mirror writes only for events whose etag/updated
+  changed. Our events that moved, appeared or were deleted re-evaluate the personal events around
+  them (``overlap_manual``).
+- ``record_written`` / ``settle_written``: our own writes, recorded in one transaction that keeps any
+  newer Google content a sync stored meanwhile; ``settle_written`` also resolves the event conflicts
+  the write made obsolete and re-evaluates overlaps around the written events.
+
+Google wins: a person's edit is never overwritten here; it becomes the mirror's content and, when it
+diverges from what we published, a conflict with a suggested adjustment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from calsync.logs import get_logger
+from calsync.model import CalendarRecord, Conflict, ConflictKind, GoogleEvent, MirrorEvent, PublishedSnapshot
+from calsync.ports import Clock, ConflictStore, MirrorStore
+from calsync.services.classify import (
+    EVENT_CONFLICT_KINDS,
+    ConflictAction,
+    EventDecision,
+    classify_event,
+    conflict_id,
+    diverging_kinds,
+    mirror_diverging_kinds,
+    overlap_conflict,
+)
+from calsync.services.plan import Desired
+
+log = get_logger(__name__)
+
+# Firestore `get_all` and the conflict lookup are chunked to keep each RPC small.
+READ_CHUNK = 1000
+
+
+class ReconcileStore(MirrorStore, ConflictStore, Protocol):
+    """The store as the reconciler uses it: the mirror and the conflicts."""
+
+
+@dataclass
+class ReconcileCounts:
+    """What a reconciler did (added into a sync's summary or a publish's log line)."""
+
+    fetched: int = 0
+    written: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    conflicts_opened: int = 0
+    conflicts_resolved: int = 0
+
+
+def chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    """``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def published_snapshot(desired: Desired | None, etag: str | None, status: str, now: datetime) -> PublishedSnapshot:
+    """What we published of one event (compared with Google's content to find a person's edit)."""
+    return PublishedSnapshot(
+        etag=etag,
+        status=status,
+        start=desired.start if desired else None,
+        end=desired.end if desired else None,
+        attendees=list(desired.attendees) if desired else [],
+        published_at=now,
+    )
+
+
+def mirror_of_written(
+    event: GoogleEvent,
+    record: CalendarRecord,
+    *,
+    env: str,
+    allocation_id: str | None,
+    desired: Desired | None,
+    now: datetime,
+    confirmed: bool = True,
+) -> MirrorEvent:
+    """The mirror record of an event calsync just wrote, with the snapshot of what it published.
+
+    ``confirmed`` False (a duplicate whose content differs from ours) stores no etag in the snapshot,
+    so the next sync compares Google's version with ours and records any divergence.
+    """
+    status = event.status or "confirmed"
+    return MirrorEvent(
+        calendar_key=record.key,
+        external_id=event.id,
+        google_calendar_id=record.google_calendar_id,
+        etag=event.etag,
+        updated=event.updated,
+        status=status,
+        start=event.start.as_utc() if event.start else None,
+        end=event.end.as_utc() if event.end else None,
+        summary=event.summary,
+        attendees=sorted({(a.email or "").lower() for a in event.attendees or [] if a.email}),
+        origin="system",
+        source_of_truth="backend",
+        allocation_id=allocation_id,
+        env=env,
+        last_synced_at=now,
+        published=published_snapshot(desired, event.etag if confirmed else None, status, now),
+    )
+
+
+def record_written(
+    store: ReconcileStore, written: Sequence[MirrorEvent], *, calendar_key: str, now: datetime
+) -> dict[str, MirrorEvent]:
+    """Record events calsync just wrote, then resolve event conflicts the write made obsolete.
+
+    The record is one transaction (``store.record_published``) that keeps any newer Google content a
+    sync stored meanwhile. A ``moved``/``deleted``/``attendees`` conflict whose kind no longer
+    diverges between the stored Google content and the new snapshot is resolved: a sync opened it
+    against our previous snapshot (it listed our write, or our deletion, before we recorded it).
+    """
+    stored = store.record_published(written)
+    settled_kinds = {
+        event_id: [k for k in EVENT_CONFLICT_KINDS if k not in mirror_diverging_kinds(doc)]
+        for event_id, doc in stored.items()
+        if doc.published is not None
+    }
+    ids = [conflict_id(calendar_key, event_id, k) for event_id, kinds in settled_kinds.items() for k in kinds]
+    if not ids:
+        return stored
+    settled = [
+        c.model_copy(update={"status": "resolved", "resolved_at": now})
+        for c in store.get_conflicts(ids).values()
+        if c.status == "open"
+    ]
+    if settled:
+        store.put_conflicts(settled)
+        for conflict in settled:
+            log.info(
+                "conflict.resolved",
+                calendar_key=calendar_key,
+                conflict_id=conflict.id,
+                conflict_kind=conflict.kind,
+                reason="superseded_by_publish",
+            )
+    return stored
+
+
+class Reconciler:
+    """Reconciles one calendar's mirror and conflicts with what Google says and what we wrote.
+
+    ``calendar_key`` is calsync's name of the calendar (mirror and conflict documents are keyed by
+    it); ``google_calendar_id`` is Google's id of the same calendar.
+    """
+
+    @classmethod
+    def of(
+        cls,
+        store: ReconcileStore,
+        calendar: CalendarRecord,
+        *,
+        clock: Clock,
+        env: str,
+        time_zone: str = "UTC",
+        counts: ReconcileCounts | None = None,
+    ) -> Reconciler:
+        """The reconciler of a registered calendar."""
+        return cls(
+            store,
+            calendar.key,
+            google_calendar_id=calendar.google_calendar_id,
+            clock=clock,
+            env=env,
+            time_zone=time_zone,
+            counts=counts,
+        )
+
+    def __init__(
+        self,
+        store: ReconcileStore,
+        calendar_key: str,
+        *,
+        google_calendar_id: str,
+        clock: Clock,
+        env: str,
+        time_zone: str = "UTC",
+        counts: ReconcileCounts | None = None,
+    ) -> None:
+        self.store = store
+        self.key = calendar_key
+        self.google_calendar_id = google_calendar_id
+        self.clock = clock
+        self.env = env
+        self.tz = ZoneInfo(time_zone)  # of the times written in conflict suggestions
+        self.counts = counts if counts is not None else ReconcileCounts()
+
+    # --- our writes ------------------------------------------------------------------------------
+
+    def record_written(self, written: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Record our writes (one transaction; newer Google content a sync stored is kept)."""
+        return self.store.record_published(written)
+
+    def settle_written(self, written: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
+        """Record our writes, resolve the event conflicts they made obsolete, re-evaluate overlaps."""
+        stored = record_written(self.store, written, calendar_key=self.key, now=self.clock.now())
+        self.record_overlaps(written)
+        return stored
+
+    # --- what Google says ------------------------------------------------------------------------
+
+    def merge(self, items: Sequence[GoogleEvent]) -> None:
+        """Classify Google's events against the mirror; write conflicts, then changed mirror documents.
+
+        Conflicts are written first: a crash before the mirror write leaves the page unmerged, and the
+        next run classifies it again (the conflict ids are deterministic, so nothing doubles).
+        """
+        if not items:
+            return
+        now = self.clock.now()
+        ids = list(dict.fromkeys(e.id for e in items))
+        current = self.store.get_events(self.key, ids)
+        decisions: dict[str, EventDecision] = {}
+        for event in items:
+            decision = classify_event(
+                event,
+                current.get(event.id),
+                calendar_key=self.key,
+                google_calendar_id=self.google_calendar_id,
+                env=self.env,
+                now=now,
+                tz=self.tz,
+            )
+            decisions[event.id] = decision
+        self.counts.fetched += len(items)
+        writes: dict[str, MirrorEvent] = {}
+        for decision in decisions.values():
+            if decision.action == "ignore":
+                self.counts.ignored += 1
+                log.warning(
+                    "sync.foreign_event_ignored",
+                    calendar_key=self.key,
+                    event_id=decision.event_id,
+                    reason=decision.reasons[0],
+                )
+            elif decision.action == "unchanged":
+                self.counts.unchanged += 1
+            elif decision.mirror is not None:
+                writes[decision.event_id] = decision.mirror
+        if not writes:
+            return
+        opened, resolved = self._conflict_actions(decisions, writes, current)
+        self._apply_conflicts(opened, resolved, now)
+        self.store.merge_observed_events(list(writes.values()))
+        self.counts.written += len(writes)
+        self._recheck_opened(opened, {e.id: e for e in items}, current, now)
+
+    def _recheck_opened(
+        self,
+        opened: Sequence[ConflictAction],
+        events: dict[str, GoogleEvent],
+        read: dict[str, MirrorEvent],
+        now: datetime,
+    ) -> None:
+        """Resolve conflicts just opened against a snapshot that a publish replaced meanwhile.
+
+        The page was classified against the snapshots read at its start; an apply recording its write
+        in between (its Google write already listed here) would leave a false conflict nobody closes.
+        The apply resolves what it confirms after recording; this re-read covers the other order.
+        """
+        ids = sorted({a.event_id for a in opened if a.kind in EVENT_CONFLICT_KINDS})
+        if not ids:
+            return
+        fresh = self.store.get_events(self.key, ids)
+        stale: list[tuple[str, ConflictKind]] = []
+        for event_id in ids:
+            doc, before = fresh.get(event_id), read.get(event_id)
+            if doc is None or doc.published is None or (before is not None and before.published == doc.published):
+                continue
+            still = diverging_kinds(events[event_id], doc.published)
+            stale += [
+                (event_id, a.kind)
+                for a in opened
+                if a.event_id == event_id and a.kind in EVENT_CONFLICT_KINDS and a.kind not in still
+            ]
+        if stale:
+            log.info("sync.conflicts_superseded", calendar_key=self.key, count=len(stale))
+            self._apply_conflicts([], stale, now)
+
+    def _conflict_actions(
+        self, decisions: dict[str, EventDecision], writes: dict[str, MirrorEvent], current: dict[str, MirrorEvent]
+    ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
+        opened: list[ConflictAction] = []
+        resolved: list[tuple[str, ConflictKind]] = []
+        for event_id in writes:
+            decision = decisions[event_id]
+            opened.extend(decision.open)
+            resolved.extend((event_id, kind) for kind in decision.resolve)
+        manual = [m for m in writes.values() if m.origin == "manual"]
+        system = {m.external_id: m for m in writes.values() if m.origin == "system"}
+        live_manual = [m for m in manual if m.status != "cancelled" and m.start and m.end and not m.all_day]
+        if live_manual:
+            lo = min(m.start for m in live_manual if m.start is not None)
+            hi = max(m.end for m in live_manual if m.end is not None)
+            candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, lo, hi)}
+            candidates.update(system)  # this page's version wins over the stored one
+            for m in live_manual:
+                action = overlap_conflict(m, candidates.values(), self.tz)
+                if action is not None:
+                    opened.append(action)
+                else:
+                    resolved.append((m.external_id, "overlap_manual"))
+        resolved.extend((m.external_id, "overlap_manual") for m in manual if m.status == "cancelled")
+        # Our events that moved, were deleted or appeared (a full listing may return a personal event on
+        # an earlier page than ours over it): the personal events around them are re-evaluated.
+        shifted = [s for s in system.values() if self._shifted(s, current.get(s.external_id))]
+        if shifted:
+            around_open, around_resolved = self.overlaps_around(shifted, skip={m.external_id for m in manual})
+            opened.extend(around_open)
+            resolved.extend(around_resolved)
+        return opened, resolved
+
+    def _shifted(self, system: MirrorEvent, old: MirrorEvent | None) -> bool:
+        if old is None:
+            return True
+        return (old.start, old.end, old.status) != (system.start, system.end, system.status)
+
+    def overlaps_around(
+        self, systems: Iterable[MirrorEvent], *, skip: frozenset[str] | set[str] = frozenset()
+    ) -> tuple[list[ConflictAction], list[tuple[str, ConflictKind]]]:
+        """Re-evaluate ``overlap_manual`` for the manual events around system events that changed.
+
+        A system event created on top of a personal event (a publish) or moved onto one (a person)
+        opens the conflict; one that moved away, or was deleted, resolves it unless the personal
+        event still overlaps another of our events. ``skip``: manual events evaluated by the caller.
+        """
+        page = {s.external_id: s for s in systems}
+        affected: dict[str, MirrorEvent] = {}
+        live = [s for s in page.values() if s.status != "cancelled" and s.start is not None and s.end is not None]
+        if live:
+            lo = min(s.start for s in live if s.start is not None)
+            hi = max(s.end for s in live if s.end is not None)
+            # Only personal events are read (few): cheap enough for every page of a full listing too.
+            for m in self.store.manual_events_overlapping(self.key, lo, hi):
+                if any(overlap_conflict(m, [s]) is not None for s in live):
+                    affected[m.external_id] = m
+        allocations = {s.allocation_id for s in page.values() if s.allocation_id}
+        named: list[str] = []
+        token: str | None = None
+        if allocations:
+            token = None
+            while True:
+                conflicts, token = self.store.list_conflicts(
+                    self.key, status="open", kind="overlap_manual", page_size=500, page_token=token
+                )
+                named.extend(c.event_id for c in conflicts if c.allocation_id in allocations)
+                if token is None:
+                    break
+        missing = sorted({e for e in named if e not in affected})
+        for chunk in chunks(missing, READ_CHUNK):
+            affected.update(self.store.get_events(self.key, chunk))
+        opened: list[ConflictAction] = []
+        resolved: list[tuple[str, ConflictKind]] = []
+        for event_id, m in sorted(affected.items()):
+            if event_id in skip:
+                continue
+            action: ConflictAction | None = None
+            if m.origin == "manual" and m.status != "cancelled" and m.start is not None and m.end is not None:
+                candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, m.start, m.end)}
+                candidates.update(page)  # the changed versions win over the stored ones
+                action = overlap_conflict(m, candidates.values(), self.tz)
+            if action is not None:
+                opened.append(action)
+            else:
+                resolved.append((event_id, "overlap_manual"))
+        return opened, resolved
+
+    def record_overlaps(self, systems: Sequence[MirrorEvent]) -> None:
+        """Open/resolve overlap conflicts around our events written outside a sync (a publish).
+
+        A sync sees those writes only as our own echo (unchanged), so the overlap check happens here.
+        """
+        opened, resolved = self.overlaps_around(systems)
+        self._apply_conflicts(opened, resolved, self.clock.now())
+
+    def _apply_conflicts(
+        self, opened: list[ConflictAction], resolved: list[tuple[str, ConflictKind]], now: datetime
+    ) -> None:
+        open_ids = {conflict_id(self.key, a.event_id, a.kind): a for a in opened}
+        resolve_ids = {conflict_id(self.key, e, k) for e, k in resolved} - set(open_ids)
+        wanted = sorted(set(open_ids) | resolve_ids)
+        existing: dict[str, Conflict] = {}
+        for chunk in chunks(wanted, READ_CHUNK):
+            existing.update(self.store.get_conflicts(chunk))
+        changes: list[Conflict] = []
+        for cid, action in open_ids.items():
+            old = existing.get(cid)
+            if old is None or old.status != "open":
+                self.counts.conflicts_opened += 1
+                log.info(
+                    "conflict.opened",
+                    calendar_key=self.key,
+                    conflict_id=cid,
+                    conflict_kind=action.kind,
+                    event_id=action.event_id,
+                    allocation_id=action.allocation_id,
+                )
+                changes.append(
+                    Conflict(
+                        id=cid,
+                        kind=action.kind,
+                        calendar_key=self.key,
+                        event_id=action.event_id,
+                        allocation_id=action.allocation_id,
+                        suggestion=action.suggestion,
+                        status="open",
+                        detected_at=now,
+                        google_start=action.google_start,
+                        google_end=action.google_end,
+                    )
+                )
+            elif (old.suggestion, old.google_start, old.google_end, old.allocation_id) != (
+                action.suggestion,
+                action.google_start,
+                action.google_end,
+                action.allocation_id,
+            ):
+                changes.append(
+                    old.model_copy(
+                        update={
+                            "suggestion": action.suggestion,
+                            "google_start": action.google_start,
+                            "google_end": action.google_end,
+                            "allocation_id": action.allocation_id,
+                        }
+                    )
+                )
+        for cid in sorted(resolve_ids):
+            old = existing.get(cid)
+            if old is not None and old.status == "open":
+                self.counts.conflicts_resolved += 1
+                log.info("conflict.resolved", calendar_key=self.key, conflict_id=cid, conflict_kind=old.kind)
+                changes.append(old.model_copy(update={"status": "resolved", "resolved_at": now}))
+        if changes:
+            self.store.put_conflicts(changes)
