@@ -25,6 +25,8 @@ from typing import Any
 import requests
 
 from calsync import logs
+from calsync.bootstrap import Container, bootstrap
+from calsync.config import Settings
 from calsync.model import Conflict, MirrorEvent
 from calsync.ports import StateStore
 from devstack import procs
@@ -336,6 +338,21 @@ class BenchStack:
         }
         env.update({f"CALSYNC_{k.upper()}": v for k, v in overrides.items()})
         return env
+
+    def container(self, settings: Mapping[str, Any] | None = None, **ports: Any) -> Container:
+        """The composition root on this stack (the functions' settings, ``settings`` over them).
+
+        Ports not given in ``ports`` are the emulators': Firestore, the Calendar emulator with
+        anonymous credentials, the Cloud Tasks emulator.
+        """
+        values: dict[str, Any] = {
+            key.removeprefix("CALSYNC_").lower(): value
+            for key, value in self.function_env().items()
+            if key.startswith("CALSYNC_")
+        }
+        values["display_time_zone"] = "UTC"
+        os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore_host
+        return bootstrap(Settings(**(values | dict(settings or {}))), **ports)
 
     def start_function(self, name: str, env: Mapping[str, str], port: int = 0) -> tuple[procs.Server, str]:
         """A calsync function under functions-framework (on ``port``, or a free one); the server and its URL."""

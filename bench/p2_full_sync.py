@@ -13,15 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.cloud import firestore
-
 from bench.baseline_poller import PAST_DAYS, FullWindowPoller
 from bench.gcal_sync_driver import GcalSyncClient
-from bench.harness import PROJECT, BenchStack, CountingStore, Row, Stopwatch, fmt, ratio
-from calsync.adapters.firestore_store import FirestoreStateStore
-from calsync.adapters.google_calendar import GoogleCalendarApi
+from bench.harness import BenchStack, CountingStore, Row, Stopwatch, fmt, ratio
 from calsync.bootstrap import SystemClock
 from calsync.model import CalendarRecord
+from calsync.ports import CalendarApi
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
 from tests.fakes import InMemoryStateStore, RecordingTaskQueue
 
@@ -29,7 +26,8 @@ KEY = "room-bench"
 NAIVE_KEY = "room-bench-naive"
 MEMORY_KEY = "room-bench-memory"
 READER = "bench-reader@clinic.example"
-CONFIG = SyncConfig(env="dev", sync_queue="calsync-sync", sync_url="http://127.0.0.1:1/sync", lock_lease_s=600)
+# A lease longer than the largest full sync: the benchmark measures one uninterrupted pass.
+LOCK_LEASE_S = 600
 
 
 def event_body(i: int, base: datetime) -> dict[str, Any]:
@@ -48,13 +46,14 @@ class SyncWorld:
     """The seeded calendar and everything P1 continues with."""
 
     stack: BenchStack
-    api: GoogleCalendarApi
+    api: CalendarApi
     store: CountingStore
     queue: RecordingTaskQueue
     gcal: str
     bodies: list[dict[str, Any]]
     naive: FullWindowPoller
     gcal_sync: GcalSyncClient
+    config: SyncConfig
 
     def sync(self, key: str = KEY, store: Any = None) -> SyncSummary:
         """One calsync sync of the seeded calendar."""
@@ -64,7 +63,7 @@ class SyncWorld:
             store=store or self.store,
             queue=self.queue,
             clock=SystemClock(),
-            config=CONFIG,
+            config=self.config,
         )
 
 
@@ -72,27 +71,27 @@ def run(stack: BenchStack, events: int) -> tuple[list[Row], SyncWorld]:
     """Seed ``events`` events, full-sync them with calsync and gcal_sync; the rows and the world for P1."""
     stack.reset()
     emulator = stack.emulator
-    api = GoogleCalendarApi.for_emulator(stack.calendar_base)
+    app = stack.container({"lock_lease_s": LOCK_LEASE_S, "sync_queue": "calsync-sync"})
+    api = app.calendar_api
     gcal = api.insert_calendar("Sala bench", time_zone="UTC")
     api.insert_acl(gcal, email=READER, role="reader")
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     bodies = [event_body(i, base) for i in range(events)]
     emulator.control("seed", {"calendarId": gcal, "events": bodies})
 
-    client = firestore.Client(project=PROJECT)
-    firestore_store = FirestoreStateStore(client, environment="dev")
+    firestore_store = app.store
     store = CountingStore(firestore_store)
     for key in (KEY, NAIVE_KEY):
         firestore_store.put_calendar(CalendarRecord(key=key, google_calendar_id=gcal, kind="room"))
     memory = InMemoryStateStore()
     memory.put_calendar(CalendarRecord(key=MEMORY_KEY, google_calendar_id=gcal, kind="room"))
     queue = RecordingTaskQueue()
-    clock = SystemClock()
+    clock = app.clock
     naive = FullWindowPoller(api=api, store=store, clock=clock, calendar_key=NAIVE_KEY, google_calendar_id=gcal)
     gcal_client = GcalSyncClient(
         stack.calendar_base, gcal, user=READER, time_min=clock.now() - timedelta(days=PAST_DAYS)
     )
-    world = SyncWorld(stack, api, store, queue, gcal, bodies, naive, gcal_client)
+    world = SyncWorld(stack, api, store, queue, gcal, bodies, naive, gcal_client, app.sync_config)
 
     emulator.reset_stats()
     with Stopwatch() as ours_memory:

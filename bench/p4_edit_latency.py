@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from google.cloud import firestore
-
-from bench.harness import PROJECT, REGION, BenchStack, Row, fmt, percentile, wait_for
+from bench.harness import BenchStack, Row, fmt, percentile, wait_for
 from calsync.adapters.cloud_tasks import CloudTasksQueue
-from calsync.adapters.firestore_store import FirestoreStateStore
-from calsync.adapters.google_calendar import GoogleCalendarApi
-from calsync.bootstrap import SystemClock
 from calsync.model import CalendarRecord
-from calsync.services.channels import ChannelConfig, open_channel
+from calsync.ports import CalendarApi, StateStore
+from calsync.services.channels import open_channel
 from devstack.procs import HOST, free_port
 
 KEY = "room-p4"
@@ -30,7 +27,7 @@ EVENTS = 20
 PRODUCTION_DEBOUNCE_S = 30
 
 
-def edit_once(api: GoogleCalendarApi, store: FirestoreStateStore, gcal: str, event_id: str) -> float:
+def edit_once(api: CalendarApi, store: StateStore, gcal: str, event_id: str) -> float:
     """Move one event by 15 minutes as a person would; seconds until the mirror shows the new start."""
     current = api.get_event(gcal, event_id)
     if current.start is None or current.start.date_time is None:
@@ -56,18 +53,26 @@ def edit_once(api: GoogleCalendarApi, store: FirestoreStateStore, gcal: str, eve
 def run(stack: BenchStack, *, edits: int, debounce_s: int) -> list[Row]:
     """Measure ``edits`` sequential edits with a ``debounce_s`` webhook debounce."""
     stack.reset()
-    queue = CloudTasksQueue.for_emulator(stack.tasks_host, PROJECT, REGION)
-    queue.ensure_queue(QUEUE)
     ports = {"sync": free_port(), "webhook": free_port()}
     urls = {name: f"http://{HOST}:{port}/" for name, port in ports.items()}
+    app = stack.container(
+        {
+            "sync_queue": QUEUE,
+            "sync_url": urls["sync"],
+            "webhook_url": urls["webhook"],
+            "channel_ttl_s": 7 * 86400,
+            "renew_margin_s": 86400,
+        }
+    )
+    queue = cast(CloudTasksQueue, app.queue)
+    queue.ensure_queue(QUEUE)
     env = stack.function_env(
         sync_queue=QUEUE, sync_url=urls["sync"], webhook_url=urls["webhook"], debounce_s=str(debounce_s)
     )
-    sync_server, sync_url = stack.start_function("sync", env, ports["sync"])
-    webhook_server, webhook_url = stack.start_function("webhook", env, ports["webhook"])
+    sync_server, _ = stack.start_function("sync", env, ports["sync"])
+    webhook_server, _ = stack.start_function("webhook", env, ports["webhook"])
     try:
-        api = GoogleCalendarApi.for_emulator(stack.calendar_base)
-        store = FirestoreStateStore(firestore.Client(project=PROJECT), environment="dev")
+        api, store = app.calendar_api, app.store
         gcal = api.insert_calendar("Sala P4", time_zone="America/Sao_Paulo")
         base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
         bodies = [
@@ -81,10 +86,7 @@ def run(stack: BenchStack, *, edits: int, debounce_s: int) -> list[Row]:
         ]
         stack.emulator.control("seed", {"calendarId": gcal, "events": bodies})
         store.put_calendar(CalendarRecord(key=KEY, google_calendar_id=gcal, kind="room"))
-        config = ChannelConfig(
-            webhook_url=webhook_url, channel_ttl_s=7 * 86400, renew_margin_s=86400, sync_queue=QUEUE, sync_url=sync_url
-        )
-        open_channel(KEY, api=api, store=store, queue=queue, clock=SystemClock(), config=config)
+        open_channel(KEY, api=api, store=store, queue=queue, clock=app.clock, config=app.channel_config)
         wait_for(lambda: (c := store.get_calendar(KEY)) and c.sync_token, timeout_s=60, what="P4 initial sync")
 
         ids = [str(b["id"]) for b in bodies]

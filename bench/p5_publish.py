@@ -16,17 +16,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from google.cloud import firestore
-
-from bench.harness import PROJECT, BenchStack, Row, fmt
+from bench.harness import BenchStack, Row, fmt
 from calsync import errors
-from calsync.adapters.firestore_store import FirestoreStateStore
-from calsync.adapters.google_calendar import GoogleCalendarApi
-from calsync.bootstrap import SystemClock
+from calsync.bootstrap import Container
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.ports import TaskRequest
+from calsync.ports import CalendarApi, TaskRequest
 from calsync.services.apply import ApplyCommand, plan_progress, start_apply
 from calsync.services.apply_chunk import RETRYABLE, run_chunk
 from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
@@ -69,8 +66,9 @@ class ScheduledQueue:
         return task
 
 
-def setup(stack: BenchStack, store: FirestoreStateStore, api: GoogleCalendarApi, events: int) -> PublishConfig:
+def setup(stack: BenchStack, app: Container, events: int) -> PublishConfig:
     """The clinic's calendars (in Google and registered) and ``events / 3`` reviewed allocations."""
+    store, api = app.store, app.calendar_api
     control = api.insert_calendar("Controle", time_zone="America/Sao_Paulo")
     store.put_calendar(CalendarRecord(key=CONTROL_KEY, google_calendar_id=control, kind="control"))
     store.replace_professionals(
@@ -109,16 +107,15 @@ def setup(stack: BenchStack, store: FirestoreStateStore, api: GoogleCalendarApi,
     ]
     for start in range(0, len(allocations), 400):
         store.put_allocations(allocations[start : start + 400])
-    return PublishConfig(env="dev", control_calendar_id=control, publish_url="http://127.0.0.1:9", batch_size=50)
+    return replace(app.publish_config, control_calendar_id=control)
 
 
 def run(stack: BenchStack, *, events: int) -> list[Row]:
     """Plan and apply a publish of ``events`` events under Google's default quotas."""
     stack.reset()
-    store = FirestoreStateStore(firestore.Client(project=PROJECT), environment="dev")
-    api = GoogleCalendarApi.for_emulator(stack.calendar_base, batch_size=50)
-    config = setup(stack, store, api, events)
-    clock = SystemClock()
+    app = stack.container({"batch_size": 50})
+    store, api, clock = app.store, app.calendar_api, app.clock
+    config = setup(stack, app, events)
     now = clock.now()
     window = PlanCommand(CLINIC, now, now + timedelta(days=30))
     plan = make_plan(window, store=store, clock=clock, config=config)
@@ -195,7 +192,7 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
     ]
 
 
-def _count_events(api: GoogleCalendarApi, calendar_id: str) -> int:
+def _count_events(api: CalendarApi, calendar_id: str) -> int:
     """Live events of a calendar in Google."""
     count, token = 0, None
     while True:

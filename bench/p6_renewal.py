@@ -16,15 +16,10 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from google.cloud import firestore
-
-from bench.harness import PROJECT, BenchStack, Row, fmt
-from calsync.adapters.firestore_store import FirestoreStateStore
-from calsync.adapters.google_calendar import GoogleCalendarApi
-from calsync.bootstrap import SystemClock
+from bench.harness import BenchStack, Row, fmt
 from calsync.model import CalendarRecord
-from calsync.services.channels import ChannelConfig, open_channel
-from calsync.services.maintenance import JobsConfig, renew_one, run_renew
+from calsync.services.channels import open_channel
+from calsync.services.maintenance import renew_one, run_renew
 from tests.fakes import RecordingTaskQueue
 
 WORKERS = 8
@@ -42,13 +37,21 @@ def run(stack: BenchStack, *, channels: int) -> list[Row]:
 
 
 def _run(stack: BenchStack, channels: int, sink_url: str) -> list[Row]:
-    api = GoogleCalendarApi.for_emulator(stack.calendar_base)
-    store = FirestoreStateStore(firestore.Client(project=PROJECT), environment="dev")
-    clock = SystemClock()
-    queue = RecordingTaskQueue()
-    config = ChannelConfig(
-        webhook_url=sink_url, channel_ttl_s=TTL_S, renew_margin_s=TTL_S * 2, sync_queue="q", sync_url=sink_url
+    app = stack.container(
+        {
+            "webhook_url": sink_url,
+            "sync_url": sink_url,
+            "sync_queue": "q",
+            "channel_ttl_s": TTL_S,
+            # Every channel is due: the margin is longer than the TTL.
+            "renew_margin_s": TTL_S * 2,
+            "renew_url": "http://127.0.0.1:9/renew",
+            "renew_inline_max": 0,
+        }
     )
+    api, store, clock = app.calendar_api, app.store, app.clock
+    queue = RecordingTaskQueue()
+    config = app.channel_config
     keys = [f"room-p6-{i:05d}" for i in range(channels)]
 
     def provision(key: str) -> None:
@@ -63,7 +66,7 @@ def _run(stack: BenchStack, channels: int, sink_url: str) -> list[Row]:
 
     emulator = stack.emulator
     emulator.reset_stats()
-    jobs = JobsConfig(channel=config, renew_url="http://127.0.0.1:9/renew", renew_inline_max=0)
+    jobs = app.jobs_config
     fan_out = RecordingTaskQueue()
     started = time.monotonic()
     planned = run_renew(api=api, store=store, queue=fan_out, clock=clock, config=jobs)

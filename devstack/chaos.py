@@ -40,7 +40,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,11 +53,10 @@ from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, MirrorEvent, Professional, Room
 from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
-from calsync.services.channels import ChannelConfig
 from calsync.services.directory import replace_professionals, replace_rooms
 from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
 from calsync.services.provision import provision_clinic
-from calsync.services.sync import SyncCommand, SyncConfig, sync_calendar
+from calsync.services.sync import SyncCommand, sync_calendar
 from devstack.chaos_audit import Finding, audit_logs, capture_logs
 from devstack.chaos_stack import ChaosCrash, ChaosStack, CrashingApi, CrashingStore, ListQueue, RecordingApi
 
@@ -177,10 +176,20 @@ class SeedRun:
         self.seed = seed
         self.rng = random.Random(seed)
         self.ledger = Ledger(seed)
+        # Small pages and batches, a short lease and fast channel renewal: every path runs in a seed.
+        settings = stack.settings(
+            lock_lease_s=30, batch_size=3, channel_ttl_s=86400, renew_margin_s=3600, display_time_zone="UTC"
+        )
+        self.app = stack.container(
+            settings,
+            store=store,
+            calendar_api=RecordingApi(stack.api(page_size=2)),
+            clock=SystemClock(),
+        )
         self.store = store
-        self.clock = SystemClock()
-        self.api: Any = RecordingApi(stack.api(page_size=2))  # Any: a structural stand-in for CalendarApi
-        self.tasks = stack.tasks()
+        self.clock = self.app.clock
+        self.api: Any = self.app.calendar_api  # Any: a structural stand-in for CalendarApi
+        self.tasks: Any = self.app.queue  # the Cloud Tasks emulator, from the settings
         self.publish_queue = ListQueue()
         self.now = self.clock.now()
         self.base = (self.now + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
@@ -188,7 +197,7 @@ class SeedRun:
         self.actors: dict[str, str] = {}  # google id → person who may edit it
         self.allocations: dict[str, Allocation] = {}
         self.control_id = ""
-        self.sync_config = SyncConfig(env=ENV, sync_queue=stack.sync_queue, sync_url=stack.sync_url, lock_lease_s=30)
+        self.sync_config = self.app.sync_config
         self.counts: Counter[str] = Counter()
         self.timings = self.ledger.timings
 
@@ -263,13 +272,8 @@ class SeedRun:
 
     def publish_config(self) -> PublishConfig:
         """Publish settings: small batches, so a schedule spans several chunk tasks."""
-        return PublishConfig(
-            env=ENV,
-            control_calendar_id=self.control_id,
-            publish_url="http://127.0.0.1:9/unused",
-            batch_size=3,
-            sync_queue=self.stack.sync_queue,
-            sync_url=self.stack.sync_url,
+        return replace(
+            self.app.publish_config, control_calendar_id=self.control_id, publish_url="http://127.0.0.1:9/unused"
         )
 
     # --- set-up ----------------------------------------------------------------------------------
@@ -285,13 +289,7 @@ class SeedRun:
         ]
         replace_professionals(CLINIC, profs, store=self.store)
         replace_rooms(CLINIC, [Room(clinic_id=CLINIC, id="r1", name="Sala 1")], store=self.store)
-        channels = ChannelConfig(
-            webhook_url=self.stack.webhook_url,
-            channel_ttl_s=86400,
-            renew_margin_s=3600,
-            sync_queue=self.stack.sync_queue,
-            sync_url=self.stack.sync_url,
-        )
+        channels = self.app.channel_config
         provision_clinic(
             CLINIC,
             api=self.api,

@@ -33,6 +33,8 @@ from calsync import errors
 from calsync.adapters.cloud_tasks import CloudTasksQueue
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
+from calsync.bootstrap import Container, bootstrap
+from calsync.config import Settings
 from calsync.ports import BatchOp, BatchResult, TaskRequest
 from devstack import procs
 
@@ -168,6 +170,29 @@ class ChaosStack:
     def tasks(self) -> CloudTasksQueue:
         """The Cloud Tasks emulator (sync tasks go to the sync function)."""
         return CloudTasksQueue.for_emulator(self.tasks_host, PROJECT, REGION)
+
+    def settings(self, **overrides: Any) -> Settings:
+        """The settings of in-process use cases on this stack (the functions get the same by env)."""
+        values: dict[str, Any] = {
+            "environment": "dev",
+            "gcp_project": PROJECT,
+            "region": REGION,
+            "control_calendar_id": "",
+            "webhook_url": self.webhook_url,
+            "sync_url": self.sync_url,
+            "sync_queue": self.sync_queue,
+            "tasks_emulator_host": self.tasks_host,
+            "calendar_credentials": "anonymous",
+            "secrets_backend": "env",
+            "calendar_api_endpoint": f"{self.calendar}/calendar/v3/",
+            "calendar_batch_uri": f"{self.calendar}/batch/calendar/v3",
+        }
+        return Settings(**(values | overrides))
+
+    def container(self, settings: Settings, **ports: Any) -> Container:
+        """The composition root on this stack: Firestore and Cloud Tasks emulators unless overridden."""
+        os.environ["FIRESTORE_EMULATOR_HOST"] = self.firestore_host
+        return bootstrap(settings, **ports)
 
 
 # --- instrumented ports ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from calsync.config import Settings
 from calsync.logs import configure
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from calsync.ports import CalendarApi, Clock, Secrets, StateStore, TaskQueue
 
 ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
+# The ports a container holds (each may be overridden).
+PORTS = ("store", "calendar_api", "queue", "clock", "secrets")
 
 
 class SystemClock:
@@ -152,6 +154,11 @@ class Container:
         self._queue = queue
         self._clock = clock
         self._secrets = secrets
+
+    def replace(self, **ports: Any) -> Container:
+        """A container with the same settings and ports (those built so far included), some replaced."""
+        current = {name: self.__dict__.get(name, getattr(self, f"_{name}")) for name in PORTS}
+        return Container(self.settings, api_factory=self._api_factory, **(current | ports))
 
     # --- ports -------------------------------------------------------------------------------------
 

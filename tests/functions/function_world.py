@@ -8,7 +8,7 @@ from typing import Any
 import functions_framework
 from pydantic import SecretStr
 
-from calsync.bootstrap import Container
+from calsync.bootstrap import Container, bootstrap
 from calsync.config import Settings
 from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
@@ -28,15 +28,14 @@ def fake_container() -> Container:
         calendar_credentials="anonymous",
         secrets_backend="env",
     )
-    container = Container(settings)
     clock = FrozenClock()
-    container.__dict__.update(
+    return bootstrap(
+        settings,
         clock=clock,
         calendar_api=FakeCalendarApi(clock),
         store=InMemoryStateStore(),
         queue=RecordingTaskQueue(),
     )
-    return container
 
 
 def client(function: str) -> Any:

@@ -27,8 +27,9 @@ def wired() -> Iterator[tuple[Any, InMemoryStateStore, RecordingTaskQueue, Froze
     api = FakeCalendarApi(clock)
     api.add_calendar("room1@g")
     store.put_calendar(CalendarRecord(key="room-1", google_calendar_id="room1@g", kind="room"))
-    container = Container(make_settings(renew_url="http://127.0.0.1:3/"))
-    container.__dict__.update(store=store, queue=queue, clock=clock, calendar_api=api)
+    container = Container(
+        make_settings(renew_url="http://127.0.0.1:3/"), store=store, queue=queue, clock=clock, calendar_api=api
+    )
     set_container(container)
     client = functions_framework.create_app(target="main", source=str(SOURCE)).test_client()
     try:
@@ -87,7 +88,7 @@ def test_queue_down_is_503_with_retry_after(wired) -> None:
         def enqueue(self, task: object) -> bool:
             raise errors.QueueUnavailable("down")
 
-    get_container().__dict__["queue"] = Down()
+    set_container(get_container().replace(queue=Down()))
     response = client.post("/", json={"job": "poll"})
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"

@@ -52,8 +52,7 @@ def wired() -> Iterator[tuple[Any, InMemoryStateStore, RecordingTaskQueue, Froze
                 status=status,  # type: ignore[arg-type]
             )
         )
-    container = Container(make_settings())
-    container.__dict__.update(store=store, queue=queue, clock=clock)  # cached_property slots
+    container = Container(make_settings(), store=store, queue=queue, clock=clock)
     set_container(container)
     client = functions_framework.create_app(target="main", source=str(SOURCE)).test_client()
     try:
@@ -96,13 +95,13 @@ def test_status_codes(wired) -> None:
 def test_queue_down_is_503(wired) -> None:
     client, _, _, _ = wired
     from calsync import errors
-    from calsync.bootstrap import get_container
+    from calsync.bootstrap import get_container, set_container
 
     class Down:
         def enqueue(self, task: object) -> bool:
             raise errors.QueueUnavailable("down")
 
-    get_container().__dict__["queue"] = Down()
+    set_container(get_container().replace(queue=Down()))
     assert client.post("/", headers=push_headers()).status_code == 503
 
 
@@ -157,8 +156,13 @@ def test_admin_watch_route_opens_a_channel_the_webhook_accepts() -> None:
     api = FakeCalendarApi(clock)
     api.add_calendar("room1@g")
     store.put_calendar(CalendarRecord(key="room-1", google_calendar_id="room1@g", kind="room"))
-    container = Container(make_settings(admin_token="admin-token-for-tests-0123456789"))
-    container.__dict__.update(store=store, queue=queue, clock=clock, calendar_api=api)
+    container = Container(
+        make_settings(admin_token="admin-token-for-tests-0123456789"),
+        store=store,
+        queue=queue,
+        clock=clock,
+        calendar_api=api,
+    )
     set_container(container)
     try:
         publish = functions_framework.create_app(target="main", source=str(SOURCE.parents[1] / "publish" / "main.py"))
