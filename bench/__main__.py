@@ -1,6 +1,6 @@
 """``python -m bench``: run the benchmarks on one local stack, print the table, write ``results/latest.md``.
 
-Defaults finish in a few minutes; ``--full`` runs the issue's sizes for P5 (6,000 events, ≥ 10 min
+Defaults finish in a few minutes; ``--full`` runs the production-scale sizes for P5 (6,000 events, ≥ 10 min
 quota-bound) and P6 (10,000 channels).
 """
 

@@ -33,7 +33,8 @@ from calsync.model import (
     PublishedSnapshot,
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
-from calsync.services.plan import Desired, PlanAction, PublishConfig, action_from, event_body
+from calsync.services.our_events import Desired, event_body
+from calsync.services.plan import PlanAction, PublishConfig, action_from
 from calsync.services.reconcile import Reconciler, mirror_of_written
 
 log = get_logger(__name__)

@@ -1,7 +1,7 @@
 """Pure classification of Google events against the mirror: what to write and which conflicts exist.
 
 The shape follows Cal.com's ``getBookingUpdateActions``: a pure function returns a decision with
-reason codes, and the sync service performs the I/O around it. Rules (issue 4):
+reason codes, and the reconciler (``services.reconcile``) performs the I/O around it. Rules:
 
 - ``system``: our tag (``extendedProperties.private.source == "agendador"``) with our environment;
   ``manual``: no tag; another environment's tag: ignored with a warning and never touched.

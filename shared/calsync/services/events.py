@@ -27,7 +27,8 @@ from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
 from calsync.services.apply_chunk import ours
-from calsync.services.plan import Desired, PublishConfig, event_body, event_id
+from calsync.services.our_events import Desired, event_body, event_id
+from calsync.services.plan import PublishConfig
 from calsync.services.reconcile import Reconciler, mirror_of_written
 
 log = get_logger(__name__)

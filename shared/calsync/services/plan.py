@@ -6,7 +6,7 @@ use case ``make_plan`` gathers those inputs from the store, stores the plan with
 tokens and a fingerprint of its actions (apply re-plans and compares: a different fingerprint means
 allocations or Google changed, so the plan is stale), and answers the admin's dry run.
 
-Rules (issue 6):
+Rules:
 
 - Allocations ``reviewed|adjusted`` are published to three calendars (the professional's, the room's,
   the control calendar); ``cancelled`` ones have their future events deleted; ``draft`` are ignored.
@@ -20,7 +20,6 @@ Rules (issue 6):
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
@@ -33,12 +32,6 @@ from typing import Any, Literal
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import (
-    TAG_ALLOCATION,
-    TAG_ENV,
-    TAG_SCHEMA,
-    TAG_SCHEMA_VERSION,
-    TAG_SOURCE,
-    TAG_SOURCE_VALUE,
     Allocation,
     CalendarRecord,
     MirrorEvent,
@@ -48,11 +41,18 @@ from calsync.model import (
     has_started,
 )
 from calsync.ports import Clock, PublishStore
+from calsync.services.our_events import (
+    CONTROL_KEY,
+    Desired,
+    desired_for,
+    event_id,
+    professional_key,
+    room_key,
+)
 
 log = get_logger(__name__)
 
 PUBLISHED_STATUSES = frozenset({"reviewed", "adjusted"})
-CONTROL_KEY = "control"
 PLAN_TTL_S = 3600
 MAX_WINDOW_DAYS = 62
 MIRROR_PAGE = 500
@@ -68,32 +68,6 @@ R_UNTAGGED = "untagged_event"
 R_CONFLICT = "open_conflict"
 R_FOREIGN = "foreign_env"
 R_NO_CALENDAR = "calendar_missing"
-
-
-def event_id(env: str, allocation_id: str, calendar_key: str) -> str:
-    """The deterministic Google event id of an allocation on a calendar (base32hex, a-v0-9, 52 chars)."""
-    digest = hashlib.sha256(f"{env}\x1f{allocation_id}\x1f{calendar_key}".encode()).digest()
-    return base64.b32hexencode(digest).decode("ascii").rstrip("=").lower()
-
-
-def professional_key(clinic_id: str, professional_id: str) -> str:
-    """The calendar key of a professional's calendar (as ``provision`` registers it)."""
-    return f"{clinic_id}-prof-{professional_id}"
-
-
-def room_key(clinic_id: str, room_id: str) -> str:
-    """The calendar key of a room's calendar (as ``provision`` registers it)."""
-    return f"{clinic_id}-room-{room_id}"
-
-
-@dataclass(frozen=True)
-class Desired:
-    """What one of our events should look like on one calendar (compared with the mirror)."""
-
-    summary: str
-    start: datetime
-    end: datetime
-    attendees: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -129,34 +103,6 @@ class CalendarView:
     record: CalendarRecord
     mirror: Mapping[str, MirrorEvent] = field(default_factory=dict)
     conflicted: frozenset[str] = frozenset()
-
-
-def desired_for(allocation: Allocation, calendar: CalendarRecord) -> Desired:
-    """Our event of ``allocation`` on ``calendar``: attendees only on the professional's calendar.
-
-    Guests are invited once, from the professional's copy; the room and control copies carry none, so
-    a patient never receives three invitations for one appointment.
-    """
-    attendees = tuple(sorted({a.lower() for a in allocation.attendees})) if calendar.kind == "professional" else ()
-    return Desired(summary=allocation.title, start=allocation.start, end=allocation.end, attendees=attendees)
-
-
-def event_body(env: str, allocation_id: str | None, event_id_: str, desired: Desired) -> dict[str, Any]:
-    """The events.insert/update body of one of our events, tagged with source, environment and schema."""
-    tags = {TAG_SOURCE: TAG_SOURCE_VALUE, TAG_ENV: env, TAG_SCHEMA: TAG_SCHEMA_VERSION}
-    if allocation_id is not None:
-        tags[TAG_ALLOCATION] = allocation_id
-    body: dict[str, Any] = {
-        "id": event_id_,
-        "summary": desired.summary,
-        "start": {"dateTime": desired.start.isoformat()},
-        "end": {"dateTime": desired.end.isoformat()},
-        "status": "confirmed",
-        "extendedProperties": {"private": tags},
-    }
-    if desired.attendees:
-        body["attendees"] = [{"email": a} for a in desired.attendees]
-    return body
 
 
 def _matches(mirror: MirrorEvent, desired: Desired) -> bool:

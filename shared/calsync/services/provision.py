@@ -23,7 +23,7 @@ from calsync.logs import get_logger
 from calsync.model import CalendarKind, CalendarRecord
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.services.channels import ChannelConfig, current_channel, open_channel
-from calsync.services.plan import CONTROL_KEY, professional_key, room_key
+from calsync.services.our_events import CONTROL_KEY, professional_key, room_key
 
 log = get_logger(__name__)
 

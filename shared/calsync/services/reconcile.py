@@ -37,7 +37,7 @@ from calsync.services.classify import (
     mirror_diverging_kinds,
     overlap_conflict,
 )
-from calsync.services.plan import Desired
+from calsync.services.our_events import Desired
 
 log = get_logger(__name__)
 

@@ -1,0 +1,86 @@
+"""What calsync's own events look like in Google: deterministic ids, target calendars, tagged bodies.
+
+Shared by the planner, the apply's chunk tasks, ad-hoc events and conflict resolution, so an event is
+described one way whoever writes it.
+
+- Event ids are deterministic (``event_id``): base32hex of sha256(environment, allocation, calendar),
+  so a retried or repeated write never duplicates an event.
+- An allocation goes to three calendars (``professional_key``, ``room_key``, ``CONTROL_KEY``), with
+  guests only on the professional's copy.
+- Every body carries ``extendedProperties.private`` tags: source, environment, schema, allocation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from calsync.model import (
+    TAG_ALLOCATION,
+    TAG_ENV,
+    TAG_SCHEMA,
+    TAG_SCHEMA_VERSION,
+    TAG_SOURCE,
+    TAG_SOURCE_VALUE,
+    Allocation,
+    CalendarRecord,
+)
+
+CONTROL_KEY = "control"
+
+
+def event_id(env: str, allocation_id: str, calendar_key: str) -> str:
+    """The deterministic Google event id of an allocation on a calendar (base32hex, a-v0-9, 52 chars)."""
+    digest = hashlib.sha256(f"{env}\x1f{allocation_id}\x1f{calendar_key}".encode()).digest()
+    return base64.b32hexencode(digest).decode("ascii").rstrip("=").lower()
+
+
+def professional_key(clinic_id: str, professional_id: str) -> str:
+    """The calendar key of a professional's calendar (as ``provision`` registers it)."""
+    return f"{clinic_id}-prof-{professional_id}"
+
+
+def room_key(clinic_id: str, room_id: str) -> str:
+    """The calendar key of a room's calendar (as ``provision`` registers it)."""
+    return f"{clinic_id}-room-{room_id}"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one of our events should look like on one calendar (compared with the mirror)."""
+
+    summary: str
+    start: datetime
+    end: datetime
+    attendees: tuple[str, ...]
+
+
+def desired_for(allocation: Allocation, calendar: CalendarRecord) -> Desired:
+    """Our event of ``allocation`` on ``calendar``: attendees only on the professional's calendar.
+
+    Guests are invited once, from the professional's copy; the room and control copies carry none, so
+    a patient never receives three invitations for one appointment.
+    """
+    attendees = tuple(sorted({a.lower() for a in allocation.attendees})) if calendar.kind == "professional" else ()
+    return Desired(summary=allocation.title, start=allocation.start, end=allocation.end, attendees=attendees)
+
+
+def event_body(env: str, allocation_id: str | None, event_id_: str, desired: Desired) -> dict[str, Any]:
+    """The events.insert/update body of one of our events, tagged with source, environment and schema."""
+    tags = {TAG_SOURCE: TAG_SOURCE_VALUE, TAG_ENV: env, TAG_SCHEMA: TAG_SCHEMA_VERSION}
+    if allocation_id is not None:
+        tags[TAG_ALLOCATION] = allocation_id
+    body: dict[str, Any] = {
+        "id": event_id_,
+        "summary": desired.summary,
+        "start": {"dateTime": desired.start.isoformat()},
+        "end": {"dateTime": desired.end.isoformat()},
+        "status": "confirmed",
+        "extendedProperties": {"private": tags},
+    }
+    if desired.attendees:
+        body["attendees"] = [{"email": a} for a in desired.attendees]
+    return body
