@@ -96,7 +96,7 @@ def start_apply(
         raise errors.StaleState("plan is stale, plan again", details={"plan_id": plan.id})
     writes = [a for a in actions if a.action != "skip"]
     refused = _foreign_calendars(writes, store, api, config)
-    guard_errors = [f"{key}: calendar tagged with another environment" for key in sorted(refused)]
+    guard_errors = [f"{calendar_key}: calendar tagged with another environment" for calendar_key in sorted(refused)]
     writes = [a for a in writes if a.calendar_key not in refused]
     chunks = _chunks(writes, config.batch_size)
     if not store.transition_plan(
@@ -106,11 +106,11 @@ def start_apply(
         | ({"errors": guard_errors} if guard_errors else {}),
     ):
         return plan_progress(plan.id, store=store)
-    for (key, index), items in chunks.items():
+    for (calendar_key, index), items in chunks.items():
         store.put_plan_progress(
             PlanChunkProgress(
                 plan_id=plan.id,
-                calendar_key=key,
+                calendar_key=calendar_key,
                 chunk=index,
                 total=len(items),
                 actions=[action_dict(a) for a in items],
@@ -131,10 +131,10 @@ def _chunks(writes: Sequence[PlanAction], size: int) -> dict[tuple[str, int], li
     for a in writes:
         by_calendar.setdefault(a.calendar_key, []).append(a)
     out: dict[tuple[str, int], list[PlanAction]] = {}
-    for key in sorted(by_calendar):
-        items = by_calendar[key]
+    for calendar_key in sorted(by_calendar):
+        items = by_calendar[calendar_key]
         for index, start in enumerate(range(0, len(items), size)):
-            out[(key, index)] = items[start : start + size]
+            out[(calendar_key, index)] = items[start : start + size]
     return out
 
 
@@ -143,15 +143,15 @@ def _foreign_calendars(
 ) -> set[str]:
     """Target calendars whose Google description carries another environment's tag (never written)."""
     refused: set[str] = set()
-    for key in sorted({a.calendar_key for a in writes}):
-        record = store.get_calendar(key)
+    for calendar_key in sorted({a.calendar_key for a in writes}):
+        record = store.get_calendar(calendar_key)
         if record is None:
-            refused.add(key)
+            refused.add(calendar_key)
             continue
         tagged = calendar_env(api.get_calendar(record.google_calendar_id))
         if tagged is not None and tagged != config.env:
-            log.warning("publish.foreign_calendar_refused", calendar_key=key, env=tagged)
-            refused.add(key)
+            log.warning("publish.foreign_calendar_refused", calendar_key=calendar_key, env=tagged)
+            refused.add(calendar_key)
     return refused
 
 

@@ -33,9 +33,9 @@ from calsync.model import (
     PublishedSnapshot,
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
-from calsync.services.our_events import Desired, event_body
+from calsync.services.our_events import Desired, event_body, mirror_of_written
 from calsync.services.plan import PlanAction, PublishConfig, action_from
-from calsync.services.reconcile import Reconciler, mirror_of_written
+from calsync.services.reconcile import Reconciler
 
 log = get_logger(__name__)
 
@@ -119,18 +119,25 @@ class ChunkRunner:
 
     def op_for(self, a: PlanAction) -> BatchOp:
         """The batch call of one action (``sendUpdates=none``: see the module docstring)."""
-        gid = self.record.google_calendar_id
+        google_calendar_id = self.record.google_calendar_id
         if a.action == "create":
             assert a.desired is not None
             body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired)
-            return BatchOp(kind="insert", calendar_id=gid, body=body, send_updates="none")
+            return BatchOp(kind="insert", calendar_id=google_calendar_id, body=body, send_updates="none")
         if a.action == "update":
             assert a.desired is not None
             body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired)
             return BatchOp(
-                kind="update", calendar_id=gid, event_id=a.event_id, body=body, if_match=a.if_match, send_updates="none"
+                kind="update",
+                calendar_id=google_calendar_id,
+                event_id=a.event_id,
+                body=body,
+                if_match=a.if_match,
+                send_updates="none",
             )
-        return BatchOp(kind="delete", calendar_id=gid, event_id=a.event_id, if_match=a.if_match, send_updates="none")
+        return BatchOp(
+            kind="delete", calendar_id=google_calendar_id, event_id=a.event_id, if_match=a.if_match, send_updates="none"
+        )
 
     def run(self) -> _Outcome:
         """Execute the chunk's calls in one batch and settle every result."""

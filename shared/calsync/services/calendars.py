@@ -56,12 +56,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def calendar_state(key: str, *, store: StateStore) -> dict[str, Any]:
+def calendar_state(calendar_key: str, *, store: StateStore) -> dict[str, Any]:
     """The admin view of one calendar (``UnknownResource`` if not registered)."""
-    record = store.get_calendar(key)
+    record = store.get_calendar(calendar_key)
     if record is None:
-        raise errors.UnknownResource(f"unknown calendar {key}", details={"key": key})
-    channel = store.active_channel(key)
+        raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"key": calendar_key})
+    channel = store.active_channel(calendar_key)
     return {
         "key": record.key,
         "google_calendar_id": record.google_calendar_id,
@@ -113,13 +113,13 @@ def conflict_item(conflict: Conflict) -> dict[str, Any]:
     }
 
 
-def _require_calendar(store: StateStore, key: str) -> None:
-    if store.get_calendar(key) is None:
-        raise errors.UnknownResource(f"unknown calendar {key}", details={"calendar_id": key})
+def _require_calendar(store: StateStore, calendar_key: str) -> None:
+    if store.get_calendar(calendar_key) is None:
+        raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"calendar_id": calendar_key})
 
 
 def list_events(
-    key: str,
+    calendar_key: str,
     *,
     store: StateStore,
     time_min: datetime | None,
@@ -128,31 +128,37 @@ def list_events(
     page_token: str | None,
 ) -> dict[str, Any]:
     """One page of the mirror (cancelled excluded; no Google call)."""
-    _require_calendar(store, key)
+    _require_calendar(store, calendar_key)
     if time_min is not None and time_max is not None and time_max <= time_min:
         raise errors.InvalidRequest("time_max must be after time_min")
     items, token = store.list_mirror_events(
-        key, time_min=time_min, time_max=time_max, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
+        calendar_key,
+        time_min=time_min,
+        time_max=time_max,
+        page_size=min(page_size, MAX_PAGE_SIZE),
+        page_token=page_token,
     )
     return {"items": [event_item(e) for e in items], "next_page_token": token}
 
 
 def list_conflicts(
-    key: str | None, *, store: StateStore, status: str | None, page_size: int, page_token: str | None
+    calendar_key: str | None, *, store: StateStore, status: str | None, page_size: int, page_token: str | None
 ) -> dict[str, Any]:
     """One page of conflicts (optionally of one calendar and status)."""
-    if key is not None:
-        _require_calendar(store, key)
+    if calendar_key is not None:
+        _require_calendar(store, calendar_key)
     items, token = store.list_conflicts(
-        key, status=status, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
+        calendar_key, status=status, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
     )
     return {"items": [conflict_item(c) for c in items], "next_page_token": token}
 
 
-def force_sync(key: str, *, store: StateStore, queue: TaskQueue, clock: Clock, config: SyncConfig) -> dict[str, Any]:
+def force_sync(
+    calendar_key: str, *, store: StateStore, queue: TaskQueue, clock: Clock, config: SyncConfig
+) -> dict[str, Any]:
     """Enqueue a sync with reason ``admin`` (requests within the same 10 s share one task name)."""
-    _require_calendar(store, key)
+    _require_calendar(store, calendar_key)
     now = clock.now()
-    name = admin_sync_task_name(config.env, key, now)
-    created = queue.enqueue(sync_task(config.sync_queue, config.sync_url, key, "admin", now, name=name))
-    return {"calendar_id": key, "enqueued": created, "task_name": name}
+    name = admin_sync_task_name(config.env, calendar_key, now)
+    created = queue.enqueue(sync_task(config.sync_queue, config.sync_url, calendar_key, "admin", now, name=name))
+    return {"calendar_id": calendar_key, "enqueued": created, "task_name": name}

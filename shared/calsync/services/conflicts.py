@@ -19,9 +19,9 @@ from calsync.logs import get_logger
 from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.services.calendars import conflict_item
-from calsync.services.our_events import desired_for, event_body
+from calsync.services.our_events import desired_for, event_body, mirror_of_written
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig
-from calsync.services.reconcile import Reconciler, mirror_of_written
+from calsync.services.reconcile import Reconciler
 
 log = get_logger(__name__)
 

@@ -27,9 +27,9 @@ from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
 from calsync.services.apply_chunk import ours
-from calsync.services.our_events import Desired, event_body, event_id
+from calsync.services.our_events import Desired, event_body, event_id, mirror_of_written
 from calsync.services.plan import PublishConfig
-from calsync.services.reconcile import Reconciler, mirror_of_written
+from calsync.services.reconcile import Reconciler
 
 log = get_logger(__name__)
 
@@ -62,10 +62,10 @@ class EventChange:
     if_match: str | None = None
 
 
-def _calendar(store: PublishStore, key: str) -> CalendarRecord:
-    record = store.get_calendar(key)
+def _calendar(store: PublishStore, calendar_key: str) -> CalendarRecord:
+    record = store.get_calendar(calendar_key)
     if record is None:
-        raise errors.UnknownResource("unknown calendar", details={"calendar_id": key})
+        raise errors.UnknownResource("unknown calendar", details={"calendar_id": calendar_key})
     return record
 
 
@@ -77,11 +77,11 @@ def meet_link(event: GoogleEvent) -> str | None:
     return event.hangout_link
 
 
-def _answer(event: GoogleEvent, key: str) -> dict[str, Any]:
+def _answer(event: GoogleEvent, calendar_key: str) -> dict[str, Any]:
     status = ((event.conference_data or {}).get("createRequest") or {}).get("status", {}).get("statusCode")
     return {
         "id": event.id,
-        "calendar_id": key,
+        "calendar_id": calendar_key,
         "etag": event.etag,
         "status": event.status or "confirmed",
         "meet_link": meet_link(event),
@@ -126,8 +126,8 @@ def _mirror(event: GoogleEvent, record: CalendarRecord, desired: Desired, now: d
     return mirror_of_written(event, record, env=env, allocation_id=None, desired=desired, now=now)
 
 
-def _our_mirror(store: PublishStore, key: str, eid: str, env: str) -> MirrorEvent:
-    current = store.get_events(key, [eid]).get(eid)
+def _our_mirror(store: PublishStore, calendar_key: str, eid: str, env: str) -> MirrorEvent:
+    current = store.get_events(calendar_key, [eid]).get(eid)
     if current is None:
         raise errors.UnknownResource("unknown event", details={"event_id": eid})
     if current.origin != "system" or current.env != env:

@@ -28,11 +28,11 @@ class HealthConfig:
     failing_s: int = 6 * 3600
 
 
-def _open_conflicts(store: PushStore, key: str) -> int:
+def _open_conflicts(store: PushStore, calendar_key: str) -> int:
     count = 0
     token: str | None = None
     while True:
-        page, token = store.list_conflicts(key, status="open", page_size=COUNT_PAGE, page_token=token)
+        page, token = store.list_conflicts(calendar_key, status="open", page_size=COUNT_PAGE, page_token=token)
         count += len(page)
         if token is None:
             return count

@@ -8,6 +8,8 @@ described one way whoever writes it.
 - An allocation goes to three calendars (``professional_key``, ``room_key``, ``CONTROL_KEY``), with
   guests only on the professional's copy.
 - Every body carries ``extendedProperties.private`` tags: source, environment, schema, allocation.
+- The mirror record of an event we wrote keeps a snapshot of what we published
+  (``mirror_of_written``): a sync compares Google's content with it to find a person's edit.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from calsync.model import (
     TAG_SOURCE_VALUE,
     Allocation,
     CalendarRecord,
+    GoogleEvent,
+    MirrorEvent,
+    PublishedSnapshot,
 )
 
 CONTROL_KEY = "control"
@@ -84,3 +89,51 @@ def event_body(env: str, allocation_id: str | None, event_id_: str, desired: Des
     if desired.attendees:
         body["attendees"] = [{"email": a} for a in desired.attendees]
     return body
+
+
+def published_snapshot(desired: Desired | None, etag: str | None, status: str, now: datetime) -> PublishedSnapshot:
+    """What we published of one event (compared with Google's content to find a person's edit)."""
+    return PublishedSnapshot(
+        etag=etag,
+        status=status,
+        start=desired.start if desired else None,
+        end=desired.end if desired else None,
+        attendees=list(desired.attendees) if desired else [],
+        published_at=now,
+    )
+
+
+def mirror_of_written(
+    event: GoogleEvent,
+    record: CalendarRecord,
+    *,
+    env: str,
+    allocation_id: str | None,
+    desired: Desired | None,
+    now: datetime,
+    confirmed: bool = True,
+) -> MirrorEvent:
+    """The mirror record of an event calsync just wrote, with the snapshot of what it published.
+
+    ``confirmed`` False (a duplicate whose content differs from ours) stores no etag in the snapshot,
+    so the next sync compares Google's version with ours and records any divergence.
+    """
+    status = event.status or "confirmed"
+    return MirrorEvent(
+        calendar_key=record.key,
+        external_id=event.id,
+        google_calendar_id=record.google_calendar_id,
+        etag=event.etag,
+        updated=event.updated,
+        status=status,
+        start=event.start.as_utc() if event.start else None,
+        end=event.end.as_utc() if event.end else None,
+        summary=event.summary,
+        attendees=sorted({(a.email or "").lower() for a in event.attendees or [] if a.email}),
+        origin="system",
+        source_of_truth="backend",
+        allocation_id=allocation_id,
+        env=env,
+        last_synced_at=now,
+        published=published_snapshot(desired, event.etag if confirmed else None, status, now),
+    )

@@ -25,7 +25,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from calsync.logs import get_logger
-from calsync.model import CalendarRecord, Conflict, ConflictKind, GoogleEvent, MirrorEvent, PublishedSnapshot
+from calsync.model import CalendarRecord, Conflict, ConflictKind, GoogleEvent, MirrorEvent
 from calsync.ports import Clock, ConflictStore, MirrorStore
 from calsync.services.classify import (
     EVENT_CONFLICT_KINDS,
@@ -37,7 +37,6 @@ from calsync.services.classify import (
     mirror_diverging_kinds,
     overlap_conflict,
 )
-from calsync.services.our_events import Desired
 
 log = get_logger(__name__)
 
@@ -65,54 +64,6 @@ def chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     """``items`` in slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def published_snapshot(desired: Desired | None, etag: str | None, status: str, now: datetime) -> PublishedSnapshot:
-    """What we published of one event (compared with Google's content to find a person's edit)."""
-    return PublishedSnapshot(
-        etag=etag,
-        status=status,
-        start=desired.start if desired else None,
-        end=desired.end if desired else None,
-        attendees=list(desired.attendees) if desired else [],
-        published_at=now,
-    )
-
-
-def mirror_of_written(
-    event: GoogleEvent,
-    record: CalendarRecord,
-    *,
-    env: str,
-    allocation_id: str | None,
-    desired: Desired | None,
-    now: datetime,
-    confirmed: bool = True,
-) -> MirrorEvent:
-    """The mirror record of an event calsync just wrote, with the snapshot of what it published.
-
-    ``confirmed`` False (a duplicate whose content differs from ours) stores no etag in the snapshot,
-    so the next sync compares Google's version with ours and records any divergence.
-    """
-    status = event.status or "confirmed"
-    return MirrorEvent(
-        calendar_key=record.key,
-        external_id=event.id,
-        google_calendar_id=record.google_calendar_id,
-        etag=event.etag,
-        updated=event.updated,
-        status=status,
-        start=event.start.as_utc() if event.start else None,
-        end=event.end.as_utc() if event.end else None,
-        summary=event.summary,
-        attendees=sorted({(a.email or "").lower() for a in event.attendees or [] if a.email}),
-        origin="system",
-        source_of_truth="backend",
-        allocation_id=allocation_id,
-        env=env,
-        last_synced_at=now,
-        published=published_snapshot(desired, event.etag if confirmed else None, status, now),
-    )
 
 
 def record_written(
@@ -193,7 +144,7 @@ class Reconciler:
         counts: ReconcileCounts | None = None,
     ) -> None:
         self.store = store
-        self.key = calendar_key
+        self.calendar_key = calendar_key
         self.google_calendar_id = google_calendar_id
         self.clock = clock
         self.env = env
@@ -208,7 +159,7 @@ class Reconciler:
 
     def settle_written(self, written: Sequence[MirrorEvent]) -> dict[str, MirrorEvent]:
         """Record our writes, resolve the event conflicts they made obsolete, re-evaluate overlaps."""
-        stored = record_written(self.store, written, calendar_key=self.key, now=self.clock.now())
+        stored = record_written(self.store, written, calendar_key=self.calendar_key, now=self.clock.now())
         self.record_overlaps(written)
         return stored
 
@@ -224,13 +175,13 @@ class Reconciler:
             return
         now = self.clock.now()
         ids = list(dict.fromkeys(e.id for e in items))
-        current = self.store.get_events(self.key, ids)
+        current = self.store.get_events(self.calendar_key, ids)
         decisions: dict[str, EventDecision] = {}
         for event in items:
             decision = classify_event(
                 event,
                 current.get(event.id),
-                calendar_key=self.key,
+                calendar_key=self.calendar_key,
                 google_calendar_id=self.google_calendar_id,
                 env=self.env,
                 now=now,
@@ -244,7 +195,7 @@ class Reconciler:
                 self.counts.ignored += 1
                 log.warning(
                     "sync.foreign_event_ignored",
-                    calendar_key=self.key,
+                    calendar_key=self.calendar_key,
                     event_id=decision.event_id,
                     reason=decision.reasons[0],
                 )
@@ -276,7 +227,7 @@ class Reconciler:
         ids = sorted({a.event_id for a in opened if a.kind in EVENT_CONFLICT_KINDS})
         if not ids:
             return
-        fresh = self.store.get_events(self.key, ids)
+        fresh = self.store.get_events(self.calendar_key, ids)
         stale: list[tuple[str, ConflictKind]] = []
         for event_id in ids:
             doc, before = fresh.get(event_id), read.get(event_id)
@@ -289,7 +240,7 @@ class Reconciler:
                 if a.event_id == event_id and a.kind in EVENT_CONFLICT_KINDS and a.kind not in still
             ]
         if stale:
-            log.info("sync.conflicts_superseded", calendar_key=self.key, count=len(stale))
+            log.info("sync.conflicts_superseded", calendar_key=self.calendar_key, count=len(stale))
             self._apply_conflicts([], stale, now)
 
     def _conflict_actions(
@@ -307,7 +258,7 @@ class Reconciler:
         if live_manual:
             lo = min(m.start for m in live_manual if m.start is not None)
             hi = max(m.end for m in live_manual if m.end is not None)
-            candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, lo, hi)}
+            candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.calendar_key, lo, hi)}
             candidates.update(system)  # this page's version wins over the stored one
             for m in live_manual:
                 action = overlap_conflict(m, candidates.values(), self.tz)
@@ -346,7 +297,7 @@ class Reconciler:
             lo = min(s.start for s in live if s.start is not None)
             hi = max(s.end for s in live if s.end is not None)
             # Only personal events are read (few): cheap enough for every page of a full listing too.
-            for m in self.store.manual_events_overlapping(self.key, lo, hi):
+            for m in self.store.manual_events_overlapping(self.calendar_key, lo, hi):
                 if any(overlap_conflict(m, [s]) is not None for s in live):
                     affected[m.external_id] = m
         allocations = {s.allocation_id for s in page.values() if s.allocation_id}
@@ -356,14 +307,14 @@ class Reconciler:
             token = None
             while True:
                 conflicts, token = self.store.list_conflicts(
-                    self.key, status="open", kind="overlap_manual", page_size=500, page_token=token
+                    self.calendar_key, status="open", kind="overlap_manual", page_size=500, page_token=token
                 )
                 named.extend(c.event_id for c in conflicts if c.allocation_id in allocations)
                 if token is None:
                     break
         missing = sorted({e for e in named if e not in affected})
         for chunk in chunks(missing, READ_CHUNK):
-            affected.update(self.store.get_events(self.key, chunk))
+            affected.update(self.store.get_events(self.calendar_key, chunk))
         opened: list[ConflictAction] = []
         resolved: list[tuple[str, ConflictKind]] = []
         for event_id, m in sorted(affected.items()):
@@ -371,7 +322,9 @@ class Reconciler:
                 continue
             action: ConflictAction | None = None
             if m.origin == "manual" and m.status != "cancelled" and m.start is not None and m.end is not None:
-                candidates = {s.external_id: s for s in self.store.system_events_overlapping(self.key, m.start, m.end)}
+                candidates = {
+                    s.external_id: s for s in self.store.system_events_overlapping(self.calendar_key, m.start, m.end)
+                }
                 candidates.update(page)  # the changed versions win over the stored ones
                 action = overlap_conflict(m, candidates.values(), self.tz)
             if action is not None:
@@ -391,8 +344,8 @@ class Reconciler:
     def _apply_conflicts(
         self, opened: list[ConflictAction], resolved: list[tuple[str, ConflictKind]], now: datetime
     ) -> None:
-        open_ids = {conflict_id(self.key, a.event_id, a.kind): a for a in opened}
-        resolve_ids = {conflict_id(self.key, e, k) for e, k in resolved} - set(open_ids)
+        open_ids = {conflict_id(self.calendar_key, a.event_id, a.kind): a for a in opened}
+        resolve_ids = {conflict_id(self.calendar_key, e, k) for e, k in resolved} - set(open_ids)
         wanted = sorted(set(open_ids) | resolve_ids)
         existing: dict[str, Conflict] = {}
         for chunk in chunks(wanted, READ_CHUNK):
@@ -404,7 +357,7 @@ class Reconciler:
                 self.counts.conflicts_opened += 1
                 log.info(
                     "conflict.opened",
-                    calendar_key=self.key,
+                    calendar_key=self.calendar_key,
                     conflict_id=cid,
                     conflict_kind=action.kind,
                     event_id=action.event_id,
@@ -414,7 +367,7 @@ class Reconciler:
                     Conflict(
                         id=cid,
                         kind=action.kind,
-                        calendar_key=self.key,
+                        calendar_key=self.calendar_key,
                         event_id=action.event_id,
                         allocation_id=action.allocation_id,
                         suggestion=action.suggestion,
@@ -444,7 +397,7 @@ class Reconciler:
             old = existing.get(cid)
             if old is not None and old.status == "open":
                 self.counts.conflicts_resolved += 1
-                log.info("conflict.resolved", calendar_key=self.key, conflict_id=cid, conflict_kind=old.kind)
+                log.info("conflict.resolved", calendar_key=self.calendar_key, conflict_id=cid, conflict_kind=old.kind)
                 changes.append(old.model_copy(update={"status": "resolved", "resolved_at": now}))
         if changes:
             self.store.put_conflicts(changes)

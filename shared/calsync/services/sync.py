@@ -133,8 +133,8 @@ class SyncService:
         self.clock = clock
         self.config = config
         self.holder = holder or uuid.uuid4().hex
-        self.key = command.calendar_key
-        self.summary = SyncSummary(calendar_id=self.key)
+        self.calendar_key = command.calendar_key
+        self.summary = SyncSummary(calendar_id=self.calendar_key)
         self.counts = ReconcileCounts()  # what the passes' reconcilers did, added into the summary
         self.started = clock.now()
         self.deadline = self.started + timedelta(seconds=config.run_budget_s)
@@ -143,12 +143,14 @@ class SyncService:
 
     def run(self) -> SyncSummary:
         """Lock, sync until done (looping while triggers arrived meanwhile), record state, release."""
-        calendar = self.store.get_calendar(self.key)
+        calendar = self.store.get_calendar(self.calendar_key)
         if calendar is None:
-            raise errors.UnknownResource(f"unknown calendar {self.key}", details={"calendar_id": self.key})
+            raise errors.UnknownResource(
+                f"unknown calendar {self.calendar_key}", details={"calendar_id": self.calendar_key}
+            )
         lease = self.config.lock_lease_s
-        if not self.store.acquire_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
-            log.info("sync.skipped_locked", calendar_key=self.key, pending=True)
+        if not self.store.acquire_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
+            log.info("sync.skipped_locked", calendar_key=self.calendar_key, pending=True)
             return self._finish()
         try:
             self._loop(calendar)
@@ -168,7 +170,7 @@ class SyncService:
         # One line per successful sync: the "no successful sync for 1 h" alert counts these per calendar.
         log.info(
             "sync.completed",
-            calendar_key=self.key,
+            calendar_key=self.calendar_key,
             mode=summary.mode,
             pages=summary.pages,
             fetched=summary.fetched,
@@ -186,16 +188,18 @@ class SyncService:
                 continue
             if outcome == "continued":
                 return
-            if self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
-                log.info("sync.pending_pass", calendar_key=self.key, pending=True)
+            if self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
+                log.info("sync.pending_pass", calendar_key=self.calendar_key, pending=True)
                 calendar = self._reload()
                 continue
             return
 
     def _reload(self) -> CalendarRecord:
-        calendar = self.store.get_calendar(self.key)
+        calendar = self.store.get_calendar(self.calendar_key)
         if calendar is None:
-            raise errors.UnknownResource(f"calendar {self.key} disappeared", details={"calendar_id": self.key})
+            raise errors.UnknownResource(
+                f"calendar {self.calendar_key} disappeared", details={"calendar_id": self.calendar_key}
+            )
         return calendar
 
     def _release_fully(self, *, quiet: bool = False) -> None:
@@ -203,7 +207,7 @@ class SyncService:
         try:
             lease = self.config.lock_lease_s
             for _ in range(2):
-                if not self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
+                if not self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
                     return
         except errors.CalsyncError:
             if not quiet:
@@ -228,13 +232,13 @@ class SyncService:
         self.summary.error_code = exc.code
         log.warning(
             "sync.failed",
-            calendar_key=self.key,
+            calendar_key=self.calendar_key,
             error_code=exc.code,
             status=self.summary.status,
             upstream_reason=getattr(exc, "reason", None),
         )
         try:
-            self.store.update_calendar(self.key, fields)
+            self.store.update_calendar(self.calendar_key, fields)
         except errors.StoreUnavailable:
             if final:
                 raise
@@ -242,7 +246,7 @@ class SyncService:
     # --- one pass --------------------------------------------------------------------------------
 
     def _start_pass(self, calendar: CalendarRecord) -> _PassState:
-        cursor = self.store.get_sync_cursor(self.key)
+        cursor = self.store.get_sync_cursor(self.calendar_key)
         if cursor is not None and cursor.query_version == QUERY_VERSION:
             return _PassState(
                 mode=cursor.mode,
@@ -259,7 +263,7 @@ class SyncService:
                 follow_up=cursor.follow_up,
             )
         if cursor is not None:
-            self.store.delete_sync_cursor(self.key)
+            self.store.delete_sync_cursor(self.calendar_key)
         if calendar.sync_token and calendar.sync_query_version == QUERY_VERSION:
             return _PassState(
                 mode="incremental",
@@ -283,7 +287,7 @@ class SyncService:
 
     def _run_pass(self, calendar: CalendarRecord) -> PassOutcome:
         state = self._start_pass(calendar)
-        google_id = calendar.google_calendar_id
+        google_calendar_id = calendar.google_calendar_id
         reconciler = Reconciler.of(
             self.store,
             calendar,
@@ -294,22 +298,22 @@ class SyncService:
         )
         while True:
             try:
-                page = self._list(google_id, state)
+                page = self._list(google_calendar_id, state)
             except errors.SyncTokenGone:
                 if state.mode != "incremental":
                     raise
-                log.warning("sync.full_resync", calendar_key=self.key, reason="410")
-                self.store.update_calendar(self.key, {"sync_token": None, "sync_query_version": None})
+                log.warning("sync.full_resync", calendar_key=self.calendar_key, reason="410")
+                self.store.update_calendar(self.calendar_key, {"sync_token": None, "sync_query_version": None})
                 if state.resumed:
-                    self.store.delete_sync_cursor(self.key)
+                    self.store.delete_sync_cursor(self.calendar_key)
                 state = self._full_state(tombstone_diff=True)
                 continue
             except errors.BadRequest:
                 if not state.resumed:
                     raise
                 # A saved page token Google no longer accepts: start that listing again (idempotent).
-                log.warning("sync.cursor_restarted", calendar_key=self.key)
-                self.store.delete_sync_cursor(self.key)
+                log.warning("sync.cursor_restarted", calendar_key=self.calendar_key)
+                self.store.delete_sync_cursor(self.calendar_key)
                 state = self._start_pass(self._reload())
                 continue
             self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
@@ -331,11 +335,13 @@ class SyncService:
             self._complete(state, page.next_sync_token)
             return "again" if state.follow_up else "done"
 
-    def _list(self, google_id: str, state: _PassState) -> Any:
+    def _list(self, google_calendar_id: str, state: _PassState) -> Any:
         if state.mode == "incremental":
-            return self.api.list_events(google_id, sync_token=state.base_sync_token, page_token=state.page_token)
+            return self.api.list_events(
+                google_calendar_id, sync_token=state.base_sync_token, page_token=state.page_token
+            )
         return self.api.list_events(
-            google_id,
+            google_calendar_id,
             page_token=state.page_token,
             time_min=state.time_min,
             time_max=state.time_max,
@@ -345,7 +351,7 @@ class SyncService:
     def _complete(self, state: _PassState, next_sync_token: str) -> None:
         """Save the new token last: until then a crash re-lists from the old position (idempotent)."""
         if state.resumed or state.page_token is not None:
-            self.store.delete_sync_cursor(self.key)
+            self.store.delete_sync_cursor(self.calendar_key)
         now = self.clock.now()
         calendar = self._reload()
         counters = dict(calendar.counters)
@@ -364,13 +370,13 @@ class SyncService:
         }
         if state.mode == "full":
             fields["last_full_sync_at"] = now
-        self.store.update_calendar(self.key, fields)
+        self.store.update_calendar(self.calendar_key, fields)
 
     def _continue_later(self, state: _PassState) -> None:
         """Out of budget between pages: save the position, release, enqueue a continuation task."""
         assert state.page_token is not None
         cursor = SyncCursor(
-            calendar_key=self.key,
+            calendar_key=self.calendar_key,
             cursor_id=state.cursor_id,
             mode=state.mode,
             page_token=state.page_token,
@@ -386,19 +392,21 @@ class SyncService:
         )
         self.store.put_sync_cursor(cursor)
         lease = self.config.lock_lease_s
-        if self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now()):
+        if self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
             # A trigger arrived during this run: the continuation must run one more incremental pass.
             self.store.put_sync_cursor(cursor.model_copy(update={"follow_up": True}))
-            self.store.release_lock(self.key, self.holder, lease_s=lease, now=self.clock.now())
-        name = continuation_task_name(self.config.env, self.key, state.cursor_id, state.pages)
+            self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now())
+        name = continuation_task_name(self.config.env, self.calendar_key, state.cursor_id, state.pages)
         config = self.config
         self.queue.enqueue(
-            sync_task(config.sync_queue, config.sync_url, self.key, "continuation", self.clock.now(), name=name)
+            sync_task(
+                config.sync_queue, config.sync_url, self.calendar_key, "continuation", self.clock.now(), name=name
+            )
         )
         self.summary.continued = True
         log.info(
             "sync.continued",
-            calendar_key=self.key,
+            calendar_key=self.calendar_key,
             pages=state.pages,
             task_name=name,
             continued=True,
@@ -408,11 +416,11 @@ class SyncService:
         """Mark deleted the mirror events of the window that a complete full listing did not return."""
         if state.time_min is None or state.time_max is None:
             return
-        known = self.store.window_event_ids(self.key, state.time_min, state.time_max)
+        known = self.store.window_event_ids(self.calendar_key, state.time_min, state.time_max)
         missing = sorted(known - state.seen_ids)
         if not missing:
             return
-        log.info("sync.tombstone_diff", calendar_key=self.key, count=len(missing))
+        log.info("sync.tombstone_diff", calendar_key=self.calendar_key, count=len(missing))
         before = self.counts.written
         for chunk in chunks(missing, READ_CHUNK):
             reconciler.merge([GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
