@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar
 
 import flask
 import functions_framework
@@ -281,8 +281,7 @@ def publish_config(settings: Settings) -> plan.PublishConfig:
 
 
 def _store(container: Container) -> PublishStore:
-    # The Firestore adapter and the in-memory fake implement the publish store too.
-    return cast(PublishStore, container.store)
+    return container.store
 
 
 class ProfessionalIn(Strict):

@@ -10,7 +10,7 @@ is safe to run twice. Authentication is the platform's (OIDC, invoker IAM), not 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import flask
 import functions_framework
@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from calsync import errors
 from calsync.bootstrap import Container, get_container
 from calsync.logs import get_logger, invocation, request_context
-from calsync.ports import PushStore
 from calsync.services.channels import channel_config
 from calsync.services.jobs import JobsConfig, renew_one, run_cleanup, run_poll, run_renew
 
@@ -66,7 +65,7 @@ def jobs_config(container: Container) -> JobsConfig:
 def run_job(body: ScheduledJob | RenewCalendarJob, container: Container) -> dict[str, Any]:
     """Run one job on the container's ports; its JSON counts."""
     config = jobs_config(container)
-    store = cast(PushStore, container.store)
+    store = container.store
     clock = container.clock
     if isinstance(body, RenewCalendarJob):
         outcome = renew_one(

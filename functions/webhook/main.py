@@ -7,14 +7,11 @@ Guide: https://developers.google.com/workspace/calendar/api/guides/push#receivin
 
 from __future__ import annotations
 
-from typing import cast
-
 import flask
 import functions_framework
 
 from calsync.bootstrap import get_container
 from calsync.logs import get_logger, invocation, request_context
-from calsync.ports import PushStore
 from calsync.services.push import MAX_BODY_BYTES, PushConfig, RateLimiter, check_body, handle_notification
 
 log = get_logger("calsync.webhook")
@@ -48,7 +45,7 @@ def main(request: flask.Request) -> flask.Response:
             return _response(refused.http_status, refused.reason)
         outcome = handle_notification(
             headers,
-            store=cast(PushStore, container.store),
+            store=container.store,
             queue=container.queue,
             clock=container.clock,
             config=PushConfig(

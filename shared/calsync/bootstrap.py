@@ -16,7 +16,7 @@ from calsync.config import Settings
 from calsync.logs import configure
 
 if TYPE_CHECKING:
-    from calsync.ports import CalendarApi, Clock, Secrets, StateStore, TaskQueue
+    from calsync.ports import CalendarApi, Clock, PublishStore, Secrets, TaskQueue
 
 
 class SystemClock:
@@ -60,8 +60,8 @@ class Container:
         return GoogleCalendarApi.from_settings(self.settings, credentials)
 
     @cached_property
-    def store(self) -> StateStore:
-        """Firestore, namespaced by environment."""
+    def store(self) -> PublishStore:
+        """Firestore, namespaced by environment (every store port in one adapter)."""
         from google.cloud import firestore
 
         from calsync.adapters.firestore_store import FirestoreStateStore
