@@ -25,7 +25,7 @@ from calsync.bootstrap import SystemClock
 from calsync.model import CalendarRecord
 from calsync.services.channels import ChannelConfig, open_channel
 from calsync.services.jobs import JobsConfig, renew_one, run_renew
-from tests.fakes import RecordingTaskQueue
+from calsync.testing import RecordingTaskQueue
 
 WORKERS = 8
 TTL_S = 7 * 86400

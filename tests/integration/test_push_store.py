@@ -9,7 +9,7 @@ import pytest
 
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.model import CalendarRecord, ChannelRecord, Conflict, MirrorEvent
-from tests.fakes import InMemoryStateStore
+from calsync.testing import InMemoryStateStore
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 
 from calsync import errors
 from calsync.services.classify import conflict_id
-from tests.fakes import CountingStore
+from calsync.testing import CountingStore
 from tests.unit.sync_helpers import CONFIG, GCAL, KEY, World, event_body, publish
 
 
