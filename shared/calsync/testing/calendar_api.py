@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -22,9 +23,30 @@ from calsync.model import EventsPage, GoogleEvent, WatchChannel, utc
 from calsync.ports import BatchOp, BatchResult, SendUpdates
 from calsync.testing.clock import FrozenClock
 
+EVENT_ID_RE = re.compile(r"[a-v0-9]{5,1024}")
+# Sync tokens name their calendar, its token generation (bumped by ``expire_sync_tokens``) and the change
+# sequence they follow: ``st|{calendar}|{generation}|{seq}``.
+SYNC_MARK = "st"
+
 
 def _rfc3339(dt: datetime) -> str:
     return utc(dt).isoformat().replace("+00:00", "Z")
+
+
+def _valid_event_id(event_id: object) -> bool:
+    """Google's rule for client-chosen ids: base32hex (``a-v``, ``0-9``), 5 to 1024 characters."""
+    return isinstance(event_id, str) and EVENT_ID_RE.fullmatch(event_id) is not None
+
+
+def _matches(if_match: str | None, etag: str) -> bool:
+    """Whether an ``If-Match`` header (absent, ``*`` or an etag) lets a write through."""
+    return if_match is None or if_match in ("*", etag)
+
+
+def _has_private(event: Mapping[str, Any], filters: Sequence[str]) -> bool:
+    """``privateExtendedProperty=key=value`` filters: every one must hold."""
+    private = (event.get("extendedProperties") or {}).get("private") or {}
+    return all(private.get(key) == value for key, _, value in (f.partition("=") for f in filters))
 
 
 def _event_bounds(body: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -41,10 +63,11 @@ class FakeCalendarApi:
         self.clock = clock or FrozenClock()
         self.page_size = page_size
         self.calendars: dict[str, dict[str, dict[str, Any]]] = {}
+        self.calendar_meta: dict[str, dict[str, str]] = {}
         self.changed_at: dict[tuple[str, str], int] = {}
         self._seq = itertools.count(1)
         self.seq = 0
-        self.min_valid_token: dict[str, int] = {}
+        self.token_generation: dict[str, int] = {}
         self.calls: Counter[str] = Counter()
         self.faults: list[tuple[str, Exception]] = []
         self.on_list: Callable[[str, int], None] | None = None
@@ -64,7 +87,7 @@ class FakeCalendarApi:
 
     def expire_sync_tokens(self, calendar_id: str) -> None:
         """Invalidate every sync token issued so far for a calendar (next use: 410)."""
-        self.min_valid_token[calendar_id] = self.seq + 1
+        self.token_generation[calendar_id] = self.token_generation.get(calendar_id, 0) + 1
 
     def _touch(self, calendar_id: str, event: dict[str, Any]) -> dict[str, Any]:
         self.seq = next(self._seq)
@@ -108,25 +131,25 @@ class FakeCalendarApi:
         if calendar_id not in self.calendars:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
         if sync_token is not None and (time_min or time_max or private_filters or show_deleted is False):
-            raise errors.BadRequest(
-                "Sync token cannot be used with other request restrictions.",
-                status=400,
-                reason="syncTokenWithRequestRestrictions",
-            )
+            # As GoogleCalendarApi: refused before any request (Google would answer 400).
+            raise errors.InvalidRequest("a sync token cannot be combined with filters")
+        if time_min is not None and time_max is not None and time_max <= time_min:
+            raise errors.BadRequest("The specified time range is empty.", status=400, reason="timeRangeEmpty")
         last: tuple[int, str] | None = None
         if page_token:
             # Keyset paging (like Google's opaque tokens): an event changing mid-listing shifts nothing.
-            last_changed, last_id, snapshot_s, base_s = page_token.split("|")
-            last, snapshot, base = (int(last_changed), last_id), int(snapshot_s), int(base_s)
+            try:
+                last_changed, last_id, snapshot_s, base_s = page_token.split("|")
+                last, snapshot, base = (int(last_changed), last_id), int(snapshot_s), int(base_s)
+            except ValueError:
+                raise errors.BadRequest("Invalid page token", status=400, reason="invalid") from None
         else:
             snapshot, base = self.seq, -1
         if sync_token is not None:
-            base = int(sync_token.removeprefix("st-"))
-            if base < self.min_valid_token.get(calendar_id, 0):
-                raise errors.SyncTokenGone(
-                    "Sync token is no longer valid, a full sync is required.", status=410, reason="fullSyncRequired"
-                )
+            base = self._token_base(calendar_id, sync_token)
         rows = self._select(calendar_id, sync_token is not None, base, snapshot, time_min, time_max, show_deleted)
+        if private_filters:
+            rows = [r for r in rows if _has_private(self.calendars[calendar_id][r[1]["id"]], private_filters)]
         if last is not None:
             rows = [r for r in rows if (r[0], r[1]["id"]) > last]
         chunk = rows[: self.page_size]
@@ -134,7 +157,23 @@ class FakeCalendarApi:
         if len(rows) > self.page_size:
             key, event = chunk[-1]
             return EventsPage(items=items, next_page_token=f"{key}|{event['id']}|{snapshot}|{base}")
-        return EventsPage(items=items, next_sync_token=f"st-{snapshot}")
+        generation = self.token_generation.get(calendar_id, 0)
+        return EventsPage(items=items, next_sync_token=f"{SYNC_MARK}|{calendar_id}|{generation}|{snapshot}")
+
+    def _token_base(self, calendar_id: str, sync_token: str) -> int:
+        """The change sequence a sync token follows; 410 when it is expired, malformed or another calendar's."""
+        parts = sync_token.split("|")
+        current = [SYNC_MARK, calendar_id, str(self.token_generation.get(calendar_id, 0))]
+        if len(parts) < 4 or [parts[0], "|".join(parts[1:-2]), parts[-2]] != current or not parts[-1].isdigit():
+            raise errors.SyncTokenGone(
+                "Sync token is no longer valid, a full sync is required.", status=410, reason="fullSyncRequired"
+            )
+        seq = int(parts[-1])
+        if seq > self.seq:
+            raise errors.SyncTokenGone(
+                "Sync token is no longer valid, a full sync is required.", status=410, reason="fullSyncRequired"
+            )
+        return seq
 
     def _select(  # noqa: PLR0917
         self,
@@ -196,6 +235,8 @@ class FakeCalendarApi:
         event = copy.deepcopy(dict(body))
         event.setdefault("id", f"fake{next(self._seq):08d}")
         event.setdefault("status", "confirmed")
+        if not _valid_event_id(event["id"]):
+            raise errors.BadRequest("Invalid resource id value.", status=400, reason="invalid")
         if event["id"] in self.calendars[calendar_id]:
             raise errors.Duplicate("The requested identifier already exists.", status=409, reason="duplicate")
         return GoogleEvent.model_validate(self._touch(calendar_id, event))
@@ -214,7 +255,7 @@ class FakeCalendarApi:
         current = self.calendars.get(calendar_id, {}).get(event_id)
         if current is None:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        if if_match is not None and if_match != current["etag"]:
+        if not _matches(if_match, current["etag"]):
             raise errors.PreconditionFailed("Precondition Failed", status=412, reason="conditionNotMet")
         event = {**copy.deepcopy(dict(body)), "id": event_id}
         event.setdefault("status", "confirmed")
@@ -233,10 +274,10 @@ class FakeCalendarApi:
         current = self.calendars.get(calendar_id, {}).get(event_id)
         if current is None:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
+        if not _matches(if_match, current["etag"]):  # checked before the tombstone, as Google does
+            raise errors.PreconditionFailed("Precondition Failed", status=412, reason="conditionNotMet")
         if current.get("status") == "cancelled":
             raise errors.ResourceGone("Resource has been deleted", status=410, reason="deleted")
-        if if_match is not None and if_match != current["etag"]:
-            raise errors.PreconditionFailed("Precondition Failed", status=412, reason="conditionNotMet")
         self._touch(calendar_id, {**current, "status": "cancelled"})
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
@@ -261,8 +302,11 @@ class FakeCalendarApi:
     def insert_calendar(self, summary: str, *, time_zone: str) -> str:
         """calendars.insert."""
         self._fault("insert_calendar")
+        if not summary:
+            raise errors.BadRequest("Missing summary.", status=400, reason="required")
         calendar_id = f"cal{next(self._seq):06d}@group.calendar.google.com"
         self.calendars[calendar_id] = {}
+        self.calendar_meta[calendar_id] = {"summary": summary, "timeZone": time_zone}
         return calendar_id
 
     def get_calendar(self, calendar_id: str) -> Mapping[str, Any]:
@@ -270,7 +314,8 @@ class FakeCalendarApi:
         self._fault("get_calendar")
         if calendar_id not in self.calendars:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        return {"id": calendar_id, "summary": calendar_id, "timeZone": "UTC"}
+        meta = self.calendar_meta.get(calendar_id, {"summary": calendar_id, "timeZone": "UTC"})
+        return {"id": calendar_id, **meta}
 
     def insert_acl(self, calendar_id: str, *, email: str, role: str) -> None:
         """acl.insert."""
