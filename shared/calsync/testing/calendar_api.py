@@ -1,10 +1,13 @@
 """``ports.CalendarApi`` in memory, with the rules the real API has for what it models.
 
-``nextSyncToken`` only on the last page, 410 ``fullSyncRequired`` on an expired or unknown token, 400
-for a sync token combined with filters, cancelled events only in incremental results (or with
-``showDeleted``), 409 on a reused id, 412 on a stale ``If-Match``, 410 ``deleted`` on a second delete,
-batch results in request order with per-part errors. ``tests/contract/test_calendar_api.py`` runs the
-same checks against this fake and ``GoogleCalendarApi`` on the Calendar emulator
+``nextSyncToken`` only on the last page, 410 ``fullSyncRequired`` on an expired, malformed or other
+calendar's token, ``InvalidRequest`` for a sync token combined with filters (as ``GoogleCalendarApi``
+refuses it before asking), 400 on a bad page token, an empty window or an id that is not base32hex,
+cancelled events only in incremental results (or with ``showDeleted``), private-property filters,
+409 on a reused id, 412 on a stale ``If-Match`` (``*`` matches; checked before the tombstone), 410
+``deleted`` on a second delete, batch results in request order with per-part errors.
+``tests/contract/test_calendar_api.py`` runs the same checks against this fake and ``GoogleCalendarApi``
+on the Calendar emulator
 (https://developers.google.com/calendar/api/guides/sync, .../guides/errors, .../guides/batch).
 """
 
