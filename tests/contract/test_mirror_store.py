@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from calsync import errors
-from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot, SyncCursor
+from calsync.model import CalendarRecord, EventOrigin, MirrorEvent, PublishedSnapshot, SyncCursor
 from calsync.ports import MirrorStore, PublishStore
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def mirror(event_id: str, hours: int, *, origin: str = "manual", status: str = "confirmed") -> MirrorEvent:
+def mirror(event_id: str, hours: int, *, origin: EventOrigin = "manual", status: str = "confirmed") -> MirrorEvent:
     start = NOW + timedelta(hours=hours)
     return MirrorEvent(
         calendar_key="k",
@@ -24,7 +24,7 @@ def mirror(event_id: str, hours: int, *, origin: str = "manual", status: str = "
         start=start,
         end=start + timedelta(hours=1),
         origin=origin,
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
 
 
