@@ -65,7 +65,7 @@ def calendar_health(
 
 
 def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> dict[str, Any]:
-    """Every calendar's health and the overall status."""
+    """Every calendar's health, the overall status and the instant it was judged at (``checked_at``)."""
     now = clock.now()
     rows: list[dict[str, Any]] = []
     worst: Health = "ok"
@@ -90,4 +90,4 @@ def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> dict[str,
                 "open_conflicts": conflicts,
             }
         )
-    return {"status": worst, "calendars": rows}
+    return {"status": worst, "checked_at": now.isoformat(), "calendars": rows}
