@@ -9,6 +9,8 @@ instance shares one client and one schema check across all of them.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from calsync.adapters.firestore.calendars import FirestoreCalendarStore
 from calsync.adapters.firestore.channels import FirestoreChannelStore
 from calsync.adapters.firestore.conflicts import FirestoreConflictStore
@@ -26,3 +28,18 @@ class FirestoreStateStore(
     FirestoreDirectoryStore,
 ):
     """Everything calsync keeps in Firestore (``ports.PublishStore``), namespaced per environment."""
+
+
+if TYPE_CHECKING:  # each store implements its port (mypy checks these assignments)
+    from google.cloud import firestore
+
+    from calsync import ports
+
+    def _conforms(client: firestore.Client) -> None:
+        _store: ports.PublishStore = FirestoreStateStore(client, environment="dev")
+        _calendars: ports.CalendarStore = FirestoreCalendarStore(client, environment="dev")
+        _mirror: ports.MirrorStore = FirestoreMirrorStore(client, environment="dev")
+        _conflicts: ports.ConflictStore = FirestoreConflictStore(client, environment="dev")
+        _channels: ports.ChannelStore = FirestoreChannelStore(client, environment="dev")
+        _plans: ports.PlanStore = FirestorePlanStore(client, environment="dev")
+        _directory: ports.DirectoryStore = FirestoreDirectoryStore(client, environment="dev")

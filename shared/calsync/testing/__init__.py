@@ -11,6 +11,8 @@ Not deployed: ``scripts/bundle.py`` leaves this package out of the functions' so
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from calsync.testing.calendar_api import FakeCalendarApi
 from calsync.testing.clock import FrozenClock, RecordingTaskQueue
 from calsync.testing.fakes import CountingStore, InMemoryStateStore
@@ -34,3 +36,17 @@ __all__ = [
     "InMemoryStateStore",
     "RecordingTaskQueue",
 ]
+
+if TYPE_CHECKING:  # each fake implements its port (mypy checks these assignments)
+    from calsync import ports
+
+    _api: ports.CalendarApi = FakeCalendarApi()
+    _clock: ports.Clock = FrozenClock()
+    _queue: ports.TaskQueue = RecordingTaskQueue()
+    _store: ports.PublishStore = InMemoryStateStore()
+    _calendars: ports.CalendarStore = InMemoryCalendarStore()
+    _mirror: ports.MirrorStore = InMemoryMirrorStore()
+    _conflicts: ports.ConflictStore = InMemoryConflictStore()
+    _channels: ports.ChannelStore = InMemoryChannelStore()
+    _plans: ports.PlanStore = InMemoryPlanStore()
+    _directory: ports.DirectoryStore = InMemoryDirectoryStore()
