@@ -27,6 +27,7 @@ class AllocationsRejected(errors.InvalidRequest):
     """A bulk upsert with invalid items (HTTP 422): nothing was written."""
 
     code = "invalid_allocations"
+    http_status = 422
 
 
 @dataclass
