@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from calsync.bootstrap import Container
 from calsync.config import Settings
+from calsync.ports import PublishStore
 from calsync.services.channels import channel_config
 from calsync.services.health import HealthConfig
 from calsync.services.jobs import JobsConfig
@@ -68,3 +72,8 @@ def push_config(settings: Settings) -> PushConfig:
 def health_config(settings: Settings) -> HealthConfig:
     """The health thresholds."""
     return HealthConfig(stale_s=settings.poll_stale_s)
+
+
+def publish_store(container: Container) -> PublishStore:
+    """The container's store as the publish use cases' port (the Firestore adapter and the fake implement it)."""
+    return cast(PublishStore, container.store)
