@@ -385,3 +385,38 @@ def test_an_allocation_out_of_range_is_a_per_item_error(api: Any, container: Con
     assert answer.status_code == 422
     errors = answer.get_json()["error"]["details"]["errors"]
     assert [(e["index"], e["errors"]) for e in errors] == [(0, ["invalid end", "invalid start"])]
+
+
+# --- CORS for agendador's browser frontend ---------------------------------------------------------
+
+FRONTEND = "https://agendador.example"
+
+
+def test_cors_is_refused_by_default(api: Any) -> None:
+    answer = api.get("/health", headers={**AUTH, "Origin": FRONTEND})
+
+    assert answer.status_code == 200
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_cors_allows_the_configured_origins_only(container: Container) -> None:
+    container.settings = container.settings.model_copy(update={"cors_origins": [FRONTEND]})
+    api = client("publish")
+
+    preflight = api.options(
+        "/events/e1",
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, if-match, content-type",
+        },
+    )
+    allowed = api.get("/health", headers={**AUTH, "Origin": FRONTEND})
+    refused = api.get("/health", headers={**AUTH, "Origin": "https://evil.example"})
+    error = api.get("/health", headers={"Origin": FRONTEND})
+
+    assert preflight.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert "if-match" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert allowed.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    assert (error.status_code, error.headers["Access-Control-Allow-Origin"]) == (401, FRONTEND)
