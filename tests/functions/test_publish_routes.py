@@ -17,6 +17,7 @@ from google.auth import crypt, jwt
 
 from calsync.adapters import id_tokens
 from calsync.bootstrap import Container, set_container
+from calsync.http.auth import actor_of
 from calsync.model import MirrorEvent
 from tests.functions.function_world import ADMIN_TOKEN, ROOT, client, fake_container
 
@@ -420,3 +421,17 @@ def test_cors_allows_the_configured_origins_only(container: Container) -> None:
     assert allowed.headers["Access-Control-Allow-Origin"] == FRONTEND
     assert "Access-Control-Allow-Origin" not in refused.headers
     assert (error.status_code, error.headers["Access-Control-Allow-Origin"]) == (401, FRONTEND)
+
+
+def test_a_mutating_call_writes_one_audit_line_from_the_answer_fields(
+    api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        _clinic(api)
+
+    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    audits = [line for line in lines if line["event"] == "publish.audit"]
+
+    assert [(a["action"], a["count"]) for a in audits] == [("put_professionals", 2), ("put_rooms", 1)]
+    assert {a["actor"] for a in audits} == {actor_of("admin-token")}
+    assert not any("x.test" in json.dumps(line, default=str) for line in lines)  # no e-mail reaches the logs

@@ -36,10 +36,10 @@ from werkzeug.exceptions import NotFound as HttpNotFound
 from calsync import errors
 from calsync.bootstrap import Container
 from calsync.http import calendars, conflicts, directory, edge, events, publish, tasks
-from calsync.http.answers import OpenApiDocument
 from calsync.http.auth import VERIFIER_KEY, GoogleIdTokens, TokenVerifier, operation
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ErrorBody
+from calsync.results import OpenApiDocument
 
 TITLE = "calsync admin API"
 TASK_ENDPOINT = "tasks.apply_task"

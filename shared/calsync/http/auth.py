@@ -31,8 +31,8 @@ from calsync import errors
 from calsync.adapters import id_tokens
 from calsync.bootstrap import Container, get_container
 from calsync.http import edge
-from calsync.http.answers import Answer
 from calsync.logs import get_logger
+from calsync.results import Result
 
 log = get_logger("calsync.publish")
 
@@ -119,7 +119,7 @@ def operation(policy: Policy = "admin", *, audit: bool = False) -> Callable[[Vie
             identity = authenticate(policy, flask.request, container, verifier)
             answer, status = validated(**kwargs)
             if audit:
-                counts = answer.audit() if isinstance(answer, Answer) else {}
+                counts = answer.audit() if isinstance(answer, Result) else {}
                 log.info("publish.audit", actor=actor_of(identity), action=view.__name__, **counts)
             return edge.json_response(answer.model_dump(mode="json", exclude_unset=True), status)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
-from calsync.http.answers import CalendarState, EventResynced, HealthAnswer, SyncEnqueued, Watched
 from calsync.http.auth import operation
 from calsync.http.configs import health_config, publish_config, publish_store, sync_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import CalendarPath, RegisterBody, SyncBody
+from calsync.results import CalendarState, EventResynced, HealthAnswer, SyncEnqueued, Watched
 from calsync.services import admin, health
 from calsync.services import events as events_service
 from calsync.services.channels import channel_config, open_channel
@@ -24,14 +24,14 @@ def register_calendar(body: RegisterBody) -> tuple[CalendarState, int]:
     c = get_container()
     command = admin.RegisterCalendar(**body.model_dump())
     admin.register_calendar(command, api=c.calendar_api, store=c.store, clock=c.clock)
-    return CalendarState.model_validate(admin.calendar_state(body.key, store=c.store)), 201
+    return admin.calendar_state(body.key, store=c.store), 201
 
 
 @api.get("/calendars/<key>", responses={200: CalendarState}, summary="A calendar's sync state")
 @operation()
 def get_calendar(path: CalendarPath) -> tuple[CalendarState, int]:
     """A calendar's state."""
-    return CalendarState.model_validate(admin.calendar_state(path.key, store=get_container().store)), 200
+    return admin.calendar_state(path.key, store=get_container().store), 200
 
 
 @api.post("/calendars/<key>/watch", responses={201: Watched}, summary="Open a push channel on a calendar")
@@ -75,7 +75,7 @@ def force_sync(body: SyncBody) -> tuple[SyncEnqueued | EventResynced, int]:
     enqueued = admin.force_sync(
         body.calendar_id, store=c.store, queue=c.queue, clock=c.clock, config=sync_config(c.settings)
     )
-    return SyncEnqueued.model_validate(enqueued), 202
+    return enqueued, 202
 
 
 @api.get("/health", responses={200: HealthAnswer}, summary="Health of every calendar")
@@ -84,4 +84,4 @@ def get_health() -> tuple[HealthAnswer, int]:
     """Health of every calendar and overall."""
     c = get_container()
     answer = health.health(store=publish_store(c), clock=c.clock, config=health_config(c.settings))
-    return HealthAnswer.model_validate(answer), 200
+    return answer, 200

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
-from calsync.http.answers import ConflictItem, ConflictsPage
 from calsync.http.auth import operation
 from calsync.http.configs import publish_config, publish_store
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ConflictPath, ConflictsQuery, ResolveBody
+from calsync.results import ConflictItem, ConflictsPage
 from calsync.services import admin
 from calsync.services import conflicts as conflicts_service
 
@@ -27,7 +27,7 @@ def list_conflicts(query: ConflictsQuery) -> tuple[ConflictsPage, int]:
         page_size=query.page_size,
         page_token=query.page_token,
     )
-    return ConflictsPage.model_validate(page), 200
+    return page, 200
 
 
 @api.post("/conflicts/<conflict_id>/resolve", responses={200: ConflictItem}, summary="Settle a conflict")
@@ -43,4 +43,4 @@ def resolve_conflict(path: ConflictPath, body: ResolveBody) -> tuple[ConflictIte
         clock=c.clock,
         config=publish_config(c.settings),
     )
-    return ConflictItem.model_validate(settled), 200
+    return settled, 200

@@ -8,12 +8,12 @@ from flask_openapi3.blueprint import APIBlueprint
 from pydantic import ValidationError
 
 from calsync.bootstrap import get_container
-from calsync.http.answers import AllocationsUpserted, DirectoryReplaced, Provisioned
 from calsync.http.auth import operation
 from calsync.http.configs import publish_store
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
+from calsync.results import AllocationsUpserted, DirectoryReplaced, Provisioned
 from calsync.services import allocations as allocations_service
 from calsync.services import directory, provision
 from calsync.services.channels import channel_config
@@ -31,7 +31,7 @@ def put_professionals(path: ClinicPath, body: ProfessionalsBody) -> tuple[Direct
     """Replace a clinic's professionals."""
     items = [Professional(clinic_id=path.clinic_id, **p.model_dump()) for p in body.items]
     done = directory.replace_professionals(path.clinic_id, items, store=publish_store(get_container()))
-    return DirectoryReplaced.model_validate(done), 200
+    return done, 200
 
 
 @api.put("/clinics/<clinic_id>/rooms", responses={200: DirectoryReplaced}, summary="Replace a clinic's rooms")
@@ -40,7 +40,7 @@ def put_rooms(path: ClinicPath, body: RoomsBody) -> tuple[DirectoryReplaced, int
     """Replace a clinic's rooms."""
     items = [Room(clinic_id=path.clinic_id, **r.model_dump()) for r in body.items]
     done = directory.replace_rooms(path.clinic_id, items, store=publish_store(get_container()))
-    return DirectoryReplaced.model_validate(done), 200
+    return done, 200
 
 
 @api.post("/provision", responses={200: Provisioned}, summary="Create, share and watch a clinic's calendars")
@@ -57,7 +57,7 @@ def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
         channels=channel_config(c.settings),
         control_calendar_id=c.settings.control_calendar_id,
     )
-    return Provisioned.model_validate(done), 200
+    return done, 200
 
 
 @api.put(
@@ -84,4 +84,4 @@ def put_allocations(body: AllocationsBody) -> tuple[AllocationsUpserted, int]:
         )
     c = get_container()
     done = allocations_service.upsert_allocations(parsed, store=publish_store(c), clock=c.clock)
-    return AllocationsUpserted.model_validate(done), 200
+    return done, 200

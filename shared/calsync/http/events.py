@@ -7,11 +7,11 @@ from typing import Any
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
-from calsync.http.answers import EventAnswer, EventCancelled, EventsPage
 from calsync.http.auth import operation
 from calsync.http.configs import publish_config, publish_store
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import EventPatchBody, EventPath, EventQuery, EventsQuery, IfMatchHeader, NewEventBody
+from calsync.results import EventAnswer, EventCancelled, EventsPage
 from calsync.services import admin
 from calsync.services import events as events_service
 
@@ -31,7 +31,7 @@ def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
         page_size=query.page_size,
         page_token=query.page_token,
     )
-    return EventsPage.model_validate(page), 200
+    return page, 200
 
 
 @api.post("/events", responses={201: EventAnswer}, summary="Create an ad-hoc event (optional Meet link)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
-from calsync.http.answers import PlanAnswer, ProgressAnswer
 from calsync.http.auth import operation
 from calsync.http.configs import publish_config, publish_store
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyBody, PlanBody, PlanPath
+from calsync.results import PlanAnswer, ProgressAnswer
 from calsync.services import apply as apply_service
 from calsync.services import plan
 

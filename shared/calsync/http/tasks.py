@@ -9,11 +9,11 @@ from __future__ import annotations
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
-from calsync.http.answers import ChunkDone
 from calsync.http.auth import operation
 from calsync.http.configs import publish_config, publish_store
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyTaskBody
+from calsync.results import ChunkDone
 from calsync.services import apply as apply_service
 
 api = APIBlueprint("tasks", __name__, **blueprint_options("tasks"))

@@ -1,9 +1,13 @@
-"""Typed success answers of the admin API, one model per operation (the OpenAPI document's responses).
+"""Typed results of the use cases: what the services return and the admin API answers.
 
-Times keep the services' ISO 8601 form (``datetime.isoformat()``, e.g. ``+00:00``) on the wire.
-Answers are dumped with ``exclude_unset`` so an optional key a use case leaves out (the second
-confirmation token, an item's times) stays absent, as before. ``audit()`` names the counts an answer
-puts on the audit line: fields only, never content.
+One model per answer; ``calsync.http`` declares them as the operations' responses, so the OpenAPI
+document describes exactly what the services build. Times are ``datetime`` in code and ISO 8601
+(``datetime.isoformat()``, e.g. ``+00:00``) on the wire. Answers are dumped with ``exclude_unset``, so
+an optional key a use case leaves out (the second confirmation token, an item's times) stays absent.
+``audit()`` names the counts a result puts on the audit line: fields only, never content.
+
+The admin, directory, allocations, health, provision and conflicts use cases build these directly;
+plan, apply and events still return dicts, validated into these models at the HTTP edge.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ HealthStatus = Literal["ok", "degraded", "failing"]
 PlanStatus = Literal["planned", "running", "done", "failed"]
 
 
-class Answer(BaseModel):
-    """Base of the answers: every key is declared (an unknown key is a bug, not data)."""
+class Result(BaseModel):
+    """Base of the results: every key is declared (an unknown key is a bug, not data)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,7 +38,7 @@ class Answer(BaseModel):
         return {}
 
 
-class CalendarState(Answer):
+class CalendarState(Result):
     """``POST /calendars``, ``GET /calendars/{key}``: a calendar's sync state."""
 
     key: str
@@ -51,7 +55,7 @@ class CalendarState(Answer):
     channel_expires_at: IsoTime | None
 
 
-class Watched(Answer):
+class Watched(Result):
     """``POST /calendars/{key}/watch``: the channel opened."""
 
     calendar_id: str
@@ -59,7 +63,7 @@ class Watched(Answer):
     channel_expires_at: IsoTime | None
 
 
-class EventItem(Answer):
+class EventItem(Result):
     """One mirrored event."""
 
     id: str
@@ -78,14 +82,14 @@ class EventItem(Answer):
     last_synced_at: IsoTime | None
 
 
-class EventsPage(Answer):
+class EventsPage(Result):
     """``GET /events``."""
 
     items: list[EventItem]
     next_page_token: str | None
 
 
-class ConflictItem(Answer):
+class ConflictItem(Result):
     """One conflict (also the answer of ``POST /conflicts/{conflict_id}/resolve``)."""
 
     id: str
@@ -99,14 +103,14 @@ class ConflictItem(Answer):
     resolved_at: IsoTime | None
 
 
-class ConflictsPage(Answer):
+class ConflictsPage(Result):
     """``GET /conflicts``."""
 
     items: list[ConflictItem]
     next_page_token: str | None
 
 
-class SyncEnqueued(Answer):
+class SyncEnqueued(Result):
     """``POST /sync`` (202): the admin sync task (requests within 10 s share its name)."""
 
     calendar_id: str
@@ -114,7 +118,7 @@ class SyncEnqueued(Answer):
     task_name: str
 
 
-class EventResynced(Answer):
+class EventResynced(Result):
     """``POST /sync`` with ``event_id`` (200): one event read from Google and reprocessed."""
 
     calendar_id: str
@@ -130,7 +134,7 @@ class EventResynced(Answer):
         return {"written": self.written}
 
 
-class EventAnswer(Answer):
+class EventAnswer(Result):
     """``POST /events`` (201), ``PATCH /events/{event_id}``: the event as Google answered it."""
 
     id: str
@@ -141,7 +145,7 @@ class EventAnswer(Answer):
     conference_status: str | None
 
 
-class EventCancelled(Answer):
+class EventCancelled(Result):
     """``DELETE /events/{event_id}``."""
 
     id: str
@@ -149,7 +153,7 @@ class EventCancelled(Answer):
     status: Literal["cancelled"]
 
 
-class HealthCalendar(Answer):
+class HealthCalendar(Result):
     """One calendar of ``GET /health``."""
 
     key: str
@@ -163,14 +167,14 @@ class HealthCalendar(Answer):
     open_conflicts: int
 
 
-class HealthAnswer(Answer):
+class HealthAnswer(Result):
     """``GET /health``: every calendar and the worst status."""
 
     status: HealthStatus
     calendars: list[HealthCalendar]
 
 
-class DirectoryReplaced(Answer):
+class DirectoryReplaced(Result):
     """``PUT /clinics/{clinic_id}/professionals|rooms``."""
 
     count: int
@@ -180,7 +184,7 @@ class DirectoryReplaced(Answer):
         return {"count": self.count}
 
 
-class Provisioned(Answer):
+class Provisioned(Result):
     """``POST /provision``: counts and the clinic's calendar keys."""
 
     clinic_id: str
@@ -194,7 +198,7 @@ class Provisioned(Answer):
         return {"created": self.created}
 
 
-class AllocationsUpserted(Answer):
+class AllocationsUpserted(Result):
     """``PUT /allocations``."""
 
     upserted: int
@@ -206,7 +210,7 @@ class AllocationsUpserted(Answer):
         return {"count": self.upserted}
 
 
-class Totals(Answer):
+class Totals(Result):
     """Counts of a plan."""
 
     create: int
@@ -215,14 +219,14 @@ class Totals(Answer):
     skip: int
 
 
-class Quota(Answer):
+class Quota(Result):
     """A plan's quota estimate: requests and minutes at the paced rate."""
 
     requests: int
     minutes: float
 
 
-class PlanItem(Answer):
+class PlanItem(Result):
     """One planned write or skip, with its reason code (times only when there is a desired event)."""
 
     action: Literal["create", "update", "delete", "skip"]
@@ -233,7 +237,7 @@ class PlanItem(Answer):
     end: IsoTime | None = None
 
 
-class PlanCalendar(Answer):
+class PlanCalendar(Result):
     """One calendar's section of a plan."""
 
     calendar_id: str
@@ -244,7 +248,7 @@ class PlanCalendar(Answer):
     items: list[PlanItem]
 
 
-class PlanAnswer(Answer):
+class PlanAnswer(Result):
     """``POST /publish/plan`` (201): the dry run and its confirmation tokens."""
 
     plan_id: str
@@ -262,7 +266,7 @@ class PlanAnswer(Answer):
         return {"plan_id": self.plan_id, "total": t.create + t.update + t.delete + t.skip}
 
 
-class ProgressError(Answer):
+class ProgressError(Result):
     """One failed write of a plan (or a plan-wide refusal, with empty ids)."""
 
     calendar_id: str
@@ -270,7 +274,7 @@ class ProgressError(Answer):
     code: str
 
 
-class ProgressCalendar(Answer):
+class ProgressCalendar(Result):
     """One calendar's progress."""
 
     calendar_id: str
@@ -281,7 +285,7 @@ class ProgressCalendar(Answer):
     failed: int
 
 
-class ProgressAnswer(Answer):
+class ProgressAnswer(Result):
     """``GET /publish/{plan_id}`` (and ``POST /publish/apply``, 202)."""
 
     plan_id: str
@@ -296,7 +300,7 @@ class ProgressAnswer(Answer):
         return {"plan_id": self.plan_id, "done": self.done, "total": self.total}
 
 
-class ChunkDone(Answer):
+class ChunkDone(Result):
     """``POST /publish/tasks/apply``: one chunk's outcome (``again`` when it had already finished)."""
 
     plan_id: str
