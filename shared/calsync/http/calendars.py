@@ -71,7 +71,7 @@ def force_sync(body: SyncBody) -> tuple[SyncEnqueued | EventResynced, int]:
             clock=c.clock,
             config=publish_config(c.settings),
         )
-        return EventResynced.model_validate(done), 200
+        return done, 200
     enqueued = admin.force_sync(
         body.calendar_id, store=c.store, queue=c.queue, clock=c.clock, config=sync_config(c.settings)
     )

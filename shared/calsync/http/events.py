@@ -51,7 +51,7 @@ def post_event(body: NewEventBody) -> tuple[EventAnswer, int]:
     created = events_service.create_event(
         command, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
     )
-    return EventAnswer.model_validate(created), 201
+    return created, 201
 
 
 @api.patch("/events/<event_id>", responses={200: EventAnswer, **CHANGED}, summary="Change one of our events (If-Match)")
@@ -73,7 +73,7 @@ def patch_event(
     changed = events_service.patch_event(
         change, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
     )
-    return EventAnswer.model_validate(changed), 200
+    return changed, 200
 
 
 @api.delete(
@@ -92,4 +92,4 @@ def delete_event(path: EventPath, query: EventQuery, header: IfMatchHeader) -> t
         clock=c.clock,
         config=publish_config(c.settings),
     )
-    return EventCancelled.model_validate(cancelled), 200
+    return cancelled, 200
