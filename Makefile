@@ -7,7 +7,7 @@ TASKS_VENV := .venv-tasks
 CHECKOV_VENV := .venv-checkov
 SEEDS ?= 100
 
-.PHONY: setup test lint typecheck pytest up down demo bundle bench chaos clean
+.PHONY: setup test lint typecheck pytest up down demo bundle bench chaos clock-sweep clean
 
 $(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench: setup $(VENV)/.bench-stamp ## benchmarks on the local stack (BENCH_ARGS=-
 
 chaos: setup ## chaos convergence runs
 	$(PY) -m devstack.chaos --seeds $(SEEDS)
+
+clock-sweep: setup ## the unit, function and demo tests with the clock moved to 8 instants (needs faketime)
+	scripts/clock_sweep.sh $(PYTEST_ARGS)
 
 clean: down
 	rm -rf build .devstack .pytest_cache .mypy_cache .ruff_cache

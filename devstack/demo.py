@@ -305,7 +305,7 @@ class Demo:
             f"Loaded {len(self.data.clinics)} clinics, "
             f"{sum(len(c.professionals) for c in self.data.clinics)} professionals, "
             f"{sum(len(c.rooms) for c in self.data.clinics)} rooms, {answer.get('upserted')} allocations "
-            f"({counts}; {len(self.data.past())} in the past)."
+            f"({counts}; {len(self.data.started(self.data.now))} published ones already started)."
         )
 
     def provision(self) -> None:
@@ -475,7 +475,7 @@ class Demo:
         checks: list[Check] = []
         result.health = self.api.admin("GET", "health", expect=(200,))
         result.conflicts = self.api.pages("conflicts")
-        now = datetime.now(UTC)
+        now = _parse(str(result.health["checked_at"]))  # the system's instant, not a second clock
 
         bad = {k: p["status"] for k, p in result.progress.items() if p["status"] != "done" or p["errors"]}
         checks.append(Check("publish done, no errors", not bad, str(bad) if bad else "both plans done"))
@@ -539,8 +539,9 @@ class Demo:
 
         published = {
             a.id: a
-            for a in self.data.allocations
-            if a.status in ("reviewed", "adjusted") and a.start > self._published_after()
+            for clinic in self.data.clinics
+            for a in self.data.upcoming(self.planned_at(clinic.id))
+            if a.clinic_id == clinic.id
         }
         duplicates: list[str] = []
         missing_events: list[str] = []
@@ -595,9 +596,9 @@ class Demo:
         clinic = allocation.clinic_id
         return (f"{clinic}-prof-{allocation.professional_id}", f"{clinic}-room-{allocation.room_id}", "control")
 
-    def _published_after(self) -> datetime:
-        # Allocations starting before the plans were made are past: the publish skips them.
-        return self.data.now
+    def planned_at(self, clinic_id: str) -> datetime:
+        """The instant the clinic's plan decided what is past (the publish function's own clock)."""
+        return _parse(str(self.result.plans[clinic_id]["planned_at"]))
 
     def _person_future(self, after: datetime) -> list[demo_data.Allocation]:
         """The person's published allocations starting after ``after``, in time order."""

@@ -25,6 +25,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from calsync.model import has_started
+
 TZ = ZoneInfo("America/Sao_Paulo")
 SLOT_MINUTES = (30, 45, 60)
 GAP_MINUTES = (0, 0, 15, 30)
@@ -33,6 +35,7 @@ SATURDAY_SHIFTS = ("morning",)
 # Never generate an allocation starting this close after ``now``: it could become past between the
 # plan and the apply, which would (rightly) make the plan stale.
 NEAR_FUTURE = timedelta(minutes=15)
+PUBLISHED_STATUSES = ("reviewed", "adjusted")
 # Status mix of the generated allocations (the person's are always reviewed).
 STATUS_WEIGHTS = {"reviewed": 70, "adjusted": 12, "draft": 10, "cancelled": 8}
 
@@ -143,9 +146,21 @@ class Dataset:
             counts[allocation.status] += 1
         return counts
 
-    def past(self) -> list[Allocation]:
-        """Allocations that started before ``now``."""
-        return [a for a in self.allocations if a.start <= self.now]
+    def published(self) -> list[Allocation]:
+        """The allocations a publish writes (``reviewed`` or ``adjusted``)."""
+        return [a for a in self.allocations if a.status in PUBLISHED_STATUSES]
+
+    def started(self, at: datetime) -> list[Allocation]:
+        """Published allocations that have started at ``at`` (calsync's one rule for the past).
+
+        ``at`` is the instant the system decided with (a plan's ``planned_at``), never a second reading
+        of the wall clock: the publish skips exactly these, on each of their three calendars.
+        """
+        return [a for a in self.published() if has_started(a.start, at)]
+
+    def upcoming(self, at: datetime) -> list[Allocation]:
+        """Published allocations that have not started at ``at``: the publish writes each three times."""
+        return [a for a in self.published() if not has_started(a.start, at)]
 
 
 def _local(day: date, at: time) -> datetime:

@@ -168,9 +168,10 @@ class HealthCalendar(Result):
 
 
 class HealthAnswer(Result):
-    """``GET /health``: every calendar and the worst status."""
+    """``GET /health``: every calendar, the worst status and the instant it was judged at."""
 
     status: HealthStatus
+    checked_at: IsoTime
     calendars: list[HealthCalendar]
 
 
@@ -252,6 +253,7 @@ class PlanAnswer(Result):
     """``POST /publish/plan`` (201): the dry run and its confirmation tokens."""
 
     plan_id: str
+    planned_at: IsoTime
     confirm_token: str
     confirm_clear_future_token: str | None = None
     expires_at: IsoTime

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from typer.testing import CliRunner, Result
 from calsync.cli.app import app
 from calsync.cli.client import ExitCode
 from devstack import procs, stack
+from tests.e2e.system_clock import system_now
 
 HTTP_TIMEOUT_S = 30.0
 SYNC_WAIT_S = 60.0
@@ -79,7 +80,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         started = devstack(env, "up")
         assert started.returncode == 0, started.stdout + started.stderr
         endpoints = stack.Endpoints.model_validate_json((state / "endpoints.json").read_text())
-        calendar_id, event_id = _calendar_with_event(endpoints.calendar_api)
+        now = system_now(endpoints.functions["publish"], endpoints.admin_token)
+        calendar_id, event_id = _calendar_with_event(endpoints.calendar_api, now)
         cli_env: dict[str, str | None] = {
             "CALSYNC_DEVSTACK_DIR": str(state),
             "CALSYNC_ADMIN_URL": None,
@@ -100,12 +102,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
-def _calendar_with_event(api: str) -> tuple[str, str]:
+def _calendar_with_event(api: str, now: datetime) -> tuple[str, str]:
     """A calendar on the emulator with one event a person made (untagged)."""
     created = requests.post(f"{api}calendars", json={"summary": "Dr. CLI"}, timeout=HTTP_TIMEOUT_S)
     created.raise_for_status()
     calendar_id = str(created.json()["id"])
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=13, minute=0, second=0, microsecond=0)
+    start = (now + timedelta(days=2)).replace(hour=13, minute=0, second=0, microsecond=0)
     event: dict[str, Any] = {
         "summary": "Booked by hand",
         "start": {"dateTime": start.isoformat()},
@@ -228,7 +230,9 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["created"] == 0  # idempotent
 
-    day = (datetime.now(UTC) + timedelta(days=3)).replace(hour=12, minute=0, second=0, microsecond=0)
+    day = (
+        system_now(running.endpoints.functions["publish"], running.endpoints.admin_token) + timedelta(days=3)
+    ).replace(hour=12, minute=0, second=0, microsecond=0)
     allocations = [
         {
             "id": f"a{n}",

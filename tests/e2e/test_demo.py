@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from calsync.model import has_started
 from devstack import demo, demo_data
 
 SMALL = demo_data.DatasetSpec(professionals_per_clinic=2, rooms_per_clinic=1, days=4, shifts_per_professional=2)
@@ -69,14 +70,22 @@ def test_the_people_edits_left_exactly_the_expected_conflicts(ran: tuple[demo.De
 
 def test_the_publish_wrote_every_reviewed_future_allocation_three_times(ran: tuple[demo.DemoResult, str]) -> None:
     result, _ = ran
-    published = [
-        a for a in result.dataset.allocations if a.status in ("reviewed", "adjusted") and a.start > result.dataset.now
-    ]
-
-    writes = sum(p["done"] for p in result.progress.values())
-    skips = sum(plan["totals"]["skip"] for plan in result.plans.values())
-    assert writes == 3 * len(published)
-    assert skips == 3 * len(result.dataset.past())  # past allocations are skipped on each calendar
+    writes = skips = expected_writes = expected_skips = 0
+    for clinic in result.dataset.clinics:
+        plan, progress = result.plans[clinic.id], result.progress[clinic.id]
+        # Expectations from the instant the publish function's planner judged "past" at, not a second clock.
+        planned_at = datetime.fromisoformat(plan["planned_at"])
+        mine = [a for a in result.dataset.published() if a.clinic_id == clinic.id]
+        started = [a for a in mine if has_started(a.start, planned_at)]
+        writes += progress["done"]
+        skips += plan["totals"]["skip"]
+        expected_writes += 3 * (len(mine) - len(started))
+        expected_skips += 3 * len(started)  # started allocations are skipped on each of their calendars
+        past_reasons = Counter(
+            item["reason"] for section in plan["calendars"] for item in section["items"] if item["action"] == "skip"
+        )
+        assert set(past_reasons) <= {"past_event"}, past_reasons
+    assert (writes, skips) == (expected_writes, expected_skips)
     assert result.publish_s is not None
     assert sum(phase.calls["calendar.events.insert"] for phase in result.phases) == writes
 
@@ -110,7 +119,7 @@ def test_the_full_dataset_is_realistic_and_deterministic() -> None:
     assert sum(len(c.professionals) for c in data.clinics) == 20
     assert sum(len(c.rooms) for c in data.clinics) == 8
     assert all(count > 0 for count in data.status_counts().values())
-    assert 0 < len(data.past()) < len(data.allocations) // 4  # yesterday and this morning
+    assert 0 < len(data.started(NOW)) < len(data.allocations) // 4  # yesterday and this morning
     local = [a.start.astimezone(demo_data.TZ) for a in data.allocations]
     assert all(8 <= t.hour < 18 and t.weekday() != 6 for t in local)
     assert all(a.end - a.start in {timedelta(minutes=m) for m in (30, 45, 60)} for a in data.allocations)

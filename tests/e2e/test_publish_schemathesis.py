@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from devstack import procs, stack
+from tests.e2e.system_clock import system_now
 
 HTTP_TIMEOUT_S = 30.0
 OPENAPI = procs.ROOT / "docs" / "openapi.json"
@@ -75,7 +76,9 @@ def _seed(endpoints: stack.Endpoints) -> dict[str, list[str]]:
     assert done.status_code == 200, done.text
     provisioned = _admin(endpoints, "POST", "provision", json={"clinic_id": CLINIC})
     assert provisioned.status_code == 200, provisioned.text
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    start = (system_now(endpoints.functions["publish"], endpoints.admin_token) + timedelta(days=2)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
     allocations = [
         {
             "id": f"st-a{i}",

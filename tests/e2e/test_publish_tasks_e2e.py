@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from calsync.ports import TaskRequest
 from calsync.services.apply import TASK_ROUTE, task_name
 from calsync.services.plan import CONTROL_KEY, event_id, professional_key, room_key
 from devstack import procs, stack
+from tests.e2e.system_clock import system_now
 
 HTTP_TIMEOUT_S = 30.0
 APPLY_WAIT_S = 60.0
@@ -177,7 +178,8 @@ def test_apply_through_cloud_tasks_writes_each_event_once(world: World, monkeypa
     provisioned = world.admin("POST", "provision", json={"clinic_id": CLINIC})
     assert provisioned.status_code == 200, provisioned.text
     assert provisioned.json()["created"] == len(PROFESSIONALS) + len(ROOMS)
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=11, minute=0, second=0, microsecond=0)
+    now = system_now(world.endpoints.functions["publish"], world.endpoints.admin_token)
+    start = (now + timedelta(days=2)).replace(hour=11, minute=0, second=0, microsecond=0)
     allocations = _allocations(start)
     loaded = world.admin("PUT", "allocations", json={"items": allocations})
     assert loaded.status_code == 200, loaded.text

@@ -28,6 +28,9 @@ from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
 from calsync.services.channels import ChannelConfig, hash_token, open_channel
 from devstack import procs
 
+# The clock the in-process services run on; the test reads "now" from it too.
+CLOCK = SystemClock()
+
 PROJECT = "demo-calsync"
 REGION = "southamerica-east1"
 KEY = "room-1"
@@ -116,9 +119,7 @@ class World:
         )
 
     def open_channel(self) -> str:
-        record = open_channel(
-            KEY, api=self.api, store=self.store, queue=self.queue, clock=SystemClock(), config=self.config()
-        )
+        record = open_channel(KEY, api=self.api, store=self.store, queue=self.queue, clock=CLOCK, config=self.config())
         return record.channel_id
 
     def mirror(self) -> MirrorEvent | None:
@@ -160,7 +161,7 @@ def world(push_stack: PushStack, firestore_client: firestore.Client, calendar_ba
     api = GoogleCalendarApi.for_emulator(calendar_base)
     queue = CloudTasksQueue.for_emulator(push_stack.tasks_host, PROJECT, REGION)
     gcal = api.insert_calendar("Room 1", time_zone="America/Sao_Paulo")
-    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    start = (CLOCK.now() + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
     body = {
         "summary": "allocation",
         "start": {"dateTime": start.isoformat()},
@@ -186,7 +187,7 @@ def world(push_stack: PushStack, firestore_client: firestore.Client, calendar_ba
                 allocation_id="alloc-1",
                 env="dev",
                 published=PublishedSnapshot(
-                    etag=event.etag, start=start, end=start + timedelta(hours=1), published_at=datetime.now(UTC)
+                    etag=event.etag, start=start, end=start + timedelta(hours=1), published_at=CLOCK.now()
                 ),
             )
         ]
@@ -245,7 +246,7 @@ def test_dropped_push_is_picked_up_by_the_next_poll(world: World) -> None:
     time.sleep(DEBOUNCE_S + 1)
     assert world.mirror().start != new_start  # type: ignore[union-attr]  # nothing arrived
     # An hour passes without a good sync: the poll's staleness rule selects the calendar.
-    world.store.update_calendar(KEY, {"last_synced_at": datetime.now(UTC) - timedelta(hours=2)})
+    world.store.update_calendar(KEY, {"last_synced_at": CLOCK.now() - timedelta(hours=2)})
     answer = requests.post(world.stack.renew, json={"job": "poll"}, timeout=30)
     assert answer.status_code == 200
     assert answer.json()["enqueued"] == 1

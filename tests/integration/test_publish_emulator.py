@@ -17,6 +17,7 @@ import requests
 from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
+from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
 from calsync.services.plan import (
@@ -35,12 +36,8 @@ CLINIC = "c1"
 SCALE = 20.0
 
 
-class Clock:
-    """The real clock."""
-
-    def now(self) -> datetime:
-        """Now (UTC)."""
-        return datetime.now(UTC)
+# The clock the services under test run on; the tests take "now" from it too, never a second reading.
+CLOCK = SystemClock()
 
 
 @dataclass
@@ -50,7 +47,7 @@ class Env:
     seeder: GoogleCalendarApi
     store: FirestoreStateStore
     queue: RecordingTaskQueue
-    clock: Clock
+    clock: SystemClock
     config: PublishConfig
     gids: dict[str, str]
 
@@ -63,7 +60,7 @@ class Env:
         """Every event (any status) of a calendar, by id, read through the real client."""
         out: dict[str, dict[str, Any]] = {}
         token = None
-        now = datetime.now(UTC)
+        now = self.clock.now()
         while True:
             page = self.seeder.list_events(
                 self.gids[key],
@@ -111,7 +108,7 @@ def setup_clinic(env_base: str, firestore_client: Any, professionals: int, rooms
                 seeder.insert_acl(gid, email=f"{owner}@clinic.test", role="writer")
             gids[key] = gid
     config = PublishConfig(env="dev", control_calendar_id=control, publish_url="http://127.0.0.1:1", batch_size=50)
-    return Env(env_base, api, seeder, store, RecordingTaskQueue(), Clock(), config, gids)
+    return Env(env_base, api, seeder, store, RecordingTaskQueue(), CLOCK, config, gids)
 
 
 @pytest.fixture
@@ -120,7 +117,7 @@ def base(calendar_base: str) -> str:
 
 
 def allocations(n: int, professionals: int, rooms: int, *, start_in_h: float = 2) -> list[Allocation]:
-    t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=start_in_h)
+    t0 = CLOCK.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=start_in_h)
     out = []
     for i in range(n):
         start = t0 + timedelta(minutes=30 * (i // (professionals)))
@@ -227,7 +224,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     env.control("quota", {"per_user_per_minute": 1_000_000, "per_project_per_minute": 1_000_000})
     prof = professional_key(CLINIC, "p0")
     gid = env.gids[prof]
-    now = datetime.now(UTC)
+    now = env.clock.now()
     untagged = env.seeder.insert_event(
         gid,
         {
@@ -279,7 +276,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     ]
     env.store.put_allocations(moved)
     eid = event_id("dev", future[0].id, prof)
-    now = datetime.now(UTC)
+    now = env.clock.now()
     plan2 = make_plan(
         PlanCommand(CLINIC, now - timedelta(days=1), now + timedelta(days=7)),
         store=env.store,

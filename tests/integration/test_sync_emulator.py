@@ -104,7 +104,7 @@ class Env:
         env: str = "dev",
         attendees: list[str] | None = None,
     ) -> dict[str, Any]:
-        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1, hours=hours)
+        start = self.clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1, hours=hours)
         body: dict[str, Any] = {
             "id": event_id,
             "summary": f"consulta {event_id}",
@@ -127,7 +127,7 @@ class Env:
         """id → etag of the live events Google lists in the window."""
         state: dict[str, str] = {}
         token = None
-        now = datetime.now(UTC)
+        now = self.clock.now()
         while True:
             page = self.seeder.list_events(
                 self.cal, page_token=token, time_min=now - timedelta(days=45), time_max=now + timedelta(days=180)

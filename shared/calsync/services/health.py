@@ -66,7 +66,7 @@ def calendar_health(
 
 
 def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> HealthAnswer:
-    """Every calendar's health and the overall status."""
+    """Every calendar's health, the overall status and the instant it was judged at (``checked_at``)."""
     now = clock.now()
     rows: list[HealthCalendar] = []
     worst: Health = "ok"
@@ -89,4 +89,4 @@ def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> HealthAns
                 open_conflicts=conflicts,
             )
         )
-    return HealthAnswer(status=worst, calendars=rows)
+    return HealthAnswer(status=worst, checked_at=now, calendars=rows)

@@ -445,6 +445,8 @@ def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: Pu
     log.info("publish.planned", plan_id=plan.id, clinic_id=cmd.clinic_id, total=writes, skipped=totals["skip"])
     answer: dict[str, Any] = {
         "plan_id": plan.id,
+        # The instant the plan judged "past" at: allocations started by then are skipped.
+        "planned_at": now.isoformat(),
         "confirm_token": confirm,
         "expires_at": plan.expires_at.isoformat(),
         "clear_future": cmd.clear_future,
