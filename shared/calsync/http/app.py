@@ -108,7 +108,7 @@ def create_app(*, cors_origins: tuple[str, ...] = (), verifier: TokenVerifier | 
         doc_ui=False,
     )
     app.request_class = JsonRequest
-    app.url_map.merge_slashes = False  # "//health" is no route (404), not a redirect
+    app.url_map.merge_slashes = False  # a path is matched as given: "/a//b" is no route
     app.extensions[VERIFIER_KEY] = verifier or GoogleIdTokens()
     for blueprint in (calendars.api, events.api, conflicts.api, directory.api, publish.api, tasks.api, docs):
         app.register_api(blueprint)
