@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +17,7 @@ from google.auth import crypt, jwt
 
 from calsync.adapters import id_tokens
 from calsync.bootstrap import Container, set_container
+from calsync.http.app import create_app
 from calsync.http.auth import actor_of
 from calsync.model import MirrorEvent
 from tests.functions.function_world import ADMIN_TOKEN, ROOT, client, fake_container
@@ -435,3 +436,21 @@ def test_a_mutating_call_writes_one_audit_line_from_the_answer_fields(
     assert [(a["action"], a["count"]) for a in audits] == [("put_professionals", 2), ("put_rooms", 1)]
     assert {a["actor"] for a in audits} == {actor_of("admin-token")}
     assert not any("x.test" in json.dumps(line, default=str) for line in lines)  # no e-mail reaches the logs
+
+
+class StubVerifier:
+    """A token-verifier port that trusts any token as the e-mail it names."""
+
+    def verify(self, token: str, audience: str | Sequence[str]) -> Mapping[str, Any]:
+        return {"email": token.removeprefix("id-token-of:")}
+
+
+def test_auth_goes_through_the_token_verifier_port(container: Container) -> None:
+    container.settings = container.settings.model_copy(update={"admin_emails": ["boss@x.test"]})
+    api = create_app(verifier=StubVerifier()).test_client()
+
+    ok = api.get("/health", headers={"Authorization": "Bearer id-token-of:boss@x.test"})
+    other = api.get("/health", headers={"Authorization": "Bearer id-token-of:eve@x.test"})
+
+    assert (ok.status_code, other.status_code) == (200, 403)
+    assert other.get_json()["error"]["code"] == "permission_denied"
