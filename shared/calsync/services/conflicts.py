@@ -17,6 +17,7 @@ from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
+from calsync.results import ConflictItem
 from calsync.services.admin import conflict_item
 from calsync.services.apply import mirror_of_written
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig, desired_for, event_body
@@ -41,7 +42,7 @@ def resolve_conflict(
     store: PublishStore,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> ConflictItem:
     """Apply the admin's decision on an open conflict and mark it resolved."""
     conflict = _conflict(store, conflict_id)
     if conflict.status == "resolved":

@@ -19,12 +19,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
+from calsync.results import EventAnswer, EventCancelled, EventResynced
 from calsync.services.apply import mirror_of_written, ours
 from calsync.services.plan import Desired, PublishConfig, event_body, event_id
 from calsync.services.sync import SyncCommand, SyncConfig, SyncService
@@ -75,21 +75,21 @@ def meet_link(event: GoogleEvent) -> str | None:
     return event.hangout_link
 
 
-def _answer(event: GoogleEvent, key: str) -> dict[str, Any]:
+def _answer(event: GoogleEvent, key: str) -> EventAnswer:
     status = ((event.conference_data or {}).get("createRequest") or {}).get("status", {}).get("statusCode")
-    return {
-        "id": event.id,
-        "calendar_id": key,
-        "etag": event.etag,
-        "status": event.status or "confirmed",
-        "meet_link": meet_link(event),
-        "conference_status": status,
-    }
+    return EventAnswer(
+        id=event.id,
+        calendar_id=key,
+        etag=event.etag,
+        status=event.status or "confirmed",
+        meet_link=meet_link(event),
+        conference_status=status,
+    )
 
 
 def create_event(
     cmd: NewEvent, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
-) -> dict[str, Any]:
+) -> EventAnswer:
     """Create a tagged ad-hoc event (optionally with Meet), mirror it and answer its id and link."""
     if cmd.end <= cmd.start:
         raise errors.InvalidRequest("end must be after start")
@@ -145,7 +145,7 @@ def _send_updates(current: MirrorEvent) -> SendUpdates:
 
 def patch_event(
     cmd: EventChange, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
-) -> dict[str, Any]:
+) -> EventAnswer:
     """Change one of our events with If-Match (a full update built from Google's current version)."""
     record = _calendar(store, cmd.calendar_key)
     current = _our_mirror(store, record.key, cmd.event_id, config.env)
@@ -191,7 +191,7 @@ def cancel_event(
     store: PublishStore,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> EventCancelled:
     """Delete (cancel) one of our events with If-Match; already deleted counts as done; never a started one."""
     record = _calendar(store, calendar_key)
     current = _our_mirror(store, record.key, eid, config.env)
@@ -207,7 +207,7 @@ def cancel_event(
     snapshot = current.published.model_copy(update={"status": "cancelled"}) if current.published else None
     store.record_published([current.model_copy(update={"status": "cancelled", "published": snapshot})])
     log.info("events.cancelled", calendar_key=record.key, event_id=eid, action="cancel")
-    return {"id": eid, "calendar_id": record.key, "status": "cancelled"}
+    return EventCancelled(id=eid, calendar_id=record.key, status="cancelled")
 
 
 def resync_event(
@@ -219,7 +219,7 @@ def resync_event(
     queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> EventResynced:
     """Read one event from Google and reprocess it (mirror, conflicts) like a sync page of one."""
     record = _calendar(store, calendar_key)
     event = api.get_event(record.google_calendar_id, eid)
@@ -235,12 +235,12 @@ def resync_event(
     )
     service.process_events(record, [event])
     summary = service.summary
-    return {
-        "calendar_id": record.key,
-        "event_id": eid,
-        "written": summary.written,
-        "unchanged": summary.unchanged,
-        "ignored": summary.ignored,
-        "conflicts_opened": summary.conflicts_opened,
-        "conflicts_resolved": summary.conflicts_resolved,
-    }
+    return EventResynced(
+        calendar_id=record.key,
+        event_id=eid,
+        written=summary.written,
+        unchanged=summary.unchanged,
+        ignored=summary.ignored,
+        conflicts_opened=summary.conflicts_opened,
+        conflicts_resolved=summary.conflicts_resolved,
+    )
