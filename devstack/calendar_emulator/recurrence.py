@@ -170,7 +170,14 @@ def occurrences(s: Series, lo_ts: float | None, hi_ts: float) -> Iterator[dt.dat
     if before < after:
         return
     for occ in s.rules.between(after, before, inc=True):
-        yield occ.astimezone(s.tz) if not s.all_day else occ
+        yield _in_zone(occ, s)
+
+
+def _in_zone(occ: dt.datetime, s: Series) -> dt.datetime:
+    """An occurrence in the series' zone; rule occurrences keep their wall time (even in a DST gap)."""
+    if s.all_day or occ.tzinfo is s.tz:
+        return occ
+    return occ.astimezone(s.tz)  # an RDATE given in UTC or another zone
 
 
 def instance_id(master_id: str, s: Series, occ: dt.datetime) -> str:
@@ -222,9 +229,11 @@ def find(master: dict[str, Any], calendar_tz: str, iid: str) -> Instance | None:
             occ = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).astimezone(s.tz)
     except ValueError:
         return None
-    for found in s.rules.between(occ - dt.timedelta(seconds=1), occ + dt.timedelta(seconds=1), inc=True):
-        if found == occ:
-            return instance(master, s, found if s.all_day else found.astimezone(s.tz), calendar_tz)
+    # Same-zone datetimes compare by wall time, so search a few hours around and match the instant.
+    near = dt.timedelta(hours=3)
+    for found in s.rules.between(occ - near, occ + near, inc=True):
+        if found == occ if s.all_day else found.timestamp() == occ.timestamp():
+            return instance(master, s, _in_zone(found, s), calendar_tz)
     return None
 
 
@@ -240,7 +249,7 @@ def series_end_ts(master: dict[str, Any], calendar_tz: str) -> float:
         last = occ
     if last is None:
         return _bounds(s, s.start, calendar_tz)[1]
-    return _bounds(s, last if s.all_day else last.astimezone(s.tz), calendar_tz)[1]
+    return _bounds(s, _in_zone(last, s), calendar_tz)[1]
 
 
 def horizon(time_min: float | None) -> float:
