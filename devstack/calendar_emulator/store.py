@@ -10,18 +10,15 @@ https://developers.google.com/workspace/calendar/api/guides/recurringevents.
 from __future__ import annotations
 
 import copy
-import hashlib
-import secrets
-import string
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from devstack.calendar_emulator import event_types, recurrence, wire
+from devstack.calendar_emulator import conference, event_types, recurrence, wire
+from devstack.calendar_emulator.channels import Channels
 from devstack.calendar_emulator.errors import ApiError, bad_request, condition_not_met, deleted, not_found
 from devstack.calendar_emulator.listing import Listing
 from devstack.calendar_emulator.model import (
-    DEFAULT_CHANNEL_TTL_S,
     INSTANCE_FIELDS,
     LIST_DEFAULT_MAX,
     LIST_MAX_CAP,
@@ -44,12 +41,7 @@ from devstack.calendar_emulator.model import (
 __all__ = ["Calendar", "Caller", "Channel", "NotModified", "Query", "Store", "StoredEvent"]
 
 
-def _meet_code() -> str:
-    letters = string.ascii_lowercase
-    return "-".join("".join(secrets.choice(letters) for _ in range(n)) for n in (3, 4, 3))
-
-
-class Store(Listing):
+class Store(Listing, Channels):
     """All calendar state of the emulator. Methods raise ``ApiError`` exactly where Google answers one."""
 
     def __init__(self, clock: wire.Clock | None = None) -> None:
@@ -235,46 +227,6 @@ class Store(Listing):
         resource["etag"] = self.clock.etag()
         return ms
 
-    def _conference(
-        self, caller: Caller, resource: dict[str, Any], previous: dict[str, Any] | None, version: int
-    ) -> None:
-        """Apply conferenceDataVersion: 0 ignores the body's conferenceData, 1 creates Meet links."""
-        if version == 0:
-            resource.pop("conferenceData", None)
-            if previous and "conferenceData" in previous:
-                resource["conferenceData"] = copy.deepcopy(previous["conferenceData"])
-                if "hangoutLink" in previous:
-                    resource["hangoutLink"] = previous["hangoutLink"]
-            return
-        data = resource.get("conferenceData")
-        if not isinstance(data, dict) or not isinstance(data.get("createRequest"), dict):
-            return
-        request = data["createRequest"]
-        old = (previous or {}).get("conferenceData") or {}
-        if old.get("createRequest", {}).get("requestId") == request.get("requestId") and old:
-            resource["conferenceData"] = copy.deepcopy(old)  # same requestId: the request is ignored
-            return
-        solution = (request.get("conferenceSolutionKey") or {}).get("type")
-        if caller.service_account or solution != "hangoutsMeet":
-            raise ApiError(400, "invalid", "Invalid conference type value.")
-        code = _meet_code()
-        uri = f"https://meet.google.com/{code}"
-        resource["conferenceData"] = {
-            "createRequest": {
-                "requestId": request.get("requestId"),
-                "conferenceSolutionKey": {"type": "hangoutsMeet"},
-                "status": {"statusCode": "success"},
-            },
-            "entryPoints": [{"entryPointType": "video", "uri": uri, "label": f"meet.google.com/{code}"}],
-            "conferenceSolution": {
-                "key": {"type": "hangoutsMeet"},
-                "name": "Google Meet",
-                "iconUri": "https://fonts.gstatic.com/s/i/productlogos/meet_2020q4/v6/web-512dp/logo_meet_2020q4_color_2x_web_512dp.png",
-            },
-            "conferenceId": code,
-        }
-        resource["hangoutLink"] = uri
-
     def _validate(
         self, caller: Caller, cal: Calendar, resource: dict[str, Any], previous: dict[str, Any] | None
     ) -> tuple[float, float]:
@@ -331,7 +283,7 @@ class Store(Listing):
         # recurringEventId and originalStartTime are the server's: an inserted event is never an instance.
         skip = READ_ONLY | INSTANCE_FIELDS
         resource = {k: copy.deepcopy(v) for k, v in drop_nulls(body).items() if k not in skip}
-        self._conference(caller, resource, None, integer(query, "conferenceDataVersion") or 0)
+        conference.apply(caller, resource, None, integer(query, "conferenceDataVersion") or 0)
         start_ts, end_ts = self._validate(caller, cal, resource, None)
         now = self.clock.now_ms()
         resource.update(
@@ -416,7 +368,7 @@ class Store(Listing):
             else:
                 new.pop(key, None)
         new.setdefault("status", "confirmed")
-        self._conference(caller, new, old, integer(query, "conferenceDataVersion") or 0)
+        conference.apply(caller, new, old, integer(query, "conferenceDataVersion") or 0)
         start_ts, end_ts = self._validate(caller, cal, new, old)
         requested = new.get("sequence", old.get("sequence", 0))
         if not isinstance(requested, int) or requested < int(old.get("sequence", 0)):
@@ -478,76 +430,6 @@ class Store(Listing):
         if recurrence.is_master(ev.resource):
             self._cancel_exceptions(cal, event_id)
 
-    # --- channels ---------------------------------------------------------------------------------
-
-    def resource_id(self, cal: Calendar) -> str:
-        """Stable, version-independent id of a calendar's events collection."""
-        return hashlib.sha1(cal.uid.encode()).hexdigest()[:27]  # noqa: S324 - an identifier, not security
-
-    def watch(
-        self,
-        caller: Caller,
-        calendar_id: str,
-        body: dict[str, Any],
-        base_url: str,
-        now_ms: int,
-    ) -> Channel:
-        """events.watch: validate the channel request and register the channel."""
-        cal = self.calendar(caller, calendar_id)
-        channel_id = body.get("id")
-        if not channel_id:
-            raise ApiError(400, "required", "Required channel id.")
-        if not isinstance(channel_id, str) or len(channel_id) > 64:
-            raise ApiError(400, "invalid", "Channel id must be at most 64 characters.")
-        if channel_id in self.channels:
-            raise ApiError(400, "channelIdNotUnique", f"Channel id {channel_id} not unique")
-        if body.get("type") not in ("web_hook", "webhook"):
-            raise ApiError(400, "invalid", f"Invalid channel type: {body.get('type')}")
-        address = body.get("address")
-        if not address:
-            raise ApiError(400, "required", "Required channel address.")
-        if not _allowed_address(str(address)):
-            raise ApiError(
-                400, "push.webhookUrlNotHttps", f"WebHook callback must be HTTPS: {address}", domain="global"
-            )
-        token = body.get("token")
-        if token is not None and len(str(token)) > 256:
-            raise ApiError(400, "invalid", "Channel token must be at most 256 characters.")
-        ttl_raw = (body.get("params") or {}).get("ttl", DEFAULT_CHANNEL_TTL_S)
-        try:
-            ttl_s = int(ttl_raw)
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "invalid", f"Invalid ttl value: {ttl_raw}") from exc
-        if ttl_s <= 0:
-            raise ApiError(400, "invalid", f"Invalid ttl value: {ttl_raw}")
-        expiration = now_ms + ttl_s * 1000
-        if body.get("expiration") is not None:
-            expiration = min(expiration, int(body["expiration"]))  # the more restrictive value wins
-        channel = Channel(
-            id=channel_id,
-            resource_id=self.resource_id(cal),
-            resource_uri=f"{base_url}/calendar/v3/calendars/{cal.id}/events?alt=json",
-            calendar_id=cal.id,
-            calendar_uid=cal.uid,
-            address=str(address),
-            token=str(token) if token is not None else None,
-            expiration_ms=expiration,
-            owner=caller.email,
-        )
-        self.channels[channel_id] = channel
-        return channel
-
-    def stop_channel(self, body: dict[str, Any]) -> Channel:
-        """channels.stop: 404 for unknown or already stopped channels."""
-        channel_id, resource_id = body.get("id"), body.get("resourceId")
-        if not channel_id or not resource_id:
-            raise ApiError(400, "required", "Required parameter: id and resourceId.")
-        channel = self.channels.get(str(channel_id))
-        if channel is None or channel.stopped or channel.resource_id != resource_id:
-            raise ApiError(404, "notFound", f"Channel '{channel_id}' not found for project 'demo-calsync'")
-        channel.stopped = True
-        return channel
-
     # --- persistence ------------------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
@@ -568,15 +450,3 @@ class Store(Listing):
             cal = Calendar(**raw, events=events)
             self.calendars[cal.id] = cal
         self.channels = {raw["id"]: Channel(**raw) for raw in data.get("channels", [])}
-
-
-def _allowed_address(address: str) -> bool:
-    """HTTPS anywhere; plain HTTP only on loopback, so local receivers work without certificates."""
-    lowered = address.lower()
-    if lowered.startswith("https://"):
-        return True
-    for host in ("127.0.0.1", "localhost", "[::1]"):
-        prefix = f"http://{host}"
-        if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] in ("", ":", "/"):
-            return True
-    return False
