@@ -5,14 +5,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TASKS_VENV := .venv-tasks
 CHECKOV_VENV := .venv-checkov
+TOOLS_VENV := .venv-tools
+PIP := -m pip install -q --disable-pip-version-check
 SEEDS ?= 100
 
-.PHONY: setup test lint typecheck pytest up down demo bundle bench chaos clock-sweep clean
+.PHONY: lock audit setup test lint typecheck pytest up down demo bundle bench chaos clock-sweep clean
 
+# The runtime comes from the hashed lock (what the bundles deploy); dev tools are added after it and
+# may not move a locked version: the lock is installed again, then pip checks the whole venv.
 $(VENV)/.stamp: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) $(PIP) --require-hashes -r requirements.txt
+	$(PY) $(PIP) -r requirements-dev.txt
+	$(PY) $(PIP) --require-hashes --no-deps -r requirements.txt
+	$(PY) $(PIP) --no-deps -e .
+	$(PY) -m pip check
 	touch $@
 
 $(TASKS_VENV)/.stamp: requirements-tasks.txt
@@ -23,6 +30,11 @@ $(TASKS_VENV)/.stamp: requirements-tasks.txt
 $(CHECKOV_VENV)/.stamp: requirements-checkov.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+$(TOOLS_VENV)/.stamp: requirements-tools.txt
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python $(PIP) -r requirements-tools.txt
 	touch $@
 
 setup: $(VENV)/.stamp $(TASKS_VENV)/.stamp $(CHECKOV_VENV)/.stamp ## create .venv (app + dev), .venv-tasks (Cloud Tasks emulator) and .venv-checkov
@@ -63,6 +75,13 @@ chaos: setup ## chaos convergence runs
 
 clock-sweep: setup ## the unit, function and demo tests with the clock moved to 8 instants (needs faketime)
 	scripts/clock_sweep.sh $(PYTEST_ARGS)
+
+lock: $(TOOLS_VENV)/.stamp ## rewrite requirements.txt: every runtime dependency of requirements.in, pinned with hashes
+	$(TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links --output-file=requirements.txt requirements.in
+
+audit: $(TOOLS_VENV)/.stamp ## pip-audit of the runtime lock (says so, without failing, when no advisory service answers)
+	$(TOOLS_VENV)/bin/python scripts/audit.py requirements.txt
 
 clean: down
 	rm -rf build .devstack .pytest_cache .mypy_cache .ruff_cache

@@ -28,8 +28,11 @@ if [[ ${#args[@]} -eq 0 ]]; then
 fi
 failed=()
 for instant in "${instants[@]}"; do
-  echo "== clock at ${instant} UTC"
-  if ! TZ=UTC FAKETIME="@${instant}" LD_PRELOAD="$lib" .venv/bin/python -m pytest -q -p no:cacheprovider "${args[@]}"; then
+  # An offset from the real clock (not "@start"), so every process of the stack, whenever it starts,
+  # sees the same moved clock.
+  offset=$(printf "%+d" $(($(date -u -d "${instant}" +%s) - $(date -u +%s))))
+  echo "== clock at ${instant} UTC (FAKETIME=${offset})"
+  if ! TZ=UTC FAKETIME="${offset}" LD_PRELOAD="$lib" .venv/bin/python -m pytest -q -p no:cacheprovider "${args[@]}"; then
     failed+=("$instant")
   fi
 done
