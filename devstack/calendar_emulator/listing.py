@@ -165,7 +165,13 @@ class Listing:
     def _changed_rows(self, cal: Calendar, ev: StoredEvent, single: bool) -> list[Row]:
         if single and recurrence.is_master(ev.resource) and ev.resource.get("status") == "cancelled":
             return [_stored(ev)]  # a deleted series comes back as its master's tombstone
-        return list(rows(cal, ev, single, None, None))
+        found = list(rows(cal, ev, single, None, None))
+        if single:
+            # Instances a series edit removed (or a collapse to a single event) come back cancelled.
+            found.extend(
+                Row(recurrence.tombstone(ev.resource, iid), 0.0, 0.0, ev.updated_ms, ev.ordinal) for iid in ev.gone
+            )
+        return found
 
     def _incremental(
         self, cal: Calendar, query: Query, token: str, size: int, single: bool

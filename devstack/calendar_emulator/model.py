@@ -64,6 +64,8 @@ class StoredEvent:
     start_ts: float
     end_ts: float
     updated_ms: int
+    # A master's instance ids that series edits removed, sent as cancelled in incremental listings.
+    gone: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -265,3 +265,22 @@ def original_key(resource: dict[str, Any]) -> float:
     if value.get("dateTime"):
         return dt.datetime.fromisoformat(str(value["dateTime"]).replace("z", "Z")).timestamp()
     return 0.0
+
+
+def tombstone(master: dict[str, Any], iid: str) -> dict[str, Any]:
+    """A cancelled instance the series no longer produces: id, recurringEventId and originalStartTime."""
+    stamp = iid.rpartition("_")[2]
+    if "T" in stamp:
+        when = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%dT%H:%M:%SZ")
+        original: dict[str, Any] = {"dateTime": when}
+    else:
+        original = {"date": dt.datetime.strptime(stamp, "%Y%m%d").date().isoformat()}
+    return {
+        "kind": "calendar#event",
+        "etag": master["etag"],
+        "id": iid,
+        "status": "cancelled",
+        "updated": master["updated"],
+        "recurringEventId": master["id"],
+        "originalStartTime": original,
+    }

@@ -329,11 +329,13 @@ class Store(Listing, Channels):
             cal.next_ordinal += 1
             cal.events[str(ev.resource["id"])] = ev
 
-    def _cancel_exceptions(self, cal: Calendar, master_id: str) -> None:
-        """A deleted series, or one that lost its recurrence, takes its exceptions with it."""
+    def _cancel_exceptions(self, cal: Calendar, master_id: str, only: set[str] | None = None) -> None:
+        """A deleted series, or one that lost its recurrence, takes its exceptions (or ``only`` those) with it."""
         prefix = f"{master_id}_"
         for eid, ev in list(cal.events.items()):
             res = ev.resource
+            if only is not None and eid not in only:
+                continue
             if eid.startswith(prefix) and res.get("recurringEventId") == master_id and res.get("status") != "cancelled":
                 ev.resource = {**res, "status": "cancelled", "sequence": int(res.get("sequence", 0)) + 1}
                 ev.updated_ms = self._stamp(ev.resource)
@@ -375,13 +377,34 @@ class Store(Listing, Channels):
             raise ApiError(400, "invalidSequenceValue", "Invalid sequence value.")
         bump = any(new.get(k) != old.get(k) for k in SEQUENCE_FIELDS)
         new["sequence"] = requested + 1 if bump and requested == old.get("sequence", 0) else requested
+        reshaped = recurrence.is_master(old) and any(new.get(k) != old.get(k) for k in ("start", "end", "recurrence"))
+        vanished = self._vanished(cal, ev, new, start_ts) if reshaped else set()
         ev.updated_ms = self._stamp(new)
         ev.resource, ev.start_ts, ev.end_ts = new, start_ts, end_ts
+        if vanished or ev.gone:
+            ev.gone = sorted((set(ev.gone) | {i for i in vanished if i not in cal.events}) - self._ids(cal, ev))
         self._keep(cal, ev, virtual)
         self._record(cal, ev)
         if recurrence.is_master(old) and not recurrence.is_master(new):
             self._cancel_exceptions(cal, event_id)
+        else:
+            self._cancel_exceptions(cal, event_id, only=vanished)
         return copy.deepcopy(new)
+
+    def _ids(self, cal: Calendar, master: StoredEvent) -> set[str]:
+        """Instance ids a master produces up to its listing horizon (none when it is not a series)."""
+        if not recurrence.is_master(master.resource):
+            return set()
+        upper = recurrence.horizon(master.start_ts)
+        return {i.id for i in recurrence.expand(master.resource, str(cal.resource["timeZone"]), None, upper)}
+
+    def _vanished(self, cal: Calendar, ev: StoredEvent, new: dict[str, Any], new_start_ts: float) -> set[str]:
+        """Instance ids the series had before an edit of its start, end or recurrence and no longer has."""
+        tz = str(cal.resource["timeZone"])
+        upper = recurrence.horizon(max(ev.start_ts, new_start_ts))
+        before = {i.id for i in recurrence.expand(ev.resource, tz, None, upper)}
+        after = {i.id for i in recurrence.expand(new, tz, None, upper)} if recurrence.is_master(new) else set()
+        return before - after
 
     def update_event(
         self,

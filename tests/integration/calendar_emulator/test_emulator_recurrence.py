@@ -244,6 +244,7 @@ def test_this_and_following_is_an_until_on_the_master_and_a_new_series(calendar_
         calendarId=cal, eventId=sid, body={"recurrence": ["RRULE:FREQ=WEEKLY;UNTIL=20300915T000000Z"]}
     ).execute()
     later = _series("terapia (tarde)", "2030-09-16T16:00:00", "2030-09-16T17:00:00", ["RRULE:FREQ=WEEKLY"])
+    assert _all(api, cal, singleEvents=True)[-1]["start"]["dateTime"][:10] == "2030-09-09"
     new_id = api.events().insert(calendarId=cal, body=later).execute()["id"]
     items = _all(
         api, cal, singleEvents=True, orderBy="startTime", timeMin="2030-09-01T00:00:00Z", timeMax="2030-10-01T00:00:00Z"
@@ -295,3 +296,38 @@ def test_an_instance_cannot_get_a_recurrence_and_insert_ignores_instance_fields(
     plain = timed_event("y", "2030-01-03T09:00:00Z", "2030-01-03T10:00:00Z", recurringEventId=sid)
     created = api.events().insert(calendarId=cal, body=plain).execute()
     assert "recurringEventId" not in created
+
+
+def test_instances_a_series_edit_removes_come_back_cancelled_in_incremental_listings(calendar_base: str) -> None:
+    api, cal = _setup(calendar_base)
+    body = _series("sessão", "2030-11-04T10:00:00", "2030-11-04T11:00:00", ["RRULE:FREQ=WEEKLY;COUNT=4"])
+    sid = api.events().insert(calendarId=cal, body=body).execute()["id"]
+    moved = f"{sid}_20301125T150000Z"
+    api.events().patch(calendarId=cal, eventId=moved, body={"summary": "sessão (remarcada)"}).execute()
+    token = api.events().list(calendarId=cal, singleEvents=True).execute()["nextSyncToken"]
+    api.events().patch(calendarId=cal, eventId=sid, body={"recurrence": ["RRULE:FREQ=WEEKLY;COUNT=2"]}).execute()
+    changes, token = _sync(api, cal, token, singleEvents=True)
+    assert {c["id"][-16:]: c["status"] for c in changes} == {
+        "20301104T150000Z": "confirmed",
+        "20301111T150000Z": "confirmed",
+        "20301118T150000Z": "cancelled",  # no longer produced by the series
+        "20301125T150000Z": "cancelled",  # an exception the series no longer has
+    }
+    gone = next(c for c in changes if c["id"].endswith("20301118T150000Z"))
+    assert gone["recurringEventId"] == sid
+    assert gone["originalStartTime"] == {"dateTime": "2030-11-18T15:00:00Z"}
+    assert api.events().get(calendarId=cal, eventId=moved).execute()["status"] == "cancelled"
+    # Moving the whole series an hour later: every instance gets a new id, the old ones are cancelled.
+    api.events().patch(
+        calendarId=cal,
+        eventId=sid,
+        body={"start": {"dateTime": "2030-11-04T11:00:00"}, "end": {"dateTime": "2030-11-04T12:00:00"}},
+    ).execute()
+    changes, _ = _sync(api, cal, token, singleEvents=True)
+    assert sorted((c["id"][-16:], c["status"]) for c in changes) == [
+        ("20301104T150000Z", "cancelled"),
+        ("20301104T160000Z", "confirmed"),
+        ("20301111T150000Z", "cancelled"),
+        ("20301111T160000Z", "confirmed"),
+        ("20301118T150000Z", "cancelled"),
+    ]
