@@ -257,14 +257,13 @@ class Store(Listing, Channels):
             raise bad_request("Invalid value for status")
         clean_xprops(resource)
         event_types.validate(resource, previous, primary=cal.primary)
-        if resource.get("recurrence") is not None:
-            if resource.get("recurringEventId"):
-                raise bad_request("An instance of a recurring event cannot have a recurrence.")
-            if not resource["recurrence"]:
-                resource.pop("recurrence")
-            else:
-                # Validates the lines; a master's window spans the whole series (forever if unbounded).
-                end_ts = max(end_ts, recurrence.series_end_ts(resource, tz))
+        if not resource.get("recurrence"):
+            resource.pop("recurrence", None)
+        elif resource.get("recurringEventId"):
+            raise bad_request("An instance of a recurring event cannot have a recurrence.")
+        else:
+            # Validates the lines; a master's window spans the whole series (forever if unbounded).
+            end_ts = max(end_ts, recurrence.series_end_ts(resource, tz))
         return start_ts, end_ts
 
     def insert_event(self, caller: Caller, calendar_id: str, body: dict[str, Any], query: Query) -> dict[str, Any]:
