@@ -20,7 +20,7 @@ from calsync.bootstrap import SystemClock
 from calsync.model import CalendarRecord
 from calsync.ports import CalendarApi
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
-from tests.fakes import InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import InMemoryStateStore, RecordingTaskQueue
 
 KEY = "room-bench"
 NAIVE_KEY = "room-bench-naive"

@@ -20,7 +20,7 @@ from bench.harness import BenchStack, Row, fmt
 from calsync.model import CalendarRecord
 from calsync.services.channels import open_channel
 from calsync.services.maintenance import renew_one, run_renew
-from tests.fakes import RecordingTaskQueue
+from calsync.testing import RecordingTaskQueue
 
 WORKERS = 8
 TTL_S = 7 * 86400

@@ -23,13 +23,14 @@ FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
-# Subpackages of calsync that run on an operator's machine, not in a function: the admin CLI needs
-# typer and rich, which are dev dependencies, not runtime ones (requirements.txt).
-SKIPPED_SUBPACKAGES = frozenset({"cli"})
+# Subpackages of calsync that never run in a function: the admin CLI runs on an operator's machine
+# (typer and rich are dev dependencies, not runtime ones in requirements.txt), and ``testing`` holds
+# the fakes tests, the local stack and benchmarks use.
+SKIPPED_SUBPACKAGES = frozenset({"cli", "testing"})
 
 
 def _package_files(package_dir: Path) -> Iterator[Path]:
-    """Files of the calsync package, without caches, build leftovers or the operator-only CLI."""
+    """Files of the calsync package, without caches, build leftovers, the operator-only CLI or the fakes."""
     for path in package_dir.rglob("*"):
         relative = path.relative_to(package_dir)
         if not path.is_file() or SKIPPED_PARTS.intersection(relative.parts):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from devstack.calendar_emulator import fields
+from devstack.calendar_emulator import fields, freebusy
 from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT, Tokens
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import Faults, Quota, Stats, fault_error
@@ -245,6 +245,14 @@ def _events_delete(emu: Emulator, ctx: Context) -> None:
     emu.store.delete_event(ctx.caller, ctx.params["calendarId"], ctx.params["eventId"], _if_match(ctx))
 
 
+def _events_instances(emu: Emulator, ctx: Context) -> dict[str, Any]:
+    return emu.store.instances(ctx.caller, ctx.params["calendarId"], ctx.params["eventId"], ctx.query)
+
+
+def _freebusy_query(emu: Emulator, ctx: Context) -> dict[str, Any]:
+    return freebusy.query(emu.store, ctx.caller, ctx.body)
+
+
 def _events_watch(emu: Emulator, ctx: Context) -> dict[str, Any]:
     # events.watch takes events.list's parameters; validate them the same way (a 400 is a 400).
     emu.store.list_events(ctx.caller, ctx.params["calendarId"], {**ctx.query, "maxResults": ["1"]})
@@ -281,8 +289,10 @@ ROUTES: list[Route] = [
     Route("POST", _C + "/events", "calendar.events.insert", _events_insert),
     Route("POST", _C + "/events/watch", "calendar.events.watch", _events_watch),
     Route("GET", _C + "/events/{eventId}", "calendar.events.get", _events_get),
+    Route("GET", _C + "/events/{eventId}/instances", "calendar.events.instances", _events_instances),
     Route("PUT", _C + "/events/{eventId}", "calendar.events.update", _events_update),
     Route("PATCH", _C + "/events/{eventId}", "calendar.events.patch", _events_patch),
     Route("DELETE", _C + "/events/{eventId}", "calendar.events.delete", _events_delete),
+    Route("POST", API_PREFIX + "/freeBusy", "calendar.freebusy.query", _freebusy_query),
     Route("POST", API_PREFIX + "/channels/stop", "calendar.channels.stop", _channels_stop),
 ]

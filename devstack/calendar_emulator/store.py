@@ -1,195 +1,47 @@
-"""In-memory Calendar state: calendars, ACL, events, per-calendar change logs and push channels.
+"""In-memory Calendar state and its writes: calendars, ACL, events (with recurring exceptions) and channels.
 
-Each calendar keeps an append-only change log of ``(sequence, eventId)``. A sync token names the
-calendar instance, a sequence and the calendar's sync generation, so an incremental listing scans only
-the log entries after the token (O(changes), not O(calendar size)) and ``/_emulator/sync-tokens/expire``
-bumps the generation to make older tokens answer 410. Behaviour follows
-https://developers.google.com/workspace/calendar/api/v3/reference/events and the sync guide
-https://developers.google.com/workspace/calendar/api/guides/sync.
+Each calendar keeps an append-only change log of ``(sequence, eventId)``; ``listing.py`` reads it for
+incremental sync. Recurring series are stored as their master plus exceptions (changed or cancelled
+instances, stored under the instance id); unchanged instances are computed by ``recurrence.py``.
+Behaviour follows https://developers.google.com/workspace/calendar/api/v3/reference/events and
+https://developers.google.com/workspace/calendar/api/guides/recurringevents.
 """
 
 from __future__ import annotations
 
-import bisect
 import copy
-import hashlib
-import secrets
-import string
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
-from devstack.calendar_emulator import wire
-from devstack.calendar_emulator.errors import (
-    ApiError,
-    bad_request,
-    condition_not_met,
-    deleted,
-    full_sync_required,
-    not_found,
+from devstack.calendar_emulator import conference, event_types, recurrence, wire
+from devstack.calendar_emulator.channels import Channels
+from devstack.calendar_emulator.errors import ApiError, bad_request, condition_not_met, deleted, not_found
+from devstack.calendar_emulator.listing import Listing
+from devstack.calendar_emulator.model import (
+    INSTANCE_FIELDS,
+    LIST_DEFAULT_MAX,
+    LIST_MAX_CAP,
+    READ_ONLY,
+    ROLES,
+    SEQUENCE_FIELDS,
+    Calendar,
+    Caller,
+    Channel,
+    NotModified,
+    Query,
+    StoredEvent,
+    clean_xprops,
+    drop_nulls,
+    integer,
+    merge,
+    one,
 )
 
-ROLES = ["none", "freeBusyReader", "reader", "writer", "owner"]
-DEFAULT_MAX_RESULTS = 250
-MAX_RESULTS_CAP = 2500
-LIST_DEFAULT_MAX = 100
-LIST_MAX_CAP = 250
-DEFAULT_CHANNEL_TTL_S = 604800
-XPROP_KEY_MAX = 44
-XPROP_VALUE_MAX = 1024
-# Parameters Google refuses next to syncToken (discovery doc, events.list.syncToken).
-SYNC_FORBIDDEN = (
-    "iCalUID",
-    "orderBy",
-    "privateExtendedProperty",
-    "q",
-    "sharedExtendedProperty",
-    "timeMin",
-    "timeMax",
-    "updatedMin",
-)
-# Fields the server owns; a client cannot set them through insert, update or patch.
-READ_ONLY = {"kind", "etag", "id", "created", "updated", "creator", "htmlLink", "iCalUID", "hangoutLink"}
-# Fields whose change makes Google bump ``sequence`` (iCalendar: rescheduling-relevant properties).
-SEQUENCE_FIELDS = ("start", "end", "recurrence", "location", "status")
-
-Query = dict[str, list[str]]
+__all__ = ["Calendar", "Caller", "Channel", "NotModified", "Query", "Store", "StoredEvent"]
 
 
-class NotModified(Exception):
-    """An ``If-None-Match`` hit: answer 304 with no body."""
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The principal of a request: a person or a service account."""
-
-    email: str
-    service_account: bool = False
-
-
-@dataclass
-class StoredEvent:
-    """An event resource and the bookkeeping the list and sync paths index on."""
-
-    resource: dict[str, Any]
-    ordinal: int
-    change_seq: int
-    start_ts: float
-    end_ts: float
-    updated_ms: int
-
-
-@dataclass
-class Calendar:
-    """A calendar: its resource, owner, ACL rules, events and change log."""
-
-    id: str
-    uid: str
-    owner: str
-    resource: dict[str, Any]
-    primary: bool = False
-    acl: dict[str, dict[str, Any]] = field(default_factory=dict)
-    events: dict[str, StoredEvent] = field(default_factory=dict)
-    log_seq: list[int] = field(default_factory=list)
-    log_ids: list[str] = field(default_factory=list)
-    seq: int = 0
-    sync_gen: int = 0
-    next_ordinal: int = 0
-    updated_ms: int = 0
-
-
-@dataclass
-class Channel:
-    """A push channel created by events.watch."""
-
-    id: str
-    resource_id: str
-    resource_uri: str
-    calendar_id: str
-    calendar_uid: str
-    address: str
-    token: str | None
-    expiration_ms: int
-    owner: str
-    stopped: bool = False
-    message_number: int = 1
-
-
-def _meet_code() -> str:
-    letters = string.ascii_lowercase
-    return "-".join("".join(secrets.choice(letters) for _ in range(n)) for n in (3, 4, 3))
-
-
-def _one(query: Query, name: str) -> str | None:
-    values = query.get(name)
-    return values[-1] if values else None
-
-
-def _bool(query: Query, name: str) -> bool | None:
-    value = _one(query, name)
-    if value is None:
-        return None
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise bad_request(f"Invalid boolean value for {name}", location=name)
-
-
-def _int(query: Query, name: str) -> int | None:
-    value = _one(query, name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise bad_request(f"Invalid value for {name}: {value}", location=name) from exc
-
-
-def _drop_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    return value
-
-
-def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Patch semantics: objects merge, null deletes, anything else (lists included) replaces."""
-    out = dict(base)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _clean_xprops(resource: dict[str, Any]) -> None:
-    """Google's extendedProperties limits: long keys dropped, long values truncated."""
-    props = resource.get("extendedProperties")
-    if not isinstance(props, dict):
-        return
-    for kind in ("private", "shared"):
-        values = props.get(kind)
-        if isinstance(values, dict):
-            props[kind] = {str(k): str(v)[:XPROP_VALUE_MAX] for k, v in values.items() if len(str(k)) <= XPROP_KEY_MAX}
-
-
-def _xprop_filters(query: Query, name: str) -> list[tuple[str, str]]:
-    out = []
-    for raw in query.get(name, []):
-        key, sep, value = raw.partition("=")
-        if not sep or not key:
-            raise bad_request(f"Invalid value for {name}: {raw}", location=name)
-        out.append((key, value))
-    return out
-
-
-class Store:
+class Store(Listing, Channels):
     """All calendar state of the emulator. Methods raise ``ApiError`` exactly where Google answers one."""
 
     def __init__(self, clock: wire.Clock | None = None) -> None:
@@ -310,9 +162,9 @@ class Store:
         raise not_found()
 
     def _page(self, items: list[dict[str, Any]], query: Query, *, kind: str) -> dict[str, Any]:
-        size = min(_int(query, "maxResults") or LIST_DEFAULT_MAX, LIST_MAX_CAP)
+        size = min(integer(query, "maxResults") or LIST_DEFAULT_MAX, LIST_MAX_CAP)
         start = 0
-        if token := _one(query, "pageToken"):
+        if token := one(query, "pageToken"):
             payload = wire.decode_token(token)
             if payload is None or payload.get("m") != "list":
                 raise bad_request("Invalid page token", location="pageToken")
@@ -375,46 +227,6 @@ class Store:
         resource["etag"] = self.clock.etag()
         return ms
 
-    def _conference(
-        self, caller: Caller, resource: dict[str, Any], previous: dict[str, Any] | None, version: int
-    ) -> None:
-        """Apply conferenceDataVersion: 0 ignores the body's conferenceData, 1 creates Meet links."""
-        if version == 0:
-            resource.pop("conferenceData", None)
-            if previous and "conferenceData" in previous:
-                resource["conferenceData"] = copy.deepcopy(previous["conferenceData"])
-                if "hangoutLink" in previous:
-                    resource["hangoutLink"] = previous["hangoutLink"]
-            return
-        data = resource.get("conferenceData")
-        if not isinstance(data, dict) or not isinstance(data.get("createRequest"), dict):
-            return
-        request = data["createRequest"]
-        old = (previous or {}).get("conferenceData") or {}
-        if old.get("createRequest", {}).get("requestId") == request.get("requestId") and old:
-            resource["conferenceData"] = copy.deepcopy(old)  # same requestId: the request is ignored
-            return
-        solution = (request.get("conferenceSolutionKey") or {}).get("type")
-        if caller.service_account or solution != "hangoutsMeet":
-            raise ApiError(400, "invalid", "Invalid conference type value.")
-        code = _meet_code()
-        uri = f"https://meet.google.com/{code}"
-        resource["conferenceData"] = {
-            "createRequest": {
-                "requestId": request.get("requestId"),
-                "conferenceSolutionKey": {"type": "hangoutsMeet"},
-                "status": {"statusCode": "success"},
-            },
-            "entryPoints": [{"entryPointType": "video", "uri": uri, "label": f"meet.google.com/{code}"}],
-            "conferenceSolution": {
-                "key": {"type": "hangoutsMeet"},
-                "name": "Google Meet",
-                "iconUri": "https://fonts.gstatic.com/s/i/productlogos/meet_2020q4/v6/web-512dp/logo_meet_2020q4_color_2x_web_512dp.png",
-            },
-            "conferenceId": code,
-        }
-        resource["hangoutLink"] = uri
-
     def _validate(
         self, caller: Caller, cal: Calendar, resource: dict[str, Any], previous: dict[str, Any] | None
     ) -> tuple[float, float]:
@@ -443,7 +255,15 @@ class Store:
             )
         if resource.get("status", "confirmed") not in ("confirmed", "tentative", "cancelled"):
             raise bad_request("Invalid value for status")
-        _clean_xprops(resource)
+        clean_xprops(resource)
+        event_types.validate(resource, previous, primary=cal.primary)
+        if not resource.get("recurrence"):
+            resource.pop("recurrence", None)
+        elif resource.get("recurringEventId"):
+            raise bad_request("An instance of a recurring event cannot have a recurrence.")
+        else:
+            # Validates the lines; a master's window spans the whole series (forever if unbounded).
+            end_ts = max(end_ts, recurrence.series_end_ts(resource, tz))
         return start_ts, end_ts
 
     def insert_event(self, caller: Caller, calendar_id: str, body: dict[str, Any], query: Query) -> dict[str, Any]:
@@ -459,8 +279,10 @@ class Store:
             event_id = wire.new_event_id()
             while event_id in cal.events:
                 event_id = wire.new_event_id()
-        resource = {k: copy.deepcopy(v) for k, v in _drop_nulls(body).items() if k not in READ_ONLY}
-        self._conference(caller, resource, None, _int(query, "conferenceDataVersion") or 0)
+        # recurringEventId and originalStartTime are the server's: an inserted event is never an instance.
+        skip = READ_ONLY | INSTANCE_FIELDS
+        resource = {k: copy.deepcopy(v) for k, v in drop_nulls(body).items() if k not in skip}
+        conference.apply(caller, resource, None, integer(query, "conferenceDataVersion") or 0)
         start_ts, end_ts = self._validate(caller, cal, resource, None)
         now = self.clock.now_ms()
         resource.update(
@@ -475,7 +297,6 @@ class Store:
                 "iCalUID": f"{event_id}@google.com",
                 "sequence": int(resource.get("sequence", 0)),
                 "reminders": resource.get("reminders", {"useDefault": True}),
-                "eventType": resource.get("eventType", "default"),
             }
         )
         updated = self._stamp(resource)
@@ -485,16 +306,44 @@ class Store:
         self._record(cal, ev)
         return copy.deepcopy(resource)
 
-    def _event(self, cal: Calendar, event_id: str) -> StoredEvent:
+    def _lookup(self, cal: Calendar, event_id: str) -> tuple[StoredEvent, bool]:
+        """A stored event, or an unchanged instance computed from its master (``True``: not stored yet)."""
         ev = cal.events.get(event_id)
-        if ev is None:
-            raise not_found()
-        return ev
+        if ev is not None:
+            return ev, False
+        master = cal.events.get(event_id.rpartition("_")[0])
+        if master is not None and recurrence.is_master(master.resource):
+            inst = recurrence.find(master.resource, str(cal.resource["timeZone"]), event_id)
+            if inst is not None:
+                resource = inst.resource
+                if master.resource.get("status") == "cancelled":
+                    resource = {**resource, "status": "cancelled"}
+                return StoredEvent(resource, master.ordinal, 0, inst.start_ts, inst.end_ts, master.updated_ms), True
+        raise not_found()
+
+    def _keep(self, cal: Calendar, ev: StoredEvent, virtual: bool) -> None:
+        """Store an instance the first time it changes: it becomes an exception of its series."""
+        if virtual:
+            ev.ordinal = cal.next_ordinal
+            cal.next_ordinal += 1
+            cal.events[str(ev.resource["id"])] = ev
+
+    def _cancel_exceptions(self, cal: Calendar, master_id: str, only: set[str] | None = None) -> None:
+        """A deleted series, or one that lost its recurrence, takes its exceptions (or ``only`` those) with it."""
+        prefix = f"{master_id}_"
+        for eid, ev in list(cal.events.items()):
+            res = ev.resource
+            if only is not None and eid not in only:
+                continue
+            if eid.startswith(prefix) and res.get("recurringEventId") == master_id and res.get("status") != "cancelled":
+                ev.resource = {**res, "status": "cancelled", "sequence": int(res.get("sequence", 0)) + 1}
+                ev.updated_ms = self._stamp(ev.resource)
+                self._record(cal, ev)
 
     def get_event(self, caller: Caller, calendar_id: str, event_id: str, if_none_match: str | None) -> dict[str, Any]:
-        """events.get: cancelled events are returned too; a matching If-None-Match answers 304."""
+        """events.get: cancelled events and instance ids too; a matching If-None-Match answers 304."""
         cal = self.calendar(caller, calendar_id)
-        ev = self._event(cal, event_id)
+        ev, _ = self._lookup(cal, event_id)
         if if_none_match and if_none_match in (ev.resource["etag"], "*"):
             raise NotModified
         return copy.deepcopy(ev.resource)
@@ -509,28 +358,52 @@ class Store:
         query: Query,
     ) -> dict[str, Any]:
         cal = self.calendar(caller, calendar_id, need="writer")
-        ev = self._event(cal, event_id)
+        ev, virtual = self._lookup(cal, event_id)
         old = ev.resource
         if if_match and if_match not in (old["etag"], "*"):
             raise condition_not_met()
         new = build(old)
-        for key in READ_ONLY | {"organizer"}:
+        for key in READ_ONLY | INSTANCE_FIELDS | {"organizer"}:
             if key in old:
                 new[key] = copy.deepcopy(old[key])
             else:
                 new.pop(key, None)
         new.setdefault("status", "confirmed")
-        self._conference(caller, new, old, _int(query, "conferenceDataVersion") or 0)
+        conference.apply(caller, new, old, integer(query, "conferenceDataVersion") or 0)
         start_ts, end_ts = self._validate(caller, cal, new, old)
         requested = new.get("sequence", old.get("sequence", 0))
         if not isinstance(requested, int) or requested < int(old.get("sequence", 0)):
             raise ApiError(400, "invalidSequenceValue", "Invalid sequence value.")
         bump = any(new.get(k) != old.get(k) for k in SEQUENCE_FIELDS)
         new["sequence"] = requested + 1 if bump and requested == old.get("sequence", 0) else requested
+        reshaped = recurrence.is_master(old) and any(new.get(k) != old.get(k) for k in ("start", "end", "recurrence"))
+        vanished = self._vanished(cal, ev, new, start_ts) if reshaped else set()
         ev.updated_ms = self._stamp(new)
         ev.resource, ev.start_ts, ev.end_ts = new, start_ts, end_ts
+        if vanished or ev.gone:
+            ev.gone = sorted((set(ev.gone) | {i for i in vanished if i not in cal.events}) - self._ids(cal, ev))
+        self._keep(cal, ev, virtual)
         self._record(cal, ev)
+        if recurrence.is_master(old) and not recurrence.is_master(new):
+            self._cancel_exceptions(cal, event_id)
+        else:
+            self._cancel_exceptions(cal, event_id, only=vanished)
         return copy.deepcopy(new)
+
+    def _ids(self, cal: Calendar, master: StoredEvent) -> set[str]:
+        """Instance ids a master produces up to its listing horizon (none when it is not a series)."""
+        if not recurrence.is_master(master.resource):
+            return set()
+        upper = recurrence.horizon(master.start_ts)
+        return {i.id for i in recurrence.expand(master.resource, str(cal.resource["timeZone"]), None, upper)}
+
+    def _vanished(self, cal: Calendar, ev: StoredEvent, new: dict[str, Any], new_start_ts: float) -> set[str]:
+        """Instance ids the series had before an edit of its start, end or recurrence and no longer has."""
+        tz = str(cal.resource["timeZone"])
+        upper = recurrence.horizon(max(ev.start_ts, new_start_ts))
+        before = {i.id for i in recurrence.expand(ev.resource, tz, None, upper)}
+        after = {i.id for i in recurrence.expand(new, tz, None, upper)} if recurrence.is_master(new) else set()
+        return before - after
 
     def update_event(
         self,
@@ -544,7 +417,7 @@ class Store:
         """events.update: replaces the whole resource (omitted fields are removed)."""
 
         def build(_old: dict[str, Any]) -> dict[str, Any]:
-            return {k: copy.deepcopy(v) for k, v in _drop_nulls(body).items()}
+            return {k: copy.deepcopy(v) for k, v in drop_nulls(body).items()}
 
         return self._rewrite(caller, calendar_id, event_id, if_match, build, query)
 
@@ -560,261 +433,24 @@ class Store:
         """events.patch: objects merge, null deletes a key, lists replace."""
 
         def build(old: dict[str, Any]) -> dict[str, Any]:
-            return _merge(old, {k: v for k, v in body.items() if k not in READ_ONLY})
+            return merge(old, {k: v for k, v in body.items() if k not in READ_ONLY})
 
         return self._rewrite(caller, calendar_id, event_id, if_match, build, query)
 
     def delete_event(self, caller: Caller, calendar_id: str, event_id: str, if_match: str | None) -> None:
-        """events.delete: leaves a cancelled tombstone; deleting it again is 410 deleted."""
+        """events.delete: leaves a cancelled tombstone (an instance: a cancelled exception); again → 410."""
         cal = self.calendar(caller, calendar_id, need="writer")
-        ev = self._event(cal, event_id)
+        ev, virtual = self._lookup(cal, event_id)
         if if_match and if_match not in (ev.resource["etag"], "*"):
             raise condition_not_met()
         if ev.resource.get("status") == "cancelled":
             raise deleted()
         ev.resource = {**ev.resource, "status": "cancelled", "sequence": int(ev.resource["sequence"]) + 1}
         ev.updated_ms = self._stamp(ev.resource)
+        self._keep(cal, ev, virtual)
         self._record(cal, ev)
-
-    # --- events: list and sync --------------------------------------------------------------------
-
-    def sync_token(self, cal: Calendar, seq: int) -> str:
-        """The opaque token for "changes after ``seq``" on ``cal``."""
-        return wire.encode_token({"c": cal.uid, "s": seq, "g": cal.sync_gen})
-
-    def expire_sync_tokens(self, calendar_id: str | None) -> int:
-        """Invalidate every sync token issued so far (of one calendar, or all); returns how many calendars."""
-        targets = [self.calendars[calendar_id]] if calendar_id in self.calendars else []
-        if calendar_id is None:
-            targets = list(self.calendars.values())
-        for cal in targets:
-            cal.sync_gen += 1
-        return len(targets)
-
-    def list_events(self, caller: Caller, calendar_id: str, query: Query) -> dict[str, Any]:
-        """events.list: a full listing with filters, or an incremental one from ``syncToken``."""
-        cal = self.calendar(caller, calendar_id)
-        max_results = _int(query, "maxResults")
-        if max_results is not None and max_results < 1:
-            raise bad_request("Invalid value for maxResults", location="maxResults")
-        size = min(max_results or DEFAULT_MAX_RESULTS, MAX_RESULTS_CAP)
-        single = _bool(query, "singleEvents") or False
-        order = _one(query, "orderBy")
-        if order not in (None, "startTime", "updated"):
-            raise bad_request(f"Invalid value for orderBy: {order}", location="orderBy")
-        if order == "startTime" and not single:
-            raise bad_request("The requested ordering is not available for the particular query.")
-        head: dict[str, Any] = {
-            "kind": "calendar#events",
-            "etag": self.clock.etag(),
-            "summary": cal.resource.get("summary", ""),
-            "description": cal.resource.get("description", ""),
-            "updated": wire.format_ms(cal.updated_ms),
-            "timeZone": cal.resource["timeZone"],
-            "accessRole": self.role(caller, cal),
-            "defaultReminders": [],
-        }
-        token = _one(query, "syncToken")
-        if token is not None:
-            items, nxt = self._incremental(cal, query, token, size)
-        else:
-            items, nxt = self._full(cal, query, size, order)
-        head["items"] = [ev.resource for ev in items]
-        head.update(nxt)
-        return head
-
-    def _incremental(
-        self, cal: Calendar, query: Query, token: str, size: int
-    ) -> tuple[list[StoredEvent], dict[str, str]]:
-        if any(name in query for name in SYNC_FORBIDDEN) or _bool(query, "showDeleted") is False:
-            raise bad_request(
-                "Sync token cannot be used with other request restrictions.",
-                reason="syncTokenWithRequestRestrictions",
-            )
-        payload = wire.decode_token(token)
-        if (
-            payload is None
-            or payload.get("c") != cal.uid
-            or payload.get("g") != cal.sync_gen
-            or not isinstance(payload.get("s"), int)
-            or payload["s"] > cal.seq
-        ):
-            raise full_sync_required()
-        since = int(payload["s"])
-        upto, index = cal.seq, bisect.bisect_right(cal.log_seq, since)
-        if page := _one(query, "pageToken"):
-            state = wire.decode_token(page)
-            if state is None or state.get("m") != "inc" or state.get("f") != since:
-                raise bad_request("Invalid page token", location="pageToken")
-            upto, index = int(state["u"]), int(state["i"])
-        items: list[StoredEvent] = []
-        end = len(cal.log_seq)
-        while index < end and cal.log_seq[index] <= upto and len(items) < size:
-            ev = cal.events.get(cal.log_ids[index])
-            # Only an event's latest log entry counts, so each change appears once per pass.
-            if ev is not None and ev.change_seq == cal.log_seq[index]:
-                items.append(ev)
-            index += 1
-        if index < end and cal.log_seq[index] <= upto:
-            return items, {"nextPageToken": wire.encode_token({"m": "inc", "f": since, "u": upto, "i": index})}
-        return items, {"nextSyncToken": self.sync_token(cal, upto)}
-
-    def _full(
-        self, cal: Calendar, query: Query, size: int, order: str | None
-    ) -> tuple[list[StoredEvent], dict[str, str]]:
-        snapshot, after = cal.seq, None
-        if page := _one(query, "pageToken"):
-            state = wire.decode_token(page)
-            if state is None or state.get("m") != "full":
-                raise bad_request("Invalid page token", location="pageToken")
-            snapshot, after = int(state["s"]), state["k"]
-        match = self._matcher(query)
-        key: Callable[[StoredEvent], list[Any]]
-        if order == "startTime":
-            key = lambda ev: [ev.start_ts, ev.ordinal]  # noqa: E731
-        elif order == "updated":
-            key = lambda ev: [ev.updated_ms, ev.ordinal]  # noqa: E731
-        else:
-            key = lambda ev: [ev.ordinal]  # noqa: E731
-        candidates: Iterable[StoredEvent] = cal.events.values()
-        if order is not None:
-            candidates = sorted((ev for ev in candidates if match(ev)), key=key)
-        items: list[StoredEvent] = []
-        more = False
-        for ev in candidates:
-            if after is not None and key(ev) <= after:
-                continue
-            if order is None and not match(ev):
-                continue
-            if len(items) == size:
-                more = True
-                break
-            items.append(ev)
-        if more:
-            return items, {"nextPageToken": wire.encode_token({"m": "full", "s": snapshot, "k": key(items[-1])})}
-        return items, {"nextSyncToken": self.sync_token(cal, snapshot)}
-
-    def _matcher(self, query: Query) -> Callable[[StoredEvent], bool]:
-        time_min = wire.parse_rfc3339(v, "timeMin") if (v := _one(query, "timeMin")) else None
-        time_max = wire.parse_rfc3339(v, "timeMax") if (v := _one(query, "timeMax")) else None
-        if time_min is not None and time_max is not None and time_max <= time_min:
-            raise ApiError(
-                400,
-                "timeRangeEmpty",
-                "The specified time range is empty.",
-                location="timeMax",
-                location_type="parameter",
-            )
-        updated_min = wire.parse_rfc3339(v, "updatedMin") * 1000 if (v := _one(query, "updatedMin")) else None
-        show_deleted = bool(_bool(query, "showDeleted")) or updated_min is not None
-        ical = _one(query, "iCalUID")
-        terms = (_one(query, "q") or "").lower().split()
-        private = _xprop_filters(query, "privateExtendedProperty")
-        shared = _xprop_filters(query, "sharedExtendedProperty")
-
-        def match(ev: StoredEvent) -> bool:
-            res = ev.resource
-            if res.get("status") == "cancelled" and not show_deleted:
-                return False
-            if time_min is not None and ev.end_ts <= time_min:
-                return False
-            if time_max is not None and ev.start_ts >= time_max:
-                return False
-            if updated_min is not None and ev.updated_ms < updated_min:
-                return False
-            if ical is not None and res.get("iCalUID") != ical:
-                return False
-            props = res.get("extendedProperties") or {}
-            # Repeated constraints must all hold (discovery doc: "match all given constraints").
-            if any((props.get("private") or {}).get(k) != v for k, v in private):
-                return False
-            if any((props.get("shared") or {}).get(k) != v for k, v in shared):
-                return False
-            if terms:
-                text = " ".join(
-                    [
-                        str(res.get("summary", "")),
-                        str(res.get("description", "")),
-                        str(res.get("location", "")),
-                        str((res.get("organizer") or {}).get("email", "")),
-                    ]
-                    + [f"{a.get('email', '')} {a.get('displayName', '')}" for a in res.get("attendees") or []]
-                ).lower()
-                if not all(term in text for term in terms):
-                    return False
-            return True
-
-        return match
-
-    # --- channels ---------------------------------------------------------------------------------
-
-    def resource_id(self, cal: Calendar) -> str:
-        """Stable, version-independent id of a calendar's events collection."""
-        return hashlib.sha1(cal.uid.encode()).hexdigest()[:27]  # noqa: S324 - an identifier, not security
-
-    def watch(
-        self,
-        caller: Caller,
-        calendar_id: str,
-        body: dict[str, Any],
-        base_url: str,
-        now_ms: int,
-    ) -> Channel:
-        """events.watch: validate the channel request and register the channel."""
-        cal = self.calendar(caller, calendar_id)
-        channel_id = body.get("id")
-        if not channel_id:
-            raise ApiError(400, "required", "Required channel id.")
-        if not isinstance(channel_id, str) or len(channel_id) > 64:
-            raise ApiError(400, "invalid", "Channel id must be at most 64 characters.")
-        if channel_id in self.channels:
-            raise ApiError(400, "channelIdNotUnique", f"Channel id {channel_id} not unique")
-        if body.get("type") not in ("web_hook", "webhook"):
-            raise ApiError(400, "invalid", f"Invalid channel type: {body.get('type')}")
-        address = body.get("address")
-        if not address:
-            raise ApiError(400, "required", "Required channel address.")
-        if not _allowed_address(str(address)):
-            raise ApiError(
-                400, "push.webhookUrlNotHttps", f"WebHook callback must be HTTPS: {address}", domain="global"
-            )
-        token = body.get("token")
-        if token is not None and len(str(token)) > 256:
-            raise ApiError(400, "invalid", "Channel token must be at most 256 characters.")
-        ttl_raw = (body.get("params") or {}).get("ttl", DEFAULT_CHANNEL_TTL_S)
-        try:
-            ttl_s = int(ttl_raw)
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "invalid", f"Invalid ttl value: {ttl_raw}") from exc
-        if ttl_s <= 0:
-            raise ApiError(400, "invalid", f"Invalid ttl value: {ttl_raw}")
-        expiration = now_ms + ttl_s * 1000
-        if body.get("expiration") is not None:
-            expiration = min(expiration, int(body["expiration"]))  # the more restrictive value wins
-        channel = Channel(
-            id=channel_id,
-            resource_id=self.resource_id(cal),
-            resource_uri=f"{base_url}/calendar/v3/calendars/{cal.id}/events?alt=json",
-            calendar_id=cal.id,
-            calendar_uid=cal.uid,
-            address=str(address),
-            token=str(token) if token is not None else None,
-            expiration_ms=expiration,
-            owner=caller.email,
-        )
-        self.channels[channel_id] = channel
-        return channel
-
-    def stop_channel(self, body: dict[str, Any]) -> Channel:
-        """channels.stop: 404 for unknown or already stopped channels."""
-        channel_id, resource_id = body.get("id"), body.get("resourceId")
-        if not channel_id or not resource_id:
-            raise ApiError(400, "required", "Required parameter: id and resourceId.")
-        channel = self.channels.get(str(channel_id))
-        if channel is None or channel.stopped or channel.resource_id != resource_id:
-            raise ApiError(404, "notFound", f"Channel '{channel_id}' not found for project 'demo-calsync'")
-        channel.stopped = True
-        return channel
+        if recurrence.is_master(ev.resource):
+            self._cancel_exceptions(cal, event_id)
 
     # --- persistence ------------------------------------------------------------------------------
 
@@ -836,15 +472,3 @@ class Store:
             cal = Calendar(**raw, events=events)
             self.calendars[cal.id] = cal
         self.channels = {raw["id"]: Channel(**raw) for raw in data.get("channels", [])}
-
-
-def _allowed_address(address: str) -> bool:
-    """HTTPS anywhere; plain HTTP only on loopback, so local receivers work without certificates."""
-    lowered = address.lower()
-    if lowered.startswith("https://"):
-        return True
-    for host in ("127.0.0.1", "localhost", "[::1]"):
-        prefix = f"http://{host}"
-        if lowered.startswith(prefix) and lowered[len(prefix) : len(prefix) + 1] in ("", ":", "/"):
-            return True
-    return False

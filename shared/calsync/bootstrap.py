@@ -27,7 +27,7 @@ from calsync.services.push import PushConfig
 from calsync.services.sync import SyncConfig
 
 if TYPE_CHECKING:
-    from calsync.ports import CalendarApi, Clock, Secrets, StateStore, TaskQueue
+    from calsync.ports import CalendarApi, Clock, PublishStore, Secrets, TaskQueue
 
 ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
 # The ports a container holds (each may be overridden).
@@ -140,7 +140,7 @@ class Container:
         self,
         settings: Settings,
         *,
-        store: StateStore | None = None,
+        store: PublishStore | None = None,
         calendar_api: CalendarApi | None = None,
         api_factory: ApiFactory | None = None,
         queue: TaskQueue | None = None,
@@ -186,8 +186,8 @@ class Container:
         return self._api_factory(self.settings, self.secrets)
 
     @cached_property
-    def store(self) -> StateStore:
-        """Firestore, namespaced by environment."""
+    def store(self) -> PublishStore:
+        """Firestore, namespaced by environment (every store port in one adapter)."""
         if self._store is not None:
             return self._store
         from google.cloud import firestore
@@ -247,7 +247,7 @@ class Container:
 def bootstrap(
     settings: Settings | None = None,
     *,
-    store: StateStore | None = None,
+    store: PublishStore | None = None,
     calendar_api: CalendarApi | None = None,
     api_factory: ApiFactory | None = None,
     queue: TaskQueue | None = None,

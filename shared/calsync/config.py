@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Audiences accepted on admin ID tokens besides publish_url (e.g. gcloud's OAuth client id).",
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the admin API (agendador's frontend); empty refuses all.",
+    )
 
     sync_past_days: int = Field(default=45, ge=30, le=60, description="Full-sync window into the past.")
     sync_future_days: int = Field(default=180, ge=1, le=730, description="Full-sync window into the future.")

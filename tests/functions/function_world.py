@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from calsync.bootstrap import Container, bootstrap
 from calsync.config import Settings
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "test-admin-token-123"

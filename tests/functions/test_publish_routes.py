@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +17,8 @@ from google.auth import crypt, jwt
 
 from calsync.adapters import id_tokens
 from calsync.bootstrap import Container, set_container
+from calsync.http.app import create_app
+from calsync.http.auth import actor_of
 from calsync.model import MirrorEvent
 from tests.functions.function_world import ADMIN_TOKEN, ROOT, client, fake_container
 
@@ -385,3 +387,70 @@ def test_an_allocation_out_of_range_is_a_per_item_error(api: Any, container: Con
     assert answer.status_code == 422
     errors = answer.get_json()["error"]["details"]["errors"]
     assert [(e["index"], e["errors"]) for e in errors] == [(0, ["invalid end", "invalid start"])]
+
+
+# --- CORS for agendador's browser frontend ---------------------------------------------------------
+
+FRONTEND = "https://agendador.example"
+
+
+def test_cors_is_refused_by_default(api: Any) -> None:
+    answer = api.get("/health", headers={**AUTH, "Origin": FRONTEND})
+
+    assert answer.status_code == 200
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_cors_allows_the_configured_origins_only(container: Container) -> None:
+    container.settings = container.settings.model_copy(update={"cors_origins": [FRONTEND]})
+    api = client("publish")
+
+    preflight = api.options(
+        "/events/e1",
+        headers={
+            "Origin": FRONTEND,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, if-match, content-type",
+        },
+    )
+    allowed = api.get("/health", headers={**AUTH, "Origin": FRONTEND})
+    refused = api.get("/health", headers={**AUTH, "Origin": "https://evil.example"})
+    error = api.get("/health", headers={"Origin": FRONTEND})
+
+    assert preflight.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert "if-match" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert allowed.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    assert (error.status_code, error.headers["Access-Control-Allow-Origin"]) == (401, FRONTEND)
+
+
+def test_a_mutating_call_writes_one_audit_line_from_the_answer_fields(
+    api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        _clinic(api)
+
+    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict)]
+    audits = [line for line in lines if line["event"] == "publish.audit"]
+
+    assert [(a["action"], a["count"]) for a in audits] == [("put_professionals", 2), ("put_rooms", 1)]
+    assert {a["actor"] for a in audits} == {actor_of("admin-token")}
+    assert not any("x.test" in json.dumps(line, default=str) for line in lines)  # no e-mail reaches the logs
+
+
+class StubVerifier:
+    """A token-verifier port that trusts any token as the e-mail it names."""
+
+    def verify(self, token: str, audience: str | Sequence[str]) -> Mapping[str, Any]:
+        return {"email": token.removeprefix("id-token-of:")}
+
+
+def test_auth_goes_through_the_token_verifier_port(container: Container) -> None:
+    container.settings = container.settings.model_copy(update={"admin_emails": ["boss@x.test"]})
+    api = create_app(verifier=StubVerifier()).test_client()
+
+    ok = api.get("/health", headers={"Authorization": "Bearer id-token-of:boss@x.test"})
+    other = api.get("/health", headers={"Authorization": "Bearer id-token-of:eve@x.test"})
+
+    assert (ok.status_code, other.status_code) == (200, 403)
+    assert other.get_json()["error"]["code"] == "permission_denied"

@@ -13,7 +13,7 @@ import pytest
 from calsync import errors
 from calsync.bootstrap import Container, get_container, set_container
 from calsync.model import CalendarRecord, MirrorEvent
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 from tests.functions.test_webhook_function import make_settings
 
 SOURCE = Path(__file__).resolve().parents[2] / "functions" / "renew" / "main.py"

@@ -16,7 +16,7 @@ from calsync.bootstrap import Container, set_container
 from calsync.config import Settings
 from calsync.model import CalendarRecord, ChannelRecord
 from calsync.services.channels import hash_token
-from tests.fakes import FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 SOURCE = Path(__file__).resolve().parents[2] / "functions" / "webhook" / "main.py"
 TOKEN = "n" * 43
@@ -148,7 +148,7 @@ def test_property_bad_input_never_5xx_and_invalid_channel_never_enqueues(
 
 def test_admin_watch_route_opens_a_channel_the_webhook_accepts() -> None:
     """``POST /calendars/{key}/watch`` on the publish function opens the channel this webhook authenticates."""
-    from tests.fakes import FakeCalendarApi
+    from calsync.testing import FakeCalendarApi
 
     clock = FrozenClock()
     store = InMemoryStateStore()

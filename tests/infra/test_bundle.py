@@ -92,6 +92,8 @@ def test_bundle_is_reproducible(function: str, tmp_path: Path) -> None:
         assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
         # The admin CLI (typer, rich: not runtime dependencies) stays out of the functions.
         assert not [name for name in names if name.startswith("calsync/cli/")]
+        # Nor do the fakes: they serve tests, devstack and bench.
+        assert not [name for name in names if name.startswith("calsync/testing/")]
         assert {info.date_time for info in archive.infolist()} == {bundle_script.FIXED_DATE_TIME}
         assert archive.read("main.py") == (REPO / "functions" / function / "main.py").read_bytes()
         assert archive.read("requirements.txt") == (REPO / "requirements.txt").read_bytes()

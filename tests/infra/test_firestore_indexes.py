@@ -1,11 +1,11 @@
-"""Every query FirestoreStateStore issues has the index it needs in Terraform.
+"""Every query the Firestore stores issue has the index it needs in Terraform.
 
-The store's queries are read from its source with ``ast``: per method, the collection it queries
-(``self._events(...)`` is the ``events`` subcollection, ``self._col("x")`` the ``{env}_x``
-collection), its ``FieldFilter(field, op, ...)`` filters and its ``order_by`` fields. A query
-that mixes an equality with a range or order on another field, or a range with an order on another
-field, needs a composite index; single-field and equality-only queries (ordered by ``__name__``)
-are served by Firestore's automatic indexes and index merging.
+The stores' queries are read from their sources (``adapters/firestore/*.py``) with ``ast``: per
+method, the collection it queries (``self._events(...)`` is the ``events`` subcollection,
+``self._col("x")`` the ``{env}_x`` collection), its ``FieldFilter(field, op, ...)`` filters and its
+``order_by`` fields. A query that mixes an equality with a range or order on another field, or a
+range with an order on another field, needs a composite index; single-field and equality-only
+queries (ordered by ``__name__``) are served by Firestore's automatic indexes and index merging.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from tests.infra.conftest import REPO, TfFolder
 
-STORE = REPO / "shared" / "calsync" / "adapters" / "firestore_store.py"
+STORES = REPO / "shared" / "calsync" / "adapters" / "firestore"
 EQUALITY_OPS = {"==", "in", "array_contains", "array_contains_any"}
 
 
@@ -42,11 +42,14 @@ def _literal(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _trees() -> list[ast.Module]:
+    return [ast.parse(path.read_text(encoding="utf-8")) for path in sorted(STORES.glob("*.py"))]
+
+
 def store_queries() -> list[Query]:
-    """The queries of every FirestoreStateStore method that filters or orders."""
-    tree = ast.parse(STORE.read_text(encoding="utf-8"))
+    """The queries of every Firestore store method that filters or orders."""
     queries = []
-    for node in ast.walk(tree):
+    for node in (n for tree in _trees() for n in ast.walk(tree)):
         if not isinstance(node, ast.FunctionDef):
             continue
         query = Query(method=node.name)
@@ -72,8 +75,7 @@ def store_queries() -> list[Query]:
 
 def test_variable_field_filters_are_equalities() -> None:
     """Filters on a computed field name must be equalities (else the analysis below is blind)."""
-    tree = ast.parse(STORE.read_text(encoding="utf-8"))
-    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+    for call in (n for tree in _trees() for n in ast.walk(tree) if isinstance(n, ast.Call)):
         if getattr(call.func, "id", "") == "FieldFilter" and _literal(call.args[0]) is None:
             assert _literal(call.args[1]) == "==", ast.unparse(call)
 

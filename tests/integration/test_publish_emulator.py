@@ -29,7 +29,7 @@ from calsync.services.plan import (
     professional_key,
     room_key,
 )
-from tests.fakes import RecordingTaskQueue
+from calsync.testing import RecordingTaskQueue
 
 CLINIC = "c1"
 # The emulator's "minute" lasts 60 / SCALE seconds; the pacing's schedule is replayed SCALE times faster.

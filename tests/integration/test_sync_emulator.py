@@ -20,7 +20,7 @@ from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
 from calsync.ports import BatchOp, CalendarApi
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
-from tests.fakes import CountingStore, RecordingTaskQueue
+from calsync.testing import CountingStore, RecordingTaskQueue
 from tests.integration.calendar_emulator.helpers import calendar
 
 KEY = "room-1"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.services.plan import CONTROL_KEY, PublishConfig, professional_key, room_key
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 CLINIC = "c1"
 CONTROL = "control@group.calendar.google.com"

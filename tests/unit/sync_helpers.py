@@ -8,7 +8,7 @@ from typing import Any
 from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
 from calsync.ports import CalendarApi, StateStore
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 GCAL = "room1@group.calendar.google.com"
 KEY = "room-1"

@@ -7,18 +7,12 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "shared" / "calsync"
 SERVICES = PACKAGE / "services"
 MAX_MODULE_LINES = 450
 # What a service must not import: Google's clients, the web framework, adapters and Settings.
 SERVICE_FORBIDDEN = ("google", "googleapiclient", "flask", "werkzeug", "calsync.adapters", "calsync.config")
-# Moved by changes of their own; while they are pending, each is the only tolerated exception to its
-# rule (the test is then an expected failure that names it, and is enforced once the move lands).
-FAKES_MODULE = "tests.fakes"  # moving into the package, where devstack and bench may import it
-STORE_ADAPTER = "shared/calsync/adapters/firestore_store.py"  # splitting by aggregate
 
 
 def python_files(*roots: Path) -> Iterator[Path]:
@@ -64,8 +58,6 @@ def test_services_import_no_google_web_adapters_or_settings() -> None:
 def test_only_tests_import_tests() -> None:
     roots = [ROOT / name for name in ("shared", "functions", "devstack", "bench")]
     bad = offenders(python_files(*roots), ("tests",))
-    if bad and all(line.endswith(FAKES_MODULE) or f"{FAKES_MODULE}." in line for line in bad):
-        pytest.xfail("the fakes still live in tests/fakes.py:\n" + "\n".join(bad))
     assert bad == [], "code outside tests/ must not import tests:\n" + "\n".join(bad)
 
 
@@ -74,8 +66,6 @@ def test_no_module_of_the_package_is_over_the_limit() -> None:
     bad = [
         f"{path.relative_to(ROOT)}: {lines} lines" for path, lines in sorted(sizes.items()) if lines > MAX_MODULE_LINES
     ]
-    if bad and all(line.startswith(f"{STORE_ADAPTER}:") for line in bad):
-        pytest.xfail("the Firestore adapter is not split by aggregate yet: " + bad[0])
     assert bad == [], f"modules of shared/calsync over {MAX_MODULE_LINES} lines:\n" + "\n".join(bad)
 
 

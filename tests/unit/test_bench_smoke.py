@@ -13,7 +13,7 @@ from bench.harness import CountingStore, Row, fmt, markdown_table, percentile, r
 from bench.load_client import notification_headers
 from bench.p5_publish import ScheduledQueue
 from calsync.ports import TaskRequest
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore
 
 CAL = "room@group"
 KEY = "room-1"

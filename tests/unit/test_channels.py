@@ -9,7 +9,7 @@ import pytest
 from calsync import errors
 from calsync.model import CalendarRecord, ChannelRecord
 from calsync.services.channels import ChannelConfig, hash_token, open_channel, renew_channel
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 GCAL = "room1@group.calendar.google.com"
 KEY = "room-1"

@@ -1,4 +1,4 @@
-"""How FirestoreStateStore classifies Firestore's failures (pure: the decorator on raising functions)."""
+"""How the Firestore stores classify Firestore's failures (pure: the decorator on raising functions)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from google.api_core import exceptions as gexc
 from google.cloud.firestore_v1.base_transaction import _EXCEED_ATTEMPTS_TEMPLATE
 
 from calsync import errors
-from calsync.adapters.firestore_store import _classified
+from calsync.adapters.firestore.base import classified
 
 
 def raising(exc: Exception):  # type: ignore[no-untyped-def]
-    @_classified
+    @classified
     def operation() -> None:
         raise exc
 

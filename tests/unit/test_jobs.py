@@ -10,7 +10,7 @@ from calsync import errors
 from calsync.model import CalendarRecord, Conflict, MirrorEvent
 from calsync.services.channels import ChannelConfig, open_channel
 from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew, select_poll_candidates
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 CHANNEL = ChannelConfig(
     webhook_url="https://hooks.example/webhook",
@@ -107,6 +107,8 @@ def test_cleanup_removes_only_data_past_retention(env) -> None:
             calendar_key="k0", external_id=eid, google_calendar_id="g", start=end - timedelta(hours=1), end=end
         )
 
+    # Retention walks the registered calendars (as Firestore's store does).
+    store.put_calendar(CalendarRecord(key="k0", google_calendar_id="g", kind="room"))
     store.put_events([event("old", 181), event("edge", 179), event("future", -3), event("ancient", 400)])
 
     def conflict(cid: str, status: str, resolved_days_ago: float | None) -> Conflict:

@@ -42,7 +42,7 @@ class ApplyLandsAfterRead:
 def test_snapshot_written_during_a_sync_survives_and_a_later_move_is_a_conflict() -> None:
     world = World()
     start = world.clock.now() + timedelta(days=1)
-    created = world.api.insert_event(GCAL, event_body("sys00001", start, allocation="a1"))  # apply's batch
+    created = world.api.insert_event(GCAL, event_body("s0s00001", start, allocation="a1"))  # apply's batch
 
     def apply_writes_mirror() -> None:
         snapshot = PublishedSnapshot(
@@ -52,7 +52,7 @@ def test_snapshot_written_during_a_sync_survives_and_a_later_move_is_a_conflict(
             [
                 MirrorEvent(
                     calendar_key=KEY,
-                    external_id="sys00001",
+                    external_id="s0s00001",
                     google_calendar_id=GCAL,
                     etag=created.etag,
                     start=start,
@@ -70,11 +70,11 @@ def test_snapshot_written_during_a_sync_survives_and_a_later_move_is_a_conflict(
     world.store = ApplyLandsAfterRead(inner, apply_writes_mirror)  # type: ignore[assignment]
     world.sync()  # lists the event, reads the mirror (empty), the apply writes, the sync writes
     world.store = inner
-    assert world.mirror()["sys00001"].published is not None
-    moved = event_body("sys00001", start + timedelta(hours=2), allocation="a1")
-    world.api.person_edit(GCAL, "sys00001", start=moved["start"], end=moved["end"])
+    assert world.mirror()["s0s00001"].published is not None
+    moved = event_body("s0s00001", start + timedelta(hours=2), allocation="a1")
+    world.api.person_edit(GCAL, "s0s00001", start=moved["start"], end=moved["end"])
     world.sync()
-    assert world.store.conflicts[conflict_id(KEY, "sys00001", "moved_in_google")].status == "open"
+    assert world.store.conflicts[conflict_id(KEY, "s0s00001", "moved_in_google")].status == "open"
 
 
 def test_our_own_update_seen_before_the_apply_records_it_leaves_no_open_conflict() -> None:
@@ -86,12 +86,12 @@ def test_our_own_update_seen_before_the_apply_records_it_leaves_no_open_conflict
     """
     world = World()
     start = world.clock.now() + timedelta(days=1)
-    publish(world.api, world.store, event_body("sys00001", start, allocation="a1"), world.clock)
+    publish(world.api, world.store, event_body("s0s00001", start, allocation="a1"), world.clock)
     world.sync()
-    moved = event_body("sys00001", start + timedelta(hours=2), allocation="a1")
-    updated = world.api.update_event(GCAL, "sys00001", moved)  # the apply's batch reached Google ...
+    moved = event_body("s0s00001", start + timedelta(hours=2), allocation="a1")
+    updated = world.api.update_event(GCAL, "s0s00001", moved)  # the apply's batch reached Google ...
     world.sync()  # ... and a push-triggered sync runs before the apply writes the mirror
-    current = world.mirror()["sys00001"]
+    current = world.mirror()["s0s00001"]
     snapshot = PublishedSnapshot(
         etag=updated.etag,
         start=start + timedelta(hours=2),
@@ -105,20 +105,20 @@ def test_our_own_update_seen_before_the_apply_records_it_leaves_no_open_conflict
         now=world.clock.now(),
     )
     world.sync()
-    assert world.store.conflicts[conflict_id(KEY, "sys00001", "moved_in_google")].status == "resolved"
+    assert world.store.conflicts[conflict_id(KEY, "s0s00001", "moved_in_google")].status == "resolved"
 
 
 def test_apply_recording_between_the_syncs_read_and_its_conflict_write_leaves_no_conflict() -> None:
     """The other order of race 2: the sync read the old snapshot, the apply records before the sync writes."""
     world = World()
     start = world.clock.now() + timedelta(days=1)
-    publish(world.api, world.store, event_body("sys00001", start, allocation="a1"), world.clock)
+    publish(world.api, world.store, event_body("s0s00001", start, allocation="a1"), world.clock)
     world.sync()
-    moved = event_body("sys00001", start + timedelta(hours=2), allocation="a1")
-    updated = world.api.update_event(GCAL, "sys00001", moved)  # the apply's batch reached Google
+    moved = event_body("s0s00001", start + timedelta(hours=2), allocation="a1")
+    updated = world.api.update_event(GCAL, "s0s00001", moved)  # the apply's batch reached Google
 
     def apply_records() -> None:
-        current = world.store.get_events(KEY, ["sys00001"])["sys00001"]
+        current = world.store.get_events(KEY, ["s0s00001"])["s0s00001"]
         snapshot = PublishedSnapshot(
             etag=updated.etag,
             start=start + timedelta(hours=2),
@@ -136,23 +136,23 @@ def test_apply_recording_between_the_syncs_read_and_its_conflict_write_leaves_no
     world.store = ApplyLandsAfterRead(inner, apply_records)  # type: ignore[assignment]
     world.sync()  # reads the old snapshot, the apply records, the sync classifies against what it read
     world.store = inner
-    conflict = world.store.conflicts.get(conflict_id(KEY, "sys00001", "moved_in_google"))
+    conflict = world.store.conflicts.get(conflict_id(KEY, "s0s00001", "moved_in_google"))
     assert conflict is None or conflict.status == "resolved"
-    assert world.mirror()["sys00001"].published is not None
-    assert world.mirror()["sys00001"].published.etag == updated.etag  # type: ignore[union-attr]
+    assert world.mirror()["s0s00001"].published is not None
+    assert world.mirror()["s0s00001"].published.etag == updated.etag  # type: ignore[union-attr]
 
 
 def test_our_own_deletion_seen_before_the_apply_records_it_leaves_no_open_conflict() -> None:
     """Chaos seeds 1, 22, 55: the apply's delete reached Google, a sync saw it, then the apply recorded it."""
     world = World()
     start = world.clock.now() + timedelta(days=1)
-    publish(world.api, world.store, event_body("sys00001", start, allocation="a1"), world.clock)
+    publish(world.api, world.store, event_body("s0s00001", start, allocation="a1"), world.clock)
     world.sync()
-    world.api.delete_event(GCAL, "sys00001")  # the apply's batch deleted it (then the task crashed)
+    world.api.delete_event(GCAL, "s0s00001")  # the apply's batch deleted it (then the task crashed)
     world.sync()  # a push-triggered sync sees the deletion against the confirmed snapshot
-    cid = conflict_id(KEY, "sys00001", "deleted_in_google")
+    cid = conflict_id(KEY, "s0s00001", "deleted_in_google")
     assert world.store.conflicts[cid].status == "open"
-    current = world.mirror()["sys00001"]
+    current = world.mirror()["s0s00001"]
     assert current.published is not None
     snapshot = current.published.model_copy(update={"status": "cancelled", "published_at": world.clock.now()})
     record_written(  # the retried task's delete meets 410 and records it as ChunkRunner._deleted does

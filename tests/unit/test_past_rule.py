@@ -21,8 +21,8 @@ from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
 from calsync.services.directory import replace_professionals, replace_rooms
 from calsync.services.plan import CONTROL_KEY, PlanCommand, make_plan, professional_key, room_key
+from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 from devstack import demo_data
-from tests.fakes import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 from tests.unit.publish_helpers import CONFIG, CONTROL
 
 SMALL = demo_data.DatasetSpec(professionals_per_clinic=2, rooms_per_clinic=1, days=4, shifts_per_professional=2)

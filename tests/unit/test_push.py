@@ -22,7 +22,7 @@ from calsync.services.push import (
     handle_notification,
     parse_headers,
 )
-from tests.fakes import FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing import FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 CONFIG = PushConfig(sync_queue="calsync-sync", sync_url="http://sync.local/", debounce_s=30)
 TOKEN = "nonce-" + "x" * 37

@@ -9,7 +9,7 @@ import pytest
 
 from calsync import errors
 from calsync.services.classify import conflict_id
-from tests.fakes import CountingStore
+from calsync.testing import CountingStore
 from tests.unit.sync_helpers import CONFIG, GCAL, KEY, World, event_body, publish
 
 
@@ -183,17 +183,17 @@ def test_unknown_calendar() -> None:
 def test_each_conflict_kind_once_across_three_syncs_and_resolution() -> None:
     world = World()
     t = world.clock.now() + timedelta(days=1)
-    publish(world.api, world.store, event_body("sysmove1", t, allocation="a1"), world.clock)
-    publish(world.api, world.store, event_body("sysdel01", t + timedelta(hours=3), allocation="a2"), world.clock)
-    publish(world.api, world.store, event_body("sysatt01", t + timedelta(hours=6), allocation="a3"), world.clock)
-    publish(world.api, world.store, event_body("sysecho1", t + timedelta(hours=9), allocation="a4"), world.clock)
+    publish(world.api, world.store, event_body("s0smove1", t, allocation="a1"), world.clock)
+    publish(world.api, world.store, event_body("s0sdel01", t + timedelta(hours=3), allocation="a2"), world.clock)
+    publish(world.api, world.store, event_body("s0satt01", t + timedelta(hours=6), allocation="a3"), world.clock)
+    publish(world.api, world.store, event_body("s0secho1", t + timedelta(hours=9), allocation="a4"), world.clock)
     world.api.insert_event(GCAL, event_body("other001", t, allocation="zz", env="prod"))
     first = world.sync()
     assert first.conflicts_opened == 0  # our own writes are echoes
-    body = event_body("sysmove1", t + timedelta(hours=1), allocation="a1")
-    world.api.person_edit(GCAL, "sysmove1", start=body["start"], end=body["end"])
-    world.api.person_delete(GCAL, "sysdel01")
-    world.api.person_edit(GCAL, "sysatt01", attendees=[{"email": "someone@example.com"}])
+    body = event_body("s0smove1", t + timedelta(hours=1), allocation="a1")
+    world.api.person_edit(GCAL, "s0smove1", start=body["start"], end=body["end"])
+    world.api.person_delete(GCAL, "s0sdel01")
+    world.api.person_edit(GCAL, "s0satt01", attendees=[{"email": "someone@example.com"}])
     world.api.insert_event(GCAL, event_body("manual01", t + timedelta(hours=9, minutes=30)))
     opened = [world.sync().conflicts_opened for _ in range(3)]
     assert opened == [4, 0, 0]
@@ -201,11 +201,11 @@ def test_each_conflict_kind_once_across_three_syncs_and_resolution() -> None:
     assert kinds == ["attendees_changed", "deleted_in_google", "moved_in_google", "overlap_manual"]
     assert "other001" not in world.mirror()
     assert world.mirror()["manual01"].origin == "manual"
-    assert world.mirror()["sysmove1"].source_of_truth == "google"
+    assert world.mirror()["s0smove1"].source_of_truth == "google"
     # The person moves it back: the divergence disappears and the conflict resolves.
-    world.api.person_edit(GCAL, "sysmove1", start=event_body("x", t)["start"], end=event_body("x", t)["end"])
+    world.api.person_edit(GCAL, "s0smove1", start=event_body("x", t)["start"], end=event_body("x", t)["end"])
     assert world.sync().conflicts_resolved == 1
-    assert world.store.conflicts[conflict_id(KEY, "sysmove1", "moved_in_google")].status == "resolved"
+    assert world.store.conflicts[conflict_id(KEY, "s0smove1", "moved_in_google")].status == "resolved"
     # The manual event moves away from the allocation: overlap resolved.
     away = event_body("manual01", t + timedelta(days=2))
     world.api.person_edit(GCAL, "manual01", start=away["start"], end=away["end"])
@@ -218,29 +218,29 @@ def test_our_event_moved_onto_or_away_from_a_personal_event_opens_then_resolves_
     """Found by chaos (seeds 5, 12, 15): the overlap was only checked when the personal event changed."""
     world = World()
     t = world.clock.now() + timedelta(days=1)
-    publish(world.api, world.store, event_body("sysa0001", t, allocation="a1"), world.clock)
-    publish(world.api, world.store, event_body("sysb0001", t + timedelta(hours=5), allocation="a2"), world.clock)
+    publish(world.api, world.store, event_body("s0sa0001", t, allocation="a1"), world.clock)
+    publish(world.api, world.store, event_body("s0sb0001", t + timedelta(hours=5), allocation="a2"), world.clock)
     world.api.insert_event(GCAL, event_body("manual01", t + timedelta(hours=3)))
     world.sync()
     overlap = conflict_id(KEY, "manual01", "overlap_manual")
     assert overlap not in world.store.conflicts  # nothing overlaps yet
     # A person drags our event onto their personal one: the personal event is now in the way.
-    onto = event_body("sysa0001", t + timedelta(hours=3, minutes=30), allocation="a1")
-    world.api.person_edit(GCAL, "sysa0001", start=onto["start"], end=onto["end"])
+    onto = event_body("s0sa0001", t + timedelta(hours=3, minutes=30), allocation="a1")
+    world.api.person_edit(GCAL, "s0sa0001", start=onto["start"], end=onto["end"])
     assert world.sync().conflicts_opened == 2  # moved_in_google + overlap_manual
     assert world.store.conflicts[overlap].status == "open"
     assert world.store.conflicts[overlap].allocation_id == "a1"
     # The other allocation moves onto it too, then the first moves away: still overlapping a2.
-    onto_b = event_body("sysb0001", t + timedelta(hours=3), allocation="a2")
-    world.api.person_edit(GCAL, "sysb0001", start=onto_b["start"], end=onto_b["end"])
+    onto_b = event_body("s0sb0001", t + timedelta(hours=3), allocation="a2")
+    world.api.person_edit(GCAL, "s0sb0001", start=onto_b["start"], end=onto_b["end"])
     world.sync()
-    away = event_body("sysa0001", t + timedelta(days=3), allocation="a1")
-    world.api.person_edit(GCAL, "sysa0001", start=away["start"], end=away["end"])
+    away = event_body("s0sa0001", t + timedelta(days=3), allocation="a1")
+    world.api.person_edit(GCAL, "s0sa0001", start=away["start"], end=away["end"])
     world.sync()
     assert world.store.conflicts[overlap].status == "open"
     assert world.store.conflicts[overlap].allocation_id == "a2"
     # Both gone from its time: resolved.
-    world.api.person_delete(GCAL, "sysb0001")
+    world.api.person_delete(GCAL, "s0sb0001")
     world.sync()
     assert world.store.conflicts[overlap].status == "resolved"
 
@@ -250,7 +250,7 @@ def test_full_listing_finds_an_overlap_whose_events_arrive_on_different_pages() 
     world = World(page_size=1)
     start = world.clock.now() + timedelta(days=1)
     world.api.insert_event(GCAL, event_body("aaaamanual1", start, minutes=30))  # listed first
-    world.api.insert_event(GCAL, event_body("zzzzsystem1", start, allocation="a1"))  # listed on the next page
+    world.api.insert_event(GCAL, event_body("vvvvs0stem1", start, allocation="a1"))  # listed on the next page
     summary = world.sync()
     assert summary.mode == "full"
     assert summary.pages >= 2

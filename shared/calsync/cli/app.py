@@ -13,24 +13,22 @@ polls ``GET /publish/{plan_id}`` under a progress bar until the plan is ``done``
 
 from __future__ import annotations
 
-import json
-import os
+import functools
+import inspect
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from calsync.cli import render
 from calsync.cli.cache import CachedPlan, PlanCache, cache_dir
-from calsync.cli.client import DEFAULT_TIMEOUT_S, AdminClient, ApiError, CliError, ExitCode, Target, resolve_target
+from calsync.cli.client import CliError, ExitCode
+from calsync.cli.session import Session, YesOpt, expected_failures, shared_options
 
 DEFAULT_POLL_S = 1.0
 DEFAULT_WAIT_TIMEOUT_S = 1800.0
@@ -88,82 +86,43 @@ def _window_bound(value: str, zone: str | None, option: str) -> str:
     return moment.isoformat()
 
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--url", help="Admin API URL (else CALSYNC_ADMIN_URL, else .devstack/endpoints.json).", show_default=False
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        help="Bearer token (else CALSYNC_ADMIN_TOKEN, else the local stack's admin_token; "
-        "in production an ID token, e.g. $(gcloud auth print-identity-token)).",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer instead of tables.")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each HTTP answer.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every confirmation (for scripts).")]
-
-
-class Session:
-    """What one command needs: the client, where it points, and the consoles."""
-
-    def __init__(self, url: str | None, token: str | None, *, as_json: bool, timeout_s: float) -> None:
-        """Resolve the target and build the client (raises ``CliError`` when there is no usable URL)."""
-        self.env: Mapping[str, str] = os.environ
-        self.target: Target = resolve_target(url, token, self.env, Path.cwd())
-        self.client = AdminClient(self.target.url, self.target.token, timeout_s=timeout_s)
-        self.as_json = as_json
-        # Created per command (not at import) so the output goes to whatever stdout is now.
-        self.out = Console(highlight=False)
-        self.err = Console(stderr=True, highlight=False)
-
-    def emit(self, answer: Mapping[str, Any], show: Callable[[Console, Mapping[str, Any]], None]) -> None:
-        """The raw JSON with ``--json``, else the rendering."""
-        if self.as_json:
-            typer.echo(json.dumps(answer, indent=2))
-        else:
-            show(self.out, answer)
-
-    def confirm(self, question: str, *, yes: bool) -> None:
-        """Ask on stderr (stdout stays clean for ``--json``); a "no" or no input aborts."""
-        if yes:
-            return
-        if not typer.confirm(question, default=False, err=True):
-            raise CliError("aborted: nothing was changed", ExitCode.ABORTED)
-
-
-@contextmanager
-def _expected_failures() -> Iterator[None]:
-    """Turn expected failures into one readable error line and the command's exit code."""
-    try:
-        yield
-    except CliError as exc:
-        err = Console(stderr=True, highlight=False)
-        err.print(f"[bold red]Error:[/bold red] {render.text(exc.message)}")
-        if isinstance(exc, ApiError) and exc.details:
-            err.print(f"details: {render.text(exc.details)}")
-        if exc.hint:
-            err.print(f"hint: {render.text(exc.hint)}")
-        raise typer.Exit(int(exc.exit_code)) from None
-    except typer.Abort:
-        Console(stderr=True).print(
-            "[bold red]Error:[/bold red] aborted (no answer to the confirmation): nothing was changed"
-        )
-        raise typer.Exit(int(ExitCode.ABORTED)) from None
-
-
 def _same_api(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
+
+
+def command(*, target_first: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register ``func(*, session, ...)`` as a command with the shared options, its failures handled.
+
+    typer reads the signature: the command's own options, then the shared ones (so ``calsync health
+    --json`` and ``calsync sync KEY --url URL`` read as before); ``session`` is built from them. The
+    target is resolved before the command runs (a missing URL is reported before any prompt), unless
+    ``target_first=False`` lets the command check its own inputs first.
+    """
+
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "session"]
+        shared = shared_options()
+
+        @functools.wraps(func)
+        def run(**kwargs: Any) -> None:
+            url, token, as_json, timeout = (kwargs.pop(p.name) for p in shared)
+            with expected_failures():
+                session = Session(url, token, as_json=as_json, timeout_s=timeout)
+                if target_first:
+                    _ = session.target
+                func(session=session, **kwargs)
+
+        run.__signature__ = inspect.Signature([*own, *shared], return_annotation=None)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in (*own, *shared)}
+        return app.command()(run)
+
+    return register
 
 
 # --- plan / apply / status --------------------------------------------------------------------------
 
 
-@app.command()
+@command(target_first=False)
 def plan(
     *,
     clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
@@ -178,25 +137,20 @@ def plan(
         str | None,
         typer.Option("--tz", help="IANA zone of --from/--to given without offset.", callback=_zone, show_default=False),
     ] = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Plan a publish (nothing is written): per-calendar counts, the changes, and the skips with reasons."""
-    with _expected_failures():
-        time_min, time_max = _window_bound(date_from, tz, "--from"), _window_bound(date_to, tz, "--to")
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        answer = session.client.plan(clinic, time_min, time_max, clear_future=clear_future)
-        saved = PlanCache(cache_dir(session.env)).save(
-            session.target.url, answer, clinic_id=clinic, clear_future=clear_future
-        )
-        session.emit(answer, render.plan)
-        if saved is not None and not as_json:
-            session.err.print(f"Confirmation tokens kept in {saved} for `calsync apply`.")
+    time_min, time_max = _window_bound(date_from, tz, "--from"), _window_bound(date_to, tz, "--to")
+    answer = session.client.plan(clinic, time_min, time_max, clear_future=clear_future)
+    saved = PlanCache(cache_dir(session.env)).save(
+        session.target.url, answer, clinic_id=clinic, clear_future=clear_future
+    )
+    session.emit(answer, render.plan)
+    if saved is not None and not session.as_json:
+        session.err.print(f"Confirmation tokens kept in {saved} for `calsync apply`.")
 
 
-@app.command()
+@command()
 def apply(
     *,
     plan_id: Annotated[str, typer.Argument(help="The plan id printed by `calsync plan`.", show_default=False)],
@@ -222,52 +176,47 @@ def apply(
     wait_timeout: Annotated[
         float, typer.Option("--wait-timeout", min=0.0, help="Stop waiting (exit 9) after this many seconds.")
     ] = DEFAULT_WAIT_TIMEOUT_S,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Apply a plan after confirmation (twice for clear_future), with a progress bar until it is done."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        cached = PlanCache(cache_dir(session.env)).load(plan_id)
-        if cached is not None and confirm is None and not _same_api(cached.url, session.target.url):
-            raise CliError(
-                f"plan {plan_id} was made on {cached.url}, not on {session.target.url}: refusing to apply it there",
-                ExitCode.ABORTED,
-                hint="point --url at the API the plan was made on, or pass --confirm explicitly",
-            )
-        first = confirm or (cached.confirm_token if cached is not None else None)
-        if first is None:
-            raise CliError(
-                f"no confirmation token for plan {plan_id} on this machine",
-                ExitCode.ABORTED,
-                hint="run `calsync plan` here first, or pass --confirm TOKEN (and --confirm-clear-future TOKEN)",
-            )
-        clears = confirm_clear_future is not None or (cached is not None and cached.clear_future)
-        second = confirm_clear_future or (cached.confirm_clear_future_token if cached is not None else None)
-        if clears and second is None:
-            raise CliError(
-                f"plan {plan_id} clears the future and needs its second confirmation token",
-                ExitCode.ABORTED,
-                hint="pass --confirm-clear-future TOKEN",
-            )
-        status = session.client.plan_status(plan_id)  # 404 here, before any prompt, for an unknown plan
-        session.confirm(_apply_question(plan_id, cached, status, session.target.url), yes=yes)
-        if clears:
-            session.confirm(
-                f"Plan {plan_id} also DELETES every future calsync event of this clinic that is not in the "
-                "schedule (clear_future). Delete them?",
-                yes=yes,
-            )
-        accepted = session.client.apply(plan_id, first, second if clears else None)
-        if no_wait:
-            session.emit(accepted, lambda console, data: render.generic(console, f"Apply of {plan_id}", data))
-            return
-        final = _wait(session, plan_id, poll_interval_s=poll_interval, wait_timeout_s=wait_timeout)
-        session.emit(final, render.publish_status)
-        if final.get("status") == "failed":
-            raise CliError(f"plan {plan_id} failed", ExitCode.PUBLISH_FAILED)
+    cached = PlanCache(cache_dir(session.env)).load(plan_id)
+    if cached is not None and confirm is None and not _same_api(cached.url, session.target.url):
+        raise CliError(
+            f"plan {plan_id} was made on {cached.url}, not on {session.target.url}: refusing to apply it there",
+            ExitCode.ABORTED,
+            hint="point --url at the API the plan was made on, or pass --confirm explicitly",
+        )
+    first = confirm or (cached.confirm_token if cached is not None else None)
+    if first is None:
+        raise CliError(
+            f"no confirmation token for plan {plan_id} on this machine",
+            ExitCode.ABORTED,
+            hint="run `calsync plan` here first, or pass --confirm TOKEN (and --confirm-clear-future TOKEN)",
+        )
+    clears = confirm_clear_future is not None or (cached is not None and cached.clear_future)
+    second = confirm_clear_future or (cached.confirm_clear_future_token if cached is not None else None)
+    if clears and second is None:
+        raise CliError(
+            f"plan {plan_id} clears the future and needs its second confirmation token",
+            ExitCode.ABORTED,
+            hint="pass --confirm-clear-future TOKEN",
+        )
+    status = session.client.plan_status(plan_id)  # 404 here, before any prompt, for an unknown plan
+    session.confirm(_apply_question(plan_id, cached, status, session.target.url), yes=yes)
+    if clears:
+        session.confirm(
+            f"Plan {plan_id} also DELETES every future calsync event of this clinic that is not in the "
+            "schedule (clear_future). Delete them?",
+            yes=yes,
+        )
+    accepted = session.client.apply(plan_id, first, second if clears else None)
+    if no_wait:
+        session.emit(accepted, lambda console, data: render.generic(console, f"Apply of {plan_id}", data))
+        return
+    final = _wait(session, plan_id, poll_interval_s=poll_interval, wait_timeout_s=wait_timeout)
+    session.emit(final, render.publish_status)
+    if final.get("status") == "failed":
+        raise CliError(f"plan {plan_id} failed", ExitCode.PUBLISH_FAILED)
 
 
 def _apply_question(plan_id: str, cached: CachedPlan | None, status: Mapping[str, Any], url: str) -> str:
@@ -319,61 +268,46 @@ def _wait(session: Session, plan_id: str, *, poll_interval_s: float, wait_timeou
             ) from None
 
 
-@app.command()
+@command()
 def status(
     *,
     plan_id: Annotated[str, typer.Argument(help="The plan id.", show_default=False)],
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Show a plan's status: done/total (per calendar when given) and errors."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        session.emit(session.client.plan_status(plan_id), render.publish_status)
+    session.emit(session.client.plan_status(plan_id), render.publish_status)
 
 
 # --- admin ------------------------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 def provision(
     *,
     clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Create a clinic's missing calendars, share them, open their channels (idempotent)."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        answer = session.client.provision(clinic)
-        session.emit(answer, lambda console, data: render.generic(console, f"Provisioned clinic {clinic}", data))
+    answer = session.client.provision(clinic)
+    session.emit(answer, lambda console, data: render.generic(console, f"Provisioned clinic {clinic}", data))
 
 
-@app.command()
+@command()
 def sync(
     *,
     calendar: Annotated[str, typer.Argument(help="Calendar key.", show_default=False)],
     event: Annotated[
         str | None, typer.Option("--event", help="Re-read only this event from Google.", show_default=False)
     ] = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Force a sync of a calendar (or of one event)."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        answer = session.client.sync(calendar, event)
-        title = f"Sync of {calendar}" + (f", event {event}" if event else "")
-        session.emit(answer, lambda console, data: render.generic(console, title, data))
+    answer = session.client.sync(calendar, event)
+    title = f"Sync of {calendar}" + (f", event {event}" if event else "")
+    session.emit(answer, lambda console, data: render.generic(console, title, data))
 
 
-@app.command()
+@command()
 def conflicts(
     *,
     calendar: Annotated[
@@ -383,19 +317,14 @@ def conflicts(
         ConflictStatus | None, typer.Option("--status", help="Only open or resolved ones.", show_default=False)
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many (pages are followed).")] = 500,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """List conflicts: events a person changed in Google that differ from the schedule."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        answer = session.client.conflicts(calendar, status.value if status else None, limit=limit)
-        session.emit(answer, render.conflicts)
+    answer = session.client.conflicts(calendar, status.value if status else None, limit=limit)
+    session.emit(answer, render.conflicts)
 
 
-@app.command()
+@command()
 def resolve(
     *,
     conflict_id: Annotated[str, typer.Argument(help="Conflict id.", show_default=False)],
@@ -408,35 +337,25 @@ def resolve(
         ),
     ],
     yes: YesOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Resolve a conflict (republish overwrites a person's edit, so it asks first)."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        if action is ResolveAction.REPUBLISH:
-            session.confirm(
-                f"Republish conflict {conflict_id}: overwrite (or bring back) the event a person changed in Google?",
-                yes=yes,
-            )
-        answer = session.client.resolve(conflict_id, action.value)
-        session.emit(answer, lambda console, data: render.generic(console, f"Conflict {conflict_id}", data))
+    if action is ResolveAction.REPUBLISH:
+        session.confirm(
+            f"Republish conflict {conflict_id}: overwrite (or bring back) the event a person changed in Google?",
+            yes=yes,
+        )
+    answer = session.client.resolve(conflict_id, action.value)
+    session.emit(answer, lambda console, data: render.generic(console, f"Conflict {conflict_id}", data))
 
 
-@app.command()
+@command()
 def health(
     *,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT_S,
+    session: Session,
 ) -> None:
     """Overall health (ok, degraded, failing) and each calendar's sync state."""
-    with _expected_failures():
-        session = Session(url, token, as_json=as_json, timeout_s=timeout)
-        session.emit(session.client.health(), render.health)
+    session.emit(session.client.health(), render.health)
 
 
 def main() -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Allocation
 from calsync.ports import Clock, PublishStore
+from calsync.results import AllocationsUpserted
 
 log = get_logger(__name__)
 
@@ -27,6 +27,7 @@ class AllocationsRejected(errors.InvalidRequest):
     """A bulk upsert with invalid items (HTTP 422): nothing was written."""
 
     code = "invalid_allocations"
+    http_status = 422
 
 
 @dataclass
@@ -52,7 +53,7 @@ def _item_errors(index: int, item: Allocation, directory: Mapping[str, tuple[set
     return ItemError(index, item.id, problems) if problems else None
 
 
-def upsert_allocations(items: Sequence[Allocation], *, store: PublishStore, clock: Clock) -> dict[str, Any]:
+def upsert_allocations(items: Sequence[Allocation], *, store: PublishStore, clock: Clock) -> AllocationsUpserted:
     """Validate every item, then write the new or newer ones; ``AllocationsRejected`` writes nothing."""
     if len(items) > MAX_ALLOCATIONS:
         raise errors.InvalidRequest(f"at most {MAX_ALLOCATIONS} allocations per call", details={"count": len(items)})
@@ -94,7 +95,7 @@ def upsert_allocations(items: Sequence[Allocation], *, store: PublishStore, cloc
         writes.append(fresh)
     store.put_allocations(writes)
     log.info("allocations.upserted", count=len(writes), unchanged=unchanged, skipped=stale)
-    return {"upserted": len(writes), "unchanged": unchanged, "stale": stale}
+    return AllocationsUpserted(upserted=len(writes), unchanged=unchanged, stale=stale)
 
 
 def aware(value: datetime) -> bool:

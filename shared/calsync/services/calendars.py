@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from calsync import errors
 from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.results import CalendarState, ConflictItem, ConflictsPage, EventItem, EventsPage, SyncEnqueued
 from calsync.services.sync import SyncConfig
 from calsync.services.tasks import admin_sync_task_name, sync_task
 
@@ -52,65 +52,61 @@ def register_calendar(cmd: RegisterCalendar, *, api: CalendarApi, store: StateSt
     return record
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def calendar_state(calendar_key: str, *, store: StateStore) -> dict[str, Any]:
+def calendar_state(calendar_key: str, *, store: StateStore) -> CalendarState:
     """The admin view of one calendar (``UnknownResource`` if not registered)."""
     record = store.get_calendar(calendar_key)
     if record is None:
         raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"key": calendar_key})
     channel = store.active_channel(calendar_key)
-    return {
-        "key": record.key,
-        "google_calendar_id": record.google_calendar_id,
-        "kind": record.kind,
-        "clinic_id": record.clinic_id,
-        "owner_id": record.owner_id,
-        "status": record.status,
-        "last_synced_at": _iso(record.last_synced_at),
-        "last_full_sync_at": _iso(record.last_full_sync_at),
-        "error_message": record.error_message,
-        "counters": record.counters,
-        "has_sync_token": record.sync_token is not None,
-        "channel_expires_at": _iso(channel.expiration) if channel is not None else None,
-    }
+    return CalendarState(
+        key=record.key,
+        google_calendar_id=record.google_calendar_id,
+        kind=record.kind,
+        clinic_id=record.clinic_id,
+        owner_id=record.owner_id,
+        status=record.status,
+        last_synced_at=record.last_synced_at,
+        last_full_sync_at=record.last_full_sync_at,
+        error_message=record.error_message,
+        counters=record.counters,
+        has_sync_token=record.sync_token is not None,
+        channel_expires_at=channel.expiration if channel is not None else None,
+    )
 
 
-def event_item(event: MirrorEvent) -> dict[str, Any]:
+def event_item(event: MirrorEvent) -> EventItem:
     """A mirror event as the admin API shows it."""
-    return {
-        "id": event.external_id,
-        "calendar_id": event.calendar_key,
-        "status": event.status,
-        "start": _iso(event.start),
-        "end": _iso(event.end),
-        "all_day": event.all_day,
-        "summary": event.summary,
-        "attendees": event.attendees,
-        "origin": event.origin,
-        "source_of_truth": event.source_of_truth,
-        "allocation_id": event.allocation_id,
-        "etag": event.etag,
-        "updated": _iso(event.updated),
-        "last_synced_at": _iso(event.last_synced_at),
-    }
+    return EventItem(
+        id=event.external_id,
+        calendar_id=event.calendar_key,
+        status=event.status,
+        start=event.start,
+        end=event.end,
+        all_day=event.all_day,
+        summary=event.summary,
+        attendees=event.attendees,
+        origin=event.origin,
+        source_of_truth=event.source_of_truth,
+        allocation_id=event.allocation_id,
+        etag=event.etag,
+        updated=event.updated,
+        last_synced_at=event.last_synced_at,
+    )
 
 
-def conflict_item(conflict: Conflict) -> dict[str, Any]:
+def conflict_item(conflict: Conflict) -> ConflictItem:
     """A conflict as the admin API shows it."""
-    return {
-        "id": conflict.id,
-        "kind": conflict.kind,
-        "calendar_id": conflict.calendar_key,
-        "event_id": conflict.event_id,
-        "allocation_id": conflict.allocation_id,
-        "suggestion": conflict.suggestion,
-        "status": conflict.status,
-        "detected_at": _iso(conflict.detected_at),
-        "resolved_at": _iso(conflict.resolved_at),
-    }
+    return ConflictItem(
+        id=conflict.id,
+        kind=conflict.kind,
+        calendar_id=conflict.calendar_key,
+        event_id=conflict.event_id,
+        allocation_id=conflict.allocation_id,
+        suggestion=conflict.suggestion,
+        status=conflict.status,
+        detected_at=conflict.detected_at,
+        resolved_at=conflict.resolved_at,
+    )
 
 
 def _require_calendar(store: StateStore, calendar_key: str) -> None:
@@ -126,7 +122,7 @@ def list_events(
     time_max: datetime | None,
     page_size: int,
     page_token: str | None,
-) -> dict[str, Any]:
+) -> EventsPage:
     """One page of the mirror (cancelled excluded; no Google call)."""
     _require_calendar(store, calendar_key)
     if time_min is not None and time_max is not None and time_max <= time_min:
@@ -138,27 +134,27 @@ def list_events(
         page_size=min(page_size, MAX_PAGE_SIZE),
         page_token=page_token,
     )
-    return {"items": [event_item(e) for e in items], "next_page_token": token}
+    return EventsPage(items=[event_item(e) for e in items], next_page_token=token)
 
 
 def list_conflicts(
     calendar_key: str | None, *, store: StateStore, status: str | None, page_size: int, page_token: str | None
-) -> dict[str, Any]:
+) -> ConflictsPage:
     """One page of conflicts (optionally of one calendar and status)."""
     if calendar_key is not None:
         _require_calendar(store, calendar_key)
     items, token = store.list_conflicts(
         calendar_key, status=status, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
     )
-    return {"items": [conflict_item(c) for c in items], "next_page_token": token}
+    return ConflictsPage(items=[conflict_item(c) for c in items], next_page_token=token)
 
 
 def force_sync(
     calendar_key: str, *, store: StateStore, queue: TaskQueue, clock: Clock, config: SyncConfig
-) -> dict[str, Any]:
+) -> SyncEnqueued:
     """Enqueue a sync with reason ``admin`` (requests within the same 10 s share one task name)."""
     _require_calendar(store, calendar_key)
     now = clock.now()
     name = admin_sync_task_name(config.env, calendar_key, now)
     created = queue.enqueue(sync_task(config.sync_queue, config.sync_url, calendar_key, "admin", now, name=name))
-    return {"calendar_id": calendar_key, "enqueued": created, "task_name": name}
+    return SyncEnqueued(calendar_id=calendar_key, enqueued=created, task_name=name)

@@ -12,12 +12,13 @@ Both are idempotent: resolving a resolved conflict answers it unchanged.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
+from calsync.results import ConflictItem
 from calsync.services.calendars import conflict_item
 from calsync.services.our_events import desired_for, event_body, mirror_of_written
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig
@@ -43,7 +44,7 @@ def resolve_conflict(
     store: PublishStore,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> ConflictItem:
     """Apply the admin's decision on an open conflict and mark it resolved."""
     conflict = _conflict(store, conflict_id)
     if conflict.status == "resolved":

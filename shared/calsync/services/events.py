@@ -20,12 +20,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
+from calsync.results import EventAnswer, EventCancelled, EventResynced
 from calsync.services.apply_chunk import ours
 from calsync.services.our_events import Desired, event_body, event_id, mirror_of_written
 from calsync.services.plan import PublishConfig
@@ -77,21 +77,21 @@ def meet_link(event: GoogleEvent) -> str | None:
     return event.hangout_link
 
 
-def _answer(event: GoogleEvent, calendar_key: str) -> dict[str, Any]:
+def _answer(event: GoogleEvent, calendar_key: str) -> EventAnswer:
     status = ((event.conference_data or {}).get("createRequest") or {}).get("status", {}).get("statusCode")
-    return {
-        "id": event.id,
-        "calendar_id": calendar_key,
-        "etag": event.etag,
-        "status": event.status or "confirmed",
-        "meet_link": meet_link(event),
-        "conference_status": status,
-    }
+    return EventAnswer(
+        id=event.id,
+        calendar_id=calendar_key,
+        etag=event.etag,
+        status=event.status or "confirmed",
+        meet_link=meet_link(event),
+        conference_status=status,
+    )
 
 
 def create_event(
     cmd: NewEvent, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
-) -> dict[str, Any]:
+) -> EventAnswer:
     """Create a tagged ad-hoc event (optionally with Meet), mirror it and answer its id and link."""
     if cmd.end <= cmd.start:
         raise errors.InvalidRequest("end must be after start")
@@ -151,7 +151,7 @@ def _send_updates(current: MirrorEvent) -> SendUpdates:
 
 def patch_event(
     cmd: EventChange, *, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig
-) -> dict[str, Any]:
+) -> EventAnswer:
     """Change one of our events with If-Match (a full update built from Google's current version)."""
     record = _calendar(store, cmd.calendar_key)
     current = _our_mirror(store, record.key, cmd.event_id, config.env)
@@ -198,7 +198,7 @@ def cancel_event(
     store: PublishStore,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> EventCancelled:
     """Delete (cancel) one of our events with If-Match; already deleted counts as done; never a started one."""
     record = _calendar(store, calendar_key)
     current = _our_mirror(store, record.key, eid, config.env)
@@ -215,7 +215,7 @@ def cancel_event(
     cancelled = current.model_copy(update={"status": "cancelled", "published": snapshot})
     _reconciler(store, record, clock, config).record_written([cancelled])
     log.info("events.cancelled", calendar_key=record.key, event_id=eid, action="cancel")
-    return {"id": eid, "calendar_id": record.key, "status": "cancelled"}
+    return EventCancelled(id=eid, calendar_id=record.key, status="cancelled")
 
 
 def resync_event(
@@ -227,19 +227,19 @@ def resync_event(
     queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> EventResynced:
     """Read one event from Google and reprocess it (mirror, conflicts) like a sync page of one."""
     record = _calendar(store, calendar_key)
     event = api.get_event(record.google_calendar_id, eid)
     reconciler = _reconciler(store, record, clock, config)
     reconciler.merge([event])
     summary = reconciler.counts
-    return {
-        "calendar_id": record.key,
-        "event_id": eid,
-        "written": summary.written,
-        "unchanged": summary.unchanged,
-        "ignored": summary.ignored,
-        "conflicts_opened": summary.conflicts_opened,
-        "conflicts_resolved": summary.conflicts_resolved,
-    }
+    return EventResynced(
+        calendar_id=record.key,
+        event_id=eid,
+        written=summary.written,
+        unchanged=summary.unchanged,
+        ignored=summary.ignored,
+        conflicts_opened=summary.conflicts_opened,
+        conflicts_resolved=summary.conflicts_resolved,
+    )

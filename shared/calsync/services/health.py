@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from calsync.model import CalendarRecord
 from calsync.ports import Clock, PushStore
+from calsync.results import HealthAnswer, HealthCalendar
 
 Health = Literal["ok", "degraded", "failing"]
 RANK: dict[Health, int] = {"ok": 0, "degraded": 1, "failing": 2}
@@ -64,10 +65,10 @@ def calendar_health(
     return "ok"
 
 
-def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> dict[str, Any]:
+def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> HealthAnswer:
     """Every calendar's health, the overall status and the instant it was judged at (``checked_at``)."""
     now = clock.now()
-    rows: list[dict[str, Any]] = []
+    rows: list[HealthCalendar] = []
     worst: Health = "ok"
     for record in store.list_calendars():
         channel = store.active_channel(record.key)
@@ -76,18 +77,16 @@ def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> dict[str,
         status = calendar_health(record, channel_expires_at=expires, open_conflicts=conflicts, now=now, config=config)
         worst = status if RANK[status] > RANK[worst] else worst
         rows.append(
-            {
-                "key": record.key,
-                "google_calendar_id": record.google_calendar_id,
-                "kind": record.kind,
-                "status": status,
-                "sync_status": record.status,
-                "last_synced_at": record.last_synced_at.isoformat() if record.last_synced_at else None,
-                "last_sync_age_s": int((now - record.last_synced_at).total_seconds())
-                if record.last_synced_at
-                else None,
-                "channel_expires_at": expires.isoformat() if expires else None,
-                "open_conflicts": conflicts,
-            }
+            HealthCalendar(
+                key=record.key,
+                google_calendar_id=record.google_calendar_id,
+                kind=record.kind,
+                status=status,
+                sync_status=record.status,
+                last_synced_at=record.last_synced_at,
+                last_sync_age_s=int((now - record.last_synced_at).total_seconds()) if record.last_synced_at else None,
+                channel_expires_at=expires,
+                open_conflicts=conflicts,
+            )
         )
-    return {"status": worst, "checked_at": now.isoformat(), "calendars": rows}
+    return HealthAnswer(status=worst, checked_at=now, calendars=rows)

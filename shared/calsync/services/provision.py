@@ -16,12 +16,12 @@ visible in the service account's calendar list and harmless.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarKind, CalendarRecord
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.results import Provisioned
 from calsync.services.channels import ChannelConfig, current_channel, open_channel
 from calsync.services.our_events import CONTROL_KEY, professional_key, room_key
 
@@ -40,7 +40,7 @@ def provision_clinic(
     channels: ChannelConfig,
     control_calendar_id: str,
     time_zone: str = "America/Sao_Paulo",
-) -> dict[str, Any]:
+) -> Provisioned:
     """Create what is missing for a clinic; answers counts and the calendars' keys."""
     professionals = store.list_professionals(clinic_id)
     rooms = store.list_rooms(clinic_id)
@@ -86,4 +86,4 @@ def provision_clinic(
             open_channel(key, api=api, store=store, queue=queue, clock=clock, config=channels)
             watched += 1
     log.info("provision.done", clinic_id=clinic_id, created=created, count=watched)
-    return {"clinic_id": clinic_id, "created": created, "shared": shared, "watched": watched, "calendars": keys}
+    return Provisioned(clinic_id=clinic_id, created=created, shared=shared, watched=watched, calendars=keys)

@@ -1,0 +1,105 @@
+"""``ports.ChannelStore`` on Firestore: push channels, notification bookkeeping, unknown channel ids.
+
+- ``{env}_channels/{channel_id}``: ``ChannelRecord`` (single-field indexes on ``calendar_key`` and
+  ``status``). The highest message number is compare-and-set in a transaction, so a duplicated or
+  reordered notification is recognised (https://developers.google.com/calendar/api/guides/push).
+- ``{env}_unknown_channels/{channel_id}``: ``UnknownChannel``, channel ids that pushed to us but are
+  not ours, written at most once per id per interval.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from calsync.adapters.firestore.base import FirestoreBase, classified
+from calsync.model import ChannelRecord, UnknownChannel
+
+
+class FirestoreChannelStore(FirestoreBase):
+    """Push channels in Firestore."""
+
+    @classified
+    def get_channel(self, channel_id: str) -> ChannelRecord | None:
+        """The channel with this id, or None."""
+        self._schema()
+        snap = self._col("channels").document(channel_id).get()
+        return ChannelRecord.model_validate(snap.to_dict()) if snap.exists else None
+
+    @classified
+    def put_channel(self, record: ChannelRecord) -> None:
+        """Create or replace a channel record."""
+        self._schema()
+        self._col("channels").document(record.channel_id).set(record.model_dump())
+
+    @classified
+    def active_channel(self, calendar_key: str) -> ChannelRecord | None:
+        """The active channel of a calendar with the latest expiration, or None."""
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("calendar_key", "==", calendar_key))
+        query = query.where(filter=FieldFilter("status", "==", "active"))
+        active = [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+        if not active:
+            return None
+        return max(active, key=lambda c: (c.expiration is not None, c.expiration or c.created_at))
+
+    @classified
+    def list_channels_for_calendar(self, calendar_key: str) -> list[ChannelRecord]:
+        """Every channel record of a calendar, any status."""
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("calendar_key", "==", calendar_key))
+        return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+
+    @classified
+    def list_active_channels(self) -> list[ChannelRecord]:
+        """Every channel whose status is ``active``."""
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("status", "==", "active"))
+        return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+
+    @classified
+    def record_notification(
+        self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
+    ) -> bool:
+        """Compare-and-set the highest message number in a transaction (False: not higher, a duplicate)."""
+        self._schema()
+        ref = self._col("channels").document(channel_id)
+
+        @firestore.transactional
+        def record(transaction: Any) -> bool:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                return False
+            data = snap.to_dict() or {}
+            if message_number <= int(data.get("last_message_number") or 0):
+                return False
+            update: dict[str, Any] = {"last_message_number": message_number, "last_webhook_at": at}
+            if enqueued_bucket is not None:
+                update["last_enqueued_bucket"] = max(enqueued_bucket, int(data.get("last_enqueued_bucket") or 0))
+            transaction.update(ref, update)
+            return True
+
+        result: bool = record(self.client.transaction())
+        return result
+
+    @classified
+    def record_unknown_channel(
+        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+    ) -> bool:
+        """Note a channel id that is not ours, at most once per ``min_interval_s`` per id."""
+        self._schema()
+        ref = self._col("unknown_channels").document(channel_id)
+        snap = ref.get()
+        if snap.exists:
+            seen = UnknownChannel.model_validate(snap.to_dict())
+            if (at - seen.last_seen_at).total_seconds() < min_interval_s:
+                return False
+            # Not transactional on purpose: a lost increment of this diagnostic count is harmless.
+            ref.update({"last_seen_at": at, "count": seen.count + 1, "resource_id": resource_id or seen.resource_id})
+            return True
+        record = UnknownChannel(channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at)
+        ref.set(record.model_dump())
+        return True

@@ -1,0 +1,95 @@
+"""Admin routes on events: the mirror, ad-hoc events (optionally with Meet), changes and cancels (If-Match)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_openapi3.blueprint import APIBlueprint
+
+from calsync.bootstrap import get_container
+from calsync.http.auth import operation
+from calsync.http.configs import publish_config, publish_store
+from calsync.http.docs import blueprint_options, error
+from calsync.http.schemas import EventPatchBody, EventPath, EventQuery, EventsQuery, IfMatchHeader, NewEventBody
+from calsync.results import EventAnswer, EventCancelled, EventsPage
+from calsync.services import calendars as calendars_service
+from calsync.services import events as events_service
+
+api = APIBlueprint("events", __name__, **blueprint_options("events"))
+CHANGED: dict[str | int, Any] = {412: error("the event changed (If-Match)")}
+
+
+@api.get("/events", responses={200: EventsPage}, summary="The mirror of one calendar")
+@operation()
+def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
+    """The mirror of one calendar (cancelled events excluded; no Google call)."""
+    page = calendars_service.list_events(
+        query.calendar_id,
+        store=get_container().store,
+        time_min=query.time_min,
+        time_max=query.time_max,
+        page_size=query.page_size,
+        page_token=query.page_token,
+    )
+    return page, 200
+
+
+@api.post("/events", responses={201: EventAnswer}, summary="Create an ad-hoc event (optional Meet link)")
+@operation(audit=True)
+def post_event(body: NewEventBody) -> tuple[EventAnswer, int]:
+    """Create an ad-hoc event (optionally with Meet); a retried ``request_id`` creates nothing new."""
+    c = get_container()
+    command = events_service.NewEvent(
+        calendar_key=body.calendar_id,
+        summary=body.summary,
+        start=body.start,
+        end=body.end,
+        attendees=tuple(body.attendees),
+        meet=body.meet,
+        request_id=body.request_id,
+    )
+    created = events_service.create_event(
+        command, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
+    )
+    return created, 201
+
+
+@api.patch("/events/<event_id>", responses={200: EventAnswer, **CHANGED}, summary="Change one of our events (If-Match)")
+@operation(audit=True)
+def patch_event(
+    path: EventPath, query: EventQuery, body: EventPatchBody, header: IfMatchHeader
+) -> tuple[EventAnswer, int]:
+    """Change one of our events (If-Match)."""
+    c = get_container()
+    change = events_service.EventChange(
+        calendar_key=query.calendar_id,
+        event_id=path.event_id,
+        summary=body.summary,
+        start=body.start,
+        end=body.end,
+        attendees=tuple(body.attendees) if body.attendees is not None else None,
+        if_match=header.if_match,
+    )
+    changed = events_service.patch_event(
+        change, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
+    )
+    return changed, 200
+
+
+@api.delete(
+    "/events/<event_id>", responses={200: EventCancelled, **CHANGED}, summary="Cancel one of our events (If-Match)"
+)
+@operation(audit=True)
+def delete_event(path: EventPath, query: EventQuery, header: IfMatchHeader) -> tuple[EventCancelled, int]:
+    """Cancel one of our events (If-Match)."""
+    c = get_container()
+    cancelled = events_service.cancel_event(
+        query.calendar_id,
+        path.event_id,
+        if_match=header.if_match,
+        api=c.calendar_api,
+        store=publish_store(c),
+        clock=c.clock,
+        config=publish_config(c.settings),
+    )
+    return cancelled, 200

@@ -1,0 +1,106 @@
+"""Ports: the interfaces services depend on (cosmicpython's adapters pattern).
+
+Services receive these as arguments; ``adapters/`` implements them on Google's clients and
+``calsync.testing`` implements them in memory. Nothing here imports google.*, flask or requests.
+
+- ``calendar_api``: ``CalendarApi`` (Calendar API v3) and its batch types.
+- ``stores``: one narrow store port per aggregate and the composites ``StateStore``, ``PushStore``
+  and ``PublishStore``.
+- here: ``Clock``, ``TaskQueue`` (Cloud Tasks) and ``Secrets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from calsync.ports.calendar_api import BatchKind, BatchOp, BatchResult, CalendarApi, SendUpdates
+from calsync.ports.stores import (
+    AllocationStore,
+    CalendarStore,
+    ChannelQueries,
+    ChannelStore,
+    CleanupStore,
+    ConflictRetention,
+    ConflictStore,
+    DirectoryStore,
+    LockStore,
+    MirrorRetention,
+    MirrorStore,
+    PlanStore,
+    PublishStore,
+    PushStore,
+    QuotaStore,
+    StateStore,
+)
+
+__all__ = [
+    "AllocationStore",
+    "BatchKind",
+    "BatchOp",
+    "BatchResult",
+    "CalendarApi",
+    "CalendarStore",
+    "ChannelQueries",
+    "ChannelStore",
+    "CleanupStore",
+    "Clock",
+    "ConflictRetention",
+    "ConflictStore",
+    "DirectoryStore",
+    "LockStore",
+    "MirrorRetention",
+    "MirrorStore",
+    "PlanStore",
+    "PublishStore",
+    "PushStore",
+    "QuotaStore",
+    "Secrets",
+    "SendUpdates",
+    "StateStore",
+    "TaskQueue",
+    "TaskRequest",
+]
+
+
+class Clock(Protocol):
+    """Where services get the time from (tests freeze or advance it)."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+# --- Cloud Tasks, secrets ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """An HTTP task: POST ``payload`` as JSON to ``url`` (with an OIDC token in production)."""
+
+    queue: str
+    url: str
+    payload: Mapping[str, Any]
+    name: str | None = None
+    schedule_time: datetime | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class TaskQueue(Protocol):
+    """Cloud Tasks: at-least-once delivery of HTTP tasks."""
+
+    def enqueue(self, task: TaskRequest) -> bool:
+        """Create the task; False when a task with the same name already exists (already queued)."""
+        ...
+
+
+class Secrets(Protocol):
+    """Where credentials come from (Secret Manager in the cloud, ``.env`` in dev)."""
+
+    def get(self, name: str) -> SecretStr:
+        """The latest version of secret ``name`` (``SecretUnavailable`` if missing)."""
+        ...

@@ -1,0 +1,128 @@
+"""The Google Calendar port: the Calendar API v3 calls calsync makes, and batch requests.
+
+``adapters/google_calendar.py`` implements it on google-api-python-client
+(https://developers.google.com/calendar/api/v3/reference); ``calsync.testing`` in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from calsync.errors import CalendarApiError
+from calsync.model import EventsPage, GoogleEvent, WatchChannel
+
+BatchKind = Literal["insert", "update", "delete", "get"]
+# sendUpdates: "none" for mirror maintenance (no e-mail storms on resyncs or republishes), "all" when a
+# person should be told (an ad-hoc event with guests). Chosen by the caller, never left to a default.
+SendUpdates = Literal["all", "externalOnly", "none"]
+
+
+@dataclass(frozen=True)
+class BatchOp:
+    """One call inside a batch request."""
+
+    kind: BatchKind
+    calendar_id: str
+    event_id: str | None = None
+    body: Mapping[str, Any] | None = None
+    if_match: str | None = None
+    conference: bool = False
+    send_updates: SendUpdates = "none"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The outcome of one ``BatchOp``: an event (or None for a delete) or a classified error."""
+
+    op: BatchOp
+    event: GoogleEvent | None = None
+    error: CalendarApiError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the call succeeded."""
+        return self.error is None
+
+
+class CalendarApi(Protocol):
+    """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type."""
+
+    def list_events(
+        self,
+        calendar_id: str,
+        *,
+        sync_token: str | None = None,
+        page_token: str | None = None,
+        time_min: datetime | None = None,
+        time_max: datetime | None = None,
+        single_events: bool = True,
+        show_deleted: bool | None = None,
+        private_filters: Sequence[str] = (),
+    ) -> EventsPage:
+        """One page of events.list (``SyncTokenGone`` on 410 fullSyncRequired)."""
+        ...
+
+    def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
+        """events.get (cancelled events are returned too)."""
+        ...
+
+    def insert_event(
+        self,
+        calendar_id: str,
+        body: Mapping[str, Any],
+        *,
+        conference: bool = False,
+        send_updates: SendUpdates = "none",
+    ) -> GoogleEvent:
+        """events.insert (``Duplicate`` on 409; ``conference`` asks for a Meet link)."""
+        ...
+
+    def update_event(
+        self,
+        calendar_id: str,
+        event_id: str,
+        body: Mapping[str, Any],
+        *,
+        if_match: str | None = None,
+        send_updates: SendUpdates = "none",
+    ) -> GoogleEvent:
+        """events.update (full replace), guarded by ``If-Match`` when given."""
+        ...
+
+    def delete_event(
+        self,
+        calendar_id: str,
+        event_id: str,
+        *,
+        if_match: str | None = None,
+        send_updates: SendUpdates = "none",
+    ) -> None:
+        """events.delete, guarded by ``If-Match`` when given (``ResourceGone`` if already deleted)."""
+        ...
+
+    def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
+        """events.watch: open a push channel on a calendar."""
+        ...
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        """channels.stop."""
+        ...
+
+    def insert_calendar(self, summary: str, *, time_zone: str) -> str:
+        """calendars.insert; returns the new calendar's id."""
+        ...
+
+    def get_calendar(self, calendar_id: str) -> Mapping[str, Any]:
+        """calendars.get."""
+        ...
+
+    def insert_acl(self, calendar_id: str, *, email: str, role: str) -> None:
+        """acl.insert: share a calendar with a person."""
+        ...
+
+    def execute_batch(self, ops: Sequence[BatchOp]) -> list[BatchResult]:
+        """Run up to the configured number of calls in batch requests; results in ``ops`` order."""
+        ...

@@ -1,0 +1,328 @@
+"""Typed results of the use cases: what the services return and the admin API answers.
+
+One model per answer; ``calsync.http`` declares them as the operations' responses, so the OpenAPI
+document describes exactly what the services build. Times are ``datetime`` in code and ISO 8601
+(``datetime.isoformat()``, e.g. ``+00:00``) on the wire. Answers are dumped with ``exclude_unset``, so
+an optional key a use case leaves out (the second confirmation token, an item's times) stays absent.
+``audit()`` names the counts a result puts on the audit line: fields only, never content.
+
+The admin, directory, allocations, health, provision and conflicts use cases build these directly;
+plan, apply and events still return dicts, validated into these models at the HTTP edge.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+AuditFields = dict[str, int | str]
+CalendarKind = Literal["professional", "room", "control"]
+HealthStatus = Literal["ok", "degraded", "failing"]
+PlanStatus = Literal["planned", "running", "done", "failed"]
+
+
+class Result(BaseModel):
+    """Base of the results: every key is declared (an unknown key is a bug, not data)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def audit(self) -> AuditFields:
+        """Counts for the audit line (none by default)."""
+        return {}
+
+
+class CalendarState(Result):
+    """``POST /calendars``, ``GET /calendars/{key}``: a calendar's sync state."""
+
+    key: str
+    google_calendar_id: str
+    kind: CalendarKind
+    clinic_id: str | None
+    owner_id: str | None
+    status: Literal["ok", "needs_reauth", "webhook_expired", "error"]
+    last_synced_at: IsoTime | None
+    last_full_sync_at: IsoTime | None
+    error_message: str | None
+    counters: dict[str, int]
+    has_sync_token: bool
+    channel_expires_at: IsoTime | None
+
+
+class Watched(Result):
+    """``POST /calendars/{key}/watch``: the channel opened."""
+
+    calendar_id: str
+    channel_id: str
+    channel_expires_at: IsoTime | None
+
+
+class EventItem(Result):
+    """One mirrored event."""
+
+    id: str
+    calendar_id: str
+    status: str
+    start: IsoTime | None
+    end: IsoTime | None
+    all_day: bool
+    summary: str | None
+    attendees: list[str]
+    origin: Literal["system", "manual", "google"]
+    source_of_truth: Literal["backend", "google"]
+    allocation_id: str | None
+    etag: str | None
+    updated: IsoTime | None
+    last_synced_at: IsoTime | None
+
+
+class EventsPage(Result):
+    """``GET /events``."""
+
+    items: list[EventItem]
+    next_page_token: str | None
+
+
+class ConflictItem(Result):
+    """One conflict (also the answer of ``POST /conflicts/{conflict_id}/resolve``)."""
+
+    id: str
+    kind: Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual"]
+    calendar_id: str
+    event_id: str
+    allocation_id: str | None
+    suggestion: str | None
+    status: Literal["open", "resolved"]
+    detected_at: IsoTime | None
+    resolved_at: IsoTime | None
+
+
+class ConflictsPage(Result):
+    """``GET /conflicts``."""
+
+    items: list[ConflictItem]
+    next_page_token: str | None
+
+
+class SyncEnqueued(Result):
+    """``POST /sync`` (202): the admin sync task (requests within 10 s share its name)."""
+
+    calendar_id: str
+    enqueued: bool
+    task_name: str
+
+
+class EventResynced(Result):
+    """``POST /sync`` with ``event_id`` (200): one event read from Google and reprocessed."""
+
+    calendar_id: str
+    event_id: str
+    written: int
+    unchanged: int
+    ignored: int
+    conflicts_opened: int
+    conflicts_resolved: int
+
+    def audit(self) -> AuditFields:
+        """Mirror writes."""
+        return {"written": self.written}
+
+
+class EventAnswer(Result):
+    """``POST /events`` (201), ``PATCH /events/{event_id}``: the event as Google answered it."""
+
+    id: str
+    calendar_id: str
+    etag: str | None
+    status: str
+    meet_link: str | None
+    conference_status: str | None
+
+
+class EventCancelled(Result):
+    """``DELETE /events/{event_id}``."""
+
+    id: str
+    calendar_id: str
+    status: Literal["cancelled"]
+
+
+class HealthCalendar(Result):
+    """One calendar of ``GET /health``."""
+
+    key: str
+    google_calendar_id: str
+    kind: CalendarKind
+    status: HealthStatus
+    sync_status: str
+    last_synced_at: IsoTime | None
+    last_sync_age_s: int | None
+    channel_expires_at: IsoTime | None
+    open_conflicts: int
+
+
+class HealthAnswer(Result):
+    """``GET /health``: every calendar, the worst status and the instant it was judged at."""
+
+    status: HealthStatus
+    checked_at: IsoTime
+    calendars: list[HealthCalendar]
+
+
+class DirectoryReplaced(Result):
+    """``PUT /clinics/{clinic_id}/professionals|rooms``."""
+
+    count: int
+
+    def audit(self) -> AuditFields:
+        """Items written."""
+        return {"count": self.count}
+
+
+class Provisioned(Result):
+    """``POST /provision``: counts and the clinic's calendar keys."""
+
+    clinic_id: str
+    created: int
+    shared: int
+    watched: int
+    calendars: list[str]
+
+    def audit(self) -> AuditFields:
+        """Calendars created."""
+        return {"created": self.created}
+
+
+class AllocationsUpserted(Result):
+    """``PUT /allocations``."""
+
+    upserted: int
+    unchanged: int
+    stale: int
+
+    def audit(self) -> AuditFields:
+        """Allocations written."""
+        return {"count": self.upserted}
+
+
+class Totals(Result):
+    """Counts of a plan."""
+
+    create: int
+    update: int
+    delete: int
+    skip: int
+
+
+class Quota(Result):
+    """A plan's quota estimate: requests and minutes at the paced rate."""
+
+    requests: int
+    minutes: float
+
+
+class PlanItem(Result):
+    """One planned write or skip, with its reason code (times only when there is a desired event)."""
+
+    action: Literal["create", "update", "delete", "skip"]
+    reason: str
+    event_id: str
+    allocation_id: str | None
+    start: IsoTime | None = None
+    end: IsoTime | None = None
+
+
+class PlanCalendar(Result):
+    """One calendar's section of a plan."""
+
+    calendar_id: str
+    create: int
+    update: int
+    delete: int
+    skip: int
+    items: list[PlanItem]
+
+
+class PlanAnswer(Result):
+    """``POST /publish/plan`` (201): the dry run and its confirmation tokens."""
+
+    plan_id: str
+    planned_at: IsoTime
+    confirm_token: str
+    confirm_clear_future_token: str | None = None
+    expires_at: IsoTime
+    clear_future: bool
+    totals: Totals
+    quota: Quota
+    calendars: list[PlanCalendar]
+
+    def audit(self) -> AuditFields:
+        """The plan and its size."""
+        t = self.totals
+        return {"plan_id": self.plan_id, "total": t.create + t.update + t.delete + t.skip}
+
+
+class ProgressError(Result):
+    """One failed write of a plan (or a plan-wide refusal, with empty ids)."""
+
+    calendar_id: str
+    event_id: str
+    code: str
+
+
+class ProgressCalendar(Result):
+    """One calendar's progress."""
+
+    calendar_id: str
+    done: int
+    total: int
+    written: int
+    skipped: int
+    failed: int
+
+
+class ProgressAnswer(Result):
+    """``GET /publish/{plan_id}`` (and ``POST /publish/apply``, 202)."""
+
+    plan_id: str
+    status: PlanStatus
+    done: int
+    total: int
+    errors: list[ProgressError]
+    calendars: list[ProgressCalendar]
+
+    def audit(self) -> AuditFields:
+        """The plan and its progress."""
+        return {"plan_id": self.plan_id, "done": self.done, "total": self.total}
+
+
+class ChunkDone(Result):
+    """``POST /publish/tasks/apply``: one chunk's outcome (``again`` when it had already finished)."""
+
+    plan_id: str
+    calendar_id: str
+    chunk: int
+    done: int
+    skipped: int
+    failed: int
+    again: bool | None = None
+
+    def audit(self) -> AuditFields:
+        """The chunk's writes."""
+        return {"plan_id": self.plan_id, "done": self.done, "skipped": self.skipped}
+
+
+class OpenApiDocument(BaseModel):
+    """``GET /openapi.json``: this document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]

@@ -1,0 +1,75 @@
+"""``ports.ChannelStore`` in memory: push channels, notification bookkeeping and unknown channel ids."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from calsync.model import ChannelRecord, UnknownChannel
+
+
+class InMemoryChannelStore:
+    """Push channels in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channels: dict[str, ChannelRecord] = {}
+        self.unknown_channels: dict[str, UnknownChannel] = {}
+        self._channel_guard = threading.Lock()
+
+    def get_channel(self, channel_id: str) -> ChannelRecord | None:
+        """The channel with this id, or None."""
+        record = self.channels.get(channel_id)
+        return record.model_copy(deep=True) if record else None
+
+    def put_channel(self, record: ChannelRecord) -> None:
+        """Create or replace a channel record."""
+        self.channels[record.channel_id] = record.model_copy(deep=True)
+
+    def active_channel(self, calendar_key: str) -> ChannelRecord | None:
+        """The active channel of a calendar with the latest expiration (one without: the latest created)."""
+        active = [c for c in self.channels.values() if c.calendar_key == calendar_key and c.status == "active"]
+        if not active:
+            return None
+        best = max(active, key=lambda c: (c.expiration is not None, c.expiration or c.created_at))
+        return best.model_copy(deep=True)
+
+    def list_channels_for_calendar(self, calendar_key: str) -> list[ChannelRecord]:
+        """Every channel of a calendar, any status."""
+        return [c.model_copy(deep=True) for c in self.channels.values() if c.calendar_key == calendar_key]
+
+    def list_active_channels(self) -> list[ChannelRecord]:
+        """Every active channel."""
+        return [c.model_copy(deep=True) for c in self.channels.values() if c.status == "active"]
+
+    def record_notification(
+        self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
+    ) -> bool:
+        """Store a higher message number (and bucket) atomically; False for a lower or equal one."""
+        with self._channel_guard:
+            record = self.channels.get(channel_id)
+            if record is None or message_number <= record.last_message_number:
+                return False
+            update: dict[str, Any] = {"last_message_number": message_number, "last_webhook_at": at}
+            if enqueued_bucket is not None:
+                update["last_enqueued_bucket"] = max(enqueued_bucket, record.last_enqueued_bucket or 0)
+            self.channels[channel_id] = record.model_copy(update=update)
+            return True
+
+    def record_unknown_channel(
+        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+    ) -> bool:
+        """Note an unknown channel id, at most once per ``min_interval_s``."""
+        seen = self.unknown_channels.get(channel_id)
+        if seen is None:
+            self.unknown_channels[channel_id] = UnknownChannel(
+                channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at
+            )
+            return True
+        if (at - seen.last_seen_at).total_seconds() < min_interval_s:
+            return False
+        self.unknown_channels[channel_id] = seen.model_copy(
+            update={"last_seen_at": at, "count": seen.count + 1, "resource_id": resource_id or seen.resource_id}
+        )
+        return True

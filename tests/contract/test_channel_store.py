@@ -1,0 +1,106 @@
+"""``ports.ChannelStore`` contract: channels, notification compare-and-set, unknown channels (memory and
+Firestore)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from calsync.model import ChannelRecord
+from calsync.ports import ChannelStore
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def channel(
+    channel_id: str, key: str = "k1", status: str = "active", *, expiration: datetime | None = None
+) -> ChannelRecord:
+    return ChannelRecord(
+        channel_id=channel_id,
+        calendar_key=key,
+        resource_id="res",
+        expiration=expiration or NOW + timedelta(days=7),
+        token_hash="h",
+        created_at=NOW,
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+def test_channel_round_trip_and_active_channel(channel_store: ChannelStore) -> None:
+    store = channel_store
+    store.put_channel(
+        ChannelRecord(
+            channel_id="ch1",
+            calendar_key="k",
+            resource_id="r",
+            token_hash="h",
+            created_at=NOW,
+            expiration=NOW + timedelta(days=7),
+        )
+    )
+    active = store.active_channel("k")
+    assert active is not None
+    assert active.expiration == NOW + timedelta(days=7)
+    assert store.active_channel("other") is None
+    assert store.get_channel("ch1") == active
+    assert store.get_channel("nope") is None
+
+
+def test_the_active_channel_is_the_latest_expiring_active_one(channel_store: ChannelStore) -> None:
+    store = channel_store
+    store.put_channel(channel("old", expiration=NOW + timedelta(days=1)))
+    store.put_channel(channel("new", expiration=NOW + timedelta(days=6)))
+    store.put_channel(channel("gone", status="replaced", expiration=NOW + timedelta(days=9)))
+    unknown = channel("noexp").model_copy(update={"expiration": None, "created_at": NOW + timedelta(days=30)})
+    store.put_channel(unknown.model_copy(update={"channel_id": "noexp0", "created_at": NOW}))
+    store.put_channel(unknown)  # no expiration: never preferred to one that has one
+    active = store.active_channel("k1")
+    assert active is not None
+    assert active.channel_id == "new"
+    store.put_channel(channel("new", status="replaced"))
+    store.put_channel(channel("old", status="replaced"))
+    only = store.active_channel("k1")
+    assert only is not None
+    assert only.channel_id == "noexp"  # none expires: the latest created
+
+
+def test_channel_queries(channel_store: ChannelStore) -> None:
+    store = channel_store
+    for record in (channel("a"), channel("b", status="replaced"), channel("c", key="k2")):
+        store.put_channel(record)
+    assert sorted(c.channel_id for c in store.list_channels_for_calendar("k1")) == ["a", "b"]
+    assert sorted(c.channel_id for c in store.list_active_channels()) == ["a", "c"]
+
+
+def test_record_notification_is_compare_and_set(channel_store: ChannelStore) -> None:
+    store = channel_store
+    store.put_channel(channel("a"))
+    assert store.record_notification("a", 3, NOW, enqueued_bucket=10)
+    assert not store.record_notification("a", 3, NOW + timedelta(seconds=1))
+    assert not store.record_notification("a", 2, NOW + timedelta(seconds=1))
+    assert store.record_notification("a", 9, NOW + timedelta(seconds=2))
+    stored = store.get_channel("a")
+    assert stored is not None
+    assert (stored.last_message_number, stored.last_enqueued_bucket) == (9, 10)
+    assert stored.last_webhook_at == NOW + timedelta(seconds=2)
+    assert not store.record_notification("ghost", 5, NOW)
+    assert store.record_notification("a", 10, NOW, enqueued_bucket=4)  # the bucket never moves back
+    stored = store.get_channel("a")
+    assert stored is not None
+    assert stored.last_enqueued_bucket == 10
+
+
+def test_concurrent_duplicates_record_once(channel_store: ChannelStore) -> None:
+    store = channel_store
+    store.put_channel(channel("a"))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: store.record_notification("a", 7, NOW), range(3)))
+    assert results.count(True) == 1
+
+
+def test_unknown_channel_recorded_rate_limited(channel_store: ChannelStore) -> None:
+    store = channel_store
+    assert store.record_unknown_channel("x", "res-x", NOW, min_interval_s=3600)
+    assert not store.record_unknown_channel("x", "res-x", NOW + timedelta(minutes=5), min_interval_s=3600)
+    assert store.record_unknown_channel("x", None, NOW + timedelta(hours=2), min_interval_s=3600)
+    assert store.record_unknown_channel("y", None, NOW + timedelta(minutes=5), min_interval_s=3600)  # per id
