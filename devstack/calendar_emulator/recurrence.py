@@ -15,7 +15,7 @@ import copy
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +46,13 @@ class Series:
     duration: dt.timedelta
     rules: rruleset
     finite: bool
+    # EXDATE instants of a timed series, matched by instant: dateutil compares an occurrence in a DST gap
+    # with an instant of another zone as never equal (PEP 495), so EXDATEs are not left to the rruleset.
+    excluded: frozenset[float] = frozenset()
+
+    def occurrences(self, rules: Iterable[dt.datetime]) -> Iterator[dt.datetime]:
+        """``rules`` without the excluded instants."""
+        return (occ for occ in rules if self.all_day or occ.timestamp() not in self.excluded)
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,10 @@ def _fix_value(raw: str, series_all_day: bool, tz: ZoneInfo, at: dt.time) -> str
     return _utc_stamp(local)
 
 
-def _prepare(lines: list[str], all_day: bool, tz: ZoneInfo, start: dt.datetime) -> str:
+def _prepare(lines: list[str], all_day: bool, tz: ZoneInfo, start: dt.datetime) -> tuple[str, frozenset[float]]:
+    """The lines as dateutil reads them, and (timed series) the EXDATE instants kept out of them."""
     out = []
+    excluded: set[float] = set()
     for raw in lines:
         name, sep, value = str(raw).strip().partition(":")
         key = name.split(";")[0].upper()
@@ -116,8 +125,16 @@ def _prepare(lines: list[str], all_day: bool, tz: ZoneInfo, start: dt.datetime) 
         zone_param = next((p.split("=", 1)[1] for p in params if p.upper().startswith("TZID=")), None)
         value_zone = wire.zone(zone_param, tz.key) if zone_param else tz
         values = [_fix_value(v, all_day, value_zone, start.time()) for v in value.split(",")]
+        if key == "EXDATE" and not all_day:
+            try:
+                excluded.update(
+                    dt.datetime.strptime(v, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC).timestamp() for v in values
+                )
+            except ValueError as exc:
+                raise _invalid() from exc
+            continue
         out.append(f"{key}:{','.join(values)}")
-    return "\n".join(out)
+    return "\n".join(out), frozenset(excluded)
 
 
 def series(resource: dict[str, Any], calendar_tz: str) -> Series:
@@ -136,14 +153,14 @@ def series(resource: dict[str, Any], calendar_tz: str) -> Series:
         first = _local(start, tz)
         # Wall-clock duration: a 09:00-10:00 series stays 09:00-10:00 local on both sides of DST.
         duration = _local(end, tz).replace(tzinfo=None) - first.replace(tzinfo=None)
-    text = _prepare(lines, all_day, tz, first)
+    text, excluded = _prepare(lines, all_day, tz, first)
     try:
         rules = rrulestr(text, dtstart=first, forceset=True, tzids=ZoneInfo)
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise _invalid() from exc
     assert isinstance(rules, rruleset)
     finite = all(re.search(r"(?i)\b(COUNT|UNTIL)=", line) for line in text.splitlines() if line.startswith("RRULE"))
-    return Series(all_day, tz_name, tz, first, duration, rules, finite)
+    return Series(all_day, tz_name, tz, first, duration, rules, finite, excluded)
 
 
 def _bounds(s: Series, occ: dt.datetime, calendar_tz: str) -> tuple[float, float]:
@@ -169,7 +186,7 @@ def occurrences(s: Series, lo_ts: float | None, hi_ts: float) -> Iterator[dt.dat
         after = s.start
     if before < after:
         return
-    for occ in s.rules.between(after, before, inc=True):
+    for occ in s.occurrences(s.rules.between(after, before, inc=True)):
         yield _in_zone(occ, s)
 
 
@@ -231,7 +248,7 @@ def find(master: dict[str, Any], calendar_tz: str, iid: str) -> Instance | None:
         return None
     # Same-zone datetimes compare by wall time, so search a few hours around and match the instant.
     near = dt.timedelta(hours=3)
-    for found in s.rules.between(occ - near, occ + near, inc=True):
+    for found in s.occurrences(s.rules.between(occ - near, occ + near, inc=True)):
         if found == occ if s.all_day else found.timestamp() == occ.timestamp():
             return instance(master, s, _in_zone(found, s), calendar_tz)
     return None
@@ -243,7 +260,7 @@ def series_end_ts(master: dict[str, Any], calendar_tz: str) -> float:
     if not s.finite:
         return FOREVER_TS
     last = None
-    for n, occ in enumerate(s.rules):
+    for n, occ in enumerate(s.occurrences(s.rules)):
         if n >= FINITE_SCAN_MAX:
             return FOREVER_TS
         last = occ

@@ -331,3 +331,16 @@ def test_instances_a_series_edit_removes_come_back_cancelled_in_incremental_list
         ("20301111T160000Z", "confirmed"),
         ("20301118T150000Z", "cancelled"),
     ]
+
+
+@pytest.mark.parametrize(
+    "exdate", ["EXDATE;TZID=America/New_York:20300310T020000", "EXDATE:20300310T070000Z"], ids=["tzid", "utc"]
+)
+def test_an_exdate_removes_an_occurrence_in_a_dst_gap(calendar_base: str, exdate: str) -> None:
+    api, cal = _setup(calendar_base)
+    # 02:00 does not exist in New York on 2030-03-10 (clocks jump from 02:00 EST to 03:00 EDT); the
+    # rule's occurrence that day is the instant 07:00Z, which both spellings of the EXDATE name.
+    body = _series("plantão", "2030-03-09T02:00:00", "2030-03-09T02:15:00", ["RRULE:FREQ=DAILY;COUNT=3", exdate])
+    master = api.events().insert(calendarId=cal, body=body).execute()
+    items = api.events().list(calendarId=cal, singleEvents=True, orderBy="startTime").execute()["items"]
+    assert [i["id"] for i in items] == [f"{master['id']}_20300309T070000Z", f"{master['id']}_20300311T060000Z"]
