@@ -93,7 +93,7 @@ def error_response(error: ApiError) -> ApiResponse:
 
 
 class Emulator:
-    """The API surface: store, identities, quotas, faults, stats and push, wired together."""
+    """The API surface: store, identities, quotas, usage limits, faults, stats and push, wired together."""
 
     def __init__(
         self, default_user: str = DEFAULT_SERVICE_ACCOUNT, usage_limits: UsageLimitsSpec | None = None

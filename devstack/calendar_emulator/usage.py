@@ -119,10 +119,10 @@ class UsageLimits:
         self.spec = self.spec.merged(data)
         return self.spec
 
-    def locked(self, email: str, now: float | None = None) -> bool:
+    def locked(self, email: str) -> bool:
         """True while ``email`` is read-only."""
         account = self._accounts.get(email)
-        return account is not None and (time.monotonic() if now is None else now) < account.locked_until
+        return account is not None and time.monotonic() < account.locked_until
 
     def admit_write(self, email: str) -> None:
         """Refuse any write of a locked account."""
