@@ -8,6 +8,7 @@ its output matches or its port accepts connections. Stopping kills exactly that 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,16 +183,24 @@ def start_firestore(port: int, log_dir: Path) -> Server:
 
 
 def start_calendar_emulator(
-    port: int, log_dir: Path, *, python: str = sys.executable, default_user: str | None = None
+    port: int,
+    log_dir: Path,
+    *,
+    python: str = sys.executable,
+    default_user: str | None = None,
+    usage_limits: Mapping[str, float | None] | None = None,
 ) -> Server:
     """Our Calendar API emulator (``python -m devstack.calendar_emulator``).
 
     ``default_user`` is who unauthenticated requests act as (the emulator's default: the service
     account, which Google refuses attendees and Meet links without domain-wide delegation).
+    ``usage_limits`` (the body of ``POST /_emulator/usage-limits``) are in force from the start.
     """
     argv = [python, "-m", "devstack.calendar_emulator", "--host", HOST, "--port", str(port)]
     if default_user:
         argv += ["--default-user", default_user]
+    if usage_limits is not None:
+        argv += ["--usage-limits", json.dumps(dict(usage_limits))]
     return start("calendar-emulator", argv, port=port, log_dir=log_dir, ready_pattern=r"calendar-emulator listening on")
 
 

@@ -7,7 +7,9 @@ loop; creates the control calendar and the Cloud Tasks queues; waits until each 
 
 The state dir is ``.devstack/`` unless ``CALSYNC_DEVSTACK_DIR`` says otherwise; ports are
 ``CALSYNC_DEVSTACK_BASE_PORT`` plus a fixed offset per service (``0`` picks free ports), each
-overridable with ``CALSYNC_DEVSTACK_PORT_<SERVICE>``. ``down`` stops exactly the recorded processes:
+overridable with ``CALSYNC_DEVSTACK_PORT_<SERVICE>``. ``CALSYNC_DEVSTACK_USAGE_LIMITS=local|off``
+(default ``off``) turns on the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``);
+the limits in force are written to ``endpoints.json``. ``down`` stops exactly the recorded processes:
 a pid is only signalled while its kernel start time matches the one recorded, so a reused pid is
 never hit.
 """
@@ -62,6 +64,22 @@ PORT_OFFSETS: dict[str, int] = {
 }
 SECRETS_FAKE = procs.ROOT / "devstack" / "secret_manager_fake.py"
 READY_TIMEOUT_S = 60.0
+# Google's per-account Calendar usage limits ("Avoid Calendar use limits", support.google.com/a/answer/2905486)
+# scaled for a run of minutes: Google publishes 25 calendars, 10,000 events and 100-300 external guests
+# for accounts under the tighter limits (60, 100,000 and 10,000 for established paid accounts), no number
+# for shares, a "short period" and "several hours" of read-only mode. Locally: the lowest published
+# calendar and guest counts, events cut to a tenth so a scaled-down chain run reaches them, shares at
+# twice what one demo clinic makes, a one-minute window and a 30-second lockout.
+LOCAL_USAGE_LIMITS: dict[str, float | None] = {
+    "calendars_created": 25,
+    "events_created": 1_000,
+    "acl_shares": 50,
+    "external_invites": 100,
+    "window_s": 60.0,
+    "lockout_s": 30.0,
+}
+# Off until calsync paces its writes per writer (issue 15): the demo provisions past 25 calendars at once.
+DEFAULT_USAGE_LIMITS = "off"
 PORT_CLOSE_TIMEOUT_S = 10.0
 
 
@@ -104,18 +122,22 @@ class Endpoints(BaseModel):
     functions: dict[str, str]
     scheduler: str
     logs: str
+    usage_limits: dict[str, int | float | None] | None = Field(
+        default=None, description="The Calendar emulator's per-account usage limits in force (None: off)."
+    )
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    """Where the stack keeps its state and which ports it uses (0 = pick a free port)."""
+    """Where the stack keeps its state, which ports it uses (0 = pick a free port) and its usage limits."""
 
     state_dir: Path
     ports: Mapping[str, int]
+    usage_limits: Mapping[str, float | None] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackConfig:
-        """Read ``CALSYNC_DEVSTACK_DIR``, ``CALSYNC_DEVSTACK_BASE_PORT`` and ``CALSYNC_DEVSTACK_PORT_*``."""
+        """Read ``CALSYNC_DEVSTACK_DIR``, ``_BASE_PORT``, ``_PORT_*`` and ``_USAGE_LIMITS``."""
         source = os.environ if env is None else env
         state_dir = Path(source.get("CALSYNC_DEVSTACK_DIR") or procs.ROOT / ".devstack").resolve()
         base = _port_from(source, "CALSYNC_DEVSTACK_BASE_PORT", DEFAULT_BASE_PORT)
@@ -125,7 +147,7 @@ class StackConfig:
             name: _port_from(source, f"CALSYNC_DEVSTACK_PORT_{name.upper()}", base + offset if base else 0)
             for name, offset in PORT_OFFSETS.items()
         }
-        return cls(state_dir=state_dir, ports=ports)
+        return cls(state_dir=state_dir, ports=ports, usage_limits=usage_limits_from(source))
 
     @property
     def pids_file(self) -> Path:
@@ -154,6 +176,16 @@ def _port_from(env: Mapping[str, str], var: str, default: int) -> int:
     if not 0 <= port <= 65535:
         raise StackError(f"{var}={port} is not a port number (0 picks a free one)")
     return port
+
+
+def usage_limits_from(env: Mapping[str, str]) -> dict[str, float | None] | None:
+    """Limits ``CALSYNC_DEVSTACK_USAGE_LIMITS`` asks for: ``local`` → ``LOCAL_USAGE_LIMITS``, ``off`` → None."""
+    choice = (env.get("CALSYNC_DEVSTACK_USAGE_LIMITS") or DEFAULT_USAGE_LIMITS).strip().lower()
+    if choice == "off":
+        return None
+    if choice == "local":
+        return dict(LOCAL_USAGE_LIMITS)
+    raise StackError(f"CALSYNC_DEVSTACK_USAGE_LIMITS={choice!r}: use 'local' or 'off'")
 
 
 # --- Process identity and probes -------------------------------------------------------------------
@@ -378,7 +410,9 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
                 f"http://{firestore_host}/",
             ),
             "calendar-emulator": (
-                lambda: procs.start_calendar_emulator(ports["calendar"], log_dir, default_user=CALENDAR_USER),
+                lambda: procs.start_calendar_emulator(
+                    ports["calendar"], log_dir, default_user=CALENDAR_USER, usage_limits=config.usage_limits
+                ),
                 "http",
                 f"{calendar}/_emulator/stats",
             ),
@@ -448,6 +482,7 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
             functions=urls,
             scheduler=scheduler_url,
             logs=str(log_dir),
+            usage_limits=None if config.usage_limits is None else dict(config.usage_limits),
         )
         _write_json(config.endpoints_file, endpoints)
         return UpResult(endpoints, started, already_running=False)

@@ -1,11 +1,15 @@
 """Command line: ``python -m devstack.calendar_emulator --host 127.0.0.1 --port PORT [--state-file PATH]``.
 
+``--usage-limits JSON`` (the body of ``POST /_emulator/usage-limits``) turns on per-account usage limits
+from the start; a reset comes back to them.
+
 Prints ``calendar-emulator listening on http://HOST:PORT`` once the socket accepts requests.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 from pathlib import Path
 
@@ -13,6 +17,8 @@ import uvicorn
 
 from devstack.calendar_emulator.app import create_app
 from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT
+from devstack.calendar_emulator.errors import ApiError
+from devstack.calendar_emulator.usage import UsageLimitsSpec
 
 
 class _AnnouncingServer(uvicorn.Server):
@@ -36,9 +42,20 @@ def main(argv: list[str] | None = None) -> None:
         default=DEFAULT_SERVICE_ACCOUNT,
         help="principal of requests without credentials (default: the service account)",
     )
+    parser.add_argument(
+        "--usage-limits",
+        default=None,
+        help='per-account usage limits as JSON, e.g. \'{"calendars_created": 25, "window_s": 60}\' (default: none)',
+    )
     args = parser.parse_args(argv)
+    usage_limits = None
+    if args.usage_limits:
+        try:
+            usage_limits = UsageLimitsSpec().merged(json.loads(args.usage_limits))
+        except (ValueError, ApiError) as exc:
+            parser.error(f"--usage-limits: {exc}")
     config = uvicorn.Config(
-        create_app(args.state_file, default_user=args.default_user),
+        create_app(args.state_file, default_user=args.default_user, usage_limits=usage_limits),
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -1,8 +1,10 @@
-"""Routing of Calendar API v3 requests (single or batch parts) through identity, quota and faults.
+"""Routing of Calendar API v3 requests (single or batch parts) through identity, quota, limits and faults.
 
 Every request, whether sent alone or as a batch part, goes through ``Emulator.call``: it is counted in
-the stats under its path template, identified, charged against the quotas, offered to the injected
-faults and then answered by the ``Store``. Responses carry Google's JSON bodies and error shapes.
+the stats under its path template, identified, charged against the quotas, refused when it is a write
+of an account locked by its usage limits (``usage.py``), offered to the injected faults and then
+answered by the ``Store``, whose writes are counted against those limits just before they commit.
+Responses carry Google's JSON bodies and error shapes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import Faults, Quota, Stats, fault_error
 from devstack.calendar_emulator.push import PushDispatcher, now_ms
 from devstack.calendar_emulator.store import Caller, NotModified, Query, Store
+from devstack.calendar_emulator.usage import WRITE_METHODS, UsageLimits, UsageLimitsSpec
 
 API_PREFIX = "/calendar/v3"
 # events.patch costs three quota units (events.patch reference).
@@ -90,25 +93,38 @@ def error_response(error: ApiError) -> ApiResponse:
 
 
 class Emulator:
-    """The API surface: store, identities, quotas, faults, stats and push, wired together."""
+    """The API surface: store, identities, quotas, usage limits, faults, stats and push, wired together."""
 
-    def __init__(self, default_user: str = DEFAULT_SERVICE_ACCOUNT) -> None:
+    def __init__(
+        self, default_user: str = DEFAULT_SERVICE_ACCOUNT, usage_limits: UsageLimitsSpec | None = None
+    ) -> None:
         self.store = Store()
         self.tokens = Tokens(default_user=default_user)
         self.quota = Quota()
         self.faults = Faults()
         self.stats = Stats()
+        self.startup_usage_limits = usage_limits or UsageLimitsSpec()
+        self.usage = self._new_usage()
         self.push = PushDispatcher(self.store, self.stats)
         self.on_change: Callable[[], None] = lambda: None
 
+    def _new_usage(self) -> UsageLimits:
+        usage = UsageLimits(self.startup_usage_limits, on_reject=lambda: self.stats.count("usage_limit_rejections"))
+        self.store.meter = lambda caller, amounts: usage.charge(caller.email, amounts)
+        return usage
+
     async def reset(self) -> None:
-        """Wipe all state, faults, quota settings, tokens, stats and queued pushes."""
+        """Wipe all state, faults, quota settings, usage counters and lockouts, tokens, stats and pushes.
+
+        Usage limits go back to the ones the emulator was started with (none unless ``--usage-limits``).
+        """
         await self.push.reset()
         self.store.calendars.clear()
         self.store.channels.clear()
         self.tokens.access.clear()
         self.tokens.revoked.clear()
         self.quota = Quota()
+        self.usage = self._new_usage()
         self.faults.queue.clear()
         self.stats.reset()
 
@@ -139,6 +155,8 @@ class Emulator:
             except ApiError:
                 self.stats.count("quota_rejections")
                 raise
+            if route.method_id in WRITE_METHODS:
+                self.usage.admit_write(caller.email)
             if fault := self.faults.take(request.method, path):
                 self.stats.count("faults_injected")
                 if fault.delay_ms:

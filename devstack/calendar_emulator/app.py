@@ -27,6 +27,7 @@ from devstack.calendar_emulator.api import ApiRequest, ApiResponse, Emulator, er
 from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT, TokenError, caller_for
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import FaultSpec, PushSpec, QuotaSpec, fault_error
+from devstack.calendar_emulator.usage import UsageLimitsSpec
 
 BATCH_PATH = "/batch/calendar/v3"
 M = TypeVar("M", bound=BaseModel)
@@ -65,14 +66,20 @@ def _validated(model: type[M], data: Any) -> M:
         raise ApiError(400, "invalid", exc.errors(include_url=False)[0]["msg"]) from exc
 
 
-def create_app(state_file: Path | None = None, *, default_user: str = DEFAULT_SERVICE_ACCOUNT) -> Starlette:
+def create_app(
+    state_file: Path | None = None,
+    *,
+    default_user: str = DEFAULT_SERVICE_ACCOUNT,
+    usage_limits: UsageLimitsSpec | None = None,
+) -> Starlette:
     """Build the emulator's ASGI app (optionally persisted to ``state_file``).
 
     ``default_user`` is the principal of requests without credentials: Google's service account by
     default; the local stack passes the Workspace user calsync impersonates through domain-wide
     delegation, so unauthenticated calls may add attendees and Meet links as that user could.
+    ``usage_limits`` are the per-account limits in force at start and after each reset (none by default).
     """
-    emu = Emulator(default_user=default_user)
+    emu = Emulator(default_user=default_user, usage_limits=usage_limits)
     pending: dict[str, asyncio.TimerHandle] = {}
 
     def save() -> None:
@@ -162,15 +169,19 @@ def create_app(state_file: Path | None = None, *, default_user: str = DEFAULT_SE
             if method == "POST":
                 emu.quota.configure(_validated(QuotaSpec, await _json_body(request)))
             return JSONResponse(emu.quota.spec.model_dump())
+        if name == "usage-limits":
+            if method == "POST":
+                emu.usage.configure(await _json_body(request))
+            return JSONResponse(emu.usage.spec.model_dump())
         if name == "push":
             if method == "POST":
                 emu.push.spec = _validated(PushSpec, await _json_body(request))
             return JSONResponse(emu.push.spec.model_dump())
         if name == "stats" and method == "GET":
-            return JSONResponse(emu.stats.snapshot())
+            return JSONResponse({**emu.stats.snapshot(), "usage": emu.usage.snapshot()})
         if name == "stats/reset" and method == "POST":
-            emu.stats.reset()
-            return JSONResponse(emu.stats.snapshot())
+            emu.stats.reset()  # counters only: usage windows and lockouts are state, not statistics
+            return JSONResponse({**emu.stats.snapshot(), "usage": emu.usage.snapshot()})
         if name == "revoke" and method == "POST":
             data = await _json_body(request)
             refresh = data.get("refresh_token") if isinstance(data, dict) else None
@@ -183,7 +194,8 @@ def create_app(state_file: Path | None = None, *, default_user: str = DEFAULT_SE
                 raise ApiError(400, "required", "seed needs {calendarId, user, events: [...]}")
             who = caller_for(str(data.get("user") or DEFAULT_SERVICE_ACCOUNT))
             cal_id = str(data.get("calendarId") or "primary")
-            ids = [emu.store.insert_event(who, cal_id, dict(ev), {})["id"] for ev in data["events"]]
+            with emu.store.unmetered():
+                ids = [emu.store.insert_event(who, cal_id, dict(ev), {})["id"] for ev in data["events"]]
             schedule_save()
             return JSONResponse({"ids": ids})
         if name == "channels" and method == "GET":

@@ -171,6 +171,7 @@ class Stats:
                     "skipped_inactive": c["push_skipped_inactive"],
                 },
                 "quota_rejections": c["quota_rejections"],
+                "usage_limit_rejections": c["usage_limit_rejections"],
                 "faults_injected": c["faults_injected"],
             }
 

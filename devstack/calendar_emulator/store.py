@@ -9,8 +9,9 @@ https://developers.google.com/workspace/calendar/api/guides/recurringevents.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -37,8 +38,12 @@ from devstack.calendar_emulator.model import (
     merge,
     one,
 )
+from devstack.calendar_emulator.usage import new_external_guests
 
-__all__ = ["Calendar", "Caller", "Channel", "NotModified", "Query", "Store", "StoredEvent"]
+__all__ = ["Calendar", "Caller", "Channel", "Meter", "NotModified", "Query", "Store", "StoredEvent"]
+
+# Called with the acting account and what a write creates, just before it is committed; raises to refuse it.
+Meter = Callable[[Caller, dict[str, int]], None]
 
 
 class Store(Listing, Channels):
@@ -49,6 +54,21 @@ class Store(Listing, Channels):
         self.calendars: dict[str, Calendar] = {}
         self.channels: dict[str, Channel] = {}
         self.listeners: list[Callable[[Calendar], None]] = []
+        self.meter: Meter | None = None
+
+    def _charge(self, caller: Caller, **amounts: int) -> None:
+        """Offer a validated write's counts (calendars, events, shares, external guests) to the meter."""
+        if self.meter is not None:
+            self.meter(caller, {kind: n for kind, n in amounts.items() if n})
+
+    @contextlib.contextmanager
+    def unmetered(self) -> Iterator[None]:
+        """Writes inside are not counted against usage limits (the control API's seeding)."""
+        meter, self.meter = self.meter, None
+        try:
+            yield
+        finally:
+            self.meter = meter
 
     # --- access -----------------------------------------------------------------------------------
 
@@ -112,6 +132,8 @@ class Store(Listing, Channels):
         """calendars.insert: a secondary calendar owned by the caller."""
         if not body.get("summary"):
             raise ApiError(400, "required", "Missing summary.")
+        wire.zone(str(body.get("timeZone") or "UTC"), "UTC")
+        self._charge(caller, calendars_created=1)
         calendar_id = f"c_{wire.new_event_id()}@group.calendar.google.com"
         return copy.deepcopy(self._create_calendar(caller, calendar_id, body).resource)
 
@@ -185,6 +207,7 @@ class Store(Listing, Channels):
             raise ApiError(400, "invalid", "Invalid role.") if role else ApiError(400, "required", "Missing role.")
         if scope.get("type") != "user" or not scope.get("value"):
             raise ApiError(400, "invalid", "Only scope type 'user' with a value is supported.")
+        self._charge(caller, acl_shares=1)
         rule = self._rule(str(scope["value"]), str(role))
         cal.acl[rule["id"]] = rule
         return copy.deepcopy(rule)
@@ -284,6 +307,8 @@ class Store(Listing, Channels):
         resource = {k: copy.deepcopy(v) for k, v in drop_nulls(body).items() if k not in skip}
         conference.apply(caller, resource, None, integer(query, "conferenceDataVersion") or 0)
         start_ts, end_ts = self._validate(caller, cal, resource, None)
+        invites = new_external_guests(caller.email, resource.get("attendees"))
+        self._charge(caller, events_created=1, external_invites=invites)
         now = self.clock.now_ms()
         resource.update(
             {
@@ -376,6 +401,8 @@ class Store(Listing, Channels):
             raise ApiError(400, "invalidSequenceValue", "Invalid sequence value.")
         bump = any(new.get(k) != old.get(k) for k in SEQUENCE_FIELDS)
         new["sequence"] = requested + 1 if bump and requested == old.get("sequence", 0) else requested
+        invites = new_external_guests(caller.email, new.get("attendees"), old.get("attendees"))
+        self._charge(caller, external_invites=invites)
         reshaped = recurrence.is_master(old) and any(new.get(k) != old.get(k) for k in ("start", "end", "recurrence"))
         vanished = self._vanished(cal, ev, new, start_ts) if reshaped else set()
         ev.updated_ms = self._stamp(new)

@@ -7,6 +7,7 @@ to keep the suite fast.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -41,7 +42,7 @@ def devstack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Environment for a private stack; whatever it started is stopped afterwards, even on failure."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "CALSYNC_DEVSTACK_USAGE_LIMITS"},  # its default
         "CALSYNC_DEVSTACK_DIR": str(tmp_path / "state"),
         "CALSYNC_DEVSTACK_BASE_PORT": "0",
         "CALSYNC_DEVSTACK_POLL_S": "1",
@@ -64,6 +65,10 @@ def test_up_twice_status_and_down_leave_nothing_behind(stack_env: dict[str, str]
     assert set(endpoints.functions) == {"webhook", "sync", "renew", "publish"}
     assert endpoints.project == "demo-calsync"
     assert len(endpoints.admin_token) >= 24
+    # Usage limits are off by default; the key is there, null, and the emulator agrees.
+    assert json.loads((state / "endpoints.json").read_text())["usage_limits"] is None
+    limits = requests.get(f"{endpoints.calendar_control}usage-limits", timeout=10).json()
+    assert [limits[k] for k in ("calendars_created", "events_created", "acl_shares", "external_invites")] == [None] * 4
     urls = [*endpoints.functions.values(), endpoints.scheduler, f"http://{endpoints.firestore_host}/"]
     urls += [endpoints.calendar_api, endpoints.calendar_batch, endpoints.calendar_control]
     for url in urls:
