@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,14 @@ def _event(n: int = 0, **extra: Any) -> dict[str, Any]:
     return timed_event(f"consulta {n}", "2030-01-07T12:00:00Z", "2030-01-07T13:00:00Z", **extra)
 
 
-def _refused(request: Any) -> None:
-    """``request.execute()`` answers Google's usage-limits 403, exactly."""
+def _refused(request: Any) -> datetime:
+    """``request.execute()`` answers Google's usage-limits 403, exactly; the answer's ``Date``."""
     with pytest.raises(HttpError) as err:
         request.execute()
     assert err.value.resp.status == 403
     assert err.value.error_details[0]["reason"] == "quotaExceeded"
     assert json.loads(err.value.content) == GOOGLE_403
+    return parsedate_to_datetime(err.value.resp["date"])
 
 
 def _limits(base: str, body: Any) -> requests.Response:
@@ -121,8 +123,8 @@ def test_lockout_refuses_every_write_keeps_reads_and_spares_other_accounts(calen
     api = calendar(calendar_base, user=user)
     own = api.calendars().insert(body={"summary": "sala 1"}).execute()
     ev = api.events().insert(calendarId=own["id"], body=_event()).execute()
-    before = datetime.now(UTC)
-    _refused(api.calendars().insert(body={"summary": "sala 2"}))
+    # The lockout is measured on the emulator's own clock: the Date of the breaching answer.
+    before = _refused(api.calendars().insert(body={"summary": "sala 2"}))
 
     rule = {"role": "reader", "scope": {"type": "user", "value": "p@clinic.example"}}
     for write in (
