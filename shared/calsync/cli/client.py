@@ -9,13 +9,14 @@ connection, a timeout or a malformed URL are named as such — never a traceback
 
 Each route method returns the typed answer of its route, the :mod:`calsync.results` model the API
 itself declares and builds, validated from the JSON with ``extra="ignore"`` (pydantic's per-call
-override, applied at every nesting level). The models keep ``extra="forbid"``: on the server an
-unknown key is a bug (some results are built from spread dicts, which mypy cannot check), and the
-published OpenAPI says ``additionalProperties: false``. The CLI reads leniently instead, so it stays
-useful when the API grows an optional field: the fields it knows are rendered, a newer API's extra
-ones are left out (of the tables and of ``--json``). An answer that does not fit — a required field
-missing, a type or an enum value this CLI does not know — is a version mismatch, reported as such
-(``UNREACHABLE``, like a non-JSON answer) with the fields that did not fit, never their values.
+override, applied at every nesting level). The models keep ``extra="forbid"``: on the server an unknown
+key is a bug — mypy's pydantic plugin (``init_forbid_extra``) catches it in keyword constructors, but
+not in those fed a spread dict — and the published OpenAPI says ``additionalProperties: false``. The
+CLI reads leniently instead, so it stays useful when the API grows an optional field: the fields it
+knows are rendered, a newer API's extra ones are left out (of the tables and of ``--json``). An answer
+that does not fit — a required field missing, a type or an enum value this CLI does not know — is a
+version mismatch, reported as such (``UNREACHABLE``, like a non-JSON answer) with the fields that did
+not fit, never their values.
 
 Where the API is (first match wins, each value on its own):
 
