@@ -34,6 +34,7 @@ from calsync.results import (
     EventResynced,
     HealthAnswer,
     HealthCalendar,
+    HealthFreeBusy,
     PlanAnswer,
     PlanCalendar,
     PlanItem,
@@ -151,6 +152,11 @@ HEALTH_ANSWER = wire(
                 channel_expires_at=None,
                 open_conflicts=2,
             ),
+        ],
+        free_busy=[
+            HealthFreeBusy(
+                clinic_id="c1", professional_id="ana", readable=False, reason="not_shared", checked_at=PLANNED_AT
+            )
         ],
     )
 )
@@ -759,6 +765,8 @@ def test_health_table_and_json(api: FakeAdminApi, env: dict[str, str | None]) ->
     room = next(line for line in result.stdout.splitlines() if "room-101" in line)
     assert "error" in room
     assert "2" in room
+    ana = next(line for line in result.stdout.splitlines() if "not_shared" in line)
+    assert [cell.strip() for cell in ana.strip("│ ").split("│")][:4] == ["c1", "ana", "no", "not_shared"]
     assert json.loads(run(env, "health", "--json").stdout) == HEALTH_ANSWER
     assert all(s.authorization == f"Bearer {TOKEN}" for s in api.seen)
 

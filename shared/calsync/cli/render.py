@@ -188,18 +188,22 @@ def conflicts(console: Console, answer: ConflictsPage) -> None:
 
 
 def health(console: Console, answer: HealthAnswer) -> None:
-    """Overall status and the instant it was judged at, then one row per calendar."""
+    """Overall status and the instant it was judged at, one row per calendar, then professionals' free/busy."""
     console.print(f"Overall: {styled(answer.status)} (checked at {text(answer.checked_at)})")
-    if not answer.calendars:
+    if answer.calendars:
+        first = (
+            "key",
+            "kind",
+            "status",
+            "last_synced_at",
+            "channel_expires_at",
+            "open_conflicts",
+            "google_calendar_id",
+        )
+        console.print(records_table("Calendars", [fields(calendar) for calendar in answer.calendars], first))
+    else:
         console.print("No calendars registered.")
-        return
-    first = (
-        "key",
-        "kind",
-        "status",
-        "last_synced_at",
-        "channel_expires_at",
-        "open_conflicts",
-        "google_calendar_id",
-    )
-    console.print(records_table("Calendars", [fields(calendar) for calendar in answer.calendars], first))
+    if answer.free_busy:
+        rows = [fields(professional) for professional in answer.free_busy]
+        columns = ("clinic_id", "professional_id", "readable", "reason")
+        console.print(records_table("Professionals' own calendars (free/busy)", rows, columns))
