@@ -294,7 +294,7 @@ class SyncService:
                 reconciler.merge(page.items)
             except OutOfBudget:
                 return self._continue_later(state)  # before the page's writes: it is listed again
-            self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
+            self._note_mode(state)
             self.summary.pages += 1
             state.pages += 1
             if state.mode == "full":
@@ -307,6 +307,7 @@ class SyncService:
             if not page.next_sync_token:
                 raise errors.Transient("last page without nextSyncToken", reason="noSyncToken")
             state.next_sync_token = page.next_sync_token
+        self._note_mode(state)  # also when a continuation only finishes the tombstone diff
         if state.mode == "full" and state.tombstone_diff:
             try:
                 self._tombstone_diff(reconciler, state)
@@ -314,6 +315,9 @@ class SyncService:
                 return self._continue_later(state)
         self._complete(state, state.next_sync_token)
         return "again" if state.follow_up else "done"
+
+    def _note_mode(self, state: PassState) -> None:
+        self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
 
     def _list(self, google_calendar_id: str, state: PassState) -> Any:
         if state.mode == "incremental":
