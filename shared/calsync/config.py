@@ -82,8 +82,15 @@ class Settings(BaseSettings):
     sync_future_days: int = Field(default=180, ge=1, le=730, description="Full-sync window into the future.")
     page_size: int = Field(default=2500, ge=1, le=2500, description="events.list maxResults.")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Calls per batch request.")
-    lock_lease_s: int = Field(default=300, ge=10, description="Per-calendar lock lease.")
-    sync_run_budget_s: int = Field(default=240, ge=5, description="Work per sync invocation before continuing.")
+    lock_lease_s: int = Field(
+        default=90,
+        ge=10,
+        le=240,
+        description="Per-calendar sync lease, renewed every page: well under the sync function's 300 s timeout.",
+    )
+    sync_run_budget_s: int = Field(
+        default=240, ge=5, le=270, description="Work per sync invocation (under its 300 s timeout) before continuing."
+    )
     renew_margin_s: int = Field(default=86400, ge=600, description="Renew channels expiring within this.")
     channel_ttl_s: int = Field(default=604800, ge=3600, description="Requested push channel TTL.")
     retry_max_attempts: int = Field(default=6, ge=1, le=20, description="Calendar call attempts.")

@@ -42,6 +42,35 @@ class LockStore(Protocol):
         ...
 
 
+class LeaseStore(Protocol):
+    """What a sync holding a calendar's lease does with it: renew it, and write its progress only while
+    it still holds it (a run that lost its lease must not move the calendar's token or cursor)."""
+
+    def renew_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
+        """Extend our live lease to ``now + lease_s`` (``pending`` kept); False, writing nothing, when the
+        lease is gone, expired at ``now`` or held by another holder."""
+        ...
+
+    def lock_expires_at(self, calendar_key: str) -> datetime | None:
+        """When the calendar's current lease ends (None: no lease)."""
+        ...
+
+    def commit_sync_state(
+        self,
+        calendar_key: str,
+        holder: str,
+        *,
+        now: datetime,
+        calendar_fields: Mapping[str, Any] | None = None,
+        cursor: SyncCursor | None = None,
+        clear_cursor: bool = False,
+    ) -> bool:
+        """In one transaction, only if ``holder`` holds a lease live at ``now``: update the calendar's
+        ``calendar_fields``, then replace the sync cursor with ``cursor`` or (``clear_cursor``) delete it.
+        False, writing nothing, otherwise."""
+        ...
+
+
 class CalendarStore(LockStore, Protocol):
     """Calendars calsync manages, their sync state and their leases."""
 
@@ -310,7 +339,7 @@ class PlanStore(QuotaStore, Protocol):
 # --- composites ----------------------------------------------------------------------------------
 
 
-class StateStore(CalendarStore, MirrorStore, ConflictStore, ChannelStore, Protocol):
+class StateStore(CalendarStore, LeaseStore, MirrorStore, ConflictStore, ChannelStore, Protocol):
     """The sync side of the state: calendars and leases, the mirror, conflicts and channels."""
 
 

@@ -13,6 +13,7 @@ from calsync.testing.memory.calendars import InMemoryCalendarStore
 from calsync.testing.memory.channels import InMemoryChannelStore
 from calsync.testing.memory.conflicts import InMemoryConflictStore
 from calsync.testing.memory.directory import InMemoryDirectoryStore
+from calsync.testing.memory.leases import InMemoryLeaseStore
 from calsync.testing.memory.mirror import InMemoryMirrorStore
 from calsync.testing.memory.plans import InMemoryPlanStore
 from calsync.testing.memory.retention import InMemoryRetentionStore
@@ -20,6 +21,7 @@ from calsync.testing.memory.retention import InMemoryRetentionStore
 
 class InMemoryStateStore(
     InMemoryCalendarStore,
+    InMemoryLeaseStore,
     InMemoryMirrorStore,
     InMemoryConflictStore,
     InMemoryChannelStore,

@@ -29,7 +29,7 @@ LOCK_ATTEMPTS = 10
 LOCK_RETRY_JITTER_S = 0.05
 
 
-def _lock_retrying() -> Retrying:
+def lock_retrying() -> Retrying:
     """Re-run a read-then-preconditioned-write step when another caller wrote in between."""
     return Retrying(
         retry=retry_if_exception_type((gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound)),
@@ -92,7 +92,7 @@ class FirestoreCalendarStore(FirestoreBase):
                 ref.update({"pending": True})
             return False
 
-        result: bool = _lock_retrying()(attempt)
+        result: bool = lock_retrying()(attempt)
         return result
 
     @classified
@@ -114,5 +114,5 @@ class FirestoreCalendarStore(FirestoreBase):
             ref.delete(option=unchanged)
             return False
 
-        result: bool = _lock_retrying()(attempt)
+        result: bool = lock_retrying()(attempt)
         return result
