@@ -63,8 +63,8 @@ class JobsConfig:
     renew_url: str = ""
     renew_queue: str = "calsync-sync"
     renew_inline_max: int = 10
-    poll_limit: int = 100
     renew_page_size: int = 500
+    poll_limit: int = 100
     poll_stale_s: int = 3600
     poll_interval_s: int = 600
     mirror_retention_days: int = 180
