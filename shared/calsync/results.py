@@ -6,9 +6,8 @@ document describes exactly what the services build. Times are ``datetime`` in co
 an optional key a use case leaves out (the second confirmation token, an item's times) stays absent.
 ``audit()`` names the counts a result puts on the audit line: fields only, never content.
 
-The admin, directory, allocations, health, provision and conflicts use cases and the scheduled jobs
-(renew, poll, cleanup) build these directly; plan, apply and events still return dicts, validated
-into these models at the HTTP edge.
+Every use case behind the admin API builds these directly; the HTTP layer only declares and dumps them.
+The scheduled jobs of the renew function (renew, poll, cleanup, a renewal task) answer ``JobResult``s.
 """
 
 from __future__ import annotations
