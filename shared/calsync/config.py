@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     debounce_s: int = Field(default=30, ge=1, le=3600, description="Webhook debounce bucket (one sync per bucket).")
     renew_queue: str = Field(default="calsync-sync", description="Queue of per-calendar renewal tasks.")
     renew_inline_max: int = Field(default=10, ge=0, description="Renew inline up to this many; fan out above.")
-    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars a poll run enqueues at most.")
+    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars per page of a poll run.")
     poll_stale_s: int = Field(default=3600, ge=60, description="Poll calendars whose last sync is older than this.")
     poll_interval_s: int = Field(default=600, ge=10, description="Poll schedule; names poll tasks per interval.")
     mirror_retention_days: int = Field(default=180, ge=1, description="Keep mirror events ended within this.")

@@ -71,7 +71,28 @@ class LeaseStore(Protocol):
         ...
 
 
-class CalendarStore(LockStore, Protocol):
+class DueCalendarQueries(Protocol):
+    """Indexed queries of the scheduled jobs: reads proportional to the calendars that are due.
+
+    Pages are ordered and resumed after the last record of the previous page (a cursor), so a job
+    reads each due calendar once per run however many pages it takes.
+    """
+
+    def list_calendars_synced_before(
+        self, cutoff: datetime, *, limit: int, after: CalendarRecord | None = None
+    ) -> list[CalendarRecord]:
+        """Up to ``limit`` calendars never synced or last synced before ``cutoff``: never synced first (by
+        key), then by (``last_synced_at``, key); the page after ``after`` (a record of the previous page)."""
+        ...
+
+    def list_calendars_by_status(
+        self, status: str, *, limit: int, after_key: str | None = None
+    ) -> list[CalendarRecord]:
+        """Up to ``limit`` calendars with this status, by key, after ``after_key``."""
+        ...
+
+
+class CalendarStore(LockStore, DueCalendarQueries, Protocol):
     """Calendars calsync manages, their sync state and their leases."""
 
     def get_calendar(self, key: str) -> CalendarRecord | None:
@@ -220,7 +241,14 @@ class ChannelQueries(Protocol):
         ...
 
     def list_active_channels(self) -> list[ChannelRecord]:
-        """Every channel whose status is ``active`` (renewal and polling plan from these)."""
+        """Every channel whose status is ``active`` (the daily watch audit)."""
+        ...
+
+    def list_active_channels_expiring_before(
+        self, cutoff: datetime, *, limit: int, after: ChannelRecord | None = None
+    ) -> list[ChannelRecord]:
+        """Up to ``limit`` active channels whose expiration is before ``cutoff`` (none without one), by
+        (expiration, channel id); the page after ``after`` (a record of the previous page)."""
         ...
 
     def record_notification(
