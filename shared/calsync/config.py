@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     conflict_retention_days: int = Field(default=90, ge=1, description="Keep resolved conflicts this long.")
     cleanup_batch: int = Field(default=500, ge=1, le=500, description="Documents deleted per batch by cleanup.")
     unknown_channel_interval_s: int = Field(default=3600, ge=1, description="Record an unknown channel id once per.")
+    unknown_channel_retention_s: int = Field(
+        default=7 * 86400, ge=3600, description="Unknown-channel records expire after this (Firestore TTL policy)."
+    )
+    unknown_channel_max: int = Field(
+        default=1000, ge=1, le=100_000, description="Unknown-channel records kept at most."
+    )
+    unknown_channel_cache_s: int = Field(
+        default=300, ge=1, le=3600, description="A webhook instance answers an id found unknown from memory this long."
+    )
 
     @field_validator("webhook_url")
     @classmethod

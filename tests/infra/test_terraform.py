@@ -340,3 +340,31 @@ def test_tfvars_set_every_required_input(env: str, env_roots: dict[str, TfFolder
         if "default" not in body:
             assert name in call, f"{env}: module call does not pass {name}"
     assert set(call) - {"source"} <= set(calsync_module.variables)
+
+
+def test_webhook_serves_concurrent_requests_on_one_vcpu(calsync_module: TfFolder, function_module: TfFolder) -> None:
+    """The webhook waits on Firestore and Cloud Tasks: one instance takes several requests at once
+    (2nd gen allows concurrency above 1 only with at least 1 vCPU), and gunicorn runs as many threads."""
+    functions = calsync_module.locals["functions"]
+    webhook = functions["webhook"]
+    assert int(webhook["concurrency"]) > 1
+    assert float(webhook["cpu"]) >= 1
+    for name, spec in functions.items():
+        assert int(spec["concurrency"]) == 1 or float(spec["cpu"]) >= 1, name
+    call = calsync_module.modules["function"]
+    assert call["concurrency"] == "${each.value.concurrency}"
+    assert call["available_cpu"] == "${each.value.cpu}"
+    service = function_module.resource("google_cloudfunctions2_function", "this")["service_config"][0]
+    assert service["max_instance_request_concurrency"] == "${var.concurrency}"
+    assert "THREADS = tostring(var.concurrency)" in str(service["environment_variables"])
+
+
+def test_unknown_channel_records_expire_by_a_ttl_policy(calsync_module: TfFolder) -> None:
+    """The field the store writes (UnknownChannel.expires_at) is the TTL field of the store's collection."""
+    from calsync.model import UnknownChannel
+
+    field = calsync_module.resource("google_firestore_field", "unknown_channels_ttl")
+    assert field["collection"] == "${var.environment}_unknown_channels"
+    assert field["field"] in UnknownChannel.model_fields
+    assert "ttl_config" in field
+    assert field["database"] == "${google_firestore_database.this.name}"

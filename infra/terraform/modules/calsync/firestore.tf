@@ -1,6 +1,6 @@
 /**
  * Firestore (native mode) plus the composite indexes the state store's queries need and the TTL
- * policies of documents that expire (none today). tests/infra derives the composite indexes the
+ * policies of documents that expire. tests/infra derives the composite indexes the
  * store's queries need from calsync/adapters/firestore_store.py and checks each is declared here.
  */
 
@@ -28,8 +28,9 @@ locals {
       fields     = [["clinic_id", "ASCENDING"], ["start", "ASCENDING"]]
     }
   }
-  # No TTL policies: the daily cleanup job deletes by retention (Settings.mirror_retention_days,
-  # conflict_retention_days), and lock documents are leases the code overwrites.
+  # One TTL policy (below): unknown-channel records. The daily cleanup job deletes the rest by
+  # retention (Settings.mirror_retention_days, conflict_retention_days), and lock documents are
+  # leases the code overwrites.
 }
 
 resource "google_firestore_database" "this" {
@@ -58,4 +59,18 @@ resource "google_firestore_index" "this" {
       order      = fields.value[1]
     }
   }
+}
+
+# Channel ids that pushed to us but are not ours (FirestoreChannelStore.record_unknown_channel):
+# callers choose them, so each record carries expires_at (Settings.unknown_channel_retention_s) and
+# Firestore deletes it after that; no single-field index on the TTL timestamp (Google's advice).
+resource "google_firestore_field" "unknown_channels_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = "${var.environment}_unknown_channels"
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
 }

@@ -43,8 +43,12 @@ locals {
       secrets       = []
       queues        = ["sync"]
       timeout_s     = 30
-      memory        = "256Mi"
+      memory        = "512Mi"
       max_instances = 20
+      # I/O-bound: each request waits on a Firestore read/transaction and a Cloud Tasks call, so one
+      # instance serves many at once (more than 1 needs a whole vCPU on 2nd gen functions).
+      concurrency = 16
+      cpu         = "1"
     }
     sync = {
       entry_point   = "main"
@@ -56,6 +60,8 @@ locals {
       timeout_s     = 300
       memory        = "512Mi"
       max_instances = 10
+      concurrency   = 1
+      cpu           = "1"
     }
     renew = {
       entry_point = "main"
@@ -69,6 +75,8 @@ locals {
       timeout_s     = 540
       memory        = "512Mi"
       max_instances = 2
+      concurrency   = 1
+      cpu           = "1"
     }
     publish = {
       entry_point = "main"
@@ -81,6 +89,8 @@ locals {
       timeout_s     = 540
       memory        = "512Mi"
       max_instances = 2
+      concurrency   = 1
+      cpu           = "1"
     }
   }
 
@@ -150,6 +160,8 @@ module "function" {
   invoker_members       = each.value.invokers
   timeout_s             = each.value.timeout_s
   available_memory      = each.value.memory
+  available_cpu         = each.value.cpu
+  concurrency           = each.value.concurrency
   min_instances         = lookup(var.function_min_instances, each.key, 0)
   max_instances         = lookup(var.function_max_instances, each.key, each.value.max_instances)
   labels                = local.labels
