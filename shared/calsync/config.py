@@ -2,10 +2,15 @@
 
 Every value comes from the environment (prefix ``CALSYNC_``) or a ``.env`` file in dev. Production
 talks to Google's endpoints by default; the local stack points the same settings at the emulators.
+Outside dev, Settings refuses whatever only makes sense locally: emulator hosts (Firestore, Cloud
+Tasks), anonymous Calendar credentials, secrets from the environment, endpoints that are not HTTPS,
+a token URI other than Google's, placeholder secrets and extra admin ID-token audiences.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,6 +23,19 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endp
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
+# A bearer secret an operator generated (``openssl rand -base64 32``, ``secrets.token_urlsafe(32)``)
+# is at least this long and this varied; typed words and repeated patterns are not.
+MIN_SECRET_CHARS = 32
+MIN_SECRET_BITS_PER_CHAR = 3.0
+
+
+def strong_secret(value: str) -> bool:
+    """True for a secret that looks generated: no placeholder, ≥ 32 characters, ≥ 3 bits/char (Shannon)."""
+    if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_CHARS:
+        return False
+    counts = Counter(value)
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return bits >= MIN_SECRET_BITS_PER_CHAR
 
 
 class Settings(BaseSettings):
@@ -51,6 +69,11 @@ class Settings(BaseSettings):
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
+    firestore_emulator_host: str = Field(
+        default="",
+        validation_alias="FIRESTORE_EMULATOR_HOST",
+        description="FIRESTORE_EMULATOR_HOST, which google-cloud-firestore obeys (local only).",
+    )
 
     secrets_backend: Literal["secret_manager", "env"] = Field(
         default="secret_manager", description="Where secrets are read from (env: dev only)."
@@ -123,7 +146,7 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_placeholders_outside_dev(self) -> Settings:
+    def _nothing_local_outside_dev(self) -> Settings:
         if self.environment == "dev":
             return self
         if self.secrets_backend == "env":
@@ -132,4 +155,23 @@ class Settings(BaseSettings):
             raise ValueError("admin_token is a placeholder; refused outside dev")
         if self.calendar_credentials == "anonymous":
             raise ValueError("anonymous Calendar credentials are for the local emulator only")
+        if self.firestore_emulator_host or self.tasks_emulator_host:
+            raise ValueError("emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only")
+        if self.token_uri != GOOGLE_TOKEN_URI:
+            raise ValueError(f"token_uri must be Google's ({GOOGLE_TOKEN_URI}) outside dev")
+        if self.admin_id_token_audiences:
+            raise ValueError("admin ID tokens are for publish_url only outside dev (no extra audiences)")
+        if not self.publish_url:
+            raise ValueError("publish_url is required outside dev (the audience of admin ID tokens)")
+        endpoints = {
+            "webhook_url": self.webhook_url,
+            "sync_url": self.sync_url,
+            "renew_url": self.renew_url,
+            "publish_url": self.publish_url,
+            "calendar_api_endpoint": self.calendar_api_endpoint,
+            "calendar_batch_uri": self.calendar_batch_uri,
+        }
+        plain = sorted(name for name, url in endpoints.items() if url and not url.startswith("https://"))
+        if plain:
+            raise ValueError(f"endpoints must be HTTPS outside dev: {', '.join(plain)}")
         return self

@@ -117,7 +117,7 @@ locals {
     CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id
     CALSYNC_ADMIN_EMAILS                  = jsonencode(var.admin_emails)
-    CALSYNC_ADMIN_ID_TOKEN_AUDIENCES      = jsonencode(var.admin_id_token_audiences)
+    CALSYNC_ADMIN_ID_TOKEN_AUDIENCES      = jsonencode(var.environment == "dev" ? var.admin_id_token_audiences : [])
     CALSYNC_RENEW_QUEUE                   = google_cloud_tasks_queue.sync.name
     CALSYNC_POLL_INTERVAL_S               = tostring(local.poll_interval_s)
     CALSYNC_POLL_STALE_S                  = tostring(local.poll_stale_s)
