@@ -167,3 +167,12 @@ def test_audit_lines_for_mutations_personal_reads_and_denials(
     assert BOSS not in out
     assert "Sala" not in out
     assert ADMIN_TOKEN not in out
+
+
+def test_an_empty_local_token_falls_back_to_secret_manager(container: Container) -> None:
+    """``CALSYNC_ADMIN_TOKEN=`` (as in .env.example) means "none here": the Secret Manager one is used."""
+    container.settings = container.settings.model_copy(update={"admin_token": SecretStr("")})
+    container.secrets = Secrets(STRONG)  # type: ignore[assignment]
+    api = client("publish")
+    assert api.get("/health", headers=_bearer(STRONG)).status_code == 200
+    assert api.get("/health", headers=_bearer("")).status_code == 401

@@ -82,7 +82,7 @@ def _admin_token_matches(container: Container, given: str) -> bool:
     settings = container.settings
     if settings.environment != "dev":
         return False
-    if settings.admin_token is not None:
+    if settings.admin_token is not None and settings.admin_token.get_secret_value():
         expected = settings.admin_token.get_secret_value()
     else:
         try:

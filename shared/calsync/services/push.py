@@ -264,7 +264,7 @@ def _note_unknown(
 
 
 def _reject_unknown(notification: PushHeaders) -> PushOutcome:
-    log.warning("webhook.rejected", reason="unknown_channel", channel_id=notification.channel_id, cached=True)
+    log.warning("webhook.rejected", reason="unknown_channel", channel_id=notification.channel_id)
     return PushOutcome(
         403,
         "unknown_channel",
