@@ -119,7 +119,7 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
     now = clock.now()
     window = PlanCommand(CLINIC, now, now + timedelta(days=30))
     plan = make_plan(window, store=store, clock=clock, config=config)
-    writes = plan["totals"]["create"]
+    writes = plan.totals.create
 
     emulator = stack.emulator
     emulator.quota(per_user_per_minute=USER_QUOTA_PER_MIN, per_project_per_minute=10_000, window_s=60, rate_429=0.0)
@@ -128,7 +128,7 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
     retries = 0
     started = time.monotonic()
     start_apply(
-        ApplyCommand(plan["plan_id"], plan["confirm_token"]),
+        ApplyCommand(plan.plan_id, plan.confirm_token),
         store=store,
         api=api,
         queue=queue,
@@ -155,13 +155,11 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
     wall = time.monotonic() - started
     stats = emulator.stats()
     emulator.unlimited()
-    progress = plan_progress(plan["plan_id"], store=store)
-    quota_errors = [e for e in progress["errors"] if "rate" in str(e).lower() or "quota" in str(e).lower()]
+    progress = plan_progress(plan.plan_id, store=store)
+    quota_errors = [e for e in progress.errors if "rate" in str(e).lower() or "quota" in str(e).lower()]
     published = sum(_count_events(api, c.google_calendar_id) for c in store.list_calendars())
-    if progress["status"] != "done" or published != writes:
-        raise RuntimeError(
-            f"P5: plan {progress['status']}, {published}/{writes} events in Google: {progress['errors'][:3]}"
-        )
+    if progress.status != "done" or published != writes:
+        raise RuntimeError(f"P5: plan {progress.status}, {published}/{writes} events in Google: {progress.errors[:3]}")
     calls = sum(int(v) for v in stats["methods"].values())
     minimum = calls / USER_QUOTA_PER_MIN * 60
     n = fmt(writes)
@@ -186,8 +184,8 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
             "P5",
             f"publish {n} events: quota rejections during the run / quota errors in the final state",
             f"{fmt(stats['quota_rejections'])} / {len(quota_errors)}",
-            note=f"plan {progress['status']}, {fmt(published)} events in Google, {retries} task retries, "
-            f"{progress['done']}/{progress['total']} done",
+            note=f"plan {progress.status}, {fmt(published)} events in Google, {retries} task retries, "
+            f"{progress.done}/{progress.total} done",
         ),
     ]
 

@@ -389,10 +389,10 @@ class SeedRun:
         api: Any = CrashingApi(self.api, "execute_batch", self.rng.randint(1, 3)) if crash else self.api
         for _ in range(8):
             answer = make_plan(command, store=self.store, clock=self.clock, config=config)
-            self.ledger.tokens.add(answer["confirm_token"])
-            if answer.get("confirm_clear_future_token"):
-                self.ledger.tokens.add(answer["confirm_clear_future_token"])
-            apply = ApplyCommand(answer["plan_id"], answer["confirm_token"], answer.get("confirm_clear_future_token"))
+            self.ledger.tokens.add(answer.confirm_token)
+            if answer.confirm_clear_future_token:
+                self.ledger.tokens.add(answer.confirm_clear_future_token)
+            apply = ApplyCommand(answer.plan_id, answer.confirm_token, answer.confirm_clear_future_token)
             try:
                 start_apply(
                     apply, store=self.store, api=self.api, queue=self.publish_queue, clock=self.clock, config=config
@@ -406,7 +406,7 @@ class SeedRun:
             break
         else:
             raise RuntimeError("publish: no plan could be applied in 8 tries")
-        self.ledger.step(f"publish (clear_future={clear}, crash={crash}): {answer['totals']}")
+        self.ledger.step(f"publish (clear_future={clear}, crash={crash}): {answer.totals.model_dump()}")
         pending = self.publish_queue.pop_all()
         for _ in range(40):
             if not pending:

@@ -119,14 +119,14 @@ def health_config(settings: Settings) -> HealthConfig:
 
 
 def default_api(settings: Settings, secrets: Secrets) -> CalendarApi:
-    """The Calendar API with the service account (or anonymous on the emulator)."""
+    """The Calendar API acting through keyless delegation (or anonymous on the emulator)."""
     from calsync.adapters.google_calendar import GoogleCalendarApi
 
     if settings.calendar_credentials == "anonymous":
         return GoogleCalendarApi.from_settings(settings)
-    from calsync.adapters.credentials import service_account_credentials
+    from calsync.adapters.credentials import delegated_credentials
 
-    return GoogleCalendarApi.from_settings(settings, service_account_credentials(settings, secrets))
+    return GoogleCalendarApi.from_settings(settings, delegated_credentials(settings))
 
 
 # --- the container ---------------------------------------------------------------------------------

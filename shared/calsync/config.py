@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_CALENDAR_BATCH = "https://www.googleapis.com/batch/calendar/v3"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
+GOOGLE_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
@@ -63,8 +64,16 @@ class Settings(BaseSettings):
     calendar_api_endpoint: str = Field(default=GOOGLE_CALENDAR_API, description="Calendar API base URL.")
     calendar_batch_uri: str = Field(default=GOOGLE_CALENDAR_BATCH, description="Calendar batch endpoint.")
     token_uri: str = Field(default=GOOGLE_TOKEN_URI, description="OAuth2 token endpoint.")
-    calendar_credentials: Literal["service_account", "anonymous"] = Field(
-        default="service_account", description="How the Calendar adapter authenticates (anonymous: emulator)."
+    calendar_credentials: Literal["delegated", "anonymous"] = Field(
+        default="delegated",
+        description="How the Calendar adapter authenticates: keyless domain-wide delegation (anonymous: emulator).",
+    )
+    delegation_service_account: str = Field(
+        default="", description="Service account authorised for domain-wide delegation; signs without a key."
+    )
+    iam_credentials_endpoint: str = Field(
+        default=GOOGLE_IAM_CREDENTIALS,
+        description="IAM Credentials API base URL (signBlob); dev only may change it.",
     )
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
 
@@ -78,7 +87,6 @@ class Settings(BaseSettings):
     secrets_backend: Literal["secret_manager", "env"] = Field(
         default="secret_manager", description="Where secrets are read from (env: dev only)."
     )
-    secret_service_account_key: str = Field(default="calsync-sa-key", description="Secret: SA key JSON.")
     secret_oauth_client: str = Field(default="calsync-oauth-client", description="Secret: OAuth client JSON.")
     secret_token_key: str = Field(default="calsync-token-key", description="Secret: token encryption key.")
     secret_admin_token: str = Field(default="calsync-admin-token", description="Secret: local admin token.")
@@ -147,22 +155,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _nothing_local_outside_dev(self) -> Settings:
-        if self.environment == "dev":
-            return self
-        if self.secrets_backend == "env":
-            raise ValueError("secrets_backend=env is for dev only; use secret_manager")
-        if self.admin_token is not None and self.admin_token.get_secret_value().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("admin_token is a placeholder; refused outside dev")
-        if self.calendar_credentials == "anonymous":
-            raise ValueError("anonymous Calendar credentials are for the local emulator only")
-        if self.firestore_emulator_host or self.tasks_emulator_host:
-            raise ValueError("emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only")
-        if self.token_uri != GOOGLE_TOKEN_URI:
-            raise ValueError(f"token_uri must be Google's ({GOOGLE_TOKEN_URI}) outside dev")
-        if self.admin_id_token_audiences:
-            raise ValueError("admin ID tokens are for publish_url only outside dev (no extra audiences)")
-        if not self.publish_url:
-            raise ValueError("publish_url is required outside dev (the audience of admin ID tokens)")
+        if self.environment != "dev":
+            refused = self._local_only()
+            if refused:
+                raise ValueError(f"refused outside dev: {refused}")
+        return self
+
+    def _local_only(self) -> str | None:
+        """The first setting that only makes sense on the local stand-ins, or None."""
         endpoints = {
             "webhook_url": self.webhook_url,
             "sync_url": self.sync_url,
@@ -172,6 +172,26 @@ class Settings(BaseSettings):
             "calendar_batch_uri": self.calendar_batch_uri,
         }
         plain = sorted(name for name, url in endpoints.items() if url and not url.startswith("https://"))
-        if plain:
-            raise ValueError(f"endpoints must be HTTPS outside dev: {', '.join(plain)}")
-        return self
+        admin_token = self.admin_token.get_secret_value() if self.admin_token is not None else None
+        checks = [
+            (self.secrets_backend == "env", "secrets_backend=env is for dev only; use secret_manager"),
+            (admin_token is not None and admin_token.lower() in PLACEHOLDER_SECRETS, "admin_token is a placeholder"),
+            (self.calendar_credentials == "anonymous", "anonymous Calendar credentials are for the local emulator"),
+            (
+                bool(self.firestore_emulator_host or self.tasks_emulator_host),
+                "emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only",
+            ),
+            (self.token_uri != GOOGLE_TOKEN_URI, f"token_uri must be Google's ({GOOGLE_TOKEN_URI})"),
+            (
+                self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS,
+                "iam_credentials_endpoint may differ from Google's in dev only",
+            ),
+            (
+                not self.delegation_service_account,
+                "delegation_service_account is required outside dev (keyless delegation)",
+            ),
+            (bool(self.admin_id_token_audiences), "admin ID tokens are for publish_url only (no extra audiences)"),
+            (not self.publish_url, "publish_url is required (the audience of admin ID tokens)"),
+            (bool(plain), f"endpoints must be HTTPS: {', '.join(plain)}"),
+        ]
+        return next((message for failed, message in checks if failed), None)

@@ -6,8 +6,7 @@ document describes exactly what the services build. Times are ``datetime`` in co
 an optional key a use case leaves out (the second confirmation token, an item's times) stays absent.
 ``audit()`` names the counts a result puts on the audit line: fields only, never content.
 
-The admin, directory, allocations, health, provision and conflicts use cases build these directly;
-plan, apply and events still return dicts, validated into these models at the HTTP edge.
+Every use case behind the admin API builds these directly; the HTTP layer only declares and dumps them.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def plan_and_apply(env: Env, days: int = 7, clear: bool = False) -> dict[str, An
         config=env.config,
     )
     start_apply(
-        ApplyCommand(plan["plan_id"], plan["confirm_token"], plan.get("confirm_clear_future_token")),
+        ApplyCommand(plan.plan_id, plan.confirm_token, plan.confirm_clear_future_token),
         store=env.store,
         api=env.api,
         queue=env.queue,
@@ -195,11 +195,11 @@ def test_publish_a_week_for_a_clinic_under_the_quota(base: str, firestore_client
     env.control("stats/reset")
     started = time.monotonic()
     plan = plan_and_apply(env)
-    assert plan["totals"] == {"create": 3000, "update": 0, "delete": 0, "skip": 0}
+    assert plan.totals.model_dump() == {"create": 3000, "update": 0, "delete": 0, "skip": 0}
     figures = drain(env)
     elapsed = time.monotonic() - started
-    progress = plan_progress(plan["plan_id"], store=env.store)
-    assert (progress["status"], progress["done"], progress["total"], progress["errors"]) == ("done", 3000, 3000, [])
+    progress = plan_progress(plan.plan_id, store=env.store)
+    assert (progress.status, progress.done, progress.total, progress.errors) == ("done", 3000, 3000, [])
     stats = env.control("stats", method="GET")
     for key in (professional_key(CLINIC, "p3"), room_key(CLINIC, "r5"), CONTROL_KEY):
         events = env.google_events(key)
@@ -212,7 +212,7 @@ def test_publish_a_week_for_a_clinic_under_the_quota(base: str, firestore_client
         assert all(e["extendedProperties"]["private"]["source"] == "agendador" for e in events.values())
     # Applying the same plan again and re-running every chunk: no duplicates, no new inserts.
     again = plan_and_apply(env)
-    assert again["totals"]["create"] == 0
+    assert again.totals.create == 0
     print(
         f"\npublish 3000 events: {elapsed:.1f}s (time scaled /{SCALE}), {figures}, "
         f"quota rejections {stats.get('quota_rejections')}, requests {sum(stats['requests'].values())}"
@@ -246,7 +246,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     )
     env.store.put_allocations([*future, past])
     plan = plan_and_apply(env, clear=True)
-    assert {i["reason"] for c in plan["calendars"] for i in c["items"] if i["action"] == "skip"} == {"past_event"}
+    assert {i.reason for c in plan.calendars for i in c.items if i.action == "skip"} == {"past_event"}
     # A crash after a partial batch: the first chunk runs, its mirror writes are lost, it runs again.
     task = env.queue.tasks[0]
     p = task.payload
@@ -296,7 +296,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     )
     assert person.status_code == 200, person.text
     start_apply(
-        ApplyCommand(plan2["plan_id"], plan2["confirm_token"]),
+        ApplyCommand(plan2.plan_id, plan2.confirm_token),
         store=env.store,
         api=env.api,
         queue=env.queue,
@@ -308,9 +308,9 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     assert edited.summary == "moved by the professional"  # not overwritten
     conflicts, _ = env.store.list_conflicts(prof, status="open", page_size=10, page_token=None)
     assert [(c.event_id, c.kind) for c in conflicts] == [(eid, "moved_in_google")]
-    progress = plan_progress(plan2["plan_id"], store=env.store)
-    row = next(c for c in progress["calendars"] if c["calendar_id"] == prof)
-    assert (row["written"], row["skipped"]) == (len(future) - 1, 1)
+    progress = plan_progress(plan2.plan_id, store=env.store)
+    row = next(c for c in progress.calendars if c.calendar_id == prof)
+    assert (row.written, row.skipped) == (len(future) - 1, 1)
     # The untagged event and the past allocation were never touched.
     assert env.api.get_event(gid, untagged.id).etag == untagged.etag
     assert event_id("dev", "past", prof) not in env.google_events(prof)

@@ -22,7 +22,7 @@ def _plan(w: World, clear: bool = False) -> dict[str, Any]:
 
 
 def _apply(w: World, plan: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    cmd = ApplyCommand(plan["plan_id"], kw.get("confirm", plan["confirm_token"]), kw.get("clear"))
+    cmd = ApplyCommand(plan.plan_id, kw.get("confirm", plan.confirm_token), kw.get("clear"))
     return start_apply(cmd, store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG)
 
 
@@ -62,7 +62,7 @@ def test_tokens_are_required() -> None:
         _apply(w, plan)  # clear_future without the second confirmation
     assert w.queue.tasks == []
     assert w.api.calls["insert_event"] == 0
-    _apply(w, plan, clear=plan["confirm_clear_future_token"])
+    _apply(w, plan, clear=plan.confirm_clear_future_token)
     assert len(w.queue.tasks) == 3
 
 
@@ -71,7 +71,7 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(120)])
     plan = _plan(w)
     started = _apply(w, plan)
-    assert (started["status"], started["total"]) == ("running", 360)
+    assert (started.status, started.total) == ("running", 360)
     tasks = list(w.queue.tasks)
     names = [t.name for t in tasks]
     assert len(set(names)) == len(names)
@@ -84,8 +84,8 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     assert span < 360 / paced_rate_per_s(CONFIG)  # about the quota-bound minimum, not one slot per chunk
     assert all(t.url.endswith("/publish/tasks/apply") for t in tasks)
     _run_tasks(w)
-    progress = plan_progress(plan["plan_id"], store=w.store)
-    assert (progress["status"], progress["done"], progress["errors"]) == ("done", 360, [])
+    progress = plan_progress(plan.plan_id, store=w.store)
+    assert (progress.status, progress.done, progress.errors) == ("done", 360, [])
     assert len(_google_ids(w, "prof0@group")) == 60
     inserts = w.api.calls["insert_event"]
     for task in tasks:  # a duplicated delivery of every task
@@ -101,7 +101,7 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
             config=CONFIG,
         )
     assert w.api.calls["insert_event"] == inserts
-    assert _apply(w, plan)["status"] == "done"
+    assert _apply(w, plan).status == "done"
     assert len(_google_ids(w, "control@group.calendar.google.com")) == 120
 
 
@@ -142,7 +142,7 @@ def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded()
     _run_tasks(w)
     w.store.put_allocations([allocation(1, hours=48).model_copy(update={"revision": 2})])
     plan = _plan(w)
-    assert plan["totals"]["update"] == 3
+    assert plan.totals.update == 3
     key = professional_key(CLINIC, "p0")
     eid = event_id("dev", "a1", key)
     moved = (NOW + timedelta(hours=30)).isoformat()
@@ -151,9 +151,9 @@ def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded()
     )
     _apply(w, plan)
     _run_tasks(w)
-    progress = plan_progress(plan["plan_id"], store=w.store)
-    row = next(c for c in progress["calendars"] if c["calendar_id"] == key)
-    assert (row["written"], row["skipped"]) == (0, 1)
+    progress = plan_progress(plan.plan_id, store=w.store)
+    row = next(c for c in progress.calendars if c.calendar_id == key)
+    assert (row.written, row.skipped) == (0, 1)
     assert w.api.calendars["prof0@group"][eid]["start"]["dateTime"] == moved  # not overwritten
     conflicts, _ = w.store.list_conflicts(key, status="open", page_size=10, page_token=None)
     assert [c.kind for c in conflicts] == ["moved_in_google"]
@@ -187,9 +187,9 @@ def test_foreign_environment_calendar_is_refused() -> None:
     _apply(w, plan)
     assert {t.payload["calendar_key"] for t in w.queue.tasks} == {professional_key(CLINIC, "p0"), "c1-room-r0"}
     _run_tasks(w)
-    progress = plan_progress(plan["plan_id"], store=w.store)
-    assert progress["status"] == "failed"
-    assert CONTROL_KEY in progress["errors"][0]["code"]
+    progress = plan_progress(plan.plan_id, store=w.store)
+    assert progress.status == "failed"
+    assert CONTROL_KEY in progress.errors[0].code
     assert _google_ids(w, "control@group.calendar.google.com") == []
 
 
@@ -211,7 +211,7 @@ def test_concurrent_publishes_share_one_paced_timeline() -> None:
     w.store.put_allocations([allocation(100 + i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(10)])
     second = _plan(w)
     _apply(w, second)
-    second_tasks = [t for t in w.queue.tasks if t.payload["plan_id"] == second["plan_id"]]
+    second_tasks = [t for t in w.queue.tasks if t.payload["plan_id"] == second.plan_id]
     assert second_tasks
     second_start = min(t.schedule_time for t in second_tasks if t.schedule_time)
     assert (second_start - first_start).total_seconds() >= first_calls / paced_rate_per_s(CONFIG) - 1e-6
@@ -226,11 +226,11 @@ def test_reapplying_a_running_plan_enqueues_its_unfinished_chunks_under_new_name
     lost = w.queue.pop_all()  # delivered to nobody; their names stay reserved, as in Cloud Tasks
     assert lost
     again = _apply(w, plan)
-    assert again["status"] == "running"
+    assert again.status == "running"
     retried = list(w.queue.tasks)
     assert len(retried) == len(lost)
     assert {t.name for t in retried}.isdisjoint({t.name for t in lost})
     _run_tasks(w)
-    progress = plan_progress(plan["plan_id"], store=w.store)
-    assert (progress["status"], progress["errors"]) == ("done", [])
+    progress = plan_progress(plan.plan_id, store=w.store)
+    assert (progress.status, progress.errors) == ("done", [])
     assert len(_google_ids(w, "prof0@group")) == 5

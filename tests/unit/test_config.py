@@ -10,12 +10,6 @@ from pydantic import SecretStr, ValidationError
 from calsync.config import Settings, strong_secret
 
 
-@pytest.fixture(autouse=True)
-def _no_emulator_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The test session may run a Firestore emulator; Settings reads its variable like the client does."""
-    monkeypatch.delenv("FIRESTORE_EMULATOR_HOST", raising=False)
-
-
 def deployed(**over: Any) -> Settings:
     """Settings as Terraform sets them for a deployed environment (prod unless overridden)."""
     values: dict[str, Any] = {
@@ -27,8 +21,9 @@ def deployed(**over: Any) -> Settings:
         "renew_url": "https://calsync-prod-renew-x.a.run.app",
         "publish_url": "https://calsync-prod-publish-x.a.run.app",
         "admin_emails": ["boss@clinic.test"],
+        "delegation_service_account": "calsync-prod-calendar@p.iam.gserviceaccount.com",
     }
-    return Settings(**{**values, **over})
+    return Settings(**{**values, **over}, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("environment", ["stg", "prod"])

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from calsync.model import Allocation, CalendarRecord, Professional, Room, has_started
+from calsync.results import PlanAnswer
 from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
 from calsync.services.directory import replace_professionals, replace_rooms
@@ -80,7 +81,7 @@ def _load(data: demo_data.Dataset, clock: FrozenClock) -> tuple[FakeCalendarApi,
     return api, store
 
 
-def _publish(data: demo_data.Dataset, planner_clock: FrozenClock) -> tuple[list[dict], FakeCalendarApi]:  # type: ignore[type-arg]
+def _publish(data: demo_data.Dataset, planner_clock: FrozenClock) -> tuple[list[PlanAnswer], FakeCalendarApi]:
     """Plan and apply every clinic's window with ``planner_clock``; the plans and the Calendar fake."""
     api, store = _load(data, planner_clock)
     queue = RecordingTaskQueue()
@@ -90,7 +91,7 @@ def _publish(data: demo_data.Dataset, planner_clock: FrozenClock) -> tuple[list[
         plan = make_plan(command, store=store, clock=planner_clock, config=CONFIG)
         plans.append(plan)
         start_apply(
-            ApplyCommand(plan["plan_id"], plan["confirm_token"]),
+            ApplyCommand(plan.plan_id, plan.confirm_token),
             store=store,
             api=api,
             queue=queue,
@@ -120,25 +121,25 @@ def test_skipped_and_written_follow_the_planners_clock_at_every_instant(instant:
     planner_clock = FrozenClock(instant + timedelta(minutes=delay_min))
     plans, api = _publish(data, planner_clock)
 
-    decided_at = {datetime.fromisoformat(p["planned_at"]) for p in plans}
+    decided_at = {p.planned_at for p in plans}
     assert decided_at == {planner_clock.now()}  # the plan says which instant it judged "past" at
     started = data.started(planner_clock.now())
     upcoming = data.upcoming(planner_clock.now())
     skipped = Counter(
-        (s["calendar_id"], item["allocation_id"])
+        (s.calendar_id, item.allocation_id)
         for p in plans
-        for s in p["calendars"]
-        for item in s["items"]
-        if item["action"] == "skip"
+        for s in p.calendars
+        for item in s.items
+        if item.action == "skip"
     )
-    reasons = {item["reason"] for p in plans for s in p["calendars"] for item in s["items"] if item["action"] == "skip"}
+    reasons = {item.reason for p in plans for s in p.calendars for item in s.items if item.action == "skip"}
     assert reasons <= {"past_event"}
     assert sum(skipped.values()) == 3 * len(started)
     assert {a for _, a in skipped} == {a.id for a in started}
     for kind in ("prof", "room"):  # each started allocation is skipped on each of its 3 calendars
         assert sum(1 for key, _ in skipped if f"-{kind}-" in key) == len(started)
     assert sum(1 for key, _ in skipped if key == CONTROL_KEY) == len(started)
-    assert sum(p["totals"]["create"] for p in plans) == 3 * len(upcoming)
+    assert sum(p.totals.create for p in plans) == 3 * len(upcoming)
 
     written = [body for events in api.calendars.values() for body in events.values()]
     assert len(written) == 3 * len(upcoming)

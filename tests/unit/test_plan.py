@@ -179,12 +179,13 @@ def test_make_plan_answer_shape_and_hashed_tokens() -> None:
     w = world()
     w.store.put_allocations([allocation(i, prof=i % 2, room=i % 2) for i in range(4)])
     answer = make_plan(PlanCommand(CLINIC, *WEEK, clear_future=True), store=w.store, clock=w.clock, config=CONFIG)
-    assert answer["totals"] == {"create": 12, "update": 0, "delete": 0, "skip": 0}
-    assert answer["quota"]["requests"] == 12 + 5
-    assert {"plan_id", "confirm_token", "confirm_clear_future_token", "expires_at", "calendars"} <= set(answer)
-    stored = w.store.get_plan(answer["plan_id"])
+    assert answer.totals.model_dump() == {"create": 12, "update": 0, "delete": 0, "skip": 0}
+    assert answer.quota.requests == 12 + 5
+    keys = {"plan_id", "confirm_token", "confirm_clear_future_token", "expires_at", "calendars"}
+    assert keys <= answer.model_fields_set
+    stored = w.store.get_plan(answer.plan_id)
     assert stored is not None
-    assert answer["confirm_token"] not in stored.model_dump_json()
+    assert answer.confirm_token not in stored.model_dump_json()
 
 
 # --- property: never a write to a past or untagged event ---------------------------------------

@@ -23,7 +23,7 @@ def post_plan(body: PlanBody) -> tuple[PlanAnswer, int]:
     c = get_container()
     command = plan.PlanCommand(body.clinic_id, body.time_min, body.time_max, body.clear_future)
     planned = plan.make_plan(command, store=publish_store(c), clock=c.clock, config=publish_config(c.settings))
-    return PlanAnswer.model_validate(planned), 201
+    return planned, 201
 
 
 @api.post("/publish/apply", responses={202: ProgressAnswer}, summary="Apply a confirmed plan")
@@ -39,7 +39,7 @@ def post_apply(body: ApplyBody) -> tuple[ProgressAnswer, int]:
         clock=c.clock,
         config=publish_config(c.settings),
     )
-    return ProgressAnswer.model_validate(progress), 202
+    return progress, 202
 
 
 @api.get("/publish/<plan_id>", responses={200: ProgressAnswer}, summary="Progress of a plan")
@@ -47,4 +47,4 @@ def post_apply(body: ApplyBody) -> tuple[ProgressAnswer, int]:
 def get_progress(path: PlanPath) -> tuple[ProgressAnswer, int]:
     """Progress of a plan."""
     progress = apply_service.plan_progress(path.plan_id, store=publish_store(get_container()))
-    return ProgressAnswer.model_validate(progress), 200
+    return progress, 200

@@ -22,6 +22,7 @@ from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Plan, PlanChunkProgress
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.results import ProgressAnswer, ProgressCalendar, ProgressError
 from calsync.services.apply_chunk import QUOTA_TIMELINE, paced_rate_per_s, run_chunk
 from calsync.services.plan import PlanAction, PlanCommand, PublishConfig, action_dict, compute, fingerprint, hash_token
 from calsync.services.tasks import PUBLISH_TASK_ROUTE, publish_task
@@ -66,7 +67,7 @@ def start_apply(
     queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> ProgressAnswer:
     """Confirm, check staleness, store the chunks and enqueue their paced tasks; answers the progress."""
     plan = store.get_plan(cmd.plan_id)
     if plan is None:
@@ -195,33 +196,32 @@ def _enqueue(
 # --- progress ------------------------------------------------------------------------------------
 
 
-def plan_progress(plan_id: str, *, store: PublishStore) -> dict[str, Any]:
+def plan_progress(plan_id: str, *, store: PublishStore) -> ProgressAnswer:
     """``GET /publish/{plan_id}``: status, done/total overall and per calendar, errors."""
     plan = store.get_plan(plan_id)
     if plan is None:
         raise errors.UnknownResource("unknown plan", details={"plan_id": plan_id})
-    per: dict[str, dict[str, Any]] = {}
-    errs: list[dict[str, str]] = [{"calendar_id": "", "event_id": "", "code": e} for e in plan.errors]
+    per: dict[str, ProgressCalendar] = {}
+    errs = [ProgressError(calendar_id="", event_id="", code=e) for e in plan.errors]
     for p in store.list_plan_progress(plan_id):
         row = per.setdefault(
             p.calendar_key,
-            {"calendar_id": p.calendar_key, "done": 0, "total": 0, "written": 0, "skipped": 0, "failed": 0},
+            ProgressCalendar(calendar_id=p.calendar_key, done=0, total=0, written=0, skipped=0, failed=0),
         )
-        row["total"] += p.total
+        row.total += p.total
         if p.finished:
-            row["done"] += p.total
-        row["written"] += p.done
-        row["skipped"] += p.skipped
-        row["failed"] += p.failed
-        errs.extend({"calendar_id": p.calendar_key, **e} for e in p.errors)
+            row.done += p.total
+        row.written += p.done
+        row.skipped += p.skipped
+        row.failed += p.failed
+        errs.extend(ProgressError(calendar_id=p.calendar_key, **e) for e in p.errors)
     calendars = [per[k] for k in sorted(per)]
-    return {
-        "plan_id": plan.id,
-        "status": plan.status,
-        "done": sum(c["done"] for c in calendars),
-        "total": plan.total_writes
-        if plan.status != "planned"
-        else plan.totals.get("create", 0) + plan.totals.get("update", 0) + plan.totals.get("delete", 0),
-        "errors": errs,
-        "calendars": calendars,
-    }
+    planned_writes = sum(plan.totals.get(kind, 0) for kind in ("create", "update", "delete"))
+    return ProgressAnswer(
+        plan_id=plan.id,
+        status=plan.status,
+        done=sum(c.done for c in calendars),
+        total=plan.total_writes if plan.status != "planned" else planned_writes,
+        errors=errs,
+        calendars=calendars,
+    )

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
@@ -33,6 +32,7 @@ from calsync.model import (
     PublishedSnapshot,
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.results import ChunkDone
 from calsync.services.our_events import Desired, event_body, mirror_of_written
 from calsync.services.plan import PlanAction, PublishConfig, action_from
 from calsync.services.reconcile import Reconciler
@@ -258,14 +258,21 @@ def run_chunk(
     queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
-) -> dict[str, Any]:
+) -> ChunkDone:
     """Execute one chunk of a running plan (idempotent; ``RateLimited`` when calls must be retried)."""
     progress = store.get_plan_progress(plan_id, calendar_key, chunk)
     if progress is None:
         raise errors.UnknownResource("unknown plan chunk", details={"plan_id": plan_id, "chunk": chunk})
-    summary = {"plan_id": plan_id, "calendar_id": calendar_key, "chunk": chunk}
     if progress.finished:
-        return {**summary, "done": progress.done, "skipped": progress.skipped, "failed": progress.failed, "again": True}
+        return ChunkDone(
+            plan_id=plan_id,
+            calendar_id=calendar_key,
+            chunk=chunk,
+            done=progress.done,
+            skipped=progress.skipped,
+            failed=progress.failed,
+            again=True,
+        )
     record = store.get_calendar(calendar_key)
     if record is None:
         raise errors.UnknownResource("unknown calendar", details={"calendar_id": calendar_key})
@@ -298,7 +305,14 @@ def run_chunk(
             "some calls must be retried", status=429, reason="publishRetry", retry_after_s=chunk_interval_s(config)
         )
     _maybe_finish(plan_id, store)
-    return {**summary, "done": outcome.done, "skipped": outcome.skipped, "failed": outcome.failed}
+    return ChunkDone(
+        plan_id=plan_id,
+        calendar_id=calendar_key,
+        chunk=chunk,
+        done=outcome.done,
+        skipped=outcome.skipped,
+        failed=outcome.failed,
+    )
 
 
 def _maybe_finish(plan_id: str, store: PublishStore) -> None:

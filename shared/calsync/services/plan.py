@@ -41,6 +41,7 @@ from calsync.model import (
     has_started,
 )
 from calsync.ports import Clock, PublishStore
+from calsync.results import PlanAnswer, PlanCalendar, PlanItem, Quota, Totals
 from calsync.services.our_events import (
     CONTROL_KEY,
     Desired,
@@ -82,18 +83,12 @@ class PlanAction:
     if_match: str | None = None
     desired: Desired | None = None
 
-    def item(self) -> dict[str, Any]:
+    def item(self) -> PlanItem:
         """The plan answer's item (no event content beyond times)."""
-        out: dict[str, Any] = {
-            "action": self.action,
-            "reason": self.reason,
-            "event_id": self.event_id,
-            "allocation_id": self.allocation_id,
-        }
-        if self.desired is not None:
-            out["start"] = self.desired.start.isoformat()
-            out["end"] = self.desired.end.isoformat()
-        return out
+        times = {} if self.desired is None else {"start": self.desired.start, "end": self.desired.end}
+        return PlanItem(
+            action=self.action, reason=self.reason, event_id=self.event_id, allocation_id=self.allocation_id, **times
+        )
 
 
 @dataclass(frozen=True)
@@ -345,28 +340,27 @@ def validate_window(time_min: datetime, time_max: datetime) -> None:
         raise errors.InvalidRequest(f"a plan covers at most {MAX_WINDOW_DAYS} days")
 
 
-def summarize(actions: Sequence[PlanAction]) -> tuple[dict[str, int], list[dict[str, Any]]]:
+def summarize(actions: Sequence[PlanAction]) -> tuple[Totals, list[PlanCalendar]]:
     """Totals and the per-calendar sections of the plan answer."""
-    totals = {"create": 0, "update": 0, "delete": 0, "skip": 0}
-    sections: dict[str, dict[str, Any]] = {}
+    totals = Totals(create=0, update=0, delete=0, skip=0)
+    sections: dict[str, PlanCalendar] = {}
     for a in actions:
-        totals[a.action] += 1
+        setattr(totals, a.action, getattr(totals, a.action) + 1)
         section = sections.setdefault(
-            a.calendar_key,
-            {"calendar_id": a.calendar_key, "create": 0, "update": 0, "delete": 0, "skip": 0, "items": []},
+            a.calendar_key, PlanCalendar(calendar_id=a.calendar_key, create=0, update=0, delete=0, skip=0, items=[])
         )
-        section[a.action] += 1
-        section["items"].append(a.item())
+        setattr(section, a.action, getattr(section, a.action) + 1)
+        section.items.append(a.item())
     return totals, [sections[k] for k in sorted(sections)]
 
 
-def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: PublishConfig) -> dict[str, Any]:
+def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: PublishConfig) -> PlanAnswer:
     """Plan a publish, store it (tokens hashed) and answer the dry run with the tokens."""
     validate_window(cmd.time_min, cmd.time_max)
     now = clock.now()
     actions = compute(store, cmd, config, now)
     totals, sections = summarize(actions)
-    writes = totals["create"] + totals["update"] + totals["delete"]
+    writes = totals.create + totals.update + totals.delete
     write_calendars = {a.calendar_key for a in actions if a.action != "skip"}
     requests, minutes = quota_estimate(writes, len(write_calendars), config)
     confirm = secrets.token_urlsafe(16)
@@ -382,27 +376,26 @@ def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: Pu
         confirm_hash=hash_token(confirm),
         confirm_clear_hash=hash_token(confirm_clear) if confirm_clear else None,
         fingerprint=fingerprint(actions),
-        totals=totals,
+        totals=totals.model_dump(),
         quota_requests=requests,
-        calendars=[PlanCalendarCounts(**{k: v for k, v in s.items() if k != "items"}) for s in sections],
+        calendars=[PlanCalendarCounts(**s.model_dump(exclude={"items"})) for s in sections],
         total_writes=writes,
     )
     store.put_plan(plan)
-    log.info("publish.planned", plan_id=plan.id, clinic_id=cmd.clinic_id, total=writes, skipped=totals["skip"])
-    answer: dict[str, Any] = {
-        "plan_id": plan.id,
+    log.info("publish.planned", plan_id=plan.id, clinic_id=cmd.clinic_id, total=writes, skipped=totals.skip)
+    second = {} if confirm_clear is None else {"confirm_clear_future_token": confirm_clear}
+    return PlanAnswer(
+        plan_id=plan.id,
         # The instant the plan judged "past" at: allocations started by then are skipped.
-        "planned_at": now.isoformat(),
-        "confirm_token": confirm,
-        "expires_at": plan.expires_at.isoformat(),
-        "clear_future": cmd.clear_future,
-        "totals": totals,
-        "quota": {"requests": requests, "minutes": minutes},
-        "calendars": sections,
-    }
-    if confirm_clear is not None:
-        answer["confirm_clear_future_token"] = confirm_clear
-    return answer
+        planned_at=now,
+        confirm_token=confirm,
+        expires_at=plan.expires_at,
+        clear_future=cmd.clear_future,
+        totals=totals,
+        quota=Quota(requests=requests, minutes=minutes),
+        calendars=sections,
+        **second,
+    )
 
 
 Kind = Literal["create", "update", "delete"]
