@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from calsync.config import Settings
 from calsync.logs import configure
+from calsync.services.availability import AvailabilityConfig
 from calsync.services.channels import ChannelConfig
 from calsync.services.health import HealthConfig
 from calsync.services.maintenance import JobsConfig
@@ -110,6 +111,13 @@ def push_config(settings: Settings) -> PushConfig:
         unknown_channel_retention_s=settings.unknown_channel_retention_s,
         unknown_channel_max=settings.unknown_channel_max,
         unknown_channel_cache_s=settings.unknown_channel_cache_s,
+    )
+
+
+def availability_config(settings: Settings) -> AvailabilityConfig:
+    """The free/busy check's settings."""
+    return AvailabilityConfig(
+        env=settings.environment, time_zone=settings.display_time_zone, horizon_days=settings.availability_horizon_days
     )
 
 

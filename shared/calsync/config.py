@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     mirror_retention_days: int = Field(default=180, ge=1, description="Keep mirror events ended within this.")
     conflict_retention_days: int = Field(default=90, ge=1, description="Keep resolved conflicts this long.")
     cleanup_batch: int = Field(default=500, ge=1, le=500, description="Documents deleted per batch by cleanup.")
+    availability_horizon_days: int = Field(
+        default=14, ge=1, le=62, description="Days ahead the free/busy check compares with published allocations."
+    )
     unknown_channel_interval_s: int = Field(default=3600, ge=1, description="Record an unknown channel id once per.")
     unknown_channel_retention_s: int = Field(
         default=7 * 86400, ge=3600, description="Unknown-channel records expire after this (Firestore TTL policy)."

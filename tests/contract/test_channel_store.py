@@ -106,7 +106,7 @@ def _unknown(store: ChannelStore, channel_id: str, resource_id: str | None, at: 
         resource_id,
         at,
         min_interval_s=3600,
-        expires_at=at + timedelta(days=7),
+        expire_at=at + timedelta(days=7),
         max_records=cap,
     )
 
@@ -120,8 +120,8 @@ def test_unknown_channel_recorded_rate_limited(channel_store: ChannelStore) -> N
     by_id = {u.channel_id: u for u in store.list_unknown_channels()}
     assert by_id["x"].count == 2
     assert by_id["x"].resource_id == "res-x"
-    assert by_id["x"].expires_at == NOW + timedelta(hours=2, days=7)  # pushed back by the latest write
-    assert by_id["y"].expires_at == NOW + timedelta(minutes=5, days=7)
+    assert by_id["x"].expire_at == NOW + timedelta(hours=2, days=7)  # pushed back by the latest write
+    assert by_id["y"].expire_at == NOW + timedelta(minutes=5, days=7)
 
 
 @pytest.mark.parametrize("channel_id", ["a/b", "a/b/c", "__x__", "=/+", "-" * 64])
@@ -142,4 +142,4 @@ def test_unknown_channel_records_are_capped(channel_store: ChannelStore) -> None
     kept = channel_store.list_unknown_channels()
     assert 1 <= len(kept) <= 8
     assert "junk-39" in {u.channel_id for u in kept}  # the newest displaces an older one
-    assert all(u.expires_at is not None for u in kept)
+    assert all(u.expire_at is not None for u in kept)

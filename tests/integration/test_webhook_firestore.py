@@ -115,8 +115,8 @@ def test_repeated_unknown_id_is_answered_without_a_store_read(webhook: Any) -> N
     assert store.channel_reads == 1
     recorded = store.list_unknown_channels()
     assert [u.channel_id for u in recorded] == ["b" * 32]
-    assert recorded[0].expires_at is not None
-    assert recorded[0].expires_at > recorded[0].last_seen_at
+    assert recorded[0].expire_at is not None
+    assert recorded[0].expire_at > recorded[0].last_seen_at
 
 
 # Ids in Google's channel-id alphabet (the shapes Firestore cannot name a document with are likely

@@ -258,7 +258,7 @@ def test_unknown_channel_records_are_capped_and_expire(store, clock) -> None:
         clock.advance(1)
     kept = store.list_unknown_channels()
     assert len(kept) == 5
-    assert all(u.expires_at == u.last_seen_at + timedelta(seconds=config.unknown_channel_retention_s) for u in kept)
+    assert all(u.expire_at == u.last_seen_at + timedelta(seconds=config.unknown_channel_retention_s) for u in kept)
 
 
 def test_queue_down_is_503_and_google_retry_is_not_a_duplicate(store, clock) -> None:

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from calsync.ports.calendar_api import BatchKind, BatchOp, BatchResult, CalendarApi, SendUpdates
+from calsync.ports.calendar_api import (
+    FREEBUSY_MAX_CALENDARS,
+    BatchKind,
+    BatchOp,
+    BatchResult,
+    BusyTimes,
+    CalendarApi,
+    SendUpdates,
+)
 from calsync.ports.stores import (
     AllocationStore,
     CalendarStore,
@@ -28,6 +36,7 @@ from calsync.ports.stores import (
     ConflictRetention,
     ConflictStore,
     DirectoryStore,
+    ExpiringKind,
     LockStore,
     MirrorRetention,
     MirrorStore,
@@ -35,14 +44,17 @@ from calsync.ports.stores import (
     PublishStore,
     PushStore,
     QuotaStore,
+    RetentionStore,
     StateStore,
 )
 
 __all__ = [
+    "FREEBUSY_MAX_CALENDARS",
     "AllocationStore",
     "BatchKind",
     "BatchOp",
     "BatchResult",
+    "BusyTimes",
     "CalendarApi",
     "CalendarStore",
     "ChannelQueries",
@@ -52,6 +64,7 @@ __all__ = [
     "ConflictRetention",
     "ConflictStore",
     "DirectoryStore",
+    "ExpiringKind",
     "LockStore",
     "MirrorRetention",
     "MirrorStore",
@@ -59,6 +72,7 @@ __all__ = [
     "PublishStore",
     "PushStore",
     "QuotaStore",
+    "RetentionStore",
     "Secrets",
     "SendUpdates",
     "StateStore",

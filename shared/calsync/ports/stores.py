@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from calsync.model import (
     Allocation,
     CalendarRecord,
     ChannelRecord,
     Conflict,
+    FreeBusyState,
     MirrorEvent,
     Plan,
     PlanChunkProgress,
@@ -164,7 +165,19 @@ class ConflictStore(ConflictRetention, Protocol):
         ...
 
 
-class CleanupStore(MirrorRetention, ConflictRetention, Protocol):
+ExpiringKind = Literal["plans", "allocations", "channels", "free_busy"]
+
+
+class RetentionStore(Protocol):
+    """Records past their ``expire_at`` (the field Firestore's TTL policies read; see ``model``)."""
+
+    def delete_expired(self, kind: ExpiringKind, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` records of ``kind`` whose ``expire_at`` is before ``now`` (a plan with its
+        progress); the count."""
+        ...
+
+
+class CleanupStore(MirrorRetention, ConflictRetention, RetentionStore, Protocol):
     """Retention deletes of the daily cleanup."""
 
 
@@ -196,12 +209,12 @@ class ChannelQueries(Protocol):
         at: datetime,
         *,
         min_interval_s: float,
-        expires_at: datetime,
+        expire_at: datetime,
         max_records: int,
     ) -> bool:
         """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written).
 
-        The record carries ``expires_at`` (deleted after it); the store keeps at most ``max_records``
+        The record carries ``expire_at`` (deleted after it); the store keeps at most ``max_records``
         of them, newer ids displacing older ones, whatever callers send.
         """
         ...
@@ -259,6 +272,14 @@ class DirectoryStore(AllocationStore, Protocol):
 
     def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:
         """Make ``items`` the clinic's rooms (others of the clinic are removed)."""
+        ...
+
+    def put_free_busy_states(self, items: Sequence[FreeBusyState]) -> None:
+        """Record whether each professional's free/busy was readable (kept apart from the directory)."""
+        ...
+
+    def list_free_busy_states(self, clinic_id: str | None = None) -> list[FreeBusyState]:
+        """Free/busy states of one clinic (None: every clinic), by clinic and professional id."""
         ...
 
     def list_rooms(self, clinic_id: str) -> list[Room]:

@@ -258,7 +258,7 @@ def _note_unknown(
             notification.resource_id,
             now,
             min_interval_s=config.unknown_channel_interval_s,
-            expires_at=now + timedelta(seconds=config.unknown_channel_retention_s),
+            expire_at=now + timedelta(seconds=config.unknown_channel_retention_s),
             max_records=config.unknown_channel_max,
         )
 

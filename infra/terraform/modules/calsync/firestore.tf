@@ -1,7 +1,7 @@
 /**
  * Firestore (native mode) plus the composite indexes the state store's queries need and the TTL
- * policies of documents that expire. tests/infra derives the composite indexes the
- * store's queries need from calsync/adapters/firestore_store.py and checks each is declared here.
+ * policies of documents that expire. tests/infra derives the composite indexes the store's queries
+ * need from calsync/adapters/firestore_store.py and checks each is declared here.
  */
 
 locals {
@@ -28,9 +28,33 @@ locals {
       fields     = [["clinic_id", "ASCENDING"], ["start", "ASCENDING"]]
     }
   }
-  # One TTL policy (below): unknown-channel records. The daily cleanup job deletes the rest by
-  # retention (Settings.mirror_retention_days, conflict_retention_days), and lock documents are
-  # leases the code overwrites.
+
+  # TTL policies on the field `expire_at` that calsync.model computes for each kind (retention in
+  # docs/deploy.md): Firestore deletes a document about a day after it passed; the daily cleanup
+  # job deletes the same ones sooner. Plans' `progress` documents are a subcollection (collection
+  # group "progress"). Mirror events and resolved conflicts are deleted by the cleanup job by
+  # Settings.mirror_retention_days / conflict_retention_days; lock documents are leases.
+  ttl_collections = {
+    plans       = "${var.environment}_plans"
+    progress    = "progress"
+    allocations = "${var.environment}_allocations"
+    channels    = "${var.environment}_channels"
+    free_busy   = "${var.environment}_free_busy"
+    # Channel ids that pushed to us but are not ours: callers choose them, so each record expires
+    # (Settings.unknown_channel_retention_s) besides the store's cap on how many are kept.
+    unknown_channels = "${var.environment}_unknown_channels"
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_collections
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value
+  field      = "expire_at"
+
+  ttl_config {}
 }
 
 resource "google_firestore_database" "this" {
@@ -59,18 +83,4 @@ resource "google_firestore_index" "this" {
       order      = fields.value[1]
     }
   }
-}
-
-# Channel ids that pushed to us but are not ours (FirestoreChannelStore.record_unknown_channel):
-# callers choose them, so each record carries expires_at (Settings.unknown_channel_retention_s) and
-# Firestore deletes it after that; no single-field index on the TTL timestamp (Google's advice).
-resource "google_firestore_field" "unknown_channels_ttl" {
-  project    = var.project_id
-  database   = google_firestore_database.this.name
-  collection = "${var.environment}_unknown_channels"
-  field      = "expires_at"
-
-  ttl_config {}
-
-  index_config {}
 }

@@ -6,7 +6,7 @@
 - ``{env}_unknown_channels/{slot}``: ``UnknownChannel``, channel ids that pushed to us but are not
   ours, written at most once per id per interval. Callers choose these ids, so the document is a slot
   (sha256 of the id modulo ``max_records``): the collection never holds more than ``max_records``
-  documents, a colliding newer id displaces the older, and ``expires_at`` is the field Firestore's TTL
+  documents, a colliding newer id displaces the older, and ``expire_at`` is the field Firestore's TTL
   policy deletes by (infra/terraform/modules/calsync/firestore.tf).
 
 Channel ids come from Google's alphabet (``[A-Za-z0-9-_+/=]``), which allows ids no document can be
@@ -121,7 +121,7 @@ class FirestoreChannelStore(FirestoreBase):
         at: datetime,
         *,
         min_interval_s: float,
-        expires_at: datetime,
+        expire_at: datetime,
         max_records: int,
     ) -> bool:
         """Note a channel id that is not ours in its slot, at most once per ``min_interval_s`` per id."""
@@ -138,12 +138,12 @@ class FirestoreChannelStore(FirestoreBase):
                     "last_seen_at": at,
                     "count": seen.count + 1,
                     "resource_id": resource_id or seen.resource_id,
-                    "expires_at": expires_at,
+                    "expire_at": expire_at,
                 }
             )
             return True
         record = UnknownChannel(
-            channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at, expires_at=expires_at
+            channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at, expire_at=expire_at
         )
         ref.set(record.model_dump())
         return True

@@ -64,7 +64,7 @@ class InMemoryChannelStore:
         at: datetime,
         *,
         min_interval_s: float,
-        expires_at: datetime,
+        expire_at: datetime,
         max_records: int,
     ) -> bool:
         """Note an unknown channel id, at most once per ``min_interval_s``; beyond ``max_records`` the oldest go."""
@@ -78,14 +78,14 @@ class InMemoryChannelStore:
                     resource_id=resource_id,
                     first_seen_at=at,
                     last_seen_at=at,
-                    expires_at=expires_at,
+                    expire_at=expire_at,
                 )
             else:
                 update = {
                     "last_seen_at": at,
                     "count": seen.count + 1,
                     "resource_id": resource_id or seen.resource_id,
-                    "expires_at": expires_at,
+                    "expire_at": expire_at,
                 }
                 record = seen.model_copy(update=update)
             self.unknown_channels[channel_id] = record
