@@ -292,6 +292,8 @@ class UnknownChannel(Record):
     first_seen_at: datetime
     last_seen_at: datetime
     count: int = 1
+    # Firestore's TTL policy on this field deletes the record (a diagnostic, never kept for long).
+    expire_at: datetime | None = None
 
 
 # --- publish: directory, allocations, plans --------------------------------------------------------

@@ -25,6 +25,7 @@ from calsync.model import (
     Professional,
     Room,
     SyncCursor,
+    UnknownChannel,
 )
 
 # --- calendars and their leases ------------------------------------------------------------------
@@ -259,9 +260,24 @@ class ChannelQueries(Protocol):
         ...
 
     def record_unknown_channel(
-        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+        self,
+        channel_id: str,
+        resource_id: str | None,
+        at: datetime,
+        *,
+        min_interval_s: float,
+        expire_at: datetime,
+        max_records: int,
     ) -> bool:
-        """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written)."""
+        """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written).
+
+        The record carries ``expire_at`` (deleted after it); the store keeps at most ``max_records``
+        of them, newer ids displacing older ones, whatever callers send.
+        """
+        ...
+
+    def list_unknown_channels(self) -> list[UnknownChannel]:
+        """The unknown-channel records kept (at most ``max_records``)."""
         ...
 
 

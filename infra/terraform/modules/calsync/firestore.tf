@@ -56,6 +56,9 @@ locals {
     allocations = "${var.environment}_allocations"
     channels    = "${var.environment}_channels"
     free_busy   = "${var.environment}_free_busy"
+    # Channel ids that pushed to us but are not ours: callers choose them, so each record expires
+    # (Settings.unknown_channel_retention_s) besides the store's cap on how many are kept.
+    unknown_channels = "${var.environment}_unknown_channels"
   }
 }
 
