@@ -402,7 +402,20 @@ class CleanupRun(JobResult):
     job: Literal["cleanup"] = "cleanup"
     mirror_events_deleted: int
     conflicts_deleted: int
+    # Records past their ``expire_at``, by kind (plans with their progress, allocations, channels, ...).
+    expired_deleted: dict[str, int] = {}
     unwatched: int
+
+
+class AvailabilityRun(JobResult):
+    """``{"job": "availability"}``: the free/busy check of every clinic with calendars."""
+
+    job: Literal["availability"] = "availability"
+    clinics: int
+    collisions: int
+    conflicts_opened: int
+    conflicts_resolved: int
+    not_readable: int
 
 
 class OpenApiDocument(BaseModel):

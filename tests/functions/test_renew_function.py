@@ -12,8 +12,8 @@ import pytest
 
 from calsync import errors
 from calsync.bootstrap import Container, get_container, set_container
-from calsync.model import CalendarRecord, MirrorEvent
-from calsync.results import RenewRun
+from calsync.model import Allocation, CalendarRecord, MirrorEvent, Professional
+from calsync.results import AvailabilityRun, RenewRun
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 from tests.functions.test_webhook_function import make_settings
 
@@ -83,7 +83,14 @@ def test_cleanup_job(wired) -> None:
     end = clock.now() - timedelta(days=200)
     store.put_events([MirrorEvent(calendar_key="room-1", external_id="e1", google_calendar_id="room1@g", end=end)])
     response = client.post("/", json={"job": "cleanup"})
-    assert response.get_json() == {"job": "cleanup", "mirror_events_deleted": 1, "conflicts_deleted": 0, "unwatched": 0}
+    expired = dict.fromkeys(("plans", "allocations", "channels", "free_busy", "unknown_channels"), 0)
+    assert response.get_json() == {
+        "job": "cleanup",
+        "mirror_events_deleted": 1,
+        "conflicts_deleted": 0,
+        "expired_deleted": expired,
+        "unwatched": 0,
+    }
 
 
 @pytest.mark.parametrize("body", [b"", b"{}", b'{"job": "nope"}', b"not json", b'{"job": "renew", "x": 1}'])
@@ -103,3 +110,37 @@ def test_queue_down_is_503_with_retry_after(wired) -> None:
     response = client.post("/", json={"job": "poll"})
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "30"
+
+
+def test_availability_job_checks_every_clinic_with_professional_calendars(wired) -> None:
+    client, store, _, clock, api = wired
+    start = clock.now() + timedelta(days=1)
+    store.put_calendar(CalendarRecord(key="c1-prof-p1", google_calendar_id="p1@g", kind="professional", clinic_id="c1"))
+    store.replace_professionals("c1", [Professional(clinic_id="c1", id="p1", name="P1", email="dr.p1@clinic.example")])
+    store.put_allocations(
+        [
+            Allocation(
+                id="a1",
+                clinic_id="c1",
+                professional_id="p1",
+                room_id="r1",
+                start=start,
+                end=start + timedelta(hours=1),
+                status="reviewed",
+            )
+        ]
+    )
+    api.add_calendar("dr.p1@clinic.example")  # their own primary calendar, busy over the allocation
+    api.insert_event(
+        "dr.p1@clinic.example",
+        {"start": {"dateTime": start.isoformat()}, "end": {"dateTime": (start + timedelta(hours=2)).isoformat()}},
+    )
+
+    first = client.post("/", json={"job": "availability"})
+    again = client.post("/", json={"job": "availability"})
+
+    assert first.status_code == 200, first.get_json()
+    assert AvailabilityRun.model_validate(first.get_json()) == AvailabilityRun(
+        clinics=1, collisions=1, conflicts_opened=1, conflicts_resolved=0, not_readable=0
+    )
+    assert again.get_json()["conflicts_opened"] == 0

@@ -142,14 +142,15 @@ def test_function_roles_are_least_privilege(calsync_module: TfFolder) -> None:
 
 
 def test_scheduler_jobs_have_the_right_schedule_and_body(calsync_module: TfFolder) -> None:
-    """renew every 6 h, poll every 10 min, cleanup daily, each with its {"job": ...} body."""
+    """renew every 6 h, poll every 10 min, cleanup daily, availability hourly, each with its {"job": ...} body."""
     jobs = calsync_module.locals["scheduler_jobs"]
-    assert set(jobs) == {"renew", "poll", "cleanup"}
+    assert set(jobs) == {"renew", "poll", "cleanup", "availability"}
     for name, job in jobs.items():
         assert job["body"] == {"job": name}
     assert _gaps_minutes(_cron_fires(jobs["renew"]["schedule"])) == {360}
     assert _gaps_minutes(_cron_fires(jobs["poll"]["schedule"])) == {10}
     assert len(_cron_fires(jobs["cleanup"]["schedule"])) == 1
+    assert _gaps_minutes(_cron_fires(jobs["availability"]["schedule"])) == {60}
     # The code names poll tasks per interval: it must know the real period.
     env = calsync_module.locals["common_env"]
     assert env["CALSYNC_POLL_INTERVAL_S"] == "${tostring(local.poll_interval_s)}"
@@ -280,8 +281,8 @@ def test_ttl_policies_cover_every_expiring_kind(calsync_module: TfFolder) -> Non
     """Each kind the cleanup deletes by ``expire_at`` has a TTL policy on that field, plus plans' progress."""
     kinds = set(get_args(ExpiringKind))
     collections = calsync_module.locals["ttl_collections"]
-    # progress: plans' subcollection; unknown_channels: expiry set by the webhook, not cleaned up.
-    assert set(collections) == kinds | {"progress", "unknown_channels"}
+    # progress: plans' subcollection, deleted with its plan by the cleanup job.
+    assert set(collections) == kinds | {"progress"}
     for kind in kinds:
         assert collections[kind] == "${var.environment}_" + kind
     ttl = calsync_module.resource("google_firestore_field", "ttl")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from calsync import errors
-from calsync.model import CalendarRecord, Conflict, MirrorEvent
+from calsync.model import Allocation, CalendarRecord, Conflict, FreeBusyState, MirrorEvent
 from calsync.results import CleanupRun, PollRun, RenewRun
 from calsync.services.channels import ChannelConfig, open_channel
 from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew
@@ -171,7 +171,43 @@ def test_cleanup_removes_only_data_past_retention(env) -> None:
         [conflict("c-old", "resolved", 100), conflict("c-new", "resolved", 10), conflict("c-open", "open", None)]
     )
     result = run_cleanup(store=store, clock=clock, config=JobsConfig(channel=CHANNEL, cleanup_batch=1))
-    assert result == CleanupRun(mirror_events_deleted=2, conflicts_deleted=1, unwatched=1)
+    nothing_expired = dict.fromkeys(("plans", "allocations", "channels", "free_busy", "unknown_channels"), 0)
+    assert result == CleanupRun(
+        mirror_events_deleted=2, conflicts_deleted=1, expired_deleted=nothing_expired, unwatched=1
+    )
     assert sorted(eid for _, eid in store.events) == ["edge", "future"]
     assert sorted(store.conflicts) == ["c-new", "c-open"]
     assert run_cleanup(store=store, clock=clock, config=CONFIG).mirror_events_deleted == 0
+
+
+def test_cleanup_deletes_every_expiring_kind_past_its_retention() -> None:
+    store, clock = InMemoryStateStore(), FrozenClock()
+    now = clock.now()
+    long_ago = now - timedelta(days=400)
+    store.put_allocations(
+        [
+            Allocation(
+                id=aid,
+                clinic_id="c1",
+                professional_id="p",
+                room_id="r",
+                start=at,
+                end=at + timedelta(hours=1),
+                status="reviewed",
+                attendees=["patient@example.com"],
+            )
+            for aid, at in (("old", long_ago), ("recent", now - timedelta(days=1)))
+        ]
+    )
+    store.put_free_busy_states([FreeBusyState(clinic_id="c1", professional_id="p", readable=True, checked_at=long_ago)])
+    store.record_unknown_channel(
+        "junk", None, long_ago, min_interval_s=1, expire_at=long_ago + timedelta(days=7), max_records=10
+    )
+
+    result = run_cleanup(store=store, clock=clock, config=CONFIG)
+
+    assert (result.expired_deleted["allocations"], result.expired_deleted["free_busy"]) == (1, 1)
+    assert result.expired_deleted["unknown_channels"] == 1
+    assert list(store.get_allocations(["old", "recent"])) == ["recent"]
+    assert store.list_free_busy_states() == []
+    assert store.list_unknown_channels() == []

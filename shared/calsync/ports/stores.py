@@ -215,7 +215,7 @@ class ConflictStore(ConflictRetention, Protocol):
         ...
 
 
-ExpiringKind = Literal["plans", "allocations", "channels", "free_busy"]
+ExpiringKind = Literal["plans", "allocations", "channels", "free_busy", "unknown_channels"]
 
 
 class RetentionStore(Protocol):

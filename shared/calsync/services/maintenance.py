@@ -14,7 +14,9 @@ run reads the documents that are due, not every calendar and channel (10,000 cal
   ``poll_stale_s`` when the next run comes), or ``webhook_expired``; page by page of ``poll_limit``
   until none is left, skipping calendars in rate-limit backoff or waiting for a human
   (``needs_reauth``, ``error``). Task names are per calendar and poll interval.
-- **cleanup**: delete mirror events that ended before the retention and resolved conflicts older
+- **cleanup**: delete records past their ``expire_at`` (plans with their progress, allocations,
+  channels, free/busy states, unknown-channel records; Firestore's TTL policies delete them too), and
+  mirror events that ended before the retention and resolved conflicts older
   than theirs; then the watch audit: a calendar ``ok`` without a live channel (registered but never
   watched, or a channel that lapsed) becomes ``webhook_expired``, which the renew and poll queries
   find. Firestore only; never touches Google. The audit is the one full read of calendars and
@@ -30,12 +32,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, TypeVar
+from functools import partial
+from typing import Literal, TypeVar, get_args
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, ChannelRecord
-from calsync.ports import CalendarApi, Clock, PushStore, TaskQueue
+from calsync.ports import CalendarApi, Clock, ExpiringKind, PushStore, TaskQueue
 from calsync.results import CleanupRun, PollRun, RenewRun
 from calsync.services.channels import (
     NOT_RENEWABLE_STATUSES,
@@ -49,6 +52,8 @@ from calsync.services.tasks import poll_task_name, renew_task, sync_task
 log = get_logger(__name__)
 EXPIRING_SOON = timedelta(hours=12)
 
+# Records that carry ``expire_at`` (model retention constants): Firestore's TTL deletes them too.
+EXPIRING: tuple[ExpiringKind, ...] = get_args(ExpiringKind)
 # A cleanup run deletes at most this many batches per kind; the next daily run continues.
 CLEANUP_MAX_BATCHES = 40
 UNWATCHED_MESSAGE = "no live push channel"
@@ -211,8 +216,12 @@ def run_cleanup(*, store: PushStore, clock: Clock, config: JobsConfig) -> Cleanu
     conflict_cutoff = now - timedelta(days=config.conflict_retention_days)
     mirror_deleted = _drain(lambda: store.delete_mirror_events_ended_before(mirror_cutoff, config.cleanup_batch))
     conflicts_deleted = _drain(lambda: store.delete_resolved_conflicts_before(conflict_cutoff, config.cleanup_batch))
+    expired: dict[str, int] = {k: _drain(partial(store.delete_expired, k, now, config.cleanup_batch)) for k in EXPIRING}
     return CleanupRun(
-        mirror_events_deleted=mirror_deleted, conflicts_deleted=conflicts_deleted, unwatched=audit_watches(store, now)
+        mirror_events_deleted=mirror_deleted,
+        conflicts_deleted=conflicts_deleted,
+        expired_deleted=expired,
+        unwatched=audit_watches(store, now),
     )
 
 
