@@ -22,7 +22,7 @@ CalendarKind = Literal["professional", "room", "control"]
 CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
 EventOrigin = Literal["system", "manual", "google"]
 SourceOfTruth = Literal["backend", "google"]
-ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual"]
+ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "title_changed", "overlap_manual"]
 ConflictStatus = Literal["open", "resolved"]
 ChannelStatus = Literal["active", "replaced", "stopped", "expired"]
 SyncReason = Literal["webhook", "poll", "publish", "admin", "channel_created", "continuation"]
@@ -183,6 +183,8 @@ class PublishedSnapshot(Record):
     start: datetime | None = None
     end: datetime | None = None
     attendees: list[str] = Field(default_factory=list)
+    # None in snapshots written before titles were compared: such a title is never judged a person's edit.
+    summary: str | None = None
     published_at: datetime | None = None
 
 
@@ -369,6 +371,10 @@ class PlanChunkProgress(Record):
     updated_at: datetime | None = None
     # The chunk's planned actions (JSON), written when apply starts: a task carries only its address.
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    # Runs that reached Google's batch: a rerun after a crash may meet its own earlier writes.
+    attempts: int = 0
+    # Actions skipped when the chunk ran, by reason code (write-time guards and people's edits).
+    skip_reasons: dict[str, int] = Field(default_factory=dict)
 
 
 def merge_published(current: MirrorEvent | None, written: MirrorEvent) -> MirrorEvent:

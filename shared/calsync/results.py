@@ -92,7 +92,7 @@ class ConflictItem(Result):
     """One conflict (also the answer of ``POST /conflicts/{conflict_id}/resolve``)."""
 
     id: str
-    kind: Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual"]
+    kind: Literal["moved_in_google", "deleted_in_google", "attendees_changed", "title_changed", "overlap_manual"]
     calendar_id: str
     event_id: str
     allocation_id: str | None
@@ -284,6 +284,8 @@ class ProgressCalendar(Result):
     written: int
     skipped: int
     failed: int
+    # Why actions were skipped when their chunk ran (reason code → count); absent before any skip.
+    skip_reasons: dict[str, int] | None = None
 
 
 class ProgressAnswer(Result):
