@@ -584,8 +584,19 @@ class Demo:
                 ", ".join(diverged[:5]) or f"{len(self.google_ids)} calendars identical",
             )
         )
+        checks.append(self._keyless())
         checks.append(self._log_audit(log_dir))
         return checks
+
+    def _keyless(self) -> Check:
+        """The functions acted as the Workspace user through keyless delegation (IAM-signed assertions)."""
+        grants = self.api.stats().get("token_grants", {})
+        signed, refused, unverified = (grants.get(k, 0) for k in ("jwt_signed", "refused", "jwt"))
+        return Check(
+            "keyless delegation",
+            signed > 0 and refused == 0 and unverified == 0,
+            f"{signed} tokens from IAM-signed assertions, {unverified} unverified, {refused} refused",
+        )
 
     @property
     def edits_deleted_allocation(self) -> str:
