@@ -228,6 +228,20 @@ class FieldsChaos:
         if what != "title":
             self.people_fields.setdefault((gid, eid), {}).update(body)
         self.ledger.step(f"{actor} {what} of our {eid[:8]} on {self.key_of(gid)}")  # type: ignore[attr-defined]
+        allocation = self.allocations.get(_tags(self.person(None, "GET", gid, eid)).get("allocation_id", ""))  # type: ignore[attr-defined]
+        if what != "title" and allocation is not None and allocation.status != "cancelled" and self.rng.random() < 0.5:
+            # agendador then moves that allocation: calsync rewrites the event the person just annotated.
+            shift = timedelta(minutes=self.rng.choice([-30, 30, 60]))
+            update = {
+                "revision": allocation.revision + 1,
+                "start": allocation.start + shift,
+                "end": allocation.end + shift,
+            }
+            moved = allocation.model_copy(update=update)
+            self.allocations[moved.id] = moved
+            upsert_allocations([moved], store=self.store, clock=self.clock)
+            self.ledger.step(f"allocation move {moved.id} (after the person's {what})")
+            self.publish(crash=self.rng.random() < 0.3)  # type: ignore[attr-defined]
 
     def step_accept_google(self) -> None:
         """An admin accepts a person's edit; agendador then changes that allocation and it is published."""
