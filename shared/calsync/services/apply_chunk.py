@@ -406,6 +406,8 @@ def run_chunk(
                 "skipped": outcome.skipped,
                 "failed": outcome.failed,
                 "finished": finished,
+                # A finished chunk is never run again: its titles and attendees need not stay.
+                **({"actions": []} if finished else {}),
                 "errors": outcome.errors or [],
                 "attempts": runner.attempts,
                 "skip_reasons": {k: v for k, v in sorted(outcome.skip_reasons.items()) if v},
