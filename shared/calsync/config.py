@@ -82,8 +82,15 @@ class Settings(BaseSettings):
     sync_future_days: int = Field(default=180, ge=1, le=730, description="Full-sync window into the future.")
     page_size: int = Field(default=2500, ge=1, le=2500, description="events.list maxResults.")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Calls per batch request.")
-    lock_lease_s: int = Field(default=300, ge=10, description="Per-calendar lock lease.")
-    sync_run_budget_s: int = Field(default=240, ge=5, description="Work per sync invocation before continuing.")
+    lock_lease_s: int = Field(
+        default=90,
+        ge=10,
+        le=240,
+        description="Per-calendar sync lease, renewed every page: well under the sync function's 300 s timeout.",
+    )
+    sync_run_budget_s: int = Field(
+        default=240, ge=5, le=270, description="Work per sync invocation (under its 300 s timeout) before continuing."
+    )
     renew_margin_s: int = Field(default=86400, ge=600, description="Renew channels expiring within this.")
     channel_ttl_s: int = Field(default=604800, ge=3600, description="Requested push channel TTL.")
     retry_max_attempts: int = Field(default=6, ge=1, le=20, description="Calendar call attempts.")
@@ -106,7 +113,7 @@ class Settings(BaseSettings):
     debounce_s: int = Field(default=30, ge=1, le=3600, description="Webhook debounce bucket (one sync per bucket).")
     renew_queue: str = Field(default="calsync-sync", description="Queue of per-calendar renewal tasks.")
     renew_inline_max: int = Field(default=10, ge=0, description="Renew inline up to this many; fan out above.")
-    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars a poll run enqueues at most.")
+    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars per page of a poll run.")
     poll_stale_s: int = Field(default=3600, ge=60, description="Poll calendars whose last sync is older than this.")
     poll_interval_s: int = Field(default=600, ge=10, description="Poll schedule; names poll tasks per interval.")
     mirror_retention_days: int = Field(default=180, ge=1, description="Keep mirror events ended within this.")

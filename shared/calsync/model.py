@@ -243,12 +243,15 @@ class SyncCursor(Record):
     ``seen_ids`` are the event ids a full listing has returned so far (the tombstone diff needs them
     once the last page arrives). ``base_sync_token`` is the token an incremental pass started from.
     ``follow_up`` asks the run that finishes the pass for one more incremental pass (a trigger arrived).
+    A cursor either names the next page (``page_token``) or, once the listing is complete and only the
+    tombstone diff is left, the listing's ``next_sync_token`` to save when the diff is done.
     """
 
     calendar_key: str
     cursor_id: str
     mode: Literal["full", "incremental"]
-    page_token: str
+    page_token: str | None = None
+    next_sync_token: str | None = None
     query_version: str
     base_sync_token: str | None = None
     time_min: datetime | None = None
@@ -258,6 +261,7 @@ class SyncCursor(Record):
     pages: int = 0
     started_at: datetime
     follow_up: bool = False
+    saves: int = 0  # how many times this pass saved its position (names each continuation task)
 
 
 class ChannelRecord(Record):

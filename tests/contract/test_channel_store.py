@@ -104,3 +104,33 @@ def test_unknown_channel_recorded_rate_limited(channel_store: ChannelStore) -> N
     assert not store.record_unknown_channel("x", "res-x", NOW + timedelta(minutes=5), min_interval_s=3600)
     assert store.record_unknown_channel("x", None, NOW + timedelta(hours=2), min_interval_s=3600)
     assert store.record_unknown_channel("y", None, NOW + timedelta(minutes=5), min_interval_s=3600)  # per id
+
+
+def test_active_channels_expiring_before_a_cutoff_are_paged_by_expiration(channel_store: ChannelStore) -> None:
+    """The renew job's query: active channels expiring (or lapsed) before the cutoff, none other."""
+    store = channel_store
+    store.put_channel(channel("late", expiration=NOW + timedelta(days=5)))
+    store.put_channel(channel("soon", expiration=NOW + timedelta(hours=3)))
+    store.put_channel(channel("lapsed", expiration=NOW - timedelta(hours=1)))
+    store.put_channel(channel("tie-b", expiration=NOW + timedelta(hours=6)))
+    store.put_channel(channel("tie-a", expiration=NOW + timedelta(hours=6)))
+    store.put_channel(channel("replaced", status="replaced", expiration=NOW))
+    store.put_channel(channel("noexp").model_copy(update={"expiration": None}))
+    cutoff = NOW + timedelta(days=1)
+    expected = ["lapsed", "soon", "tie-a", "tie-b"]
+    assert [c.channel_id for c in store.list_active_channels_expiring_before(cutoff, limit=10)] == expected
+    for size in (1, 3):
+        seen: list[str] = []
+        after = None
+        while True:
+            page = store.list_active_channels_expiring_before(cutoff, limit=size, after=after)
+            seen += [c.channel_id for c in page]
+            if len(page) < size:
+                break
+            after = page[-1]
+        assert seen == expected
+    soon = store.list_active_channels_expiring_before(NOW + timedelta(hours=4), limit=10)
+    assert [(c.channel_id, c.expiration) for c in soon] == [
+        ("lapsed", NOW - timedelta(hours=1)),
+        ("soon", NOW + timedelta(hours=3)),
+    ]

@@ -1,8 +1,9 @@
 """``ports.ChannelStore`` on Firestore: push channels, notification bookkeeping, unknown channel ids.
 
 - ``{env}_channels/{channel_id}``: ``ChannelRecord`` (single-field indexes on ``calendar_key`` and
-  ``status``). The highest message number is compare-and-set in a transaction, so a duplicated or
-  reordered notification is recognised (https://developers.google.com/calendar/api/guides/push).
+  ``status``; the composite (status, expiration, channel_id) for the renew job's due channels). The
+  highest message number is compare-and-set in a transaction, so a duplicated or reordered
+  notification is recognised (https://developers.google.com/calendar/api/guides/push).
 - ``{env}_unknown_channels/{channel_id}``: ``UnknownChannel``, channel ids that pushed to us but are
   not ours, written at most once per id per interval.
 """
@@ -59,6 +60,23 @@ class FirestoreChannelStore(FirestoreBase):
         self._schema()
         query = self._col("channels").where(filter=FieldFilter("status", "==", "active"))
         return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
+
+    @classified
+    def list_active_channels_expiring_before(
+        self, cutoff: datetime, *, limit: int, after: ChannelRecord | None = None
+    ) -> list[ChannelRecord]:
+        """Active channels expiring before ``cutoff``, by (expiration, id), after ``after``.
+
+        A cursor query on the (status, expiration, channel_id) index: the renew job reads only the
+        channels due, not every channel.
+        """
+        self._schema()
+        query = self._col("channels").where(filter=FieldFilter("status", "==", "active"))
+        query = query.where(filter=FieldFilter("expiration", "<", cutoff))
+        query = query.order_by("expiration").order_by("channel_id")
+        if after is not None:
+            query = query.start_after({"expiration": after.expiration, "channel_id": after.channel_id})
+        return [ChannelRecord.model_validate(s.to_dict()) for s in query.limit(limit).stream()]
 
     @classified
     def record_notification(

@@ -9,6 +9,11 @@ from typing import Any
 from calsync.model import ChannelRecord, UnknownChannel
 
 
+def _expiry_order(channel: ChannelRecord) -> tuple[datetime, str]:
+    assert channel.expiration is not None
+    return (channel.expiration, channel.channel_id)
+
+
 class InMemoryChannelStore:
     """Push channels in memory."""
 
@@ -42,6 +47,20 @@ class InMemoryChannelStore:
     def list_active_channels(self) -> list[ChannelRecord]:
         """Every active channel."""
         return [c.model_copy(deep=True) for c in self.channels.values() if c.status == "active"]
+
+    def list_active_channels_expiring_before(
+        self, cutoff: datetime, *, limit: int, after: ChannelRecord | None = None
+    ) -> list[ChannelRecord]:
+        """Active channels expiring before ``cutoff``, by (expiration, id), after ``after``."""
+        due = [
+            c
+            for c in self.channels.values()
+            if c.status == "active" and c.expiration is not None and c.expiration < cutoff
+        ]
+        due.sort(key=_expiry_order)
+        if after is not None:
+            due = [c for c in due if _expiry_order(c) > _expiry_order(after)]
+        return [c.model_copy(deep=True) for c in due[:limit]]
 
     def record_notification(
         self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
