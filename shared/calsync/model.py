@@ -22,7 +22,9 @@ CalendarKind = Literal["professional", "room", "control"]
 CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
 EventOrigin = Literal["system", "manual", "google"]
 SourceOfTruth = Literal["backend", "google"]
-ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual", "busy_elsewhere"]
+ConflictKind = Literal[
+    "moved_in_google", "deleted_in_google", "attendees_changed", "title_changed", "overlap_manual", "busy_elsewhere"
+]
 ConflictStatus = Literal["open", "resolved"]
 ChannelStatus = Literal["active", "replaced", "stopped", "expired"]
 SyncReason = Literal["webhook", "poll", "publish", "admin", "channel_created", "continuation"]
@@ -192,6 +194,8 @@ class PublishedSnapshot(Record):
     start: datetime | None = None
     end: datetime | None = None
     attendees: list[str] = Field(default_factory=list)
+    # None in snapshots written before titles were compared: such a title is never judged a person's edit.
+    summary: str | None = None
     published_at: datetime | None = None
 
 
@@ -419,6 +423,10 @@ class PlanChunkProgress(Record):
     # The chunk's planned actions (JSON), written when apply starts: a task carries only its address.
     # They hold titles and attendees, so they are dropped once the chunk has finished.
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    # Runs that reached Google's batch: a rerun after a crash may meet its own earlier writes.
+    attempts: int = 0
+    # Actions skipped when the chunk ran, by reason code (write-time guards and people's edits).
+    skip_reasons: dict[str, int] = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -319,6 +319,8 @@ class ProgressCalendar(Result):
     written: int
     skipped: int
     failed: int
+    # Why actions were skipped when their chunk ran (reason code → count); absent before any skip.
+    skip_reasons: dict[str, int] | None = None
 
 
 class ProgressAnswer(Result):

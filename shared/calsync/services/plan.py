@@ -118,7 +118,7 @@ def _guard(mirror: MirrorEvent, env: str, conflicted: frozenset[str], now: datet
         return R_FOREIGN
     if mirror.status != "cancelled" and has_started(mirror.start, now):
         return R_PAST
-    if mirror.external_id in conflicted or mirror.source_of_truth == "google":
+    if mirror.external_id in conflicted:  # only an open conflict blocks a write (a resolved one returned control)
         return R_CONFLICT
     return None
 
