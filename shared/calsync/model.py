@@ -1,8 +1,6 @@
-"""calsync's data model: Google's wire shapes and our own records.
+"""calsync's data model: our own records, and Google's wire shapes re-exported from ``calsync.wire``.
 
-Wire models (``GoogleEvent`` and friends) mirror the Calendar API v3 resources with their camelCase
-names as aliases and keep unknown fields (``extra="allow"``), so a read-modify-write never drops what
-Google sent. Records (``CalendarRecord``, ``MirrorEvent``, ``Conflict``, ``ChannelRecord``) are what
+Records (``CalendarRecord``, ``MirrorEvent``, ``Conflict``, ``ChannelRecord``) are what
 the state store holds; they use snake_case and UTC datetimes.
 
 Event resource: https://developers.google.com/workspace/calendar/api/v3/reference/events
@@ -10,12 +8,20 @@ Event resource: https://developers.google.com/workspace/calendar/api/v3/referenc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from datetime import date as Date  # the field ``EventTime.date`` shadows ``date`` in annotations
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
-from pydantic.alias_generators import to_camel
+
+# Google's wire shapes live in ``calsync.wire``; re-exported here (``X as X`` marks a re-export).
+from calsync.wire import Attendee as Attendee  # noqa: PLC0414
+from calsync.wire import EventsPage as EventsPage  # noqa: PLC0414
+from calsync.wire import EventTime as EventTime  # noqa: PLC0414
+from calsync.wire import ExtendedProperties as ExtendedProperties  # noqa: PLC0414
+from calsync.wire import GoogleEvent as GoogleEvent  # noqa: PLC0414
+from calsync.wire import WatchChannel as WatchChannel  # noqa: PLC0414
+from calsync.wire import WireModel as WireModel  # noqa: PLC0414
+from calsync.wire import utc as utc  # noqa: PLC0414
 
 Environment = Literal["dev", "stg", "prod"]
 CalendarKind = Literal["professional", "room", "control"]
@@ -47,105 +53,6 @@ def has_started(start: datetime | None, now: datetime) -> bool:
     with ``now`` from the ``Clock`` port of the caller.
     """
     return start is None or start <= now
-
-
-def utc(dt: datetime) -> datetime:
-    """Return ``dt`` as an aware UTC datetime (naive values are taken as UTC)."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-class WireModel(BaseModel):
-    """Base of Google's resources: camelCase aliases, unknown fields kept."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-
-    def to_api(self) -> dict[str, Any]:
-        """The JSON body Google expects (aliases, no unset fields)."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-class EventTime(WireModel):
-    """``start``/``end`` of an event: ``dateTime`` (+ optional ``timeZone``) or an all-day ``date``."""
-
-    date_time: datetime | None = None
-    date: Date | None = None
-    time_zone: str | None = None
-
-    def as_utc(self) -> datetime | None:
-        """The instant as UTC; an all-day date is taken at midnight UTC."""
-        if self.date_time is not None:
-            return utc(self.date_time)
-        if self.date is not None:
-            return datetime.combine(self.date, time.min, tzinfo=UTC)
-        return None
-
-
-class Attendee(WireModel):
-    """One attendee of an event."""
-
-    email: str | None = None
-    display_name: str | None = None
-    response_status: str | None = None
-    optional: bool | None = None
-    organizer: bool | None = None
-    self_: bool | None = Field(default=None, alias="self")
-
-
-class ExtendedProperties(WireModel):
-    """``extendedProperties``: private (this copy only) and shared string maps."""
-
-    private: dict[str, str] | None = None
-    shared: dict[str, str] | None = None
-
-
-class GoogleEvent(WireModel):
-    """A Calendar API event resource (the fields calsync reads; the rest is kept as extra)."""
-
-    id: str
-    status: str | None = None
-    etag: str | None = None
-    updated: datetime | None = None
-    summary: str | None = None
-    description: str | None = None
-    start: EventTime | None = None
-    end: EventTime | None = None
-    attendees: list[Attendee] | None = None
-    extended_properties: ExtendedProperties | None = None
-    recurring_event_id: str | None = None
-    i_cal_uid: str | None = Field(default=None, alias="iCalUID")
-    sequence: int | None = None
-    hangout_link: str | None = None
-    conference_data: dict[str, Any] | None = None
-
-    @property
-    def private_tags(self) -> dict[str, str]:
-        """``extendedProperties.private`` (empty when absent)."""
-        if self.extended_properties is None or self.extended_properties.private is None:
-            return {}
-        return self.extended_properties.private
-
-    @property
-    def cancelled(self) -> bool:
-        """True for a deleted event (a tombstone)."""
-        return self.status == "cancelled"
-
-
-class EventsPage(BaseModel):
-    """One page of events.list: ``next_sync_token`` appears only on the last page."""
-
-    items: list[GoogleEvent] = Field(default_factory=list)
-    next_page_token: str | None = None
-    next_sync_token: str | None = None
-
-
-class WatchChannel(BaseModel):
-    """The answer of events.watch."""
-
-    id: str
-    resource_id: str
-    resource_uri: str | None = None
-    token: str | None = None
-    expiration: datetime | None = None
 
 
 # --- Records held by the state store -------------------------------------------------------------
