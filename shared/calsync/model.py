@@ -118,8 +118,13 @@ class MirrorEvent(Record):
     start: datetime | None = None
     end: datetime | None = None
     all_day: bool = False
+    # Kept for calsync's own events only; a person's event keeps busy time (times, status,
+    # transparency, type, series), never its title or guests.
     summary: str | None = None
     attendees: list[str] = Field(default_factory=list)
+    transparency: str | None = None
+    event_type: str | None = None
+    recurring_event_id: str | None = None
     origin: EventOrigin = "manual"
     source_of_truth: SourceOfTruth = "google"
     allocation_id: str | None = None

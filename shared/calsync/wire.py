@@ -79,6 +79,8 @@ class GoogleEvent(WireModel):
     attendees: list[Attendee] | None = None
     extended_properties: ExtendedProperties | None = None
     recurring_event_id: str | None = None
+    transparency: str | None = None
+    event_type: str | None = None
     i_cal_uid: str | None = Field(default=None, alias="iCalUID")
     sequence: int | None = None
     hangout_link: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -30,13 +31,14 @@ def test_full_then_incremental_is_idempotent() -> None:
     assert calendar.last_full_sync_at is not None
     again = world.sync()
     assert (again.mode, again.pages, again.written) == ("incremental", 1, 0)
-    world.api.person_edit(GCAL, "ev00003", summary="changed")
+    edited = world.api.person_edit(GCAL, "ev00003", summary="changed")
     counting = CountingStore(world.store)
     world.store = counting  # type: ignore[assignment]
     third = world.sync()
     assert (third.written, third.fetched) == (1, 1)
     assert counting.read_ids == ["ev00003"]
-    assert world.store.inner.events[(KEY, "ev00003")].summary == "changed"  # type: ignore[attr-defined]
+    mirrored = world.store.inner.events[(KEY, "ev00003")]  # type: ignore[attr-defined]
+    assert (mirrored.etag, mirrored.summary) == (edited["etag"], None)  # a person's title is not kept
 
 
 def test_expired_token_runs_one_full_listing_and_tombstones_missing() -> None:
@@ -83,18 +85,19 @@ def test_held_lock_marks_pending_and_holder_loops_once_more() -> None:
     seed(world, 3)
     world.sync()
     results = []
+    during: list[dict[str, Any]] = []
 
     def concurrent_trigger(_: str, n: int) -> None:
         if not results:
             results.append(world.sync(holder="second"))
-            world.api.person_edit(GCAL, "ev00002", summary="during first pass")
+            during.append(world.api.person_edit(GCAL, "ev00002", summary="during first pass"))
 
     world.api.on_list = concurrent_trigger
     world.api.person_edit(GCAL, "ev00000", summary="before")
     summary = world.sync(holder="first")
     assert results[0].mode == "skipped"
     assert summary.pages == 2  # its own pass + the pending one
-    assert world.mirror()["ev00002"].summary == "during first pass"
+    assert world.mirror()["ev00002"].etag == during[0]["etag"]  # the edit made meanwhile is mirrored
     assert world.store.locks == {}
 
 

@@ -50,7 +50,8 @@ T = TypeVar("T")
 EVENT_FIELDS = (
     "id,status,etag,updated,summary,description,start,end,"
     "attendees(email,responseStatus,displayName,optional,organizer,self),"
-    "extendedProperties,recurringEventId,iCalUID,sequence,hangoutLink,conferenceData"
+    "extendedProperties,recurringEventId,originalStartTime,transparency,eventType,iCalUID,sequence,hangoutLink,"
+    "conferenceData"
 )
 LIST_FIELDS = f"items({EVENT_FIELDS}),nextPageToken,nextSyncToken"
 HTTP_TIMEOUT_S = 60

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, time, tzinfo
 from typing import Literal
 
 from calsync.model import (
@@ -30,6 +30,7 @@ from calsync.model import (
     TAG_SOURCE_VALUE,
     ConflictKind,
     EventOrigin,
+    EventTime,
     GoogleEvent,
     MirrorEvent,
     PublishedSnapshot,
@@ -143,8 +144,14 @@ def _mirror_from(
     env: str | None,
     allocation_id: str | None,
     now: datetime,
+    tz: tzinfo = UTC,
 ) -> MirrorEvent:
-    """Google's version as a mirror record (a tombstone keeps the last known times and content)."""
+    """Google's version as a mirror record (a tombstone keeps the last known times and content).
+
+    An all-day event's dates are whole days of the calendar's zone (``tz``), end exclusive, stored as
+    the instants they begin and end, so busy time compares with timed events as is. Of people's own
+    events only busy time is kept: no title, no guests.
+    """
     published = current.published if current is not None else None
     if event.cancelled and current is not None:
         return current.model_copy(
@@ -155,8 +162,9 @@ def _mirror_from(
                 "last_synced_at": now,
             }
         )
-    start = event.start.as_utc() if event.start else None
-    end = event.end.as_utc() if event.end else None
+    all_day = bool(event.start and event.start.date is not None and event.start.date_time is None)
+    start, end = _bounds(event.start, tz), _bounds(event.end, tz)
+    ours = origin == "system"
     return MirrorEvent(
         calendar_key=calendar_key,
         external_id=event.id,
@@ -166,9 +174,12 @@ def _mirror_from(
         status=event.status or "confirmed",
         start=start,
         end=end,
-        all_day=bool(event.start and event.start.date is not None and event.start.date_time is None),
-        summary=event.summary,
-        attendees=_emails(event),
+        all_day=all_day,
+        summary=event.summary if ours else None,
+        attendees=_emails(event) if ours else [],
+        transparency=event.transparency,
+        event_type=event.event_type,
+        recurring_event_id=event.recurring_event_id,
         origin=origin,
         source_of_truth="backend" if origin == "system" else "google",
         allocation_id=allocation_id,
@@ -300,6 +311,7 @@ def classify_event(
         env=event_env,
         allocation_id=allocation_id,
         now=now,
+        tz=tz,
     )
     if origin == "manual":
         reason = "manual_deleted" if event.cancelled else ("manual_new" if current is None else "manual_changed")
@@ -327,6 +339,26 @@ def classify_event(
     )
 
 
+def _bounds(when: EventTime | None, tz: tzinfo) -> datetime | None:
+    """An event time as an instant: all-day dates begin at midnight of ``tz``."""
+    if when is None:
+        return None
+    if when.date_time is None and when.date is not None:
+        return datetime.combine(when.date, time.min, tzinfo=tz).astimezone(UTC)
+    return when.as_utc()
+
+
+def busy(event: MirrorEvent) -> bool:
+    """Whether a person's event blocks time: live, opaque ("show as busy"), not a working location."""
+    return (
+        event.status != "cancelled"
+        and event.start is not None
+        and event.end is not None
+        and event.transparency != "transparent"
+        and event.event_type != "workingLocation"
+    )
+
+
 def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
     """True when two half-open intervals share time."""
     return a_start < b_end and b_start < a_end
@@ -334,7 +366,7 @@ def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datet
 
 def overlap_conflict(manual: MirrorEvent, systems: Iterable[MirrorEvent], tz: tzinfo = UTC) -> ConflictAction | None:
     """The ``overlap_manual`` conflict of a live manual event against the system events, if any."""
-    if manual.status == "cancelled" or manual.start is None or manual.end is None or manual.all_day:
+    if not busy(manual) or manual.start is None or manual.end is None:
         return None
     hits: Sequence[MirrorEvent] = sorted(
         (

@@ -31,6 +31,7 @@ from calsync.services.classify import (
     EVENT_CONFLICT_KINDS,
     ConflictAction,
     EventDecision,
+    busy,
     classify_event,
     conflict_id,
     diverging_kinds,
@@ -260,7 +261,7 @@ class Reconciler:
             resolved.extend((event_id, kind) for kind in decision.resolve)
         manual = [m for m in writes.values() if m.origin == "manual"]
         system = {m.external_id: m for m in writes.values() if m.origin == "system"}
-        live_manual = [m for m in manual if m.status != "cancelled" and m.start and m.end and not m.all_day]
+        live_manual = [m for m in manual if busy(m)]
         if live_manual:
             lo = min(m.start for m in live_manual if m.start is not None)
             hi = max(m.end for m in live_manual if m.end is not None)
