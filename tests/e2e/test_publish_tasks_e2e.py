@@ -32,7 +32,15 @@ from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.model import TAG_ALLOCATION, TAG_ENV, TAG_SOURCE, TAG_SOURCE_VALUE
 from calsync.ports import TaskRequest
 from calsync.services.apply import TASK_ROUTE
-from calsync.services.plan import CONTROL_KEY, event_id, professional_key, room_key
+from calsync.services.plan import (
+    CONTROL_KEY,
+    CalendarView,
+    action_dict,
+    event_id,
+    plan_actions,
+    professional_key,
+    room_key,
+)
 from calsync.services.tasks import publish_task_name as task_name
 from devstack import procs, stack
 from tests.e2e.system_clock import system_now
@@ -221,7 +229,23 @@ def test_apply_through_cloud_tasks_writes_each_event_once(world: World, monkeypa
     chunk = store.get_plan_progress(plan["plan_id"], key, 0)
     assert chunk is not None
     assert chunk.finished
-    store.put_plan_progress(chunk.model_copy(update={"finished": False, "done": 0, "updated_at": None}))
+    assert chunk.actions == []  # a finished chunk keeps no titles or attendees
+    # As the crash left it: unfinished, with the actions the plan gave it (the planner's, for this calendar).
+    record = store.get_calendar(key)
+    assert record is not None
+    planned = plan_actions(
+        env=ENV,
+        now=datetime.fromisoformat(plan["planned_at"]),
+        allocations=store.list_allocations(CLINIC, start, start + timedelta(days=3)),
+        calendars={key: CalendarView(record)},
+        time_min=start,
+        time_max=start + timedelta(days=3),
+        clear_future=False,
+    )
+    actions = [action_dict(a) for a in planned if a.action != "skip"][: chunk.total]
+    store.put_plan_progress(
+        chunk.model_copy(update={"finished": False, "done": 0, "updated_at": None, "actions": actions})
+    )
     task = TaskRequest(
         queue=stack.QUEUES[1],
         url=world.endpoints.functions["publish"].rstrip("/") + TASK_ROUTE,
