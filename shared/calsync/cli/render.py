@@ -116,11 +116,16 @@ def plan(console: Console, answer: Mapping[str, Any]) -> None:
     counts.add_column("calendar", overflow="fold")
     for action in ("create", "update", "delete", "skip"):
         counts.add_column(action, justify="right", style=ACTION_STYLE[action])
+    # Whose events the deletes touch (the control calendar is shared by every clinic).
+    counts.add_column("deletes of clinic", overflow="fold")
     for calendar in calendars:
-        counts.add_row(text(calendar.get("calendar_id")), *(str(_count(calendar.get(a))) for a in ACTION_STYLE))
+        owners = ", ".join(f"{k}:{v}" for k, v in sorted(_mapping(calendar.get("deletes_by_clinic")).items()))
+        counts.add_row(
+            text(calendar.get("calendar_id")), *(str(_count(calendar.get(a))) for a in ACTION_STYLE), owners or "-"
+        )
     totals = _mapping(answer.get("totals"))
     counts.add_section()
-    counts.add_row("[bold]total[/bold]", *(str(_count(totals.get(a))) for a in ACTION_STYLE))
+    counts.add_row("[bold]total[/bold]", *(str(_count(totals.get(a))) for a in ACTION_STYLE), "")
     console.print(counts)
 
     quota = _mapping(answer.get("quota"))

@@ -34,7 +34,8 @@ from calsync.model import (
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.results import ChunkDone
 from calsync.services.our_events import Desired, event_body, mirror_of_written
-from calsync.services.plan import PlanAction, PublishConfig, action_from
+from calsync.services.plan import PublishConfig
+from calsync.services.plan_actions import PlanAction, action_from
 from calsync.services.reconcile import Reconciler
 
 log = get_logger(__name__)
@@ -122,11 +123,11 @@ class ChunkRunner:
         google_calendar_id = self.record.google_calendar_id
         if a.action == "create":
             assert a.desired is not None
-            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired)
+            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired, clinic_id=a.clinic_id)
             return BatchOp(kind="insert", calendar_id=google_calendar_id, body=body, send_updates="none")
         if a.action == "update":
             assert a.desired is not None
-            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired)
+            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired, clinic_id=a.clinic_id)
             return BatchOp(
                 kind="update",
                 calendar_id=google_calendar_id,
@@ -166,6 +167,7 @@ class ChunkRunner:
                 self.record,
                 env=self.config.env,
                 allocation_id=action.allocation_id,
+                clinic_id=action.clinic_id,
                 desired=action.desired,
                 now=now,
                 confirmed=confirmed,

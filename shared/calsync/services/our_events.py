@@ -7,7 +7,8 @@ described one way whoever writes it.
   so a retried or repeated write never duplicates an event.
 - An allocation goes to three calendars (``professional_key``, ``room_key``, ``CONTROL_KEY``), with
   guests only on the professional's copy.
-- Every body carries ``extendedProperties.private`` tags: source, environment, schema, allocation.
+- Every body carries ``extendedProperties.private`` tags: source, environment, schema, allocation and
+  clinic (the control calendar is shared by the clinics of an environment: the tag says whose it is).
 - The mirror record of an event we wrote keeps a snapshot of what we published
   (``mirror_of_written``): a sync compares Google's content with it to find a person's edit.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 from calsync.model import (
     TAG_ALLOCATION,
+    TAG_CLINIC,
     TAG_ENV,
     TAG_SCHEMA,
     TAG_SCHEMA_VERSION,
@@ -73,11 +75,16 @@ def desired_for(allocation: Allocation, calendar: CalendarRecord) -> Desired:
     return Desired(summary=allocation.title, start=allocation.start, end=allocation.end, attendees=attendees)
 
 
-def event_body(env: str, allocation_id: str | None, event_id_: str, desired: Desired) -> dict[str, Any]:
-    """The events.insert/update body of one of our events, tagged with source, environment and schema."""
+def event_body(
+    env: str, allocation_id: str | None, event_id_: str, desired: Desired, *, clinic_id: str | None
+) -> dict[str, Any]:
+    """The events.insert/update body of one of our events, tagged with source, environment, schema and
+    (when it has them) its allocation and clinic."""
     tags = {TAG_SOURCE: TAG_SOURCE_VALUE, TAG_ENV: env, TAG_SCHEMA: TAG_SCHEMA_VERSION}
     if allocation_id is not None:
         tags[TAG_ALLOCATION] = allocation_id
+    if clinic_id is not None:
+        tags[TAG_CLINIC] = clinic_id
     body: dict[str, Any] = {
         "id": event_id_,
         "summary": desired.summary,
@@ -109,6 +116,7 @@ def mirror_of_written(
     *,
     env: str,
     allocation_id: str | None,
+    clinic_id: str | None,
     desired: Desired | None,
     now: datetime,
     confirmed: bool = True,
@@ -134,6 +142,7 @@ def mirror_of_written(
         source_of_truth="backend",
         allocation_id=allocation_id,
         env=env,
+        clinic_id=clinic_id,
         last_synced_at=now,
         published=published_snapshot(desired, event.etag if confirmed else None, status, now),
     )
