@@ -255,6 +255,7 @@ class Demo:
         self.person_key = f"{self.clinic.id}-prof-{self.person.id}"
         self.google_ids: dict[str, str] = {}
         self.edits: dict[str, Edit] = {}
+        self.busy_elsewhere: set[str] = set()
         self._stats = clients.stats()
         self._own = Counter(clients.own_calls)
         # The person's published allocations an hour or more ahead, fixed once: [0] is moved, [1]
@@ -438,6 +439,72 @@ class Demo:
         for edit in self.result.edits:
             self.say(f"{edit.name}: in the mirror after {edit.latency_s:.2f}s.")
 
+    def own_calendars(self) -> None:
+        """Another professional marks time on their own primary calendar; calsync reads its free/busy.
+
+        A weekly lunch block (a series), an all-day day off and an out-of-office, each over one of
+        their published allocations; they share free/busy with calsync's acting user, as a clinic asks
+        its professionals to. ``POST /clinics/{id}/availability`` then raises one ``busy_elsewhere``
+        conflict per colliding allocation, with a suggestion.
+        """
+        with self.phase("own calendars -> free/busy -> busy_elsewhere"):
+            other = next(p for p in self.clinic.professionals if p.id != self.person.id)
+            # One allocation per kind, on three different days, so each kind shows on its own.
+            by_day: dict[object, demo_data.Allocation] = {}
+            for allocation in self._future_of(other.id, self.data.now + timedelta(hours=1)):
+                by_day.setdefault(allocation.start.astimezone(UTC).date(), allocation)
+            if len(by_day) < 3:
+                raise DemoError(f"the dataset gives {other.id} allocations on fewer than 3 future days")
+            weekly, dayoff, away = list(by_day.values())[:3]
+            lunch = (weekly.start - timedelta(days=7, minutes=15), weekly.start - timedelta(days=7, minutes=-30))
+            day = dayoff.start.astimezone(UTC).date()  # all-day in the primary calendar's zone (UTC here)
+            busy = [(lunch[0] + timedelta(days=7 * k), lunch[1] + timedelta(days=7 * k)) for k in range(4)]
+            busy += [
+                (datetime.combine(day, day_time(), UTC), datetime.combine(day, day_time(), UTC) + timedelta(days=1)),
+                (away.start - timedelta(hours=1), away.end + timedelta(hours=1)),
+            ]
+            zone = "America/Sao_Paulo"
+            bodies: list[dict[str, Any]] = [
+                {
+                    "summary": "Almoço",
+                    "start": {"dateTime": lunch[0].isoformat(), "timeZone": zone},
+                    "end": {"dateTime": lunch[1].isoformat(), "timeZone": zone},
+                    "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=4"],
+                },
+                {
+                    "summary": "Folga",
+                    "start": {"date": day.isoformat()},
+                    "end": {"date": busy[4][1].date().isoformat()},
+                },
+                {
+                    "summary": "Congresso",
+                    "eventType": "outOfOffice",
+                    "outOfOfficeProperties": {"autoDeclineMode": "declineNone"},
+                    "start": {"dateTime": busy[5][0].isoformat()},
+                    "end": {"dateTime": busy[5][1].isoformat()},
+                },
+            ]
+            for body in bodies:
+                self.api.google(
+                    "calendar.events.insert", "POST", "calendars/primary/events", user=other.email, json=body
+                )
+            share = {"role": "freeBusyReader", "scope": {"type": "user", "value": stack.CALENDAR_USER}}
+            self.api.google("calendar.acl.insert", "POST", "calendars/primary/acl", user=other.email, json=share)
+            checked = self.api.admin("POST", f"clinics/{self.clinic.id}/availability")
+        at = _parse(str(checked["checked_at"]))
+        self.busy_elsewhere = {
+            a.id
+            for a in self.clinic.allocations
+            if a.professional_id == other.id
+            and a.status in ("reviewed", "adjusted")
+            and at < a.start < at + timedelta(days=14)
+            and any(start < a.end and a.start < end for start, end in busy)
+        }
+        self.say(
+            f"{other.id}'s own calendar (a weekly block, a day off, an out-of-office): {checked['collisions']} "
+            f"allocations collide with busy time there; {checked['conflicts_opened']} busy_elsewhere conflicts."
+        )
+
     def _edit(self, key: str, name: str, event_id: str) -> Edit:
         edit = Edit(name, event_id)
         self.edits[key] = edit
@@ -495,7 +562,16 @@ class Demo:
             ("deleted_in_google", self.edits["delete"].event_id),
             ("overlap_manual", self.edits["overlap"].event_id),
         }
-        open_ = [c for c in result.conflicts if c["status"] == "open"]
+        every_open = [c for c in result.conflicts if c["status"] == "open"]
+        open_ = [c for c in every_open if c["kind"] != "busy_elsewhere"]
+        busy = Counter(c["allocation_id"] for c in every_open if c["kind"] == "busy_elsewhere")
+        checks.append(
+            Check(
+                "busy elsewhere: one conflict per colliding allocation",
+                set(busy) == self.busy_elsewhere and set(busy.values()) == {1},
+                f"{len(busy)} conflicts, expected {len(self.busy_elsewhere)} (weekly block, day off, out of office)",
+            )
+        )
         seen = Counter((c["kind"], c["event_id"]) for c in open_ if c["calendar_id"] == self.person_key)
         missing = [kind for kind, eid in sorted(expected) if seen[(kind, eid)] != 1]
         extra = [f"{c['kind']} on {c['calendar_id']}" for c in open_ if (c["kind"], c["event_id"]) not in expected]
@@ -584,8 +660,19 @@ class Demo:
                 ", ".join(diverged[:5]) or f"{len(self.google_ids)} calendars identical",
             )
         )
+        checks.append(self._keyless())
         checks.append(self._log_audit(log_dir))
         return checks
+
+    def _keyless(self) -> Check:
+        """The functions acted as the Workspace user through keyless delegation (IAM-signed assertions)."""
+        grants = self.api.stats().get("token_grants", {})
+        signed, refused, unverified = (grants.get(k, 0) for k in ("jwt_signed", "refused", "jwt"))
+        return Check(
+            "keyless delegation",
+            signed > 0 and refused == 0 and unverified == 0,
+            f"{signed} tokens from IAM-signed assertions, {unverified} unverified, {refused} refused",
+        )
 
     @property
     def edits_deleted_allocation(self) -> str:
@@ -602,13 +689,17 @@ class Demo:
 
     def _person_future(self, after: datetime) -> list[demo_data.Allocation]:
         """The person's published allocations starting after ``after``, in time order."""
+        return self._future_of(self.person.id, after)
+
+    def _future_of(self, professional_id: str, after: datetime) -> list[demo_data.Allocation]:
+        """A professional's published allocations starting after ``after``, in time order (at least 3)."""
         mine = [
             a
             for a in self.clinic.allocations
-            if a.professional_id == self.person.id and a.status in ("reviewed", "adjusted") and a.start > after
+            if a.professional_id == professional_id and a.status in ("reviewed", "adjusted") and a.start > after
         ]
         if len(mine) < 3:
-            raise DemoError(f"the dataset gives {self.person.id} fewer than 3 future allocations to edit")
+            raise DemoError(f"the dataset gives {professional_id} fewer than 3 future allocations to edit")
         return sorted(mine, key=lambda a: a.start)
 
     def _events_path(self, key: str) -> str:
@@ -839,6 +930,7 @@ def run_demo(
         demo.personal_event()
         demo.publish()
         demo.people_edit()
+        demo.own_calendars()
         result.stats = demo.api.stats()
         with demo.phase("verify convergence"):
             demo.verify(config.log_dir)

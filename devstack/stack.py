@@ -43,11 +43,12 @@ from devstack import procs
 PROJECT = "demo-calsync"
 REGION = "southamerica-east1"
 QUEUES = ("calsync-sync", "calsync-publish")
-# In production calsync's service account impersonates a Workspace user through domain-wide
-# delegation (Google refuses attendees and Meet links from a bare service account). Locally the
-# Calendar emulator lets unauthenticated calls act as that user; the delegation path itself (a
-# service-account JWT with ``sub``) is tested in tests/integration/test_credentials.py.
+# calsync acts as a Workspace user through domain-wide delegation (Google refuses attendees and Meet
+# links from a bare service account), signed without a key: the functions ask IAM (locally the
+# Calendar emulator's signBlob) to sign the assertion as the delegation service account. The emulator
+# also lets unauthenticated calls act as that user (its ``--default-user``), for tools and tests.
 CALENDAR_USER = "agenda@clinic.example"
+DELEGATION_SERVICE_ACCOUNT = "calsync-calendar@demo-calsync.iam.gserviceaccount.com"
 FUNCTIONS = ("webhook", "sync", "renew", "publish")
 # Chosen away from the usual dev ports (8080, 8081 Firestore, 8085 Pub/Sub, 9000, 5000, ...).
 DEFAULT_BASE_PORT = 18460
@@ -374,7 +375,10 @@ def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_to
         "CALSYNC_CALENDAR_API_ENDPOINT": f"{calendar}/calendar/v3/",
         "CALSYNC_CALENDAR_BATCH_URI": f"{calendar}/batch/calendar/v3",
         "CALSYNC_TOKEN_URI": f"{calendar}/token",
-        "CALSYNC_CALENDAR_CREDENTIALS": "anonymous",
+        # Keyless delegation as in production: the emulator's IAM signs the assertion, /token verifies it.
+        "CALSYNC_CALENDAR_CREDENTIALS": "delegated",
+        "CALSYNC_IAM_CREDENTIALS_ENDPOINT": calendar,
+        "CALSYNC_DELEGATION_SERVICE_ACCOUNT": DELEGATION_SERVICE_ACCOUNT,
         "CALSYNC_DELEGATED_USER": CALENDAR_USER,
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,

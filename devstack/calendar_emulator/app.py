@@ -27,6 +27,7 @@ from devstack.calendar_emulator.api import ApiRequest, ApiResponse, Emulator, er
 from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT, TokenError, caller_for
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import FaultSpec, PushSpec, QuotaSpec, fault_error
+from devstack.calendar_emulator.iam import SIGN_BLOB_SUFFIX
 from devstack.calendar_emulator.usage import UsageLimitsSpec
 
 BATCH_PATH = "/batch/calendar/v3"
@@ -132,6 +133,24 @@ def create_app(
         content_type, payload = batch.render(answers)
         return Response(payload, headers={"Content-Type": content_type})
 
+    def stats() -> dict[str, object]:
+        iam = {"token_grants": dict(emu.tokens.grants), "iam_signed": emu.tokens.iam.signed}
+        return {**emu.stats.snapshot(), "usage": emu.usage.snapshot(), **iam}
+
+    async def sign_blob(request: Request) -> Response:
+        name = request.path_params["name"]
+        if not name.endswith(SIGN_BLOB_SUFFIX):
+            return _to_response(error_response(ApiError(404, "notFound", "Not Found")))
+        try:
+            caller = emu.tokens.caller(request.headers.get("authorization"), request.headers.get("x-emulator-user"))
+            data = await _json_body(request)
+            payload = data.get("payload") if isinstance(data, dict) else None
+            if not isinstance(payload, str):
+                raise ApiError(400, "badRequest", "Invalid value at 'payload'")
+            return JSONResponse(emu.tokens.iam.sign_blob(name.removesuffix(SIGN_BLOB_SUFFIX), caller.email, payload))
+        except ApiError as error:
+            return _to_response(error_response(error))
+
     async def token(request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
         try:
@@ -178,10 +197,21 @@ def create_app(
                 emu.push.spec = _validated(PushSpec, await _json_body(request))
             return JSONResponse(emu.push.spec.model_dump())
         if name == "stats" and method == "GET":
-            return JSONResponse({**emu.stats.snapshot(), "usage": emu.usage.snapshot()})
+            return JSONResponse(stats())
         if name == "stats/reset" and method == "POST":
             emu.stats.reset()  # counters only: usage windows and lockouts are state, not statistics
-            return JSONResponse({**emu.stats.snapshot(), "usage": emu.usage.snapshot()})
+            emu.tokens.grants.clear()
+            return JSONResponse(stats())
+        if name == "iam":
+            if method == "POST":
+                data = await _json_body(request)
+                creators = data.get("token_creators") if isinstance(data, dict) else None
+                emu.tokens.iam.token_creators = (
+                    None if creators is None else {str(a): {str(c) for c in who} for a, who in creators.items()}
+                )
+            creators_now = emu.tokens.iam.token_creators
+            listed = None if creators_now is None else {a: sorted(c) for a, c in creators_now.items()}
+            return JSONResponse({"token_creators": listed})
         if name == "revoke" and method == "POST":
             data = await _json_body(request)
             refresh = data.get("refresh_token") if isinstance(data, dict) else None
@@ -206,6 +236,7 @@ def create_app(
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes = [
         Route("/token", token, methods=["POST"]),
+        Route("/v1/projects/-/serviceAccounts/{name}", sign_blob, methods=["POST"]),
         Route(BATCH_PATH, batch_endpoint, methods=["POST"]),
         Route("/_emulator/{name:path}", control, methods=methods),
         Route("/calendar/v3/{rest:path}", api, methods=methods),

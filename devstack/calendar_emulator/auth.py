@@ -2,11 +2,14 @@
 
 ``POST /token`` accepts ``grant_type=refresh_token`` and the service-account JWT bearer grant
 (``urn:ietf:params:oauth:grant-type:jwt-bearer``), so google-auth's credential classes work with
-``token_uri`` pointed here. Access tokens are opaque and map back to their principal.
+``token_uri`` pointed here. Access tokens are opaque and map back to their principal. An assertion
+issued by a service account whose key the emulator holds (it signed through ``signBlob``, see
+``iam``) must carry a valid signature; other assertions are not verified (tests generate their keys).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +18,7 @@ from google.auth import jwt
 
 from devstack.calendar_emulator import wire
 from devstack.calendar_emulator.errors import ApiError
+from devstack.calendar_emulator.iam import Iam
 from devstack.calendar_emulator.store import Caller
 
 DEFAULT_SERVICE_ACCOUNT = "calsync-sa@demo-calsync.iam.gserviceaccount.com"
@@ -63,6 +67,10 @@ class Tokens:
     revoked: set[str] = field(default_factory=set)
     # The principal of requests that carry no credentials (``--default-user``).
     default_user: str = DEFAULT_SERVICE_ACCOUNT
+    iam: Iam = field(default_factory=Iam)
+    # Grants by kind: ``refresh_token``, ``jwt`` (assertion not verifiable here), ``jwt_signed``
+    # (verified against a key of ``iam``), ``refused``.
+    grants: dict[str, int] = field(default_factory=dict)
 
     def issue(self, form: dict[str, str]) -> dict[str, Any]:
         """Answer a token request (form fields of ``POST /token``)."""
@@ -75,20 +83,35 @@ class Tokens:
                 raise TokenError(401, "invalid_client", "The OAuth client was not found.")
             if refresh in self.revoked:
                 raise TokenError(400, "invalid_grant", "Token has been expired or revoked.")
+            self.grants["refresh_token"] = self.grants.get("refresh_token", 0) + 1
             return self._grant(caller_for(user_of_refresh_token(refresh)), refresh, form.get("scope"))
         if grant_type == JWT_GRANT:
             assertion = form.get("assertion", "")
             try:
-                # The signature is deliberately not verified: keys are generated per test.
                 claims: dict[str, Any] = jwt.decode(assertion, verify=False)  # type: ignore[no-untyped-call]
             except ValueError as exc:
                 raise TokenError(400, "invalid_grant", "Invalid JWT: malformed assertion.") from exc
             subject = claims.get("sub") or claims.get("iss")
             if not subject:
                 raise TokenError(400, "invalid_grant", "Invalid JWT: no iss or sub claim.")
+            self._check_signature(assertion, str(claims.get("iss") or ""))
             # A ``sub`` different from ``iss`` is domain-wide delegation: act as that person.
             return self._grant(caller_for(str(subject)), None, claims.get("scope"))
         raise TokenError(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+
+    def _check_signature(self, assertion: str, issuer: str) -> None:
+        """Refuse an assertion of an account whose key the emulator holds unless that key signed it."""
+        head, _, signature = assertion.rpartition(".")
+        try:
+            raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        except ValueError:
+            raw = b""
+        verified = self.iam.verifies(issuer, head.encode(), raw)
+        if verified is False:
+            self.grants["refused"] = self.grants.get("refused", 0) + 1
+            raise TokenError(400, "invalid_grant", "Invalid JWT Signature.")
+        kind = "jwt_signed" if verified else "jwt"
+        self.grants[kind] = self.grants.get(kind, 0) + 1
 
     def _grant(self, caller: Caller, refresh: str | None, scope: str | None) -> dict[str, Any]:
         token = wire.new_opaque("ya29.emu-")

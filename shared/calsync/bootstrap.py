@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from calsync.config import Settings
 from calsync.logs import configure
+from calsync.services.availability import AvailabilityConfig
 from calsync.services.channels import ChannelConfig
 from calsync.services.health import HealthConfig
 from calsync.services.maintenance import JobsConfig
@@ -110,20 +111,27 @@ def push_config(settings: Settings) -> PushConfig:
     )
 
 
+def availability_config(settings: Settings) -> AvailabilityConfig:
+    """The free/busy check's settings."""
+    return AvailabilityConfig(
+        env=settings.environment, time_zone=settings.display_time_zone, horizon_days=settings.availability_horizon_days
+    )
+
+
 def health_config(settings: Settings) -> HealthConfig:
     """The health report's thresholds."""
     return HealthConfig(stale_s=settings.poll_stale_s)
 
 
 def default_api(settings: Settings, secrets: Secrets) -> CalendarApi:
-    """The Calendar API with the service account (or anonymous on the emulator)."""
+    """The Calendar API acting through keyless delegation (or anonymous on the emulator)."""
     from calsync.adapters.google_calendar import GoogleCalendarApi
 
     if settings.calendar_credentials == "anonymous":
         return GoogleCalendarApi.from_settings(settings)
-    from calsync.adapters.credentials import service_account_credentials
+    from calsync.adapters.credentials import delegated_credentials
 
-    return GoogleCalendarApi.from_settings(settings, service_account_credentials(settings, secrets))
+    return GoogleCalendarApi.from_settings(settings, delegated_credentials(settings))
 
 
 # --- the container ---------------------------------------------------------------------------------

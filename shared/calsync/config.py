@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_CALENDAR_BATCH = "https://www.googleapis.com/batch/calendar/v3"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
+GOOGLE_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
@@ -45,8 +46,16 @@ class Settings(BaseSettings):
     calendar_api_endpoint: str = Field(default=GOOGLE_CALENDAR_API, description="Calendar API base URL.")
     calendar_batch_uri: str = Field(default=GOOGLE_CALENDAR_BATCH, description="Calendar batch endpoint.")
     token_uri: str = Field(default=GOOGLE_TOKEN_URI, description="OAuth2 token endpoint.")
-    calendar_credentials: Literal["service_account", "anonymous"] = Field(
-        default="service_account", description="How the Calendar adapter authenticates (anonymous: emulator)."
+    calendar_credentials: Literal["delegated", "anonymous"] = Field(
+        default="delegated",
+        description="How the Calendar adapter authenticates: keyless domain-wide delegation (anonymous: emulator).",
+    )
+    delegation_service_account: str = Field(
+        default="", description="Service account authorised for domain-wide delegation; signs without a key."
+    )
+    iam_credentials_endpoint: str = Field(
+        default=GOOGLE_IAM_CREDENTIALS,
+        description="IAM Credentials API base URL (signBlob); dev only may change it.",
     )
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
 
@@ -55,7 +64,6 @@ class Settings(BaseSettings):
     secrets_backend: Literal["secret_manager", "env"] = Field(
         default="secret_manager", description="Where secrets are read from (env: dev only)."
     )
-    secret_service_account_key: str = Field(default="calsync-sa-key", description="Secret: SA key JSON.")
     secret_oauth_client: str = Field(default="calsync-oauth-client", description="Secret: OAuth client JSON.")
     secret_token_key: str = Field(default="calsync-token-key", description="Secret: token encryption key.")
     secret_admin_token: str = Field(default="calsync-admin-token", description="Secret: local admin token.")
@@ -104,6 +112,9 @@ class Settings(BaseSettings):
     mirror_retention_days: int = Field(default=180, ge=1, description="Keep mirror events ended within this.")
     conflict_retention_days: int = Field(default=90, ge=1, description="Keep resolved conflicts this long.")
     cleanup_batch: int = Field(default=500, ge=1, le=500, description="Documents deleted per batch by cleanup.")
+    availability_horizon_days: int = Field(
+        default=14, ge=1, le=62, description="Days ahead the free/busy check compares with published allocations."
+    )
     unknown_channel_interval_s: int = Field(default=3600, ge=1, description="Record an unknown channel id once per.")
 
     @field_validator("webhook_url")
@@ -123,4 +134,8 @@ class Settings(BaseSettings):
             raise ValueError("admin_token is a placeholder; refused outside dev")
         if self.calendar_credentials == "anonymous":
             raise ValueError("anonymous Calendar credentials are for the local emulator only")
+        if self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS:
+            raise ValueError("iam_credentials_endpoint may differ from Google's in dev only")
+        if not self.delegation_service_account:
+            raise ValueError("delegation_service_account is required outside dev (keyless delegation)")
         return self

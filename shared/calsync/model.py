@@ -22,7 +22,7 @@ CalendarKind = Literal["professional", "room", "control"]
 CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
 EventOrigin = Literal["system", "manual", "google"]
 SourceOfTruth = Literal["backend", "google"]
-ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual"]
+ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual", "busy_elsewhere"]
 ConflictStatus = Literal["open", "resolved"]
 ChannelStatus = Literal["active", "replaced", "stopped", "expired"]
 SyncReason = Literal["webhook", "poll", "publish", "admin", "channel_created", "continuation"]
@@ -295,6 +295,16 @@ class Professional(Record):
     id: str
     name: str
     email: str
+
+
+class FreeBusyState(Record):
+    """Whether calsync can read a professional's free/busy (their own primary calendar), and when it last did."""
+
+    clinic_id: str
+    professional_id: str
+    readable: bool
+    reason: str | None = None
+    checked_at: datetime
 
 
 class Room(Record):

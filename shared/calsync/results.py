@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
+from calsync.model import ConflictKind
+
 IsoTime = Annotated[
     datetime,
     PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
@@ -92,7 +94,7 @@ class ConflictItem(Result):
     """One conflict (also the answer of ``POST /conflicts/{conflict_id}/resolve``)."""
 
     id: str
-    kind: Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual"]
+    kind: ConflictKind
     calendar_id: str
     event_id: str
     allocation_id: str | None
@@ -166,12 +168,44 @@ class HealthCalendar(Result):
     open_conflicts: int
 
 
+class HealthFreeBusy(Result):
+    """Whether calsync can read a professional's own calendar (free/busy), as last checked."""
+
+    clinic_id: str
+    professional_id: str
+    readable: bool
+    reason: str | None
+    checked_at: IsoTime
+
+
 class HealthAnswer(Result):
-    """``GET /health``: every calendar, the worst status and the instant it was judged at."""
+    """``GET /health``: every calendar, the worst status and the instant it was judged at.
+
+    ``free_busy`` lists, per professional, whether their own calendar's free/busy is readable (a
+    ``busy_elsewhere`` check cannot see an unshared one; it is not a failure of calsync's calendars).
+    """
 
     status: HealthStatus
     checked_at: IsoTime
     calendars: list[HealthCalendar]
+    free_busy: list[HealthFreeBusy] = []
+
+
+class AvailabilityChecked(Result):
+    """``POST /clinics/{id}/availability`` and the scheduled check: free/busy read, conflicts settled."""
+
+    clinic_id: str
+    checked_at: IsoTime
+    professionals: int
+    readable: int
+    not_readable: list[str]
+    collisions: int
+    conflicts_opened: int
+    conflicts_resolved: int
+
+    def audit(self) -> AuditFields:
+        """Counts only."""
+        return {"count": self.professionals, "conflicts_opened": self.conflicts_opened}
 
 
 class DirectoryReplaced(Result):

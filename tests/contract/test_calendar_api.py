@@ -270,3 +270,22 @@ def test_full_listing_filters_by_private_property_and_window(api: CalendarApi, c
     assert ids(ours) == [eid(1)]
     with pytest.raises(errors.BadRequest):  # an empty window
         api.list_events(cal, time_min=START + timedelta(hours=2), time_max=START + timedelta(hours=2))
+
+
+def test_free_busy_reads_opaque_live_time_only_and_names_unreadable_calendars(api: CalendarApi, cal: str) -> None:
+    window = (START, START + timedelta(days=1))
+    api.insert_event(cal, body(1, id=eid(1)))  # 01:00-01:30
+    api.insert_event(cal, body(1, id=eid(2), end={"dateTime": (START + timedelta(hours=2)).isoformat()}))  # overlaps
+    api.insert_event(cal, body(4, id=eid(3), transparency="transparent"))  # "show as free"
+    api.insert_event(cal, body(6, id=eid(4)))
+    api.delete_event(cal, eid(4))  # cancelled: not busy
+    api.insert_event(cal, body(30, id=eid(5)))  # outside the window
+
+    mine, nobody = api.free_busy([cal, "nobody@group.calendar.google.com"], *window)
+
+    assert mine.calendar_id == cal
+    assert mine.error is None
+    assert [(s - START, e - START) for s, e in mine.busy] == [(timedelta(hours=1), timedelta(hours=2))]
+    assert (nobody.calendar_id, nobody.busy, nobody.error) == ("nobody@group.calendar.google.com", (), "notFound")
+    with pytest.raises(errors.BadRequest):
+        api.free_busy([cal], window[1], window[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from calsync.model import Allocation, Professional, Room
+from calsync.model import Allocation, FreeBusyState, Professional, Room
 from calsync.ports import DirectoryStore
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -61,3 +61,27 @@ def test_allocations_by_id_and_by_window(directory_store: DirectoryStore) -> Non
     replaced = store.get_allocations(["a1"])["a1"]
     assert (replaced.status, replaced.revision) == ("cancelled", 2)
     assert [a.id for a in store.list_allocations("c1", NOW, NOW + timedelta(days=1))] == ["a1", "a2", "a3", "edge"]
+
+
+def test_free_busy_states_per_clinic_survive_a_directory_replace(directory_store: DirectoryStore) -> None:
+    store = directory_store
+    store.replace_professionals("c1", [pro("c1", "p1"), pro("c1", "p2")])
+    hidden = FreeBusyState(clinic_id="c1", professional_id="p2", readable=False, reason="notFound", checked_at=NOW)
+    shared = FreeBusyState(clinic_id="c1", professional_id="p1", readable=True, checked_at=NOW)
+    other = FreeBusyState(clinic_id="c2", professional_id="p1", readable=True, checked_at=NOW)
+    store.put_free_busy_states([hidden, shared, other])
+    store.put_free_busy_states([shared.model_copy(update={"checked_at": NOW + timedelta(hours=1)})])  # replaces
+
+    store.replace_professionals("c1", [pro("c1", "p1"), pro("c1", "p2")])
+
+    assert store.list_free_busy_states("c1") == [
+        shared.model_copy(update={"checked_at": NOW + timedelta(hours=1)}),
+        hidden,
+    ]
+    assert store.list_free_busy_states("c2") == [other]
+    assert store.list_free_busy_states("nobody") == []
+    assert [(f.clinic_id, f.professional_id) for f in store.list_free_busy_states()] == [
+        ("c1", "p1"),
+        ("c1", "p2"),
+        ("c2", "p1"),
+    ]

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -107,16 +108,10 @@ class World:
         return text.count(f'"route": "{TASK_ROUTE}"')
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A private stack; always stopped by ``devstack down``."""
-    state = tmp_path_factory.mktemp("publish-tasks-stack") / "state"
-    env = {
-        **os.environ,
-        "CALSYNC_DEVSTACK_DIR": str(state),
-        "CALSYNC_DEVSTACK_BASE_PORT": "0",
-        "CALSYNC_DEVSTACK_POLL_S": "60",
-    }
+@contextmanager
+def running_stack(state: Path, **extra_env: str) -> Iterator[World]:
+    """A private stack in ``state`` (free ports); always stopped by ``devstack down``."""
+    env = {**os.environ, "CALSYNC_DEVSTACK_DIR": str(state), "CALSYNC_DEVSTACK_BASE_PORT": "0", **extra_env}
     try:
         started = devstack(env, "up")
         assert started.returncode == 0, started.stdout + started.stderr
@@ -124,6 +119,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     finally:
         stopped = devstack(env, "down")
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A private stack for this module."""
+    with running_stack(tmp_path_factory.mktemp("publish-tasks-stack") / "state", CALSYNC_DEVSTACK_POLL_S="60") as w:
+        yield w
 
 
 def _allocations(start: datetime) -> list[dict[str, Any]]:

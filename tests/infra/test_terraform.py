@@ -205,7 +205,20 @@ def test_every_env_var_names_a_setting_and_carries_no_secret(calsync_module: TfF
         assert name in fields, f"{key} is not a Settings field"
         assert "SecretStr" not in str(fields[name].annotation), f"{key} would put a secret value in state"
     assert env["CALSYNC_SECRETS_BACKEND"] == "secret_manager"
-    assert env["CALSYNC_CALENDAR_CREDENTIALS"] == "service_account"
+    assert env["CALSYNC_CALENDAR_CREDENTIALS"] == "delegated"
+
+
+def test_calendar_identity_is_keyless_and_only_calendar_callers_sign(calsync_module: TfFolder) -> None:
+    """No key resource or key secret exists; sync, renew and publish (not the webhook) may sign as it."""
+    assert "google_service_account_key" not in calsync_module.text
+    assert "sa-key" not in calsync_module.text
+    env = calsync_module.locals["common_env"]
+    assert env["CALSYNC_DELEGATION_SERVICE_ACCOUNT"] == "${google_service_account.calendar.email}"
+    signer = calsync_module.resource("google_service_account_iam_member", "calendar_signer")
+    assert signer["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert signer["service_account_id"] == "${google_service_account.calendar.name}"
+    assert signer["for_each"] == "${toset(local.calendar_callers)}"
+    assert _string_list(calsync_module.locals["calendar_callers"], calsync_module) == ["sync", "renew", "publish"]
 
 
 def test_every_secret_referenced_exists(calsync_module: TfFolder, function_module: TfFolder) -> None:

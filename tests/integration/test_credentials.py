@@ -9,19 +9,18 @@ from typing import Any
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import RefreshError
 from pydantic import SecretStr
 
 from calsync import errors
 from calsync.adapters.credentials import (
     CredentialsProvider,
+    Delegation,
     OAuthClient,
     classify_refresh_error,
+    delegated_credentials,
     refresh,
-    service_account_credentials,
-    service_account_from_key,
 )
 from calsync.adapters.secrets import EnvSecrets
 from calsync.adapters.token_crypto import AesGcmTokenCipher, KeyRing, TokenDecryptionError, generate_key
@@ -34,33 +33,12 @@ DR_ANA = "dr.ana@clinic.example"
 REFRESH = f"rt:{DR_ANA}:consent-1"
 
 
-def sa_key_json() -> str:
-    """A service-account key JSON with an RSA key made for this test (token_uri: Google's)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "demo-calsync",
-            "private_key_id": "test-key-1",
-            "private_key": pem,
-            "client_email": SA_EMAIL,
-            "client_id": "1234567890",
-            "token_uri": "https://oauth2.googleapis.com/token",
-        }
-    )
-
-
-SA_KEY = sa_key_json()
 OAUTH_CLIENT = json.dumps({"web": {"client_id": "calsync-web.apps.example", "client_secret": "GOCSPX-test"}})
 
 
 def env_secrets(**extra: str) -> EnvSecrets:
     return EnvSecrets(
         {
-            "CALSYNC_SECRET_CALSYNC_SA_KEY": SA_KEY,
             "CALSYNC_SECRET_CALSYNC_OAUTH_CLIENT": OAUTH_CLIENT,
             "CALSYNC_SECRET_CALSYNC_TOKEN_KEY": generate_key(),
             **extra,
@@ -88,38 +66,37 @@ def store(firestore_client: Any, cipher: AesGcmTokenCipher) -> EncryptedTokenSto
     return EncryptedTokenStore(firestore_client, cipher, environment="dev")
 
 
-# --- service account --------------------------------------------------------------------------------
+# --- keyless domain-wide delegation ------------------------------------------------------------------
 
 
-def test_service_account_jwt_grant(calendar_base: str) -> None:
+def delegation(base: str, **kw: str) -> Delegation:
+    """Keyless delegation against the emulator: its IAM signs, its /token verifies."""
+    urls = {"token_uri": f"{base}/token", "iam_endpoint": base} | kw
+    return Delegation(signer_email=SA_EMAIL, source=AnonymousCredentials(), **urls)  # type: ignore[no-untyped-call]
+
+
+def grants(base: str) -> dict[str, int]:
+    stats: dict[str, Any] = requests.get(f"{base}/_emulator/stats", timeout=10).json()
+    return dict(stats["token_grants"])
+
+
+def test_keyless_delegation_acts_as_the_subject(calendar_base: str) -> None:
     provider = CredentialsProvider(
-        env_secrets(), service_account_secret="calsync-sa-key", token_uri=f"{calendar_base}/token"
+        env_secrets(), delegation=delegation(calendar_base), token_uri=f"{calendar_base}/token", delegated_user=DR_ANA
     )
+    before = grants(calendar_base).get("jwt_signed", 0)
     creds = provider.service_account()
 
     refresh(creds)
 
-    # The key names Google's token_uri, which no machine here reaches: success means the override won.
-    assert creds.valid
-    assert whoami(calendar_base, creds.token) == SA_EMAIL
-
-
-def test_service_account_domain_wide_delegation(calendar_base: str) -> None:
-    provider = CredentialsProvider(
-        env_secrets(),
-        service_account_secret="calsync-sa-key",
-        token_uri=f"{calendar_base}/token",
-        delegated_user=DR_ANA,
-    )
-    creds = provider.service_account()
-
-    refresh(creds)
-
+    # Google's IAM and token endpoints are unreachable here: success means both overrides held, and
+    # the emulator verified the assertion against the key its signBlob used.
     assert whoami(calendar_base, creds.token) == DR_ANA
+    assert grants(calendar_base).get("jwt_signed", 0) == before + 1
     assert provider.service_account() is creds  # built once per instance
 
 
-def test_service_account_from_settings(calendar_base: str) -> None:
+def test_keyless_delegation_from_settings(calendar_base: str) -> None:
     settings = Settings(
         environment="dev",
         gcp_project="demo-calsync",
@@ -127,25 +104,34 @@ def test_service_account_from_settings(calendar_base: str) -> None:
         webhook_url="http://127.0.0.1:1/webhook",
         sync_url="http://127.0.0.1:2/",
         token_uri=f"{calendar_base}/token",
+        iam_credentials_endpoint=calendar_base,
+        delegation_service_account=SA_EMAIL,
         delegated_user=DR_ANA,
         _env_file=None,  # type: ignore[call-arg]
     )
-    creds = service_account_credentials(settings, env_secrets())
+    creds = delegated_credentials(settings)
 
     refresh(creds)
 
     assert whoami(calendar_base, creds.token) == DR_ANA
 
 
-def test_malformed_service_account_key_is_unavailable() -> None:
-    with pytest.raises(errors.SecretUnavailable) as info:
-        service_account_from_key(SecretStr('{"type": "service_account", "private_key": "-----BEGIN x"}'))
-    assert "BEGIN" not in str(info.value)
-    assert info.value.__cause__ is None
+def test_signing_refused_without_token_creator_role(calendar_base: str) -> None:
+    requests.post(
+        f"{calendar_base}/_emulator/iam", json={"token_creators": {SA_EMAIL: ["ops@clinic.example"]}}, timeout=10
+    )
+    try:
+        with pytest.raises(errors.Transient):  # google-auth reports IAM's 403 as a TransportError
+            refresh(delegation(calendar_base).credentials(DR_ANA))
+    finally:
+        requests.post(f"{calendar_base}/_emulator/iam", json={"token_creators": None}, timeout=10)
 
 
-def test_unreachable_token_endpoint_is_transient() -> None:
-    creds = service_account_from_key(SecretStr(SA_KEY), token_uri=f"http://127.0.0.1:{procs.free_port()}/token")
+@pytest.mark.parametrize("dead", ["iam", "token"])
+def test_unreachable_iam_or_token_endpoint_is_transient(calendar_base: str, dead: str) -> None:
+    nowhere = f"http://127.0.0.1:{procs.free_port()}"
+    urls = {"iam_endpoint": nowhere} if dead == "iam" else {"token_uri": f"{nowhere}/token"}
+    creds = delegation(calendar_base, **urls).credentials(DR_ANA)
 
     with pytest.raises(errors.Transient):
         refresh(creds)
@@ -158,7 +144,6 @@ def test_refresh_token_grant(calendar_base: str, store: EncryptedTokenStore) -> 
     store.put("prof-ana", SecretStr(REFRESH))
     provider = CredentialsProvider(
         env_secrets(),
-        service_account_secret="calsync-sa-key",
         oauth_client_secret="calsync-oauth-client",
         token_uri=f"{calendar_base}/token",
         tokens=store,
@@ -176,7 +161,6 @@ def test_revoked_refresh_token_is_auth_revoked(calendar_base: str, store: Encryp
     store.put("prof-ana", SecretStr(REFRESH))
     provider = CredentialsProvider(
         env_secrets(),
-        service_account_secret="calsync-sa-key",
         oauth_client_secret="calsync-oauth-client",
         token_uri=f"{calendar_base}/token",
         tokens=store,
@@ -191,9 +175,7 @@ def test_revoked_refresh_token_is_auth_revoked(calendar_base: str, store: Encryp
 
 
 def test_calendar_without_token_is_auth_revoked(store: EncryptedTokenStore) -> None:
-    provider = CredentialsProvider(
-        env_secrets(), service_account_secret="calsync-sa-key", oauth_client_secret="calsync-oauth-client", tokens=store
-    )
+    provider = CredentialsProvider(env_secrets(), oauth_client_secret="calsync-oauth-client", tokens=store)
 
     with pytest.raises(errors.AuthRevoked) as info:
         provider.for_calendar("never-authorised")
@@ -207,7 +189,6 @@ def test_undecryptable_token_is_auth_revoked(firestore_client: Any, store: Encry
     )
     provider = CredentialsProvider(
         env_secrets(),
-        service_account_secret="calsync-sa-key",
         oauth_client_secret="calsync-oauth-client",
         tokens=other_key,
     )

@@ -1,9 +1,12 @@
 """google-auth credentials for the Calendar API: a service account, or per-calendar OAuth users.
 
-- Service account (https://developers.google.com/identity/protocols/oauth2/service-account): the key
-  JSON comes from Secret Manager; with ``subject`` it impersonates a Workspace user through
-  domain-wide delegation. ``token_uri`` is overridable so the local stack points it at the Calendar
-  emulator's ``/token``.
+- Keyless domain-wide delegation
+  (https://developers.google.com/identity/protocols/oauth2/service-account#delegatingauthority): no
+  service-account key exists. The runtime identity asks the IAM Credentials API to sign the JWT
+  assertion as the delegation service account (``signBlob``, google-auth's ``iam.Signer``; the runtime
+  needs ``roles/iam.serviceAccountTokenCreator`` on that account), with ``sub`` = the Workspace user to
+  act as. ``token_uri`` and the IAM endpoint are overridable in dev only, so the local stack points
+  them at the Calendar emulator, which signs and verifies the same way.
 - OAuth users (https://developers.google.com/identity/protocols/oauth2/web-server#offline): a
   calendar authorised by a person keeps a refresh token, stored encrypted (``token_store``) and
   exchanged for access tokens with the OAuth client from Secret Manager.
@@ -18,9 +21,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import google.auth
 import google.auth.transport.requests
+from google.auth import iam
+from google.auth.credentials import AnonymousCredentials
 from google.auth.credentials import Credentials as BaseCredentials
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2 import credentials as user_creds
@@ -30,13 +37,15 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from calsync import errors
 from calsync.adapters.token_crypto import TokenDecryptionError
 from calsync.adapters.token_store import EncryptedTokenStore
-from calsync.config import GOOGLE_TOKEN_URI, Settings
+from calsync.config import GOOGLE_IAM_CREDENTIALS, GOOGLE_TOKEN_URI, Settings
 from calsync.logs import get_logger
 from calsync.ports import Secrets
 
 log = get_logger(__name__)
 
 CALENDAR_SCOPES: tuple[str, ...] = ("https://www.googleapis.com/auth/calendar",)
+# What the runtime identity needs to call signBlob (IAM Credentials API).
+IAM_SIGNING_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 # OAuth2 error codes (RFC 6749 §5.2) that only a person can fix: re-consent, or fix the client/grant.
 REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"})
@@ -64,36 +73,58 @@ class OAuthClient(BaseModel):
             raise errors.SecretUnavailable("OAuth client secret lacks client_id/client_secret") from None
 
 
-def service_account_from_key(
-    key_json: SecretStr,
-    *,
-    scopes: Sequence[str] = CALENDAR_SCOPES,
-    subject: str | None = None,
-    token_uri: str | None = None,
-) -> service_account.Credentials:
-    """Service-account credentials from its key JSON; ``subject`` impersonates a Workspace user."""
-    try:
-        info = json.loads(key_json.get_secret_value())
-        if not isinstance(info, dict):
-            raise TypeError("key JSON is not an object")
-        if token_uri:
-            info["token_uri"] = token_uri
-        creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
-            info, scopes=list(scopes), subject=subject or None
+class IamRequest(google.auth.transport.requests.Request):
+    """A google-auth transport that sends IAM Credentials calls to ``iam_endpoint`` (dev: the emulator)."""
+
+    def __init__(self, iam_endpoint: str = GOOGLE_IAM_CREDENTIALS) -> None:
+        super().__init__()
+        self._base = iam_endpoint.rstrip("/")
+
+    def __call__(self, url: str, *args: Any, **kwargs: Any) -> Any:
+        """Send the request, rebased when it is an IAM Credentials call."""
+        if url.startswith(GOOGLE_IAM_CREDENTIALS):
+            url = self._base + url.removeprefix(GOOGLE_IAM_CREDENTIALS)
+        return super().__call__(url, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """How calsync signs delegation assertions without a key.
+
+    ``signer_email`` is the delegation service account (its client id is authorised for the Calendar
+    scope in the Workspace admin console); ``source`` the runtime identity that may sign as it.
+    """
+
+    signer_email: str
+    source: BaseCredentials
+    token_uri: str = GOOGLE_TOKEN_URI
+    iam_endpoint: str = GOOGLE_IAM_CREDENTIALS
+
+    def credentials(self, subject: str | None, scopes: Sequence[str] = CALENDAR_SCOPES) -> service_account.Credentials:
+        """Credentials acting as ``subject`` (None: the service account itself); refreshed on use."""
+        signer = iam.Signer(IamRequest(self.iam_endpoint), self.source, self.signer_email)  # type: ignore[no-untyped-call]
+        return service_account.Credentials(  # type: ignore[no-untyped-call]
+            signer, self.signer_email, self.token_uri, scopes=list(scopes), subject=subject or None
         )
-    except (ValueError, TypeError, KeyError):
-        # ``from None``: the original exception may quote the key material.
-        raise errors.SecretUnavailable("service-account key secret is not a valid key JSON") from None
-    return creds  # type: ignore[no-any-return]
 
 
-def service_account_credentials(settings: Settings, secrets: Secrets) -> service_account.Credentials:
-    """The Calendar service account of ``settings`` (key secret, token URI, delegated user)."""
-    return service_account_from_key(
-        secrets.get(settings.secret_service_account_key),
-        subject=settings.delegated_user or None,
+def delegation_from_settings(settings: Settings) -> Delegation:
+    """The keyless delegation of ``settings``: ADC as the signer's source (the emulator needs none)."""
+    if settings.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS:
+        source: BaseCredentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    else:
+        source, _ = google.auth.default(scopes=[IAM_SIGNING_SCOPE])
+    return Delegation(
+        signer_email=settings.delegation_service_account,
+        source=source,
         token_uri=settings.token_uri,
+        iam_endpoint=settings.iam_credentials_endpoint,
     )
+
+
+def delegated_credentials(settings: Settings) -> service_account.Credentials:
+    """The Calendar credentials of ``settings``: keyless delegation acting as ``delegated_user``."""
+    return delegation_from_settings(settings).credentials(settings.delegated_user or None)
 
 
 def user_credentials(
@@ -141,11 +172,23 @@ def refresh(credentials: BaseCredentials, request: google.auth.transport.Request
     except RefreshError as exc:
         raise classify_refresh_error(exc) from exc
     except TransportError as exc:
-        raise errors.Transient("token endpoint unreachable", reason="network") from exc
+        raise classify_transport_error(exc) from exc
+
+
+def classify_transport_error(exc: TransportError) -> errors.CalendarApiError:
+    """IAM refusing to sign is final (a missing role); anything else on the way to a token is transient."""
+    text = str(exc)
+    if "signBlob" in text and ('"code": 403' in text or "PERMISSION_DENIED" in text):
+        return errors.Forbidden(
+            "the runtime may not sign as the delegation service account (needs roles/iam.serviceAccountTokenCreator)",
+            status=403,
+            reason="iamPermissionDenied",
+        )
+    return errors.Transient("token endpoint unreachable", reason="network")
 
 
 class CredentialsProvider:
-    """Builds Calendar credentials from ``Secrets`` and, for OAuth calendars, the encrypted token store.
+    """Builds Calendar credentials: keyless delegation and, for OAuth calendars, the encrypted token store.
 
     Built once per instance by the composition root; secrets are parsed once and credentials reused
     (google-auth refreshes them when they expire).
@@ -155,16 +198,16 @@ class CredentialsProvider:
         self,
         secrets: Secrets,
         *,
-        service_account_secret: str,
+        delegation: Delegation | None = None,
         oauth_client_secret: str = "",
         token_uri: str | None = None,
         delegated_user: str = "",
         tokens: EncryptedTokenStore | None = None,
         scopes: Sequence[str] = CALENDAR_SCOPES,
     ) -> None:
-        """``token_uri`` None keeps the key's own (Google's); ``delegated_user`` empty: no delegation."""
+        """``token_uri`` None: Google's (OAuth refreshes); ``delegated_user`` empty: act as the account itself."""
         self._secrets = secrets
-        self._sa_secret = service_account_secret
+        self._delegation = delegation
         self._client_secret = oauth_client_secret
         self._token_uri = token_uri
         self._delegated_user = delegated_user
@@ -180,9 +223,9 @@ class CredentialsProvider:
         with self._lock:
             creds = self._sa.get(who)
         if creds is None:
-            creds = service_account_from_key(
-                self._secrets.get(self._sa_secret), scopes=self._scopes, subject=who or None, token_uri=self._token_uri
-            )
+            if self._delegation is None:
+                raise errors.SecretUnavailable("no delegation service account configured")
+            creds = self._delegation.credentials(who or None, self._scopes)
             with self._lock:
                 self._sa.setdefault(who, creds)
         return creds

@@ -36,7 +36,7 @@ from calsync.adapters.google_errors import classify_exception
 from calsync.config import GOOGLE_CALENDAR_API, GOOGLE_CALENDAR_BATCH
 from calsync.logs import get_logger
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
-from calsync.ports import BatchOp, BatchResult, SendUpdates
+from calsync.ports import BatchOp, BatchResult, BusyTimes, SendUpdates
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -79,6 +79,10 @@ def _retryable(exc: BaseException) -> bool:
 
 def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_rfc3339(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _expiration(value: object) -> datetime | None:
@@ -330,6 +334,25 @@ class GoogleCalendarApi:
         body = {"role": role, "scope": {"type": "user", "value": email}}
         request = self._service.acl().insert(calendarId=calendar_id, body=body, sendNotifications=False)
         self._call("acl.insert", request)
+
+    def free_busy(self, calendar_ids: Sequence[str], time_min: datetime, time_max: datetime) -> list[BusyTimes]:
+        """freebusy.query: busy intervals per calendar (a calendar it cannot read carries its error reason)."""
+        body = {
+            "timeMin": _rfc3339(time_min),
+            "timeMax": _rfc3339(time_max),
+            "items": [{"id": c} for c in calendar_ids],
+        }
+        answer = self._call("freebusy.query", self._service.freebusy().query(body=body))
+        calendars = answer.get("calendars") or {}
+        out = []
+        for calendar_id in calendar_ids:
+            entry = calendars.get(calendar_id) or {"errors": [{"reason": "notFound"}]}
+            errors_ = entry.get("errors") or []
+            busy = tuple(
+                (_parse_rfc3339(b["start"]), _parse_rfc3339(b["end"])) for b in entry.get("busy") or [] if not errors_
+            )
+            out.append(BusyTimes(calendar_id, busy, str(errors_[0].get("reason") or "unknown") if errors_ else None))
+        return out
 
     # -- batch ----------------------------------------------------------------------------------------
 

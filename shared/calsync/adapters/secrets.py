@@ -159,7 +159,6 @@ class EnvSecrets:
     Secret ``NAME`` is read from ``CALSYNC_SECRET_<NAME>`` (see ``env_var_name``), e.g.
 
     - ``calsync-token-key``      ← ``CALSYNC_SECRET_CALSYNC_TOKEN_KEY`` (base64 AES key or key-ring JSON)
-    - ``calsync-sa-key``         ← ``CALSYNC_SECRET_CALSYNC_SA_KEY`` (service-account key JSON)
     - ``calsync-oauth-client``   ← ``CALSYNC_SECRET_CALSYNC_OAUTH_CLIENT`` (OAuth client JSON)
     - ``calsync-admin-token``    ← ``CALSYNC_SECRET_CALSYNC_ADMIN_TOKEN``
 

@@ -84,5 +84,6 @@ def force_sync(body: SyncBody) -> tuple[SyncEnqueued | EventResynced, int]:
 def get_health() -> tuple[HealthAnswer, int]:
     """Health of every calendar and overall."""
     c = get_container()
-    answer = health.health(store=publish_store(c), clock=c.clock, config=health_config(c.settings))
+    store = publish_store(c)
+    answer = health.health(store=store, clock=c.clock, config=health_config(c.settings), directory=store)
     return answer, 200

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from calsync.bootstrap import Container, health_config, jobs_config, publish_config, push_config, sync_config
+from calsync.bootstrap import (
+    Container,
+    availability_config,
+    health_config,
+    jobs_config,
+    publish_config,
+    push_config,
+    sync_config,
+)
 from calsync.ports import PublishStore
 
-__all__ = ["health_config", "jobs_config", "publish_config", "publish_store", "push_config", "sync_config"]
+__all__ = [
+    "availability_config",
+    "health_config",
+    "jobs_config",
+    "publish_config",
+    "publish_store",
+    "push_config",
+    "sync_config",
+]
 
 
 def publish_store(container: Container) -> PublishStore:

@@ -9,13 +9,13 @@ from pydantic import ValidationError
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_store
+from calsync.http.configs import availability_config, publish_store
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
-from calsync.results import AllocationsUpserted, DirectoryReplaced, Provisioned
+from calsync.results import AllocationsUpserted, AvailabilityChecked, DirectoryReplaced, Provisioned
 from calsync.services import allocations as allocations_service
-from calsync.services import directory, provision
+from calsync.services import availability, directory, provision
 
 api = APIBlueprint("directory", __name__, **blueprint_options("directory"))
 
@@ -40,6 +40,25 @@ def put_rooms(path: ClinicPath, body: RoomsBody) -> tuple[DirectoryReplaced, int
     items = [Room(clinic_id=path.clinic_id, **r.model_dump()) for r in body.items]
     done = directory.replace_rooms(path.clinic_id, items, store=publish_store(get_container()))
     return done, 200
+
+
+@api.post(
+    "/clinics/<clinic_id>/availability",
+    responses={200: AvailabilityChecked},
+    summary="Check the professionals' own calendars (free/busy) against published allocations",
+)
+@operation(audit=True)
+def post_availability(path: ClinicPath) -> tuple[AvailabilityChecked, int]:
+    """Read each professional's free/busy; open or resolve ``busy_elsewhere`` conflicts."""
+    c = get_container()
+    checked = availability.check_clinic(
+        path.clinic_id,
+        store=publish_store(c),
+        api=c.calendar_api,
+        clock=c.clock,
+        config=availability_config(c.settings),
+    )
+    return checked, 200
 
 
 @api.post("/provision", responses={200: Provisioned}, summary="Create, share and watch a clinic's calendars")

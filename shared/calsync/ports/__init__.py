@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from calsync.ports.calendar_api import BatchKind, BatchOp, BatchResult, CalendarApi, SendUpdates
+from calsync.ports.calendar_api import (
+    FREEBUSY_MAX_CALENDARS,
+    BatchKind,
+    BatchOp,
+    BatchResult,
+    BusyTimes,
+    CalendarApi,
+    SendUpdates,
+)
 from calsync.ports.stores import (
     AllocationStore,
     CalendarStore,
@@ -39,10 +47,12 @@ from calsync.ports.stores import (
 )
 
 __all__ = [
+    "FREEBUSY_MAX_CALENDARS",
     "AllocationStore",
     "BatchKind",
     "BatchOp",
     "BatchResult",
+    "BusyTimes",
     "CalendarApi",
     "CalendarStore",
     "ChannelQueries",

@@ -47,6 +47,23 @@ class BatchResult:
         return self.error is None
 
 
+# FreeBusyRequest.calendarExpansionMax: at most 50 calendars per freebusy.query.
+FREEBUSY_MAX_CALENDARS = 50
+
+
+@dataclass(frozen=True)
+class BusyTimes:
+    """freebusy.query's answer for one calendar: busy intervals only, never event content.
+
+    ``error`` is Google's reason when the calendar's free/busy cannot be read (``notFound``: not
+    shared with the acting account, or no such calendar); ``busy`` is then empty.
+    """
+
+    calendar_id: str
+    busy: tuple[tuple[datetime, datetime], ...] = ()
+    error: str | None = None
+
+
 class CalendarApi(Protocol):
     """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type."""
 
@@ -125,4 +142,8 @@ class CalendarApi(Protocol):
 
     def execute_batch(self, ops: Sequence[BatchOp]) -> list[BatchResult]:
         """Run up to the configured number of calls in batch requests; results in ``ops`` order."""
+        ...
+
+    def free_busy(self, calendar_ids: Sequence[str], time_min: datetime, time_max: datetime) -> list[BusyTimes]:
+        """freebusy.query for up to ``FREEBUSY_MAX_CALENDARS`` calendars; one answer per id, in order."""
         ...

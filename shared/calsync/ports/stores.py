@@ -18,6 +18,7 @@ from calsync.model import (
     CalendarRecord,
     ChannelRecord,
     Conflict,
+    FreeBusyState,
     MirrorEvent,
     Plan,
     PlanChunkProgress,
@@ -243,6 +244,14 @@ class DirectoryStore(AllocationStore, Protocol):
 
     def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:
         """Make ``items`` the clinic's rooms (others of the clinic are removed)."""
+        ...
+
+    def put_free_busy_states(self, items: Sequence[FreeBusyState]) -> None:
+        """Record whether each professional's free/busy was readable (kept apart from the directory)."""
+        ...
+
+    def list_free_busy_states(self, clinic_id: str | None = None) -> list[FreeBusyState]:
+        """Free/busy states of one clinic (None: every clinic), by clinic and professional id."""
         ...
 
     def list_rooms(self, clinic_id: str) -> list[Room]:

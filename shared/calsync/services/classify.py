@@ -73,7 +73,7 @@ def _emails(event: GoogleEvent) -> list[str]:
     return sorted({(a.email or "").lower() for a in event.attendees or [] if a.email})
 
 
-def _when(start: datetime | None, end: datetime | None, tz: tzinfo) -> str:
+def when_text(start: datetime | None, end: datetime | None, tz: tzinfo) -> str:
     if start is None or end is None:
         return "the time shown in Google"
     name = getattr(tz, "key", None) or "UTC"
@@ -93,12 +93,12 @@ def suggestion(
     """A human-readable way to settle a conflict, times in ``tz`` (no personal data: times and ids only)."""
     allocation = allocation_id or "(unknown)"
     if kind == "moved_in_google":
-        return f"move allocation {allocation} to {_when(start, end, tz)} as in Google"
+        return f"move allocation {allocation} to {when_text(start, end, tz)} as in Google"
     if kind == "deleted_in_google":
         return f"allocation {allocation} was deleted in Google: re-publish or cancel it"
     if kind == "attendees_changed":
         return f"attendees of allocation {allocation} were changed in Google: update the allocation or re-publish it"
-    return f"a manual Google event at {_when(start, end, tz)} overlaps allocation {allocation}: move one of them"
+    return f"a manual Google event at {when_text(start, end, tz)} overlaps allocation {allocation}: move one of them"
 
 
 def _origin(event: GoogleEvent, current: MirrorEvent | None) -> tuple[EventOrigin, str | None, str | None]:

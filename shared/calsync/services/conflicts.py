@@ -88,7 +88,7 @@ def _accept_google(conflict: Conflict, store: PublishStore, now: datetime, clock
 
 
 def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock: Clock, config: PublishConfig) -> None:
-    if conflict.kind == "overlap_manual" or not conflict.allocation_id:
+    if conflict.kind in ("overlap_manual", "busy_elsewhere") or not conflict.allocation_id:
         raise errors.InvalidRequest("only a conflict on an allocation's event can be republished")
     allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
     if allocation is None or allocation.status not in PUBLISHED_STATUSES:

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Literal
 
 from calsync.model import CalendarRecord
-from calsync.ports import Clock, PushStore
-from calsync.results import HealthAnswer, HealthCalendar
+from calsync.ports import Clock, DirectoryStore, PushStore
+from calsync.results import HealthAnswer, HealthCalendar, HealthFreeBusy
 
 Health = Literal["ok", "degraded", "failing"]
 RANK: dict[Health, int] = {"ok": 0, "degraded": 1, "failing": 2}
@@ -65,12 +65,18 @@ def calendar_health(
     return "ok"
 
 
-def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> HealthAnswer:
-    """Every calendar's health, the overall status and the instant it was judged at (``checked_at``)."""
+def health(
+    *, store: PushStore, clock: Clock, config: HealthConfig, directory: DirectoryStore | None = None
+) -> HealthAnswer:
+    """Every calendar's health, the overall status and the instant it was judged at (``checked_at``).
+
+    With ``directory``, also each professional's free/busy readability, as the last check found it.
+    """
     now = clock.now()
     rows: list[HealthCalendar] = []
     worst: Health = "ok"
-    for record in store.list_calendars():
+    records = store.list_calendars()
+    for record in records:
         channel = store.active_channel(record.key)
         expires = channel.expiration if channel is not None else None
         conflicts = _open_conflicts(store, record.key)
@@ -89,4 +95,6 @@ def health(*, store: PushStore, clock: Clock, config: HealthConfig) -> HealthAns
                 open_conflicts=conflicts,
             )
         )
-    return HealthAnswer(status=worst, checked_at=now, calendars=rows)
+    states = directory.list_free_busy_states() if directory is not None else []
+    free_busy = [HealthFreeBusy(**state.model_dump()) for state in states]
+    return HealthAnswer(status=worst, checked_at=now, calendars=rows, free_busy=free_busy)

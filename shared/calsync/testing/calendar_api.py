@@ -23,7 +23,7 @@ from typing import Any
 
 from calsync import errors
 from calsync.model import EventsPage, GoogleEvent, WatchChannel, utc
-from calsync.ports import BatchOp, BatchResult, SendUpdates
+from calsync.ports import FREEBUSY_MAX_CALENDARS, BatchOp, BatchResult, BusyTimes, SendUpdates
 from calsync.testing.clock import FrozenClock
 
 EVENT_ID_RE = re.compile(r"[a-v0-9]{5,1024}")
@@ -75,6 +75,8 @@ class FakeCalendarApi:
         self.faults: list[tuple[str, Exception]] = []
         self.on_list: Callable[[str, int], None] | None = None
         self.channels: dict[str, str] = {}
+        # Calendars whose free/busy the acting account may not read (freebusy.query answers notFound).
+        self.free_busy_hidden: set[str] = set()
 
     # --- test controls ---
     def fail_next(self, method: str, error: Exception, times: int = 1) -> None:
@@ -343,3 +345,31 @@ class FakeCalendarApi:
             except errors.CalendarApiError as exc:
                 results.append(BatchResult(op=op, error=exc))
         return results
+
+    def free_busy(self, calendar_ids: Sequence[str], time_min: datetime, time_max: datetime) -> list[BusyTimes]:
+        """freebusy.query over stored events: opaque, non-cancelled, clipped and merged (no series expansion)."""
+        self._fault("free_busy")
+        if time_max <= time_min:
+            raise errors.BadRequest("The specified time range is empty.", status=400, reason="timeRangeEmpty")
+        if len(calendar_ids) > FREEBUSY_MAX_CALENDARS:
+            raise errors.BadRequest("too many calendars", status=400, reason="tooManyCalendarsRequested")
+        answers = []
+        for calendar_id in calendar_ids:
+            if calendar_id not in self.calendars or calendar_id in self.free_busy_hidden:
+                answers.append(BusyTimes(calendar_id, error="notFound"))
+                continue
+            spans = sorted(
+                (max(start, utc(time_min)), min(end, utc(time_max)))
+                for event in self.calendars[calendar_id].values()
+                if event.get("status") != "cancelled" and event.get("transparency") != "transparent"
+                for start, end in [_event_bounds(event)]
+                if start is not None and end is not None and start < utc(time_max) and end > utc(time_min)
+            )
+            merged: list[tuple[datetime, datetime]] = []
+            for start, end in spans:
+                if merged and start <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+                else:
+                    merged.append((start, end))
+            answers.append(BusyTimes(calendar_id, tuple(merged)))
+        return answers

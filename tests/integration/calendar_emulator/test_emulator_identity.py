@@ -5,9 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import google.auth.exceptions
+import google.auth.transport.requests
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth import iam
+from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from googleapiclient.errors import HttpError
@@ -105,3 +108,54 @@ def test_header_user_and_default_service_account(calendar_base: str) -> None:
     anonymous = calendar(calendar_base)
     created = anonymous.events().insert(calendarId="primary", body=EVENT).execute()
     assert created["creator"]["email"] == "calsync-sa@demo-calsync.iam.gserviceaccount.com"
+
+
+# --- keyless delegation: IAM signBlob and verified assertions -------------------------------------------
+
+KEYLESS_SA = "keyless@demo-calsync.iam.gserviceaccount.com"
+
+
+def _iam_signed(base: str, subject: str) -> service_account.Credentials:
+    class _Local(google.auth.transport.requests.Request):
+        def __call__(self, url: str, *args: object, **kwargs: object) -> object:
+            return super().__call__(url.replace("https://iamcredentials.googleapis.com", base), *args, **kwargs)
+
+    signer = iam.Signer(_Local(), AnonymousCredentials(), KEYLESS_SA)  # type: ignore[no-untyped-call]
+    return service_account.Credentials(signer, KEYLESS_SA, f"{base}/token", scopes=[SCOPE], subject=subject)  # type: ignore[no-untyped-call]
+
+
+def test_sign_blob_mints_a_verified_delegation_token(calendar_base: str) -> None:
+    creds = _iam_signed(calendar_base, "dana@clinic.example")
+    api = calendar(calendar_base, credentials=creds)
+
+    created = api.events().insert(calendarId="primary", body=EVENT).execute()
+
+    assert created["creator"]["email"] == "dana@clinic.example"
+    stats = control(calendar_base, "stats", method="GET")
+    assert stats["token_grants"].get("jwt_signed", 0) >= 1
+    assert stats["iam_signed"] >= 1
+
+
+def test_forged_assertion_for_an_iam_signed_account_is_refused(calendar_base: str) -> None:
+    _iam_signed(calendar_base, "dana@clinic.example").refresh(google.auth.transport.requests.Request())
+    forged_info = _service_account_info(calendar_base) | {"client_email": KEYLESS_SA}
+    forged = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        forged_info, scopes=[SCOPE], subject="dana@clinic.example"
+    )
+
+    with pytest.raises(google.auth.exceptions.RefreshError) as err:
+        forged.refresh(google.auth.transport.requests.Request())
+
+    assert "invalid_grant" in str(err.value)
+    assert "Invalid JWT Signature." in str(err.value)
+
+
+def test_sign_blob_needs_the_token_creator_role(calendar_base: str) -> None:
+    control(calendar_base, "iam", {"token_creators": {KEYLESS_SA: ["ops@clinic.example"]}})
+    try:
+        with pytest.raises(google.auth.exceptions.TransportError) as err:
+            _iam_signed(calendar_base, "dana@clinic.example").refresh(google.auth.transport.requests.Request())
+        assert "iam.serviceAccounts.signBlob" in str(err.value)
+        assert "403" in str(err.value)
+    finally:
+        control(calendar_base, "iam", {"token_creators": None})

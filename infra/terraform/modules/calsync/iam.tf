@@ -63,3 +63,21 @@ resource "google_kms_crypto_key_iam_member" "token_key_user" {
   role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
   member        = module.function[each.key].service_account_member
 }
+
+# Keyless domain-wide delegation: the calendar account has no key. The functions that call Calendar
+# may sign as it (IAM Credentials signBlob) and nothing else may; the Workspace admin authorises its
+# client id for the Calendar scope (docs/deploy.md). The org policy
+# constraints/iam.disableServiceAccountKeyCreation keeps anyone from exporting a key later.
+resource "google_service_account" "calendar" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-calendar"
+  display_name = "calsync ${var.environment} Calendar (domain-wide delegation, no key)"
+}
+
+resource "google_service_account_iam_member" "calendar_signer" {
+  for_each = toset(local.calendar_callers)
+
+  service_account_id = google_service_account.calendar.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = module.function[each.key].service_account_member
+}

@@ -23,13 +23,15 @@ locals {
   # Secrets are created empty; versions are added out of band (docs/deploy.md). Only names reach
   # the functions: the code reads the values from Secret Manager at run time.
   secrets = {
-    service_account_key = "${local.prefix}-sa-key"
-    oauth_client        = "${local.prefix}-oauth-client"
-    token_key           = "${local.prefix}-token-key"
-    admin_token         = "${local.prefix}-admin-token"
+    oauth_client = "${local.prefix}-oauth-client"
+    token_key    = "${local.prefix}-token-key"
+    admin_token  = "${local.prefix}-admin-token"
   }
 
-  calendar_secrets = ["service_account_key", "oauth_client", "token_key"]
+  calendar_secrets = ["oauth_client", "token_key"]
+
+  # The functions that call Calendar: they sign delegation assertions as the calendar account.
+  calendar_callers = ["sync", "renew", "publish"]
 
   # Per function: who may invoke it, where requests may come from, which secrets it reads and
   # which queues it enqueues to. Nothing else is granted.
@@ -100,9 +102,9 @@ locals {
     CALSYNC_TASKS_INVOKER_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
     CALSYNC_FIRESTORE_DATABASE            = google_firestore_database.this.name
     CALSYNC_SECRETS_BACKEND               = "secret_manager"
-    CALSYNC_CALENDAR_CREDENTIALS          = "service_account"
+    CALSYNC_CALENDAR_CREDENTIALS          = "delegated"
+    CALSYNC_DELEGATION_SERVICE_ACCOUNT    = google_service_account.calendar.email
     CALSYNC_DELEGATED_USER                = var.delegated_user
-    CALSYNC_SECRET_SERVICE_ACCOUNT_KEY    = google_secret_manager_secret.this["service_account_key"].secret_id
     CALSYNC_SECRET_OAUTH_CLIENT           = google_secret_manager_secret.this["oauth_client"].secret_id
     CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id

@@ -37,3 +37,8 @@ output "kms_token_key" {
   description = "Cloud KMS key for refresh-token encryption (null unless enable_kms_token_key)."
   value       = var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : null
 }
+
+output "calendar_service_account" {
+  description = "The keyless delegation account: authorise its client id for the Calendar scope in Workspace."
+  value       = { email = google_service_account.calendar.email, client_id = google_service_account.calendar.unique_id }
+}

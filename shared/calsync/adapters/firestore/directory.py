@@ -2,6 +2,7 @@
 
 - ``{env}_professionals/{clinic}__{id}`` and ``{env}_rooms/{clinic}__{id}``: the directory, replaced
   clinic by clinic (``PUT /clinics/{id}/professionals|rooms``).
+- ``{env}_free_busy/{clinic}__{professional}``: ``FreeBusyState``, written by the availability check.
 - ``{env}_allocations/{id}``: ``Allocation`` as agendador sent it; composite index ``(clinic_id, start)``.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from calsync.adapters.firestore.base import MAX_EVENT_SPAN, FirestoreBase, classified
-from calsync.model import Allocation, Professional, Room
+from calsync.model import Allocation, FreeBusyState, Professional, Room
 
 
 class FirestoreDirectoryStore(FirestoreBase):
@@ -43,6 +44,23 @@ class FirestoreDirectoryStore(FirestoreBase):
         """The clinic's professionals, by id."""
         self._schema()
         return [Professional.model_validate(d) for d in self._list_directory("professionals", clinic_id)]
+
+    @classified
+    def put_free_busy_states(self, items: Sequence[FreeBusyState]) -> None:
+        """Record each professional's free/busy state (one document each)."""
+        self._schema()
+        col = self._col("free_busy")
+        self._commit([(col.document(f"{i.clinic_id}__{i.professional_id}"), i.model_dump()) for i in items])
+
+    @classified
+    def list_free_busy_states(self, clinic_id: str | None = None) -> list[FreeBusyState]:
+        """Free/busy states of one clinic (None: every clinic), by clinic and professional id."""
+        self._schema()
+        query: Any = self._col("free_busy")
+        if clinic_id is not None:
+            query = query.where(filter=FieldFilter("clinic_id", "==", clinic_id))
+        found = [FreeBusyState.model_validate(s.to_dict()) for s in query.stream()]
+        return sorted(found, key=lambda f: (f.clinic_id, f.professional_id))
 
     @classified
     def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from calsync.model import Allocation, Professional, Room
+from calsync.model import Allocation, FreeBusyState, Professional, Room
 from calsync.testing.memory.mirror import MAX_EVENT_SPAN
 
 Item = TypeVar("Item", Professional, Room)
@@ -31,6 +31,7 @@ class InMemoryDirectoryStore:
         self.professionals: dict[tuple[str, str], Professional] = {}
         self.rooms: dict[tuple[str, str], Room] = {}
         self.allocations: dict[str, Allocation] = {}
+        self.free_busy: dict[tuple[str, str], FreeBusyState] = {}
 
     def replace_professionals(self, clinic_id: str, items: Sequence[Professional]) -> None:
         """Make ``items`` the clinic's professionals."""
@@ -39,6 +40,15 @@ class InMemoryDirectoryStore:
     def list_professionals(self, clinic_id: str) -> list[Professional]:
         """The clinic's professionals, by id."""
         return _list(self.professionals, clinic_id)
+
+    def put_free_busy_states(self, items: Sequence[FreeBusyState]) -> None:
+        """Record each professional's free/busy state."""
+        for item in items:
+            self.free_busy[(item.clinic_id, item.professional_id)] = item.model_copy(deep=True)
+
+    def list_free_busy_states(self, clinic_id: str | None = None) -> list[FreeBusyState]:
+        """Free/busy states of one clinic (None: every clinic), by clinic and professional id."""
+        return [v.model_copy(deep=True) for k, v in sorted(self.free_busy.items()) if clinic_id in (None, k[0])]
 
     def replace_rooms(self, clinic_id: str, items: Sequence[Room]) -> None:
         """Make ``items`` the clinic's rooms."""
