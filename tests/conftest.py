@@ -49,7 +49,7 @@ def firestore_emulator(server_logs: Path) -> Iterator[str]:
 def reset_firestore(host: str, project: str = PROJECT) -> None:
     """Delete every document of ``project`` in the emulator."""
     url = f"http://{host}/emulator/v1/projects/{project}/databases/(default)/documents"
-    requests.delete(url, timeout=10).raise_for_status()
+    requests.delete(url, timeout=60).raise_for_status()
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ Event resource: https://developers.google.com/workspace/calendar/api/v3/referenc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from datetime import date as Date  # the field ``EventTime.date`` shadows ``date`` in annotations
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
 
 Environment = Literal["dev", "stg", "prod"]
@@ -153,6 +153,15 @@ class WatchChannel(BaseModel):
 # --- Records held by the state store -------------------------------------------------------------
 
 
+# Retention of stored records (docs/deploy.md, "Retention"): each record below carries ``expire_at``;
+# Firestore's TTL policy deletes a document once it has passed (usually within a day), and the daily
+# cleanup job deletes the same documents, so the schedule also holds where TTL does not run.
+PLAN_RETENTION = timedelta(days=30)  # a plan and its progress, after it was made
+ALLOCATION_RETENTION = timedelta(days=90)  # an allocation (and its attendees), after it ended
+CHANNEL_RETENTION = timedelta(days=7)  # a push channel, after it expired
+FREE_BUSY_RETENTION = timedelta(days=30)  # a professional's free/busy state, after it was checked
+
+
 class Record(BaseModel):
     """Base of stored records: strict field names, validated on assignment."""
 
@@ -270,6 +279,12 @@ class ChannelRecord(Record):
     # push path: the debounce bucket whose sync task this channel last enqueued (burst → one task).
     last_enqueued_bucket: int | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expire_at(self) -> datetime:
+        """When the channel's record may go: ``CHANNEL_RETENTION`` after its expiry (or creation)."""
+        return (self.expiration or self.created_at) + CHANNEL_RETENTION
+
 
 class UnknownChannel(Record):
     """A channel id that pushed to us but is not ours (an admin can stop it with its resource id)."""
@@ -306,6 +321,12 @@ class FreeBusyState(Record):
     reason: str | None = None
     checked_at: datetime
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expire_at(self) -> datetime:
+        """``FREE_BUSY_RETENTION`` after the check (a check refreshes it)."""
+        return self.checked_at + FREE_BUSY_RETENTION
+
 
 class Room(Record):
     """A room of a clinic."""
@@ -332,6 +353,12 @@ class Allocation(Record):
     needs_adjustment: bool = False
     adjustment_note: str | None = None
     updated_at: datetime | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expire_at(self) -> datetime:
+        """``ALLOCATION_RETENTION`` after the allocation ended."""
+        return self.end + ALLOCATION_RETENTION
 
 
 class PlanCalendarCounts(Record):
@@ -369,6 +396,12 @@ class Plan(Record):
     apply_attempt: int = 0
     errors: list[str] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expire_at(self) -> datetime:
+        """``PLAN_RETENTION`` after the plan was made."""
+        return self.created_at + PLAN_RETENTION
+
 
 class PlanChunkProgress(Record):
     """The outcome of one apply task (one chunk of one calendar); rewritten whole by a retried task."""
@@ -384,7 +417,14 @@ class PlanChunkProgress(Record):
     errors: list[dict[str, str]] = Field(default_factory=list)
     updated_at: datetime | None = None
     # The chunk's planned actions (JSON), written when apply starts: a task carries only its address.
+    # They hold titles and attendees, so they are dropped once the chunk has finished.
     actions: list[dict[str, Any]] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expire_at(self) -> datetime | None:
+        """With its plan: ``PLAN_RETENTION`` after the chunk was last written."""
+        return self.updated_at + PLAN_RETENTION if self.updated_at else None
 
 
 def merge_published(current: MirrorEvent | None, written: MirrorEvent) -> MirrorEvent:

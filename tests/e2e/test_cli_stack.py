@@ -266,6 +266,7 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     final = json.loads(running.cli("status", plan_id, "--json").stdout)
     assert final["status"] == "done"
     assert final["done"] == final["total"] == creates
+    assert final == running.admin("GET", f"publish/{plan_id}").json()  # --json is the API's own answer
 
     replanned = running.cli("plan", "--clinic", CLINIC, *window, "--json")
     assert replanned.exit_code == 0, replanned.output
@@ -299,6 +300,8 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     assert listed.exit_code == 0, listed.output
     (conflict,) = json.loads(listed.stdout)["items"]
     assert conflict["event_id"] == moved["id"]
+    direct = running.admin("GET", "conflicts", params={"calendar_id": key, "status": "open"})
+    assert json.loads(listed.stdout) == direct.json()  # the times read back and dumped exactly as the API does
     shown = running.cli("conflicts", "--calendar", key)
     assert conflict["id"] in shown.stdout
 

@@ -9,11 +9,13 @@ and three environments that differ only in their tfvars.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from calsync.config import Settings
+from calsync.model import Allocation, ChannelRecord, FreeBusyState, Plan, PlanChunkProgress
+from calsync.ports import ExpiringKind
 from tests.infra.conftest import ENVS, FUNCTIONS, REPO, TF_ROOT, TfFolder, load_folder, parse_file
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
@@ -272,6 +274,28 @@ def test_firestore_is_native_with_indexes_on_it(calsync_module: TfFolder) -> Non
     for spec in calsync_module.locals["firestore_indexes"].values():
         assert len(spec["fields"]) >= 2, "single-field indexes are automatic; only composites belong here"
         assert all(order in {"ASCENDING", "DESCENDING"} for _, order in spec["fields"])
+
+
+def test_ttl_policies_cover_every_expiring_kind(calsync_module: TfFolder) -> None:
+    """Each kind the cleanup deletes by ``expire_at`` has a TTL policy on that field, plus plans' progress."""
+    kinds = set(get_args(ExpiringKind))
+    collections = calsync_module.locals["ttl_collections"]
+    assert set(collections) == kinds | {"progress"}
+    for kind in kinds:
+        assert collections[kind] == "${var.environment}_" + kind
+    ttl = calsync_module.resource("google_firestore_field", "ttl")
+    assert (ttl["field"], ttl["for_each"]) == ("expire_at", "${local.ttl_collections}")
+    assert ttl["ttl_config"] == [{}]
+    for model in (Plan, PlanChunkProgress, Allocation, ChannelRecord, FreeBusyState):
+        assert "expire_at" in model.model_computed_fields, model.__name__
+
+
+def test_data_access_audit_logs_outside_dev(calsync_module: TfFolder) -> None:
+    audit = calsync_module.resource("google_project_iam_audit_config", "data_access")
+    assert "datastore.googleapis.com" in audit["for_each"]
+    assert "secretmanager.googleapis.com" in audit["for_each"]
+    assert 'var.environment == "dev" ? toset([])' in audit["for_each"]
+    assert {c["log_type"] for c in audit["audit_log_config"]} == {"DATA_READ", "DATA_WRITE"}
 
 
 EXPECTED_LOG_MESSAGES = {

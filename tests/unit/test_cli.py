@@ -1,12 +1,14 @@
 """The ``calsync`` admin CLI through typer's ``CliRunner``, against a fake admin API on 127.0.0.1.
 
-The fake is a tiny werkzeug app serving the issue's answer shapes; it records every request, so each
+The fake is a tiny werkzeug app serving answers built from the API's own models (``calsync.results``,
+dumped as ``calsync.http`` dumps them), so they cannot drift from the real API; it records every request, so each
 test asserts both what the CLI sent (method, path, query, body, bearer token) and what it printed and
 how it exited. No mocks: the real client, over real HTTP.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import stat
@@ -14,8 +16,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -25,99 +28,157 @@ from werkzeug.wrappers import Request, Response
 from calsync.cli.app import app
 from calsync.cli.cache import PlanCache
 from calsync.cli.client import ExitCode
+from calsync.results import (
+    ConflictItem,
+    ConflictsPage,
+    EventResynced,
+    HealthAnswer,
+    HealthCalendar,
+    HealthFreeBusy,
+    PlanAnswer,
+    PlanCalendar,
+    PlanItem,
+    PlanStatus,
+    ProgressAnswer,
+    ProgressCalendar,
+    ProgressError,
+    Provisioned,
+    Quota,
+    SyncEnqueued,
+    Totals,
+)
+from calsync.results import Result as ApiResult
+
+PlanAction = Literal["create", "update", "delete", "skip"]
 
 TOKEN = "t0ken-for-tests"
 PLAN_ID = "plan-2025w11-abc"
 CONFIRM = "confirm-one"
 CONFIRM_CLEAR = "confirm-two"
+PLANNED_AT = datetime(2025, 3, 9, 11, 0, tzinfo=UTC)
+BRT = timezone(timedelta(hours=-3))
 
-PLAN_ANSWER: dict[str, Any] = {
-    "plan_id": PLAN_ID,
-    "confirm_token": CONFIRM,
-    "expires_at": "2025-03-09T12:00:00+00:00",
-    "totals": {"create": 3, "update": 1, "delete": 1, "skip": 2},
-    "quota": {"requests": 5, "minutes": 0.01},
-    "calendars": [
-        {
-            "calendar_id": "prof-ana",
-            "create": 2,
-            "update": 1,
-            "delete": 0,
-            "skip": 1,
-            "items": [
-                {
-                    "action": "create",
-                    "allocation_id": "alloc-1",
-                    "event_id": "ev1",
-                    "start": "2025-03-10T09:00:00-03:00",
-                },
-                {
-                    "action": "create",
-                    "allocation_id": "alloc-2",
-                    "event_id": "ev2",
-                    "start": "2025-03-10T10:00:00-03:00",
-                },
-                {
-                    "action": "update",
-                    "allocation_id": "alloc-3",
-                    "event_id": "ev3",
-                    "start": "2025-03-11T09:00:00-03:00",
-                },
-                {"action": "skip", "event_id": "manual-7", "reason": "untagged_event"},
+
+def wire(answer: ApiResult) -> dict[str, Any]:
+    """An answer as the admin API sends it (``calsync.http`` dumps its results exactly so)."""
+    return answer.model_dump(mode="json", exclude_unset=True)
+
+
+def _item(
+    action: PlanAction, reason: str, event_id: str, allocation_id: str | None, hour: int | None = None
+) -> PlanItem:
+    """One plan item; times only for a desired event (as the planner answers)."""
+    if hour is None:
+        return PlanItem(action=action, reason=reason, event_id=event_id, allocation_id=allocation_id)
+    start = datetime(2025, 3, 10, hour, tzinfo=BRT)
+    return PlanItem(
+        action=action,
+        reason=reason,
+        event_id=event_id,
+        allocation_id=allocation_id,
+        start=start,
+        end=start + timedelta(minutes=50),
+    )
+
+
+def _plan() -> PlanAnswer:
+    """A plan over two calendars: creates, an update, a delete and two skips with their reasons."""
+    calendars = [
+        PlanCalendar(
+            calendar_id="prof-ana",
+            create=2,
+            update=1,
+            delete=0,
+            skip=1,
+            items=[
+                _item("create", "new_allocation", "ev1", "alloc-1", 9),
+                _item("create", "new_allocation", "ev2", "alloc-2", 10),
+                _item("update", "allocation_changed", "ev3", "alloc-3", 11),
+                _item("skip", "untagged_event", "manual-7", None),
             ],
-        },
-        {
-            "calendar_id": "room-101",
-            "create": 1,
-            "update": 0,
-            "delete": 1,
-            "skip": 1,
-            "deletes_by_clinic": {"clinic-1": 1},
-            "items": [
-                {"action": "create", "allocation_id": "alloc-1", "event_id": "ev4"},
-                {"action": "delete", "allocation_id": "alloc-9", "event_id": "ev5"},
-                {"action": "skip", "allocation_id": "alloc-0", "event_id": "ev6", "reason": "past_event"},
+        ),
+        PlanCalendar(
+            calendar_id="room-101",
+            create=1,
+            update=0,
+            delete=1,
+            skip=1,
+            deletes_by_clinic={"clinic-1": 1},
+            items=[
+                _item("create", "new_allocation", "ev4", "alloc-1", 9),
+                _item("delete", "allocation_cancelled", "ev5", "alloc-9"),
+                _item("skip", "past_event", "ev6", "alloc-0"),
             ],
-        },
-    ],
-}
-HEALTH_ANSWER: dict[str, Any] = {
-    "status": "degraded",
-    "calendars": [
-        {
-            "key": "prof-ana",
-            "google_calendar_id": "ana@group.calendar.google.com",
-            "kind": "professional",
-            "status": "ok",
-            "last_synced_at": "2025-03-09T11:59:00+00:00",
-            "channel_expires_at": "2025-03-15T00:00:00+00:00",
-            "open_conflicts": 0,
-        },
-        {
-            "key": "room-101",
-            "google_calendar_id": "room101@group.calendar.google.com",
-            "kind": "room",
-            "status": "error",
-            "last_synced_at": None,
-            "channel_expires_at": None,
-            "open_conflicts": 2,
-        },
-    ],
-}
+        ),
+    ]
+    return PlanAnswer(
+        plan_id=PLAN_ID,
+        planned_at=PLANNED_AT,
+        confirm_token=CONFIRM,
+        expires_at=PLANNED_AT + timedelta(hours=1),
+        clear_future=False,
+        totals=Totals(create=3, update=1, delete=1, skip=2),
+        quota=Quota(requests=5, minutes=0.01),
+        calendars=calendars,
+    )
 
 
-def _conflict(number: int) -> dict[str, Any]:
-    return {
-        "id": f"conflict-{number}",
-        "kind": "moved",
-        "calendar_id": "prof-ana",
-        "event_id": f"ev{number}",
-        "allocation_id": f"alloc-{number}",
-        "suggestion": "accept_google",
-        "status": "open",
-        "detected_at": "2025-03-09T10:00:00+00:00",
-        "resolved_at": None,
-    }
+PLAN_ANSWER = wire(_plan())
+# The second token is a key the planner sets only for a clear_future plan.
+CLEAR_PLAN_ANSWER = wire(_plan().model_copy(update={"clear_future": True, "confirm_clear_future_token": CONFIRM_CLEAR}))
+HEALTH_ANSWER = wire(
+    HealthAnswer(
+        status="degraded",
+        checked_at=PLANNED_AT,
+        calendars=[
+            HealthCalendar(
+                key="prof-ana",
+                google_calendar_id="ana@group.calendar.google.com",
+                kind="professional",
+                status="ok",
+                sync_status="ok",
+                last_synced_at=PLANNED_AT - timedelta(minutes=1),
+                last_sync_age_s=60,
+                channel_expires_at=PLANNED_AT + timedelta(days=6),
+                open_conflicts=0,
+            ),
+            HealthCalendar(
+                key="room-101",
+                google_calendar_id="room101@group.calendar.google.com",
+                kind="room",
+                status="failing",
+                sync_status="error",
+                last_synced_at=None,
+                last_sync_age_s=None,
+                channel_expires_at=None,
+                open_conflicts=2,
+            ),
+        ],
+        free_busy=[
+            HealthFreeBusy(
+                clinic_id="c1", professional_id="ana", readable=False, reason="not_shared", checked_at=PLANNED_AT
+            )
+        ],
+    )
+)
+
+
+def _conflict_item(number: int, *, status: Literal["open", "resolved"] = "open") -> ConflictItem:
+    return ConflictItem(
+        id=f"conflict-{number}",
+        kind="moved_in_google",
+        calendar_id="prof-ana",
+        event_id=f"ev{number}",
+        allocation_id=f"alloc-{number}",
+        suggestion="move the allocation to 2025-03-11 10:00",
+        status=status,
+        detected_at=PLANNED_AT - timedelta(hours=1),
+        resolved_at=PLANNED_AT if status == "resolved" else None,
+    )
+
+
+def _conflicts(*numbers: int, next_page_token: str | None = None) -> dict[str, Any]:
+    return wire(ConflictsPage(items=[_conflict_item(n) for n in numbers], next_page_token=next_page_token))
 
 
 # --- The fake admin API ------------------------------------------------------------------------------
@@ -270,6 +331,11 @@ def test_plan_sends_the_request_renders_tables_and_caches_the_tokens(
     cached = PlanCache(tmp_path / "plans").load(PLAN_ID)
     assert cached is not None
     assert (cached.confirm_token, cached.url, cached.clear_future) == (CONFIRM, api.url, False)
+    assert (cached.totals, cached.calendars, cached.planned_at) == (
+        Totals(create=3, update=1, delete=1, skip=2),
+        2,
+        PLANNED_AT,
+    )
     assert stat.S_IMODE(PlanCache(tmp_path / "plans").path(PLAN_ID).stat().st_mode) == 0o600
 
 
@@ -295,7 +361,7 @@ def test_plan_json_prints_the_raw_answer(api: FakeAdminApi, env: dict[str, str |
 
 
 def test_plan_with_clear_future_asks_for_it_and_says_so(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    api.on("POST", "/publish/plan", (201, {**PLAN_ANSWER, "confirm_clear_future_token": CONFIRM_CLEAR}))
+    api.on("POST", "/publish/plan", (201, CLEAR_PLAN_ANSWER))
 
     result = run(
         env,
@@ -368,8 +434,33 @@ def _plan_first(api: FakeAdminApi, env: dict[str, str | None], answer: dict[str,
     )
 
 
-def _progress(state: str, done: int, total: int = 6, errors: list[Any] | None = None) -> tuple[int, Any]:
-    return 200, {"plan_id": PLAN_ID, "status": state, "done": done, "total": total, "errors": errors or []}
+def _progress_answer(
+    state: PlanStatus, done: int, total: int = 6, errors: list[ProgressError] | None = None
+) -> ProgressAnswer:
+    """A plan's progress over its two calendars (prof-ana's writes counted first)."""
+    ana = min(done, 4)
+    return ProgressAnswer(
+        plan_id=PLAN_ID,
+        status=state,
+        done=done,
+        total=total,
+        errors=errors or [],
+        calendars=[
+            ProgressCalendar(calendar_id="prof-ana", done=ana, total=4, written=ana, skipped=0, failed=0),
+            ProgressCalendar(
+                calendar_id="room-101", done=done - ana, total=total - 4, written=done - ana, skipped=0, failed=0
+            ),
+        ],
+    )
+
+
+def _progress(
+    state: PlanStatus, done: int, total: int = 6, errors: list[ProgressError] | None = None
+) -> tuple[int, Any]:
+    return 200, wire(_progress_answer(state, done, total, errors))
+
+
+ACCEPTED = (202, wire(_progress_answer("running", 0)))
 
 
 def test_apply_confirms_sends_the_cached_token_and_polls_until_done(
@@ -377,7 +468,7 @@ def test_apply_confirms_sends_the_cached_token_and_polls_until_done(
 ) -> None:
     _plan_first(api, env)
     api.on("GET", f"/publish/{PLAN_ID}", _progress("planned", 0), _progress("running", 3), _progress("done", 6))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID, "status": "running"}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     result = run(env, "apply", PLAN_ID, "--poll-interval", "0", stdin="y\n")
 
@@ -416,9 +507,9 @@ def test_apply_without_an_answer_to_the_prompt_aborts(api: FakeAdminApi, env: di
 def test_apply_clear_future_asks_twice_and_sends_both_tokens(
     api: FakeAdminApi, env: dict[str, str | None], answers: str, applied: bool
 ) -> None:
-    _plan_first(api, env, {**PLAN_ANSWER, "confirm_clear_future_token": CONFIRM_CLEAR})
+    _plan_first(api, env, CLEAR_PLAN_ANSWER)
     api.on("GET", f"/publish/{PLAN_ID}", _progress("done", 6))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     result = run(env, "apply", PLAN_ID, "--poll-interval", "0", stdin=answers)
 
@@ -438,9 +529,9 @@ def test_apply_clear_future_asks_twice_and_sends_both_tokens(
 def test_apply_yes_skips_prompts_and_json_prints_the_final_status(
     api: FakeAdminApi, env: dict[str, str | None]
 ) -> None:
-    _plan_first(api, env, {**PLAN_ANSWER, "confirm_clear_future_token": CONFIRM_CLEAR})
+    _plan_first(api, env, CLEAR_PLAN_ANSWER)
     api.on("GET", f"/publish/{PLAN_ID}", _progress("running", 1), _progress("done", 6))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     result = run(env, "apply", PLAN_ID, "--yes", "--json", "--poll-interval", "0")
 
@@ -451,7 +542,7 @@ def test_apply_yes_skips_prompts_and_json_prints_the_final_status(
 
 def test_apply_without_cached_plan_needs_explicit_tokens(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     api.on("GET", f"/publish/{PLAN_ID}", _progress("done", 6))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     refused = run(env, "apply", PLAN_ID, "--yes")
     assert_clean_failure(refused, ExitCode.ABORTED)
@@ -477,14 +568,14 @@ def test_apply_refuses_a_plan_made_on_another_api(api: FakeAdminApi, env: dict[s
 
 def test_apply_failed_plan_shows_errors_and_exits_7(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     _plan_first(api, env)
-    error = {"calendar_id": "room-101", "event_id": "ev5", "code": "forbidden", "message": "calendar not shared"}
+    error = ProgressError(calendar_id="room-101", event_id="ev5", code="calendar_not_shared")
     api.on("GET", f"/publish/{PLAN_ID}", _progress("failed", 5, errors=[error]))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     result = run(env, "apply", PLAN_ID, "--yes", "--poll-interval", "0")
 
     assert_clean_failure(result, ExitCode.PUBLISH_FAILED)
-    assert "calendar not shared" in result.stdout
+    assert "calendar_not_shared" in result.stdout
     assert "failed, 5/6 done" in result.stdout
 
 
@@ -504,7 +595,7 @@ def test_apply_stale_plan_says_plan_again(api: FakeAdminApi, env: dict[str, str 
 def test_apply_stops_waiting_at_the_wait_timeout(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     _plan_first(api, env)
     api.on("GET", f"/publish/{PLAN_ID}", _progress("running", 2))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     result = run(env, "apply", PLAN_ID, "--yes", "--poll-interval", "0", "--wait-timeout", "0")
 
@@ -527,30 +618,28 @@ def test_apply_unknown_plan_fails_before_any_prompt(api: FakeAdminApi, env: dict
 def test_apply_no_wait_returns_the_accepted_answer(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     _plan_first(api, env)
     api.on("GET", f"/publish/{PLAN_ID}", _progress("planned", 0))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID, "status": "running", "tasks": 2}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     result = run(env, "apply", PLAN_ID, "--yes", "--no-wait", "--json")
+    table = run(env, "apply", PLAN_ID, "--yes", "--no-wait")
 
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"plan_id": PLAN_ID, "status": "running", "tasks": 2}
-    assert len(api.requests_to("GET", f"/publish/{PLAN_ID}")) == 1  # no polling
+    assert json.loads(result.stdout) == ACCEPTED[1]
+    assert table.exit_code == 0, table.output
+    assert "running, 0/6 done" in table.stdout
+    assert len(api.requests_to("GET", f"/publish/{PLAN_ID}")) == 2  # once per run, before the prompt: no polling
 
 
 def test_status_shows_per_calendar_progress(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    body = {
-        **_progress("running", 4)[1],
-        "calendars": [
-            {"calendar_id": "prof-ana", "done": 3, "total": 3},
-            {"calendar_id": "room-101", "done": 1, "total": 3},
-        ],
-    }
-    api.on("GET", f"/publish/{PLAN_ID}", (200, body))
+    status, body = _progress("running", 5)
+    api.on("GET", f"/publish/{PLAN_ID}", (status, body))
 
     result = run(env, "status", PLAN_ID)
 
     assert result.exit_code == 0, result.output
-    assert "running, 4/6 done" in result.stdout
-    assert "room-101" in result.stdout
+    assert "running, 5/6 done" in result.stdout
+    room = next(line for line in result.stdout.splitlines() if "room-101" in line)
+    assert [cell.strip() for cell in room.strip("│ ").split("│")][:3] == ["room-101", "1", "2"]
     assert json.loads(run(env, "status", PLAN_ID, "--json").stdout) == body
 
 
@@ -558,36 +647,57 @@ def test_status_shows_per_calendar_progress(api: FakeAdminApi, env: dict[str, st
 
 
 def test_provision_posts_the_clinic_and_lists_what_was_created(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    answer = {
-        "clinic_id": "clinic-1",
-        "created": [{"key": "prof-ana", "kind": "professional", "google_calendar_id": "new-1@group"}],
-        "existing": [],
-        "control_calendar": "ok",
-    }
+    answer = wire(
+        Provisioned(
+            clinic_id="clinic-1", created=2, shared=2, watched=2, calendars=["clinic-1-prof-ana", "clinic-1-room-101"]
+        )
+    )
     api.on("POST", "/provision", (201, answer))
 
     result = run(env, "provision", "--clinic", "clinic-1")
 
     assert result.exit_code == 0, result.output
     assert api.requests_to("POST", "/provision")[0].body == {"clinic_id": "clinic-1"}
-    assert "new-1@group" in result.stdout
-    assert "control_calendar" in result.stdout
+    assert "Provisioned clinic clinic-1" in result.stdout
+    created = next(line for line in result.stdout.splitlines() if "created" in line)
+    assert [cell.strip() for cell in created.strip("│ ").split("│")] == ["created", "2"]
+    assert "clinic-1-prof-ana, clinic-1-room-101" in result.stdout
     assert json.loads(run(env, "provision", "--clinic", "clinic-1", "--json").stdout) == answer
 
 
 def test_sync_a_calendar_and_one_event(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    api.on("POST", "/sync", lambda seen: (202, {**seen.body, "enqueued": True, "task_name": "dev-sync-x"}))
+    def answer(seen: Seen) -> tuple[int, Any]:
+        calendar_id, event_id = seen.body["calendar_id"], seen.body.get("event_id")
+        if event_id is None:
+            return 202, wire(SyncEnqueued(calendar_id=calendar_id, enqueued=True, task_name="dev-sync-x"))
+        resynced = EventResynced(
+            calendar_id=calendar_id,
+            event_id=event_id,
+            written=1,
+            unchanged=0,
+            ignored=0,
+            conflicts_opened=1,
+            conflicts_resolved=0,
+        )
+        return 200, wire(resynced)
+
+    api.on("POST", "/sync", answer)
 
     whole = run(env, "sync", "prof-ana")
     one = run(env, "sync", "prof-ana", "--event", "ev1", "--json")
+    shown = run(env, "sync", "prof-ana", "--event", "ev1")
 
-    assert whole.exit_code == 0, whole.output
+    assert whole.exit_code == one.exit_code == shown.exit_code == 0, whole.output + one.output + shown.output
     assert "dev-sync-x" in whole.stdout
     assert [s.body for s in api.requests_to("POST", "/sync")] == [
         {"calendar_id": "prof-ana"},
         {"calendar_id": "prof-ana", "event_id": "ev1"},
+        {"calendar_id": "prof-ana", "event_id": "ev1"},
     ]
-    assert json.loads(one.stdout)["event_id"] == "ev1"
+    assert json.loads(one.stdout) == answer(api.requests_to("POST", "/sync")[1])[1]
+    assert "Sync of prof-ana, event ev1" in shown.stdout
+    opened = next(line for line in shown.stdout.splitlines() if "conflicts_opened" in line)
+    assert [cell.strip() for cell in opened.strip("│ ").split("│")] == ["conflicts_opened", "1"]
 
 
 def test_sync_unknown_calendar_is_a_clean_404(api: FakeAdminApi, env: dict[str, str | None]) -> None:
@@ -604,8 +714,8 @@ def test_conflicts_filters_and_follows_pages(api: FakeAdminApi, env: dict[str, s
     api.on(
         "GET",
         "/conflicts",
-        (200, {"items": [_conflict(1), _conflict(2)], "next_page_token": "p2"}),
-        (200, {"items": [_conflict(3)], "next_page_token": None}),
+        (200, _conflicts(1, 2, next_page_token="p2")),
+        (200, _conflicts(3)),
     )
 
     result = run(env, "conflicts", "--calendar", "prof-ana", "--status", "open")
@@ -620,20 +730,20 @@ def test_conflicts_filters_and_follows_pages(api: FakeAdminApi, env: dict[str, s
 
 
 def test_conflicts_limit_json_and_empty(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    api.on("GET", "/conflicts", (200, {"items": [_conflict(1), _conflict(2)], "next_page_token": "p2"}))
+    api.on("GET", "/conflicts", (200, _conflicts(1, 2, next_page_token="p2")))
 
     limited = run(env, "conflicts", "--limit", "2", "--json")
     assert limited.exit_code == 0, limited.output
-    assert [c["id"] for c in json.loads(limited.stdout)["items"]] == ["conflict-1", "conflict-2"]
+    assert json.loads(limited.stdout) == _conflicts(1, 2, next_page_token="p2")
     assert len(api.requests_to("GET", "/conflicts")) == 1  # the limit was reached on page one
 
-    api.on("GET", "/conflicts", (200, {"items": [], "next_page_token": None}))
+    api.on("GET", "/conflicts", (200, _conflicts()))
     assert "No conflicts." in run(env, "conflicts").stdout
     assert run(env, "conflicts", "--status", "bogus").exit_code == ExitCode.USAGE
 
 
 def test_resolve_accept_google_needs_no_prompt_republish_does(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    api.on("POST", "/conflicts/conflict-1/resolve", lambda seen: (200, {**_conflict(1), "status": "resolved"}))
+    api.on("POST", "/conflicts/conflict-1/resolve", (200, wire(_conflict_item(1, status="resolved"))))
 
     accepted = run(env, "resolve", "conflict-1", "--action", "accept_google")
     declined = run(env, "resolve", "conflict-1", "--action", "republish", stdin="n\n")
@@ -658,8 +768,112 @@ def test_health_table_and_json(api: FakeAdminApi, env: dict[str, str | None]) ->
     room = next(line for line in result.stdout.splitlines() if "room-101" in line)
     assert "error" in room
     assert "2" in room
+    ana = next(line for line in result.stdout.splitlines() if "not_shared" in line)
+    assert [cell.strip() for cell in ana.strip("│ ").split("│")][:4] == ["c1", "ana", "no", "not_shared"]
     assert json.loads(run(env, "health", "--json").stdout) == HEALTH_ANSWER
     assert all(s.authorization == f"Bearer {TOKEN}" for s in api.seen)
+
+
+# --- typed answers: a newer API is read, another shape is a version mismatch ---------------------------
+
+
+def _grown(answer: dict[str, Any], *path: str | int) -> dict[str, Any]:
+    """``answer`` with an optional field this CLI does not know, at the top and in the object at ``path``."""
+    grown = copy.deepcopy(answer)
+    grown["served_by"] = "calsync 9.0"
+    nested: Any = grown
+    for step in path:
+        nested = nested[step]
+    nested["future_hint"] = {"note": "added by a newer API"}
+    return grown
+
+
+@pytest.mark.parametrize(
+    ("route", "answer", "path", "args", "shown"),
+    [
+        (("POST", "/publish/plan"), (201, PLAN_ANSWER), ("calendars", 0, "items", 0), ("plan",), "Apply with:"),
+        (("GET", "/health"), (200, HEALTH_ANSWER), ("calendars", 1), ("health",), "room-101"),
+        (("GET", "/conflicts"), (200, _conflicts(1)), ("items", 0), ("conflicts",), "conflict-1"),
+        (("GET", f"/publish/{PLAN_ID}"), _progress("running", 5), ("calendars", 0), ("status", PLAN_ID), "5/6"),
+    ],
+)
+def test_an_answer_with_fields_this_cli_does_not_know_still_renders(
+    api: FakeAdminApi,
+    env: dict[str, str | None],
+    route: tuple[str, str],
+    answer: tuple[int, dict[str, Any]],
+    path: tuple[str | int, ...],
+    args: tuple[str, ...],
+    shown: str,
+) -> None:
+    status, known = answer
+    api.on(*route, (status, _grown(known, *path)))
+    if args == ("plan",):
+        args = ("plan", "--clinic", "c", "--from", "2025-03-10", "--to", "2025-03-16", "--tz", "America/Sao_Paulo")
+
+    table = run(env, *args)
+    raw = run(env, *args, "--json")
+
+    assert table.exit_code == 0, table.output
+    assert shown in table.stdout
+    assert raw.exit_code == 0, raw.output
+    assert json.loads(raw.stdout) == known  # what this CLI knows of the answer; the newer fields left out
+
+
+@pytest.mark.parametrize(
+    ("route", "answer", "args", "misfit"),
+    [
+        (
+            ("POST", "/publish/plan"),
+            (
+                201,
+                {**PLAN_ANSWER, "calendars": [{k: v for k, v in PLAN_ANSWER["calendars"][0].items() if k != "create"}]},
+            ),
+            ("plan", "--clinic", "c", "--from", "2025-03-10T00:00:00Z", "--to", "2025-03-16T00:00:00Z"),
+            "calendars.0.create: field required",
+        ),
+        (
+            ("GET", "/health"),
+            (200, {k: v for k, v in HEALTH_ANSWER.items() if k != "checked_at"}),
+            ("health",),
+            "checked_at: field required",
+        ),
+        (
+            ("GET", "/conflicts"),
+            (200, {**_conflicts(), "items": [{**_conflicts(1)["items"][0], "kind": "moved"}]}),
+            ("conflicts",),
+            "items.0.kind: input should be",
+        ),
+        (("GET", f"/publish/{PLAN_ID}"), (200, {"plan_id": PLAN_ID, "status": "running"}), ("status", PLAN_ID), "done"),
+    ],
+)
+def test_an_answer_that_does_not_fit_is_a_version_mismatch(
+    api: FakeAdminApi,
+    env: dict[str, str | None],
+    route: tuple[str, str],
+    answer: tuple[int, dict[str, Any]],
+    args: tuple[str, ...],
+    misfit: str,
+) -> None:
+    api.on(*route, answer)
+
+    result = run(env, *args)
+
+    assert_clean_failure(result, ExitCode.UNREACHABLE)
+    said = " ".join(result.stderr.split())  # rich wraps long lines
+    assert "this is not the answer calsync's API gives — version mismatch?" in said
+    assert misfit in said
+    assert result.stdout == ""
+    assert CONFIRM not in result.output  # the misfit is named, values (here a token) are not shown
+
+
+def test_a_plan_with_a_misfit_keeps_no_tokens(api: FakeAdminApi, env: dict[str, str | None], tmp_path: Path) -> None:
+    api.on("POST", "/publish/plan", (201, {k: v for k, v in PLAN_ANSWER.items() if k != "planned_at"}))
+
+    result = run(env, "plan", "--clinic", "c", "--from", "2025-03-10T00:00:00Z", "--to", "2025-03-16T00:00:00Z")
+
+    assert_clean_failure(result, ExitCode.UNREACHABLE)
+    assert PlanCache(tmp_path / "plans").load(PLAN_ID) is None
 
 
 # --- where the API is, and expected failures ------------------------------------------------------------
@@ -727,7 +941,7 @@ def test_connection_refused_is_one_line(env: dict[str, str | None]) -> None:
 def test_slow_api_times_out_cleanly(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     def slow(_: Seen) -> tuple[int, Any]:
         time.sleep(1.0)
-        return 202, {}
+        return 202, wire(SyncEnqueued(calendar_id="prof-ana", enqueued=True, task_name="dev-sync-x"))
 
     api.on("POST", "/sync", slow)
 
@@ -771,7 +985,8 @@ def test_error_answers_become_readable_messages(
 def test_reads_are_retried_on_503_writes_are_not(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     busy = {"error": {"code": "store_unavailable", "message": "try again", "details": {}}}
     api.on("GET", "/health", (503, busy), (200, HEALTH_ANSWER))
-    api.on("POST", "/provision", (503, busy), (201, {}))
+    provisioned = Provisioned(clinic_id="c", created=0, shared=0, watched=0, calendars=[])
+    api.on("POST", "/provision", (503, busy), (201, wire(provisioned)))
 
     assert run(env, "health").exit_code == 0
     assert len(api.requests_to("GET", "/health")) == 2
@@ -820,7 +1035,7 @@ def test_ctrl_c_while_waiting_stops_watching_not_publishing(
 ) -> None:
     _plan_first(api, env)
     api.on("GET", f"/publish/{PLAN_ID}", _progress("running", 2))
-    api.on("POST", "/publish/apply", (202, {"plan_id": PLAN_ID}))
+    api.on("POST", "/publish/apply", ACCEPTED)
 
     def interrupted(_: float) -> None:
         raise KeyboardInterrupt
@@ -835,7 +1050,8 @@ def test_ctrl_c_while_waiting_stops_watching_not_publishing(
 
 def test_ids_are_never_broken_across_lines_in_narrow_terminals(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     long_id = "moved_in_google-1dddeed034657dc2e6c93ba1e2b3ec9c"
-    api.on("GET", "/conflicts", (200, {"items": [{**_conflict(1), "id": long_id}], "next_page_token": None}))
+    page = ConflictsPage(items=[_conflict_item(1).model_copy(update={"id": long_id})], next_page_token=None)
+    api.on("GET", "/conflicts", (200, wire(page)))
 
     result = run({**env, "COLUMNS": "100"}, "conflicts")
 

@@ -17,6 +17,7 @@ from calsync.adapters.firestore.conflicts import FirestoreConflictStore
 from calsync.adapters.firestore.directory import FirestoreDirectoryStore
 from calsync.adapters.firestore.mirror import FirestoreMirrorStore
 from calsync.adapters.firestore.plans import FirestorePlanStore
+from calsync.adapters.firestore.retention import FirestoreRetentionStore
 
 
 class FirestoreStateStore(
@@ -26,6 +27,7 @@ class FirestoreStateStore(
     FirestoreChannelStore,
     FirestorePlanStore,
     FirestoreDirectoryStore,
+    FirestoreRetentionStore,
 ):
     """Everything calsync keeps in Firestore (``ports.PublishStore``), namespaced per environment."""
 
@@ -43,3 +45,4 @@ if TYPE_CHECKING:  # each store implements its port (mypy checks these assignmen
         _channels: ports.ChannelStore = FirestoreChannelStore(client, environment="dev")
         _plans: ports.PlanStore = FirestorePlanStore(client, environment="dev")
         _directory: ports.DirectoryStore = FirestoreDirectoryStore(client, environment="dev")
+        _retention: ports.RetentionStore = FirestoreRetentionStore(client, environment="dev")

@@ -1,7 +1,8 @@
 """The ``calsync`` admin CLI: plan and apply publishes, provision, force syncs, conflicts, health.
 
 Every command talks to the admin API of the ``publish`` function (see :mod:`calsync.cli.client` for
-where the URL and token come from), prints rich tables, or the raw JSON answer with ``--json``, and
+where the URL and token come from), reads its typed answer, prints rich tables, or the answer's JSON
+with ``--json``, and
 exits with one of :class:`~calsync.cli.client.ExitCode` — expected failures (bad URL, connection
 refused, 4xx) print one readable line and a hint, never a traceback.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from calsync.cli import render
 from calsync.cli.cache import CachedPlan, PlanCache, cache_dir
 from calsync.cli.client import CliError, ExitCode
 from calsync.cli.session import Session, YesOpt, expected_failures, shared_options
+from calsync.results import ProgressAnswer
 
 DEFAULT_POLL_S = 1.0
 DEFAULT_WAIT_TIMEOUT_S = 1800.0
@@ -142,11 +144,9 @@ def plan(
     """Plan a publish (nothing is written): per-calendar counts, the changes, and the skips with reasons."""
     time_min, time_max = _window_bound(date_from, tz, "--from"), _window_bound(date_to, tz, "--to")
     answer = session.client.plan(clinic, time_min, time_max, clear_future=clear_future)
-    saved = PlanCache(cache_dir(session.env)).save(
-        session.target.url, answer, clinic_id=clinic, clear_future=clear_future
-    )
+    saved = PlanCache(cache_dir(session.env)).save(session.target.url, answer, clinic_id=clinic)
     session.emit(answer, render.plan)
-    if saved is not None and not session.as_json:
+    if not session.as_json:
         session.err.print(f"Confirmation tokens kept in {saved} for `calsync apply`.")
 
 
@@ -211,28 +211,25 @@ def apply(
         )
     accepted = session.client.apply(plan_id, first, second if clears else None)
     if no_wait:
-        session.emit(accepted, lambda console, data: render.generic(console, f"Apply of {plan_id}", data))
+        session.emit(accepted, render.publish_status)
         return
     final = _wait(session, plan_id, poll_interval_s=poll_interval, wait_timeout_s=wait_timeout)
     session.emit(final, render.publish_status)
-    if final.get("status") == "failed":
+    if final.status == "failed":
         raise CliError(f"plan {plan_id} failed", ExitCode.PUBLISH_FAILED)
 
 
-def _apply_question(plan_id: str, cached: CachedPlan | None, status: Mapping[str, Any], url: str) -> str:
+def _apply_question(plan_id: str, cached: CachedPlan | None, status: ProgressAnswer, url: str) -> str:
     """The first confirmation: what will be written, and where."""
-    if cached is not None and cached.totals:
+    if cached is not None and cached.totals is not None:
         t = cached.totals
-        what = (
-            f"{t.get('create', 0)} creates, {t.get('update', 0)} updates, {t.get('delete', 0)} deletes "
-            f"on {cached.calendars} calendars"
-        )
+        what = f"{t.create} creates, {t.update} updates, {t.delete} deletes on {cached.calendars} calendars"
     else:
-        what = f"{status.get('total', '?')} writes"
-    return f"Apply plan {plan_id} ({status.get('status', '?')}): {what} via {url}?"
+        what = f"{status.total} writes"
+    return f"Apply plan {plan_id} ({status.status}): {what} via {url}?"
 
 
-def _wait(session: Session, plan_id: str, *, poll_interval_s: float, wait_timeout_s: float) -> dict[str, Any]:
+def _wait(session: Session, plan_id: str, *, poll_interval_s: float, wait_timeout_s: float) -> ProgressAnswer:
     """Poll the plan's status under a progress bar until it is done or failed (or the wait times out)."""
     deadline = time.monotonic() + wait_timeout_s
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -242,19 +239,18 @@ def _wait(session: Session, plan_id: str, *, poll_interval_s: float, wait_timeou
         try:
             while True:
                 status = session.client.plan_status(plan_id)
-                done, total = status.get("done"), status.get("total")
                 progress.update(
                     task,
-                    completed=done if isinstance(done, int) else 0,
-                    total=total if isinstance(total, int) and total > 0 else None,
-                    description=f"publishing {plan_id} ({status.get('status', '?')})",
+                    completed=status.done,
+                    total=status.total or None,
+                    description=f"publishing {plan_id} ({status.status})",
                 )
-                if status.get("status") in TERMINAL_STATUSES:
+                if status.status in TERMINAL_STATUSES:
                     return status
                 if time.monotonic() >= deadline:
                     raise CliError(
-                        f"plan {plan_id} is still {status.get('status', '?')} after {wait_timeout_s:g} s "
-                        f"({done}/{total}); the publish goes on",
+                        f"plan {plan_id} is still {status.status} after {wait_timeout_s:g} s "
+                        f"({status.done}/{status.total}); the publish goes on",
                         ExitCode.STILL_RUNNING,
                         hint=f"check it with: calsync status {plan_id}",
                     )
@@ -289,7 +285,7 @@ def provision(
 ) -> None:
     """Create a clinic's missing calendars, share them, open their channels (idempotent)."""
     answer = session.client.provision(clinic)
-    session.emit(answer, lambda console, data: render.generic(console, f"Provisioned clinic {clinic}", data))
+    session.emit(answer, lambda console, shown: render.generic(console, f"Provisioned clinic {clinic}", shown))
 
 
 @command()
@@ -302,9 +298,13 @@ def sync(
     session: Session,
 ) -> None:
     """Force a sync of a calendar (or of one event)."""
-    answer = session.client.sync(calendar, event)
-    title = f"Sync of {calendar}" + (f", event {event}" if event else "")
-    session.emit(answer, lambda console, data: render.generic(console, title, data))
+    if event is None:
+        enqueued = session.client.sync(calendar)
+        session.emit(enqueued, lambda console, shown: render.generic(console, f"Sync of {calendar}", shown))
+    else:
+        resynced = session.client.resync_event(calendar, event)
+        title = f"Sync of {calendar}, event {event}"
+        session.emit(resynced, lambda console, shown: render.generic(console, title, shown))
 
 
 @command()
@@ -346,7 +346,7 @@ def resolve(
             yes=yes,
         )
     answer = session.client.resolve(conflict_id, action.value)
-    session.emit(answer, lambda console, data: render.generic(console, f"Conflict {conflict_id}", data))
+    session.emit(answer, lambda console, shown: render.generic(console, f"Conflict {conflict_id}", shown))
 
 
 @command()

@@ -1,9 +1,10 @@
 """The local plan cache: where ``calsync plan`` keeps a plan's confirmation tokens for ``calsync apply``.
 
 ``GET /publish/{plan_id}`` does not return the confirmation tokens (a token is proof that someone saw
-the plan), so ``plan`` writes one small JSON file per plan and ``apply PLAN_ID`` reads it back: the
-tokens, whether the plan clears the future (then ``apply`` asks twice and sends the second token), the
-totals shown in the confirmation prompt, and the API URL the plan was made on — ``apply`` refuses to
+the plan), so ``plan`` writes one small JSON file per plan and ``apply PLAN_ID`` reads it back: what
+it needs of the :class:`~calsync.results.PlanAnswer` — the tokens, whether the plan clears the future
+(then ``apply`` asks twice and sends the second token), the totals shown in the confirmation prompt —
+and the API URL the plan was made on — ``apply`` refuses to
 send a plan's tokens to another URL (a staging plan must never be applied to production by a typo).
 A plan made elsewhere (agendador, another machine) is applied with ``--confirm`` /
 ``--confirm-clear-future`` instead.
@@ -20,16 +21,17 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from calsync.results import IsoTime, PlanAnswer, Totals
 
 ENV_CACHE_DIR = "CALSYNC_CACHE_DIR"
 FILE_MODE = 0o600
 
 
 class CachedPlan(BaseModel):
-    """What ``apply`` needs from a plan answer."""
+    """What ``apply`` needs from a plan answer, and where and when it was kept."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -39,8 +41,9 @@ class CachedPlan(BaseModel):
     confirm_clear_future_token: str | None = None
     clear_future: bool = False
     clinic_id: str | None = None
-    expires_at: str | None = None
-    totals: dict[str, int] = Field(default_factory=dict)
+    planned_at: IsoTime | None = None
+    expires_at: IsoTime | None = None
+    totals: Totals | None = None
     calendars: int = 0
     saved_at: str
 
@@ -65,28 +68,23 @@ class PlanCache:
         digest = hashlib.sha256(plan_id.encode()).hexdigest()[:32]
         return self.directory / f"{digest}.json"
 
-    def save(self, url: str, plan: Mapping[str, Any], *, clinic_id: str, clear_future: bool) -> Path | None:
-        """Record a plan answer's tokens; ``None`` when the answer holds no plan id or token to keep."""
-        plan_id, token = plan.get("plan_id"), plan.get("confirm_token")
-        if not isinstance(plan_id, str) or not isinstance(token, str):
-            return None
-        second = plan.get("confirm_clear_future_token")
-        totals = plan.get("totals") if isinstance(plan.get("totals"), dict) else {}
-        calendars = plan.get("calendars")
+    def save(self, url: str, plan: PlanAnswer, *, clinic_id: str) -> Path:
+        """Record a plan answer's tokens and what the confirmation shows; the file written."""
         entry = CachedPlan(
-            plan_id=plan_id,
+            plan_id=plan.plan_id,
             url=url,
-            confirm_token=token,
-            confirm_clear_future_token=second if isinstance(second, str) else None,
-            clear_future=clear_future or isinstance(second, str),
+            confirm_token=plan.confirm_token,
+            confirm_clear_future_token=plan.confirm_clear_future_token,
+            clear_future=plan.clear_future,
             clinic_id=clinic_id,
-            expires_at=str(plan["expires_at"]) if plan.get("expires_at") else None,
-            totals={k: v for k, v in (totals or {}).items() if isinstance(v, int)},
-            calendars=len(calendars) if isinstance(calendars, list) else 0,
+            planned_at=plan.planned_at,
+            expires_at=plan.expires_at,
+            totals=plan.totals,
+            calendars=len(plan.calendars),
             saved_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(plan_id)
+        path = self.path(plan.plan_id)
         partial = path.with_suffix(".tmp")
         # Created with 0600 from the start: the tokens are never readable by others, not even briefly.
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -99,7 +97,7 @@ class PlanCache:
         """The cached plan, or ``None`` if this machine never planned it (or the file is unreadable)."""
         path = self.path(plan_id)
         try:
-            entry = CachedPlan.model_validate_json(path.read_text(encoding="utf-8"))
+            entry = CachedPlan.model_validate_json(path.read_text(encoding="utf-8"), extra="ignore")
         except (OSError, ValidationError):
             return None
         return entry if entry.plan_id == plan_id else None

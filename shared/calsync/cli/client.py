@@ -7,6 +7,17 @@ operator decides. Every failure becomes a :class:`CliError` with a readable mess
 the API's error shape ``{"error": {"code", "message", "details"}}`` is unpacked, and a refused
 connection, a timeout or a malformed URL are named as such — never a traceback.
 
+Each route method returns the typed answer of its route, the :mod:`calsync.results` model the API
+itself declares and builds, validated from the JSON with ``extra="ignore"`` (pydantic's per-call
+override, applied at every nesting level). The models keep ``extra="forbid"``: on the server an unknown
+key is a bug — mypy's pydantic plugin (``init_forbid_extra``) catches it in keyword constructors, but
+not in those fed a spread dict — and the published OpenAPI says ``additionalProperties: false``. The
+CLI reads leniently instead, so it stays useful when the API grows an optional field: the fields it
+knows are rendered, a newer API's extra ones are left out (of the tables and of ``--json``). An answer
+that does not fit — a required field missing, a type or an enum value this CLI does not know — is a
+version mismatch, reported as such (``UNREACHABLE``, like a non-JSON answer) with the fields that did
+not fit, never their values.
+
 Where the API is (first match wins, each value on its own):
 
 - URL: ``--url``, else ``CALSYNC_ADMIN_URL``, else ``functions.publish`` of the local stack's
@@ -25,13 +36,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from calsync.results import (
+    ConflictItem,
+    ConflictsPage,
+    EventResynced,
+    HealthAnswer,
+    PlanAnswer,
+    ProgressAnswer,
+    Provisioned,
+    Result,
+    SyncEnqueued,
+)
 
 DEFAULT_TIMEOUT_S = 30.0
 READ_RETRIES = 2
@@ -40,6 +63,9 @@ ENV_URL = "CALSYNC_ADMIN_URL"
 ENV_TOKEN = "CALSYNC_ADMIN_TOKEN"  # noqa: S105  # the variable's name, not a secret
 ENV_DEVSTACK_DIR = "CALSYNC_DEVSTACK_DIR"
 ENDPOINTS_FILE = "endpoints.json"
+MAX_SHOWN_MISFITS = 3
+
+AnswerT = TypeVar("AnswerT", bound=Result)
 
 
 class ExitCode(IntEnum):
@@ -48,7 +74,7 @@ class ExitCode(IntEnum):
     OK = 0
     API_ERROR = 1  # the API refused the request (4xx not listed below) or failed (5xx)
     USAGE = 2  # bad command line (typer/click's own code)
-    UNREACHABLE = 3  # no URL configured, malformed URL, connection refused, timeout, non-JSON answer
+    UNREACHABLE = 3  # no URL configured, malformed URL, connection refused, timeout, not calsync's answer
     AUTH = 4  # 401 / 403: missing, wrong or insufficient credentials
     NOT_FOUND = 5  # 404: unknown plan, calendar, conflict or route
     CONFLICT = 6  # 409: e.g. the plan is stale, plan again
@@ -177,7 +203,7 @@ def _segment(value: str) -> str:
 
 
 class AdminClient:
-    """Typed calls to the admin API; each returns the JSON object the API answered."""
+    """Typed calls to the admin API; each returns its route's answer model (see the module docstring)."""
 
     def __init__(
         self,
@@ -233,62 +259,78 @@ class AdminClient:
             raise CliError(f"{method} {url} failed: {type(exc).__name__}", ExitCode.UNREACHABLE) from None
         return _decode(response, method, url)
 
+    def call(
+        self,
+        answer: type[AnswerT],
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AnswerT:
+        """Send one request and read its 2xx answer as ``answer`` (unknown fields ignored, at every level)."""
+        data = self.request(method, path, body=body, params=params)
+        try:
+            return answer.model_validate(data, extra="ignore")
+        except ValidationError as exc:
+            raise _version_mismatch(answer, exc, method, urljoin(self.base_url, path)) from None
+
     # -- routes
 
-    def plan(self, clinic_id: str, date_from: str, date_to: str, *, clear_future: bool) -> dict[str, Any]:
+    def plan(self, clinic_id: str, date_from: str, date_to: str, *, clear_future: bool) -> PlanAnswer:
         """``POST /publish/plan``: a stored plan with its confirmation token(s)."""
         body = {"clinic_id": clinic_id, "from": date_from, "to": date_to, "clear_future": clear_future}
-        return self.request("POST", "publish/plan", body=body)
+        return self.call(PlanAnswer, "POST", "publish/plan", body=body)
 
-    def apply(self, plan_id: str, confirm: str, confirm_clear_future: str | None) -> dict[str, Any]:
+    def apply(self, plan_id: str, confirm: str, confirm_clear_future: str | None) -> ProgressAnswer:
         """``POST /publish/apply``: start applying a plan (the second token only for ``clear_future``)."""
         body: dict[str, Any] = {"plan_id": plan_id, "confirm": confirm}
         if confirm_clear_future is not None:
             body["confirm_clear_future"] = confirm_clear_future
-        return self.request("POST", "publish/apply", body=body)
+        return self.call(ProgressAnswer, "POST", "publish/apply", body=body)
 
-    def plan_status(self, plan_id: str) -> dict[str, Any]:
+    def plan_status(self, plan_id: str) -> ProgressAnswer:
         """``GET /publish/{plan_id}``: status and done/total of a plan."""
-        return self.request("GET", f"publish/{_segment(plan_id)}")
+        return self.call(ProgressAnswer, "GET", f"publish/{_segment(plan_id)}")
 
-    def provision(self, clinic_id: str) -> dict[str, Any]:
+    def provision(self, clinic_id: str) -> Provisioned:
         """``POST /provision``: create a clinic's missing calendars (idempotent)."""
-        return self.request("POST", "provision", body={"clinic_id": clinic_id})
+        return self.call(Provisioned, "POST", "provision", body={"clinic_id": clinic_id})
 
-    def sync(self, calendar_id: str, event_id: str | None = None) -> dict[str, Any]:
-        """``POST /sync``: force a sync of a calendar, or re-read one of its events from Google."""
-        body = {"calendar_id": calendar_id} if event_id is None else {"calendar_id": calendar_id, "event_id": event_id}
-        return self.request("POST", "sync", body=body)
+    def sync(self, calendar_id: str) -> SyncEnqueued:
+        """``POST /sync``: enqueue a sync of a calendar (202)."""
+        return self.call(SyncEnqueued, "POST", "sync", body={"calendar_id": calendar_id})
+
+    def resync_event(self, calendar_id: str, event_id: str) -> EventResynced:
+        """``POST /sync`` with ``event_id``: re-read one event from Google and reprocess it now (200)."""
+        return self.call(EventResynced, "POST", "sync", body={"calendar_id": calendar_id, "event_id": event_id})
 
     def conflicts(
         self, calendar_id: str | None, status: str | None, *, limit: int, page_size: int = 100
-    ) -> dict[str, Any]:
+    ) -> ConflictsPage:
         """``GET /conflicts``, following ``next_page_token`` until ``limit`` items (or the end)."""
-        items: list[Any] = []
+        items: list[ConflictItem] = []
         token: str | None = None
         while True:
-            page = self.request(
-                "GET",
-                "conflicts",
-                params={
-                    "calendar_id": calendar_id,
-                    "status": status,
-                    "page_size": min(page_size, limit - len(items)),
-                    "page_token": token,
-                },
-            )
-            items.extend(page.get("items") or [])
-            token = page.get("next_page_token")
+            params = {
+                "calendar_id": calendar_id,
+                "status": status,
+                "page_size": min(page_size, limit - len(items)),
+                "page_token": token,
+            }
+            page = self.call(ConflictsPage, "GET", "conflicts", params=params)
+            items.extend(page.items)
+            token = page.next_page_token
             if not token or len(items) >= limit:
-                return {"items": items[:limit], "next_page_token": token}
+                return ConflictsPage(items=items[:limit], next_page_token=token)
 
-    def resolve(self, conflict_id: str, action: str) -> dict[str, Any]:
+    def resolve(self, conflict_id: str, action: str) -> ConflictItem:
         """``POST /conflicts/{id}/resolve``: ``accept_google`` or ``republish``."""
-        return self.request("POST", f"conflicts/{_segment(conflict_id)}/resolve", body={"action": action})
+        return self.call(ConflictItem, "POST", f"conflicts/{_segment(conflict_id)}/resolve", body={"action": action})
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> HealthAnswer:
         """``GET /health``: overall and per-calendar status."""
-        return self.request("GET", "health")
+        return self.call(HealthAnswer, "GET", "health")
 
 
 def _reason(exc: requests.exceptions.ConnectionError) -> str:
@@ -331,6 +373,21 @@ def _decode(response: requests.Response, method: str, url: str) -> dict[str, Any
             ExitCode.UNREACHABLE,
         )
     return data
+
+
+def _version_mismatch(answer: type[Result], exc: ValidationError, method: str, url: str) -> CliError:
+    """A 2xx answer that is not the model of its route: name the misfit fields, never their values."""
+    misfits = [
+        f"{'.'.join(str(part) for part in error['loc']) or '(answer)'}: {error['msg'].lower()}"
+        for error in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    more = f" (and {len(misfits) - MAX_SHOWN_MISFITS} more)" if len(misfits) > MAX_SHOWN_MISFITS else ""
+    return CliError(
+        f"{method} {url} did not answer a {answer.__name__} ({'; '.join(misfits[:MAX_SHOWN_MISFITS])}{more}): "
+        "this is not the answer calsync's API gives — version mismatch?",
+        ExitCode.UNREACHABLE,
+        hint="use the CLI of the API's version, or point --url at calsync's admin API",
+    )
 
 
 def _hint_for(status: int) -> str | None:

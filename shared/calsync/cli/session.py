@@ -6,19 +6,21 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 
 from calsync.cli import render
 from calsync.cli.client import DEFAULT_TIMEOUT_S, AdminClient, ApiError, CliError, ExitCode, Target, resolve_target
+from calsync.results import Result
+
+AnswerT = TypeVar("AnswerT", bound=Result)
 
 UrlOpt = Annotated[
     str | None,
@@ -35,7 +37,7 @@ TokenOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer instead of tables.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON answer instead of tables.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for each HTTP answer.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every confirmation (for scripts).")]
 
@@ -62,10 +64,10 @@ class Session:
         """The admin API client."""
         return AdminClient(self.target.url, self.target.token, timeout_s=self._timeout_s)
 
-    def emit(self, answer: Mapping[str, Any], show: Callable[[Console, Mapping[str, Any]], None]) -> None:
-        """The raw JSON with ``--json``, else the rendering."""
+    def emit(self, answer: AnswerT, show: Callable[[Console, AnswerT], None]) -> None:
+        """The answer's JSON with ``--json`` (as the API dumps it: unset keys left out), else the rendering."""
         if self.as_json:
-            typer.echo(json.dumps(answer, indent=2))
+            typer.echo(answer.model_dump_json(indent=2, exclude_unset=True))
         else:
             show(self.out, answer)
 

@@ -36,6 +36,7 @@ from calsync.ports.stores import (
     ConflictRetention,
     ConflictStore,
     DirectoryStore,
+    ExpiringKind,
     LockStore,
     MirrorRetention,
     MirrorStore,
@@ -43,6 +44,7 @@ from calsync.ports.stores import (
     PublishStore,
     PushStore,
     QuotaStore,
+    RetentionStore,
     StateStore,
 )
 
@@ -62,6 +64,7 @@ __all__ = [
     "ConflictRetention",
     "ConflictStore",
     "DirectoryStore",
+    "ExpiringKind",
     "LockStore",
     "MirrorRetention",
     "MirrorStore",
@@ -69,6 +72,7 @@ __all__ = [
     "PublishStore",
     "PushStore",
     "QuotaStore",
+    "RetentionStore",
     "Secrets",
     "SendUpdates",
     "StateStore",

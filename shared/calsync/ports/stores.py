@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from calsync.model import (
     Allocation,
@@ -164,7 +164,19 @@ class ConflictStore(ConflictRetention, Protocol):
         ...
 
 
-class CleanupStore(MirrorRetention, ConflictRetention, Protocol):
+ExpiringKind = Literal["plans", "allocations", "channels", "free_busy"]
+
+
+class RetentionStore(Protocol):
+    """Records past their ``expire_at`` (the field Firestore's TTL policies read; see ``model``)."""
+
+    def delete_expired(self, kind: ExpiringKind, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` records of ``kind`` whose ``expire_at`` is before ``now`` (a plan with its
+        progress); the count."""
+        ...
+
+
+class CleanupStore(MirrorRetention, ConflictRetention, RetentionStore, Protocol):
     """Retention deletes of the daily cleanup."""
 
 

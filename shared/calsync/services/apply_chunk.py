@@ -288,6 +288,8 @@ def run_chunk(
                 "skipped": outcome.skipped,
                 "failed": outcome.failed,
                 "finished": finished,
+                # A finished chunk is never run again: its titles and attendees need not stay.
+                **({"actions": []} if finished else {}),
                 "errors": outcome.errors or [],
                 "updated_at": clock.now(),
             }

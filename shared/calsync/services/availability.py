@@ -109,8 +109,8 @@ def _open_conflicts(store: PublishStore, calendar_keys: Iterable[str]) -> list[C
     for key in calendar_keys:
         token: str | None = None
         while True:
-            page, token = store.list_conflicts(key, status="open", page_size=200, page_token=token)
-            found.extend(c for c in page if c.kind == KIND)
+            page, token = store.list_conflicts(key, status="open", page_size=200, page_token=token, kind=KIND)
+            found.extend(page)
             if token is None:
                 break
     return found

@@ -96,5 +96,5 @@ def health(
             )
         )
     states = directory.list_free_busy_states() if directory is not None else []
-    free_busy = [HealthFreeBusy(**state.model_dump()) for state in states]
+    free_busy = [HealthFreeBusy(**state.model_dump(exclude={"expire_at"})) for state in states]
     return HealthAnswer(status=worst, checked_at=now, calendars=rows, free_busy=free_busy)

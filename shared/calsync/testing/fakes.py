@@ -15,6 +15,7 @@ from calsync.testing.memory.conflicts import InMemoryConflictStore
 from calsync.testing.memory.directory import InMemoryDirectoryStore
 from calsync.testing.memory.mirror import InMemoryMirrorStore
 from calsync.testing.memory.plans import InMemoryPlanStore
+from calsync.testing.memory.retention import InMemoryRetentionStore
 
 
 class InMemoryStateStore(
@@ -24,6 +25,7 @@ class InMemoryStateStore(
     InMemoryChannelStore,
     InMemoryPlanStore,
     InMemoryDirectoryStore,
+    InMemoryRetentionStore,
 ):
     """``ports.PublishStore`` in memory: the aggregate stores of ``calsync.testing.memory`` in one."""
 

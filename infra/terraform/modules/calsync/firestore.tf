@@ -1,7 +1,7 @@
 /**
  * Firestore (native mode) plus the composite indexes the state store's queries need and the TTL
- * policies of documents that expire (none today). tests/infra derives the composite indexes the
- * store's queries need from calsync/adapters/firestore_store.py and checks each is declared here.
+ * policies of documents that expire. tests/infra derives the composite indexes the store's queries
+ * need from calsync/adapters/firestore_store.py and checks each is declared here.
  */
 
 locals {
@@ -28,8 +28,30 @@ locals {
       fields     = [["clinic_id", "ASCENDING"], ["start", "ASCENDING"]]
     }
   }
-  # No TTL policies: the daily cleanup job deletes by retention (Settings.mirror_retention_days,
-  # conflict_retention_days), and lock documents are leases the code overwrites.
+
+  # TTL policies on the field `expire_at` that calsync.model computes for each kind (retention in
+  # docs/deploy.md): Firestore deletes a document about a day after it passed; the daily cleanup
+  # job deletes the same ones sooner. Plans' `progress` documents are a subcollection (collection
+  # group "progress"). Mirror events and resolved conflicts are deleted by the cleanup job by
+  # Settings.mirror_retention_days / conflict_retention_days; lock documents are leases.
+  ttl_collections = {
+    plans       = "${var.environment}_plans"
+    progress    = "progress"
+    allocations = "${var.environment}_allocations"
+    channels    = "${var.environment}_channels"
+    free_busy   = "${var.environment}_free_busy"
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_collections
+
+  project    = var.project_id
+  database   = google_firestore_database.this.name
+  collection = each.value
+  field      = "expire_at"
+
+  ttl_config {}
 }
 
 resource "google_firestore_database" "this" {

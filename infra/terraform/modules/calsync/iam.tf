@@ -81,3 +81,19 @@ resource "google_service_account_iam_member" "calendar_signer" {
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = module.function[each.key].service_account_member
 }
+
+# Data Access audit logs for the services holding people's data and secrets, outside dev: who read or
+# wrote Firestore documents and who accessed secret versions (Admin Activity logs are always on).
+resource "google_project_iam_audit_config" "data_access" {
+  for_each = var.environment == "dev" ? toset([]) : toset(["datastore.googleapis.com", "secretmanager.googleapis.com"])
+
+  project = var.project_id
+  service = each.key
+
+  audit_log_config {
+    log_type = "DATA_READ"
+  }
+  audit_log_config {
+    log_type = "DATA_WRITE"
+  }
+}
