@@ -67,7 +67,7 @@ $(VENV)/.bench-stamp: $(VENV)/.stamp requirements-bench.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-bench: setup $(VENV)/.bench-stamp ## benchmarks on the local stack (BENCH_ARGS=--full for P5 6,000 / P6 10,000)
+bench: setup $(VENV)/.bench-stamp ## benchmarks on the local stack (BENCH_ARGS=--full for P5 6,000 / P6 10,000 / P8 10,000)
 	$(PY) -m bench $(BENCH_ARGS)
 
 chaos: setup ## chaos convergence runs

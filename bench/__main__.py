@@ -1,7 +1,7 @@
 """``python -m bench``: run the benchmarks on one local stack, print the table, write ``results/latest.md``.
 
 Defaults finish in a few minutes; ``--full`` runs the production-scale sizes for P5 (6,000 events, ≥ 10 min
-quota-bound) and P6 (10,000 channels).
+quota-bound), P6 (10,000 channels) and P8 (10,000 calendars).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import p1_incremental, p2_full_sync, p3_webhook_ack, p4_edit_latency, p5_publish, p6_renewal
+from bench import p1_incremental, p2_full_sync, p3_webhook_ack, p4_edit_latency, p5_publish, p6_renewal, p8_poll
 from bench.harness import RESULTS, BenchStack, Row, machine, markdown_table, quiet_logs
 
-ALL = ("P1", "P2", "P3", "P4", "P5", "P6")
+ALL = ("P1", "P2", "P3", "P4", "P5", "P6", "P8")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,11 +32,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--p4-debounce", type=int, default=1, help="P4 webhook debounce (s)")
     parser.add_argument("--p5-events", type=int, default=600, help="P5 events published (6,000 with --full)")
     parser.add_argument("--p6-channels", type=int, default=500, help="P6 channels renewed (10,000 with --full)")
-    parser.add_argument("--full", action="store_true", help="P5 6,000 events and P6 10,000 channels")
+    parser.add_argument("--p8-calendars", type=int, default=1000, help="P8 calendars polled (10,000 with --full)")
+    parser.add_argument("--full", action="store_true", help="P5 6,000 events, P6 10,000 channels, P8 10,000 calendars")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where to write the markdown")
     args = parser.parse_args(argv)
     if args.full:
-        args.p5_events, args.p6_channels = 6000, 10_000
+        args.p5_events, args.p6_channels, args.p8_calendars = 6000, 10_000, 10_000
     return args
 
 
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             attempt("P5", stack, lambda: p5_publish.run(stack, events=args.p5_events))
         if "P6" in selected:
             attempt("P6", stack, lambda: p6_renewal.run(stack, channels=args.p6_channels))
+        if "P8" in selected:
+            attempt("P8", stack, lambda: p8_poll.run(stack, calendars=args.p8_calendars))
     text = report(rows, args, time.monotonic() - started, failures)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

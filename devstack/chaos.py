@@ -20,9 +20,15 @@ seed, with every choice drawn from ``random.Random(seed)``:
       Google, and the mirror has it;
    4. calsync modified no untagged or past event (its writes are recorded by ``RecordingApi``; the
       final etags of personal and past events are the ones their last writer — never calsync — got);
-   5. every divergence (our event moved/deleted/re-invited in Google compared with what calsync last
-      wrote; a personal event overlapping one of ours) has exactly one open conflict, and no open
-      conflict lacks a divergence.
+   5. every divergence (our event moved/deleted/re-invited/retitled in Google compared with what
+      calsync last wrote or an admin accepted; a personal event overlapping one of ours) has exactly
+      one open conflict, and no open conflict lacks a divergence;
+   and, for the fields people own and the write-time guards (``FieldsChaos``: people editing titles,
+   descriptions, locations and reminders of our events; ``accept_google`` followed by an allocation
+   change; chunks delayed past an event's start):
+   b. no event is changed by calsync after it started;
+   c. every field people own (description, location, reminders) survives calsync's writes;
+   e. no event stays skipped (a fresh plan's skips) without an open conflict on it.
 
 A second clinic shares the control calendar, allocations are reassigned and clinics publish with
 ``clear_future`` on their own (``chaos_scope``), with two more invariants: (a) a clinic's publish
@@ -58,7 +64,10 @@ from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, MirrorEvent, Professional, Room
 from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.classify import EVENT_CONFLICT_KINDS
+from calsync.services.conflicts import resolve_conflict
 from calsync.services.directory import replace_professionals, replace_rooms
+from calsync.services.our_events import event_id
 from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
 from calsync.services.provision import provision_clinic
 from calsync.services.sync import SyncCommand, sync_calendar
@@ -78,6 +87,8 @@ WORDS = (
 NAMES = ("ana", "bruno", "carla", "diego", "elisa", "fabio", "gabi", "hugo", "iris", "joao")
 RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 QUIESCE_ROUNDS = 12
+# How far ahead a "late chunk" allocation starts: its first publish must land before, its change after.
+LATE_START_S = 8
 
 
 def _utc(value: Any) -> datetime | None:
@@ -174,7 +185,186 @@ class PersonError(RuntimeError):
     """A person's edit kept failing (the emulator refused it)."""
 
 
-class SeedRun:
+class FieldsChaos:
+    """People's fields, ``accept_google`` and late chunks: the operations and invariants (b), (c), (e).
+
+    Mixed into ``SeedRun``; kept apart so other operation families merge cleanly.
+    """
+
+    rng: random.Random
+    ledger: Ledger
+    api: Any
+    store: Any
+    clock: Any
+    calendars: dict[str, str]
+    actors: dict[str, str]
+    allocations: dict[str, Allocation]
+
+    def fields_init(self) -> None:
+        """The state this family keeps per seed."""
+        self.people_fields: dict[tuple[str, str], dict[str, Any]] = {}
+        self.accepted: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        # Our events whose start passed while a chunk waited: (gid, eid) → writes recorded before the start.
+        self.started: dict[tuple[str, str], int] = {}
+
+    def step_people_fields(self) -> None:
+        """A person edits the title, description, location or reminders of one of our events."""
+        ours = self.published_live()  # type: ignore[attr-defined]
+        if not ours:
+            return
+        gid, eid = self.rng.choice(ours)
+        actor = self.actors[gid]
+        what = self.rng.choice(["title", "description", "location", "reminders"])
+        body: dict[str, Any]
+        if what == "title":
+            body = {"summary": self.summary("Retitulado")}  # type: ignore[attr-defined]
+        elif what == "description":
+            body = {"description": f"obs {self.rng.choice(WORDS)} {self.rng.randint(10000, 99999)}"}
+            self.ledger.descriptions.add(body["description"])
+        elif what == "location":
+            body = {"location": f"Sala {self.rng.choice(WORDS)} {self.rng.randint(10, 99)}"}
+            self.ledger.descriptions.add(body["location"])
+        else:
+            minutes = self.rng.choice([5, 15, 60])
+            body = {"reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": minutes}]}}
+        self.person(actor, "PATCH", gid, eid, body)  # type: ignore[attr-defined]
+        if what == "title" or (gid, eid) in self.ledger.last_write:
+            # A title is calsync's field (a conflict: Google wins); a person's last write stays theirs.
+            self.remember(gid, eid, actor, what)  # type: ignore[attr-defined]
+        if what != "title":
+            self.people_fields.setdefault((gid, eid), {}).update(body)
+        self.ledger.step(f"{actor} {what} of our {eid[:8]} on {self.key_of(gid)}")  # type: ignore[attr-defined]
+        allocation = self.allocations.get(_tags(self.person(None, "GET", gid, eid)).get("allocation_id", ""))  # type: ignore[attr-defined]
+        if what != "title" and allocation is not None and allocation.status != "cancelled" and self.rng.random() < 0.5:
+            # agendador then moves that allocation: calsync rewrites the event the person just annotated.
+            shift = timedelta(minutes=self.rng.choice([-30, 30, 60]))
+            update = {
+                "revision": allocation.revision + 1,
+                "start": allocation.start + shift,
+                "end": allocation.end + shift,
+            }
+            moved = allocation.model_copy(update=update)
+            self.allocations[moved.id] = moved
+            upsert_allocations([moved], store=self.store, clock=self.clock)
+            self.ledger.step(f"allocation move {moved.id} (after the person's {what})")
+            self.publish(crash=self.rng.random() < 0.3)  # type: ignore[attr-defined]
+
+    def step_accept_google(self) -> None:
+        """An admin accepts a person's edit; agendador then changes that allocation and it is published."""
+        page, _ = self.store.list_conflicts(None, status="open", page_size=500, page_token=None)
+        candidates = sorted(
+            (c for c in page if c.kind in EVENT_CONFLICT_KINDS and c.allocation_id in self.allocations),
+            key=lambda c: c.id,
+        )
+        if not candidates:
+            return
+        conflict = self.rng.choice(candidates)
+        config = self.publish_config()  # type: ignore[attr-defined]
+        resolve_conflict(conflict.id, "accept_google", api=self.api, store=self.store, clock=self.clock, config=config)
+        gid = self.calendars[conflict.calendar_key]
+        accepted = self.person(None, "GET", gid, conflict.event_id)  # type: ignore[attr-defined]
+        self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), accepted)
+        self.ledger.last_write.pop((gid, conflict.event_id), None)  # control returned to the backend
+        old = self.allocations[conflict.allocation_id or ""]
+        shift = timedelta(minutes=self.rng.choice([-60, 30, 90]))
+        moved = old.model_copy(
+            update={"revision": old.revision + 1, "start": old.start + shift, "end": old.end + shift}
+        )
+        self.allocations[moved.id] = moved
+        upsert_allocations([moved], store=self.store, clock=self.clock)
+        self.ledger.step(f"accept_google {conflict.kind} on {conflict.event_id[:8]}, then move {moved.id}")
+        self.publish(crash=False)  # type: ignore[attr-defined]
+
+    def step_late_chunk(self) -> None:
+        """A change is planned for an allocation about to start; its chunks run after the start."""
+        start = self.clock.now().replace(microsecond=0) + timedelta(seconds=LATE_START_S)
+        index = len(self.allocations)
+        allocation = Allocation(
+            id=f"a{self.ledger.seed}-{index}",
+            clinic_id=CLINIC,
+            professional_id=self.rng.choice(["p1", "p2"]),
+            room_id="r1",
+            start=start,
+            end=start + timedelta(hours=1),
+            status="reviewed",
+            title=self.summary("Consulta"),  # type: ignore[attr-defined]
+        )
+        self.allocations[allocation.id] = allocation
+        upsert_allocations([allocation], store=self.store, clock=self.clock)
+        self.publish(crash=False)  # type: ignore[attr-defined]
+        what = self.rng.choice(["move", "cancel"])
+        update: dict[str, Any] = {"revision": allocation.revision + 1}
+        if what == "move":
+            update |= {"start": start + timedelta(minutes=30), "end": start + timedelta(minutes=90)}
+        else:
+            update["status"] = "cancelled"
+        changed = allocation.model_copy(update=update)
+        self.allocations[changed.id] = changed
+        upsert_allocations([changed], store=self.store, clock=self.clock)
+
+        def wait_for_start() -> None:
+            while self.clock.now() <= start:
+                time.sleep(0.2)
+            for key in (professional_key(CLINIC, allocation.professional_id), room_key(CLINIC, "r1"), "control"):
+                gid, eid = self.calendars[key], event_id(ENV, allocation.id, key)
+                try:
+                    event = self.person(None, "GET", gid, eid)  # type: ignore[attr-defined]
+                except PersonError:
+                    continue  # never created (its first publish ran late too): nothing started
+                began = _utc(event.get("start"))
+                if event.get("status") != "cancelled" and began is not None and began <= self.clock.now():
+                    self.started[(gid, eid)] = len(self.api.writes)
+
+        self.ledger.step(f"late chunk: {what} {changed.id}, chunks run after its start")
+        self.publish(crash=False, before_chunks=wait_for_start)  # type: ignore[attr-defined]
+
+    def published_after_accepts(self, published: dict[tuple[str, str], dict[str, Any] | None]) -> None:
+        """What calsync last published, where an accepted Google version counts until calsync writes again."""
+        for key, (index, body) in self.accepted.items():
+            later = [w for w in self.api.writes[index:] if (w.calendar_id, w.event_id) == key and w.ok]
+            if not later:
+                published[key] = None if body.get("status") == "cancelled" else body
+
+    @staticmethod
+    def retitled(current: dict[str, Any], body: dict[str, Any]) -> bool:
+        """True when Google's title is not the one calsync last published."""
+        return (current.get("summary") or "") != (body.get("summary") or "")
+
+    def check_fields(self, truth: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+        """Invariants (b), (c) and (e)."""
+        failures: list[str] = []
+        by_gid = {gid: key for key, gid in self.calendars.items()}
+        # b. nothing calsync wrote after an event started
+        for (gid, eid), index in sorted(self.started.items()):
+            for w in self.api.writes[index:]:
+                if (w.calendar_id, w.event_id) == (gid, eid) and w.ok:
+                    failures.append(f"invB {by_gid[gid]}: calsync {w.kind} on {eid[:10]} after it started")
+        # c. the fields people own survive
+        for (gid, eid), fields in sorted(self.people_fields.items()):
+            event = truth[by_gid[gid]].get(eid) or self.person(None, "GET", gid, eid)  # type: ignore[attr-defined]
+            for name, value in sorted(fields.items()):
+                if event.get(name) != value:
+                    failures.append(f"invC {by_gid[gid]}: {name} a person set on {eid[:10]} was lost")
+        # e. every skip of a fresh plan has an open conflict on its event
+        open_events: set[tuple[str, str]] = set()
+        token: str | None = None
+        while True:
+            page, token = self.store.list_conflicts(None, status="open", page_size=500, page_token=token)
+            open_events.update((c.calendar_key, c.event_id) for c in page if c.kind in EVENT_CONFLICT_KINDS)
+            if token is None:
+                break
+        now = self.clock.now()
+        command = PlanCommand(CLINIC, now - timedelta(days=2), now + timedelta(days=8))
+        plan = make_plan(command, store=self.store, clock=self.clock, config=self.publish_config())  # type: ignore[attr-defined]
+        for section in plan.calendars:
+            for item in section.items:
+                key = (section.calendar_id, item.event_id)
+                if item.action == "skip" and item.reason != "past_event" and key not in open_events:
+                    failures.append(f"invE {key[0]}: {key[1][:10]} skipped ({item.reason}) without an open conflict")
+        return failures
+
+
+class SeedRun(FieldsChaos):
     """One seed: set-up, chaos steps, quiescence, checks."""
 
     def __init__(self, stack: ChaosStack, seed: int, store: Any) -> None:
@@ -207,6 +397,7 @@ class SeedRun:
         self.counts: Counter[str] = Counter()
         self.timings = self.ledger.timings
         self.scope_failures: list[str] = []  # invariant a, checked at each publish of chaos_scope
+        self.fields_init()
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -389,8 +580,18 @@ class SeedRun:
 
     # --- publish ---------------------------------------------------------------------------------
 
-    def publish(self, *, crash: bool, clinic: str = CLINIC, clear: bool | None = None) -> None:
-        """Plan and apply a publish; with ``crash``, the apply dies after a batch reached Google, then retries."""
+    def publish(
+        self,
+        *,
+        crash: bool,
+        before_chunks: Callable[[], None] | None = None,
+        clinic: str = CLINIC,
+        clear: bool | None = None,
+    ) -> None:
+        """Plan and apply a publish; with ``crash``, the apply dies after a batch reached Google, then retries.
+
+        ``before_chunks`` runs between the apply and its chunk tasks (tasks that wait in the queue).
+        """
         config = self.publish_config()
         clear = self.rng.random() < 0.3 if clear is None else clear
         command = PlanCommand(clinic, self.now - timedelta(days=2), self.now + timedelta(days=8), clear_future=clear)
@@ -415,6 +616,8 @@ class SeedRun:
         else:
             raise RuntimeError("publish: no plan could be applied in 8 tries")
         self.ledger.step(f"publish {clinic} (clear_future={clear}, crash={crash}): {answer.totals.model_dump()}")
+        if before_chunks is not None:
+            before_chunks()
         pending = self.publish_queue.pop_all()
         for _ in range(40):
             if not pending:
@@ -624,6 +827,9 @@ class SeedRun:
             (self.step_allocations, 2),
             (self.step_person, 5),
             (self.step_pause, 1),
+            (self.step_people_fields, 2),
+            (self.step_accept_google, 1),
+            (self.step_late_chunk, 1),
             (lambda: chaos_scope.step_reassign(self), 2),
             (lambda: chaos_scope.step_clinic_publish(self), 1),
         ]
@@ -775,6 +981,7 @@ class SeedRun:
                 published[(w.calendar_id, w.event_id)] = None
             elif w.ok and w.body is not None:
                 published[(w.calendar_id, w.event_id)] = w.body
+        self.published_after_accepts(published)
         for (gid, eid), body in published.items():
             if body is None:
                 continue
@@ -792,6 +999,8 @@ class SeedRun:
                 expected.add((key, eid, "moved_in_google"))
             if _emails(current) != _emails(body):
                 expected.add((key, eid, "attendees_changed"))
+            if self.retitled(current, body):
+                expected.add((key, eid, "title_changed"))
         actual: Counter[tuple[str, str, str]] = Counter()
         token: str | None = None
         while True:
@@ -812,7 +1021,7 @@ class SeedRun:
         self.counts["open_conflicts"] = sum(actual.values())
         self.counts["divergences"] = len(expected)
         self.counts["calsync_writes"] = sum(1 for w in self.api.writes if w.ok)
-        return failures + self.scope_failures + chaos_scope.check_copies(self)
+        return failures + self.check_fields(truth) + self.scope_failures + chaos_scope.check_copies(self)
 
     def collect_tokens(self) -> None:
         """Every token this seed saw: sync/page tokens, stored sync tokens, channel tokens."""

@@ -448,14 +448,7 @@ class Demo:
         conflict per colliding allocation, with a suggestion.
         """
         with self.phase("own calendars -> free/busy -> busy_elsewhere"):
-            other = next(p for p in self.clinic.professionals if p.id != self.person.id)
-            # One allocation per kind, on three different days, so each kind shows on its own.
-            by_day: dict[object, demo_data.Allocation] = {}
-            for allocation in self._future_of(other.id, self.data.now + timedelta(hours=1)):
-                by_day.setdefault(allocation.start.astimezone(UTC).date(), allocation)
-            if len(by_day) < 3:
-                raise DemoError(f"the dataset gives {other.id} allocations on fewer than 3 future days")
-            weekly, dayoff, away = list(by_day.values())[:3]
+            other, (weekly, dayoff, away) = self.clinic.own_calendar_targets(self.data.now + timedelta(hours=1))
             lunch = (weekly.start - timedelta(days=7, minutes=15), weekly.start - timedelta(days=7, minutes=-30))
             day = dayoff.start.astimezone(UTC).date()  # all-day in the primary calendar's zone (UTC here)
             busy = [(lunch[0] + timedelta(days=7 * k), lunch[1] + timedelta(days=7 * k)) for k in range(4)]
@@ -689,17 +682,13 @@ class Demo:
 
     def _person_future(self, after: datetime) -> list[demo_data.Allocation]:
         """The person's published allocations starting after ``after``, in time order."""
-        return self._future_of(self.person.id, after)
-
-    def _future_of(self, professional_id: str, after: datetime) -> list[demo_data.Allocation]:
-        """A professional's published allocations starting after ``after``, in time order (at least 3)."""
         mine = [
             a
             for a in self.clinic.allocations
-            if a.professional_id == professional_id and a.status in ("reviewed", "adjusted") and a.start > after
+            if a.professional_id == self.person.id and a.status in ("reviewed", "adjusted") and a.start > after
         ]
         if len(mine) < 3:
-            raise DemoError(f"the dataset gives {professional_id} fewer than 3 future allocations to edit")
+            raise DemoError(f"the dataset gives {self.person.id} fewer than 3 future allocations to edit")
         return sorted(mine, key=lambda a: a.start)
 
     def _events_path(self, key: str) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -123,6 +123,31 @@ class Clinic:
     def person(self) -> Professional:
         """The professional whose edits in Google the demo plays."""
         return self.professionals[0]
+
+    def own_calendar_targets(self, after: datetime) -> tuple[Professional, list[Allocation]]:
+        """Who marks busy time on their own calendar in the demo, and over which 3 published allocations.
+
+        The professional other than the ``person`` with published allocations on the most days after
+        ``after`` (the person when no other has 3 ahead, e.g. late on the week's last working day); one
+        allocation per day first (each kind of busy time on its own day), then others.
+        """
+
+        def future(p: Professional) -> list[Allocation]:
+            mine = [a for a in self.allocations if a.professional_id == p.id and a.status in PUBLISHED_STATUSES]
+            return sorted((a for a in mine if a.start > after), key=lambda a: a.start)
+
+        def days(p: Professional) -> int:
+            return len({a.start.astimezone(UTC).date() for a in future(p)})
+
+        candidates = [p for p in self.professionals if p.id != self.person.id and len(future(p)) >= 3]
+        candidates = candidates or [self.person]
+        chosen = max(candidates, key=lambda p: (days(p), -self.professionals.index(p)))
+        first_of_day: dict[date, Allocation] = {}
+        for allocation in future(chosen):
+            first_of_day.setdefault(allocation.start.astimezone(UTC).date(), allocation)
+        picked = list(first_of_day.values())[:3]
+        picked += [a for a in future(chosen) if a not in picked][: 3 - len(picked)]
+        return chosen, sorted(picked, key=lambda a: a.start)
 
 
 @dataclass

@@ -1,15 +1,13 @@
-"""Cloud Function ``renew``: the Cloud Scheduler target of the push path's jobs, and its fan-out tasks.
+"""Cloud Function ``renew``: the Cloud Scheduler target of the scheduled jobs, and its fan-out tasks.
 
-Bodies: ``{"job": "renew"}`` (every 6 h), ``{"job": "poll"}`` (every 10 min), ``{"job": "cleanup"}``
-(daily), and ``{"job": "renew_calendar", "calendar_id": KEY}`` (one calendar, from a fan-out task).
-Answers JSON counts; ``calsync.http.edge`` answers errors (malformed body 400, unknown calendar 404,
-both acknowledged as ``dropped`` for Cloud Tasks; store or queue down 503 with ``Retry-After``).
-Every job is safe to run twice. Authentication is the platform's (OIDC, invoker IAM).
+Jobs: ``renew`` (6 h), ``poll`` (10 min), ``cleanup`` (daily), ``availability`` (hourly: free/busy),
+``renew_calendar`` with ``calendar_id`` (a fan-out task). Answers the job's typed result as JSON;
+``calsync.http.edge`` answers errors (bad body 400, unknown calendar 404, both ``dropped`` for Cloud
+Tasks; store or queue down 503 with ``Retry-After``). Every job is safe to run twice.
 """
-
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import flask
 import functions_framework
@@ -18,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from calsync import errors
 from calsync.bootstrap import Container
 from calsync.http import edge
-from calsync.http.configs import jobs_config
+from calsync.http.configs import availability_config, jobs_config
+from calsync.results import JobResult, RenewCalendarDone
+from calsync.services.availability import check_all
 from calsync.services.maintenance import renew_one, run_cleanup, run_poll, run_renew
 
 
@@ -26,7 +26,7 @@ class ScheduledJob(BaseModel):
     """A Cloud Scheduler body."""
 
     model_config = ConfigDict(extra="forbid")
-    job: Literal["renew", "poll", "cleanup"]
+    job: Literal["renew", "poll", "cleanup", "availability"]
 
 
 class RenewCalendarJob(BaseModel):
@@ -47,24 +47,26 @@ def run(container: Container, request: flask.Request) -> flask.Response:
     if request.method != "POST":
         raise errors.MethodNotAllowed("POST a job")
     raw = request.get_data(cache=False) or b"null"
-    body = edge.parse(JobBody.validate_json, raw, "body must be {'job': 'renew'|'poll'|'cleanup'}")
+    body = edge.parse(JobBody.validate_json, raw, "body must be {'job': 'renew'|'poll'|'cleanup'|'availability'}")
     edge.current_summary()["job"] = body.job
     api, queue, clock = container.calendar_api, container.queue, container.clock
     store, config = container.store, jobs_config(container.settings)
-    result: dict[str, Any]
+    result: JobResult
     if isinstance(body, RenewCalendarJob):
         outcome = renew_one(body.calendar_id, api=api, store=store, queue=queue, clock=clock, config=config)
         if outcome == "unknown_calendar":
             raise errors.UnknownResource("unknown calendar", details={"calendar_key": body.calendar_id})
-        result = {"job": body.job, "calendar_id": body.calendar_id, "outcome": outcome}
+        result = RenewCalendarDone(calendar_id=body.calendar_id, outcome=outcome)
     elif body.job == "renew":
         result = run_renew(api=api, store=store, queue=queue, clock=clock, config=config)
     elif body.job == "poll":
         result = run_poll(store=store, queue=queue, clock=clock, config=config)
+    elif body.job == "availability":
+        result = check_all(store=store, api=api, clock=clock, config=availability_config(container.settings))
     else:
         result = run_cleanup(store=store, clock=clock, config=config)
-    edge.current_summary().update({k: v for k, v in result.items() if type(v) is int})
-    return edge.json_response(result, 200)
+    edge.current_summary().update(result.audit())
+    return edge.json_response(result.model_dump(mode="json"), 200)
 
 
 @functions_framework.http

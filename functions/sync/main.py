@@ -2,7 +2,8 @@
 
 Validates the task body into a ``SyncCommand`` and runs the sync; ``calsync.http.edge`` binds the log
 context, writes the summary line and answers errors (a final one from Cloud Tasks is acknowledged
-with 200 ``{"dropped": code}``; a retryable one is 429/503 with ``Retry-After``).
+with 200 ``{"dropped": code}``; a retryable one is 429/503 with ``Retry-After``). A calendar another
+run holds is answered 429 with ``Retry-After`` = the rest of its lease (see ``services.lease``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def run(container: Container, request: flask.Request) -> flask.Response:
         clock=container.clock,
         config=sync_config(container.settings),
     )
+    if result.retry_after_s is not None:
+        # Held by another run: Cloud Tasks keeps the task and retries it after the lease (pending is marked).
+        raise errors.LockHeld(f"calendar {body.calendar_id} is being synced", retry_after_s=result.retry_after_s)
     answer = result.to_dict()
     summary.update({k: answer[k] for k in SUMMARY_FIELDS}, continued=int(result.continued))
     summary["conflicts_resolved"] = result.conflicts_resolved

@@ -14,10 +14,12 @@ import functions_framework
 from calsync.bootstrap import Container
 from calsync.http import edge
 from calsync.http.configs import push_config
-from calsync.services.push import MAX_BODY_BYTES, RateLimiter, check_body, handle_notification
+from calsync.services.push import MAX_BODY_BYTES, RateLimiter, UnknownChannelCache, check_body, handle_notification
 
-# Unknown channel ids are caller-controlled: cap the store writes they cause per instance.
+# Unknown channel ids are caller-controlled: cap the store writes they cause per instance, and
+# answer an id already found unknown from memory, without a store read.
 _unknown_limiter = RateLimiter(rate_per_s=1.0, burst=10)
+_unknown_cache = UnknownChannelCache(max_ids=10_000)
 
 
 def _answer(status: int, reason: str, **fields: object) -> flask.Response:
@@ -44,6 +46,7 @@ def run(container: Container, request: flask.Request) -> flask.Response:
         clock=container.clock,
         config=push_config(container.settings),
         unknown_limiter=_unknown_limiter,
+        unknown_cache=_unknown_cache,
     )
     return _answer(
         outcome.http_status,

@@ -108,6 +108,9 @@ def push_config(settings: Settings) -> PushConfig:
         sync_url=settings.sync_url,
         debounce_s=settings.debounce_s,
         unknown_channel_interval_s=settings.unknown_channel_interval_s,
+        unknown_channel_retention_s=settings.unknown_channel_retention_s,
+        unknown_channel_max=settings.unknown_channel_max,
+        unknown_channel_cache_s=settings.unknown_channel_cache_s,
     )
 
 

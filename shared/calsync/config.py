@@ -2,10 +2,15 @@
 
 Every value comes from the environment (prefix ``CALSYNC_``) or a ``.env`` file in dev. Production
 talks to Google's endpoints by default; the local stack points the same settings at the emulators.
+Outside dev, Settings refuses whatever only makes sense locally: emulator hosts (Firestore, Cloud
+Tasks), anonymous Calendar credentials, secrets from the environment, endpoints that are not HTTPS,
+a token URI other than Google's, placeholder secrets and extra admin ID-token audiences.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +24,19 @@ GOOGLE_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
+# A bearer secret an operator generated (``openssl rand -base64 32``, ``secrets.token_urlsafe(32)``)
+# is at least this long and this varied; typed words and repeated patterns are not.
+MIN_SECRET_CHARS = 32
+MIN_SECRET_BITS_PER_CHAR = 3.0
+
+
+def strong_secret(value: str) -> bool:
+    """True for a secret that looks generated: no placeholder, ≥ 32 characters, ≥ 3 bits/char (Shannon)."""
+    if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < MIN_SECRET_CHARS:
+        return False
+    counts = Counter(value)
+    bits = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return bits >= MIN_SECRET_BITS_PER_CHAR
 
 
 class Settings(BaseSettings):
@@ -60,6 +78,11 @@ class Settings(BaseSettings):
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
+    firestore_emulator_host: str = Field(
+        default="",
+        validation_alias="FIRESTORE_EMULATOR_HOST",
+        description="FIRESTORE_EMULATOR_HOST, which google-cloud-firestore obeys (local only).",
+    )
 
     secrets_backend: Literal["secret_manager", "env"] = Field(
         default="secret_manager", description="Where secrets are read from (env: dev only)."
@@ -82,8 +105,15 @@ class Settings(BaseSettings):
     sync_future_days: int = Field(default=180, ge=1, le=730, description="Full-sync window into the future.")
     page_size: int = Field(default=2500, ge=1, le=2500, description="events.list maxResults.")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Calls per batch request.")
-    lock_lease_s: int = Field(default=300, ge=10, description="Per-calendar lock lease.")
-    sync_run_budget_s: int = Field(default=240, ge=5, description="Work per sync invocation before continuing.")
+    lock_lease_s: int = Field(
+        default=90,
+        ge=10,
+        le=240,
+        description="Per-calendar sync lease, renewed every page: well under the sync function's 300 s timeout.",
+    )
+    sync_run_budget_s: int = Field(
+        default=240, ge=5, le=270, description="Work per sync invocation (under its 300 s timeout) before continuing."
+    )
     renew_margin_s: int = Field(default=86400, ge=600, description="Renew channels expiring within this.")
     channel_ttl_s: int = Field(default=604800, ge=3600, description="Requested push channel TTL.")
     retry_max_attempts: int = Field(default=6, ge=1, le=20, description="Calendar call attempts.")
@@ -106,7 +136,7 @@ class Settings(BaseSettings):
     debounce_s: int = Field(default=30, ge=1, le=3600, description="Webhook debounce bucket (one sync per bucket).")
     renew_queue: str = Field(default="calsync-sync", description="Queue of per-calendar renewal tasks.")
     renew_inline_max: int = Field(default=10, ge=0, description="Renew inline up to this many; fan out above.")
-    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars a poll run enqueues at most.")
+    poll_limit: int = Field(default=100, ge=1, le=10000, description="Calendars per page of a poll run.")
     poll_stale_s: int = Field(default=3600, ge=60, description="Poll calendars whose last sync is older than this.")
     poll_interval_s: int = Field(default=600, ge=10, description="Poll schedule; names poll tasks per interval.")
     mirror_retention_days: int = Field(default=180, ge=1, description="Keep mirror events ended within this.")
@@ -116,6 +146,15 @@ class Settings(BaseSettings):
         default=14, ge=1, le=62, description="Days ahead the free/busy check compares with published allocations."
     )
     unknown_channel_interval_s: int = Field(default=3600, ge=1, description="Record an unknown channel id once per.")
+    unknown_channel_retention_s: int = Field(
+        default=7 * 86400, ge=3600, description="Unknown-channel records expire after this (Firestore TTL policy)."
+    )
+    unknown_channel_max: int = Field(
+        default=1000, ge=1, le=100_000, description="Unknown-channel records kept at most."
+    )
+    unknown_channel_cache_s: int = Field(
+        default=300, ge=1, le=3600, description="A webhook instance answers an id found unknown from memory this long."
+    )
 
     @field_validator("webhook_url")
     @classmethod
@@ -125,17 +164,44 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _no_placeholders_outside_dev(self) -> Settings:
-        if self.environment == "dev":
-            return self
-        if self.secrets_backend == "env":
-            raise ValueError("secrets_backend=env is for dev only; use secret_manager")
-        if self.admin_token is not None and self.admin_token.get_secret_value().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("admin_token is a placeholder; refused outside dev")
-        if self.calendar_credentials == "anonymous":
-            raise ValueError("anonymous Calendar credentials are for the local emulator only")
-        if self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS:
-            raise ValueError("iam_credentials_endpoint may differ from Google's in dev only")
-        if not self.delegation_service_account:
-            raise ValueError("delegation_service_account is required outside dev (keyless delegation)")
+    def _nothing_local_outside_dev(self) -> Settings:
+        if self.environment != "dev":
+            refused = self._local_only()
+            if refused:
+                raise ValueError(f"refused outside dev: {refused}")
         return self
+
+    def _local_only(self) -> str | None:
+        """The first setting that only makes sense on the local stand-ins, or None."""
+        endpoints = {
+            "webhook_url": self.webhook_url,
+            "sync_url": self.sync_url,
+            "renew_url": self.renew_url,
+            "publish_url": self.publish_url,
+            "calendar_api_endpoint": self.calendar_api_endpoint,
+            "calendar_batch_uri": self.calendar_batch_uri,
+        }
+        plain = sorted(name for name, url in endpoints.items() if url and not url.startswith("https://"))
+        admin_token = self.admin_token.get_secret_value() if self.admin_token is not None else None
+        checks = [
+            (self.secrets_backend == "env", "secrets_backend=env is for dev only; use secret_manager"),
+            (admin_token is not None and admin_token.lower() in PLACEHOLDER_SECRETS, "admin_token is a placeholder"),
+            (self.calendar_credentials == "anonymous", "anonymous Calendar credentials are for the local emulator"),
+            (
+                bool(self.firestore_emulator_host or self.tasks_emulator_host),
+                "emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only",
+            ),
+            (self.token_uri != GOOGLE_TOKEN_URI, f"token_uri must be Google's ({GOOGLE_TOKEN_URI})"),
+            (
+                self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS,
+                "iam_credentials_endpoint may differ from Google's in dev only",
+            ),
+            (
+                not self.delegation_service_account,
+                "delegation_service_account is required outside dev (keyless delegation)",
+            ),
+            (bool(self.admin_id_token_audiences), "admin ID tokens are for publish_url only (no extra audiences)"),
+            (not self.publish_url, "publish_url is required (the audience of admin ID tokens)"),
+            (bool(plain), f"endpoints must be HTTPS: {', '.join(plain)}"),
+        ]
+        return next((message for failed, message in checks if failed), None)

@@ -108,6 +108,29 @@ class QueueUnavailable(CalsyncError):
     http_status = 503
 
 
+class LockHeld(CalsyncError):
+    """Another run holds the calendar's sync lease: retry once it ends (``retry_after_s``: what is left)."""
+
+    retryable = True
+    code = "lock_held"
+    http_status = 429
+
+    def __init__(
+        self, message: str = "", *, retry_after_s: float | None = None, details: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
+
+
+class LeaseLost(CalsyncError):
+    """A sync found its lease expired or taken over: it stopped without writing; a retry resumes."""
+
+    retryable = True
+    code = "lease_lost"
+    http_status = 503
+    default_retry_after_s = 10.0
+
+
 class SecretUnavailable(CalsyncError):
     """A secret could not be read (missing, no version, or the backend failed)."""
 

@@ -1,8 +1,6 @@
-"""calsync's data model: Google's wire shapes and our own records.
+"""calsync's data model: our own records, and Google's wire shapes re-exported from ``calsync.wire``.
 
-Wire models (``GoogleEvent`` and friends) mirror the Calendar API v3 resources with their camelCase
-names as aliases and keep unknown fields (``extra="allow"``), so a read-modify-write never drops what
-Google sent. Records (``CalendarRecord``, ``MirrorEvent``, ``Conflict``, ``ChannelRecord``) are what
+Records (``CalendarRecord``, ``MirrorEvent``, ``Conflict``, ``ChannelRecord``) are what
 the state store holds; they use snake_case and UTC datetimes.
 
 Event resource: https://developers.google.com/workspace/calendar/api/v3/reference/events
@@ -10,19 +8,29 @@ Event resource: https://developers.google.com/workspace/calendar/api/v3/referenc
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from datetime import date as Date  # the field ``EventTime.date`` shadows ``date`` in annotations
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
-from pydantic.alias_generators import to_camel
+
+# Google's wire shapes live in ``calsync.wire``; re-exported here (``X as X`` marks a re-export).
+from calsync.wire import Attendee as Attendee  # noqa: PLC0414
+from calsync.wire import EventsPage as EventsPage  # noqa: PLC0414
+from calsync.wire import EventTime as EventTime  # noqa: PLC0414
+from calsync.wire import ExtendedProperties as ExtendedProperties  # noqa: PLC0414
+from calsync.wire import GoogleEvent as GoogleEvent  # noqa: PLC0414
+from calsync.wire import WatchChannel as WatchChannel  # noqa: PLC0414
+from calsync.wire import WireModel as WireModel  # noqa: PLC0414
+from calsync.wire import utc as utc  # noqa: PLC0414
 
 Environment = Literal["dev", "stg", "prod"]
 CalendarKind = Literal["professional", "room", "control"]
 CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
 EventOrigin = Literal["system", "manual", "google"]
 SourceOfTruth = Literal["backend", "google"]
-ConflictKind = Literal["moved_in_google", "deleted_in_google", "attendees_changed", "overlap_manual", "busy_elsewhere"]
+ConflictKind = Literal[
+    "moved_in_google", "deleted_in_google", "attendees_changed", "title_changed", "overlap_manual", "busy_elsewhere"
+]
 ConflictStatus = Literal["open", "resolved"]
 ChannelStatus = Literal["active", "replaced", "stopped", "expired"]
 SyncReason = Literal["webhook", "poll", "publish", "admin", "channel_created", "continuation"]
@@ -49,105 +57,6 @@ def has_started(start: datetime | None, now: datetime) -> bool:
     with ``now`` from the ``Clock`` port of the caller.
     """
     return start is None or start <= now
-
-
-def utc(dt: datetime) -> datetime:
-    """Return ``dt`` as an aware UTC datetime (naive values are taken as UTC)."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-class WireModel(BaseModel):
-    """Base of Google's resources: camelCase aliases, unknown fields kept."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
-
-    def to_api(self) -> dict[str, Any]:
-        """The JSON body Google expects (aliases, no unset fields)."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
-class EventTime(WireModel):
-    """``start``/``end`` of an event: ``dateTime`` (+ optional ``timeZone``) or an all-day ``date``."""
-
-    date_time: datetime | None = None
-    date: Date | None = None
-    time_zone: str | None = None
-
-    def as_utc(self) -> datetime | None:
-        """The instant as UTC; an all-day date is taken at midnight UTC."""
-        if self.date_time is not None:
-            return utc(self.date_time)
-        if self.date is not None:
-            return datetime.combine(self.date, time.min, tzinfo=UTC)
-        return None
-
-
-class Attendee(WireModel):
-    """One attendee of an event."""
-
-    email: str | None = None
-    display_name: str | None = None
-    response_status: str | None = None
-    optional: bool | None = None
-    organizer: bool | None = None
-    self_: bool | None = Field(default=None, alias="self")
-
-
-class ExtendedProperties(WireModel):
-    """``extendedProperties``: private (this copy only) and shared string maps."""
-
-    private: dict[str, str] | None = None
-    shared: dict[str, str] | None = None
-
-
-class GoogleEvent(WireModel):
-    """A Calendar API event resource (the fields calsync reads; the rest is kept as extra)."""
-
-    id: str
-    status: str | None = None
-    etag: str | None = None
-    updated: datetime | None = None
-    summary: str | None = None
-    description: str | None = None
-    start: EventTime | None = None
-    end: EventTime | None = None
-    attendees: list[Attendee] | None = None
-    extended_properties: ExtendedProperties | None = None
-    recurring_event_id: str | None = None
-    i_cal_uid: str | None = Field(default=None, alias="iCalUID")
-    sequence: int | None = None
-    hangout_link: str | None = None
-    conference_data: dict[str, Any] | None = None
-
-    @property
-    def private_tags(self) -> dict[str, str]:
-        """``extendedProperties.private`` (empty when absent)."""
-        if self.extended_properties is None or self.extended_properties.private is None:
-            return {}
-        return self.extended_properties.private
-
-    @property
-    def cancelled(self) -> bool:
-        """True for a deleted event (a tombstone)."""
-        return self.status == "cancelled"
-
-
-class EventsPage(BaseModel):
-    """One page of events.list: ``next_sync_token`` appears only on the last page."""
-
-    items: list[GoogleEvent] = Field(default_factory=list)
-    next_page_token: str | None = None
-    next_sync_token: str | None = None
-
-
-class WatchChannel(BaseModel):
-    """The answer of events.watch."""
-
-    id: str
-    resource_id: str
-    resource_uri: str | None = None
-    token: str | None = None
-    expiration: datetime | None = None
 
 
 # --- Records held by the state store -------------------------------------------------------------
@@ -196,6 +105,8 @@ class PublishedSnapshot(Record):
     start: datetime | None = None
     end: datetime | None = None
     attendees: list[str] = Field(default_factory=list)
+    # None in snapshots written before titles were compared: such a title is never judged a person's edit.
+    summary: str | None = None
     published_at: datetime | None = None
 
 
@@ -245,12 +156,15 @@ class SyncCursor(Record):
     ``seen_ids`` are the event ids a full listing has returned so far (the tombstone diff needs them
     once the last page arrives). ``base_sync_token`` is the token an incremental pass started from.
     ``follow_up`` asks the run that finishes the pass for one more incremental pass (a trigger arrived).
+    A cursor either names the next page (``page_token``) or, once the listing is complete and only the
+    tombstone diff is left, the listing's ``next_sync_token`` to save when the diff is done.
     """
 
     calendar_key: str
     cursor_id: str
     mode: Literal["full", "incremental"]
-    page_token: str
+    page_token: str | None = None
+    next_sync_token: str | None = None
     query_version: str
     base_sync_token: str | None = None
     time_min: datetime | None = None
@@ -260,6 +174,7 @@ class SyncCursor(Record):
     pages: int = 0
     started_at: datetime
     follow_up: bool = False
+    saves: int = 0  # how many times this pass saved its position (names each continuation task)
 
 
 class ChannelRecord(Record):
@@ -294,6 +209,8 @@ class UnknownChannel(Record):
     first_seen_at: datetime
     last_seen_at: datetime
     count: int = 1
+    # Firestore's TTL policy on this field deletes the record (a diagnostic, never kept for long).
+    expire_at: datetime | None = None
 
 
 # --- publish: directory, allocations, plans --------------------------------------------------------
@@ -419,6 +336,10 @@ class PlanChunkProgress(Record):
     # The chunk's planned actions (JSON), written when apply starts: a task carries only its address.
     # They hold titles and attendees, so they are dropped once the chunk has finished.
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    # Runs that reached Google's batch: a rerun after a crash may meet its own earlier writes.
+    attempts: int = 0
+    # Actions skipped when the chunk ran, by reason code (write-time guards and people's edits).
+    skip_reasons: dict[str, int] = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

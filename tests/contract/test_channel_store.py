@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from calsync.model import ChannelRecord
 from calsync.ports import ChannelStore
 
@@ -98,9 +100,76 @@ def test_concurrent_duplicates_record_once(channel_store: ChannelStore) -> None:
     assert results.count(True) == 1
 
 
+def _unknown(store: ChannelStore, channel_id: str, resource_id: str | None, at: datetime, cap: int = 1000) -> bool:
+    return store.record_unknown_channel(
+        channel_id,
+        resource_id,
+        at,
+        min_interval_s=3600,
+        expire_at=at + timedelta(days=7),
+        max_records=cap,
+    )
+
+
 def test_unknown_channel_recorded_rate_limited(channel_store: ChannelStore) -> None:
     store = channel_store
-    assert store.record_unknown_channel("x", "res-x", NOW, min_interval_s=3600)
-    assert not store.record_unknown_channel("x", "res-x", NOW + timedelta(minutes=5), min_interval_s=3600)
-    assert store.record_unknown_channel("x", None, NOW + timedelta(hours=2), min_interval_s=3600)
-    assert store.record_unknown_channel("y", None, NOW + timedelta(minutes=5), min_interval_s=3600)  # per id
+    assert _unknown(store, "x", "res-x", NOW)
+    assert not _unknown(store, "x", "res-x", NOW + timedelta(minutes=5))
+    assert _unknown(store, "x", None, NOW + timedelta(hours=2))
+    assert _unknown(store, "y", None, NOW + timedelta(minutes=5))  # per id
+    by_id = {u.channel_id: u for u in store.list_unknown_channels()}
+    assert by_id["x"].count == 2
+    assert by_id["x"].resource_id == "res-x"
+    assert by_id["x"].expire_at == NOW + timedelta(hours=2, days=7)  # pushed back by the latest write
+    assert by_id["y"].expire_at == NOW + timedelta(minutes=5, days=7)
+
+
+@pytest.mark.parametrize("channel_id", ["a/b", "a/b/c", "__x__", "=/+", "-" * 64])
+def test_unknown_ids_in_googles_alphabet_are_recorded_whatever_their_shape(
+    channel_store: ChannelStore, channel_id: str
+) -> None:
+    """Google's alphabet allows ids no Firestore document can be named by: they are unknown, and recorded."""
+    assert channel_store.get_channel(channel_id) is None
+    assert not channel_store.record_notification(channel_id, 3, NOW)
+    assert _unknown(channel_store, channel_id, "res", NOW)
+    assert [u.channel_id for u in channel_store.list_unknown_channels()] == [channel_id]
+
+
+def test_unknown_channel_records_are_capped(channel_store: ChannelStore) -> None:
+    """Callers choose the ids: however many they send, at most ``max_records`` records are kept."""
+    for i in range(40):
+        assert _unknown(channel_store, f"junk-{i}", None, NOW + timedelta(seconds=i), cap=8)
+    kept = channel_store.list_unknown_channels()
+    assert 1 <= len(kept) <= 8
+    assert "junk-39" in {u.channel_id for u in kept}  # the newest displaces an older one
+    assert all(u.expire_at is not None for u in kept)
+
+
+def test_active_channels_expiring_before_a_cutoff_are_paged_by_expiration(channel_store: ChannelStore) -> None:
+    """The renew job's query: active channels expiring (or lapsed) before the cutoff, none other."""
+    store = channel_store
+    store.put_channel(channel("late", expiration=NOW + timedelta(days=5)))
+    store.put_channel(channel("soon", expiration=NOW + timedelta(hours=3)))
+    store.put_channel(channel("lapsed", expiration=NOW - timedelta(hours=1)))
+    store.put_channel(channel("tie-b", expiration=NOW + timedelta(hours=6)))
+    store.put_channel(channel("tie-a", expiration=NOW + timedelta(hours=6)))
+    store.put_channel(channel("replaced", status="replaced", expiration=NOW))
+    store.put_channel(channel("noexp").model_copy(update={"expiration": None}))
+    cutoff = NOW + timedelta(days=1)
+    expected = ["lapsed", "soon", "tie-a", "tie-b"]
+    assert [c.channel_id for c in store.list_active_channels_expiring_before(cutoff, limit=10)] == expected
+    for size in (1, 3):
+        seen: list[str] = []
+        after = None
+        while True:
+            page = store.list_active_channels_expiring_before(cutoff, limit=size, after=after)
+            seen += [c.channel_id for c in page]
+            if len(page) < size:
+                break
+            after = page[-1]
+        assert seen == expected
+    soon = store.list_active_channels_expiring_before(NOW + timedelta(hours=4), limit=10)
+    assert [(c.channel_id, c.expiration) for c in soon] == [
+        ("lapsed", NOW - timedelta(hours=1)),
+        ("soon", NOW + timedelta(hours=3)),
+    ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from calsync.model import (
     ALLOCATION_RETENTION,
@@ -16,7 +17,7 @@ from calsync.model import (
     Plan,
     PlanChunkProgress,
 )
-from calsync.ports import PublishStore
+from calsync.ports import ExpiringKind, PublishStore
 
 NOW = datetime(2030, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -83,9 +84,13 @@ def test_each_kind_goes_after_its_retention_and_not_before(state_store: PublishS
         ]
     )
 
-    counts = {kind: store.delete_expired(kind, NOW, 100) for kind in ("plans", "allocations", "channels", "free_busy")}
+    for cid, at in (("gone", NOW - 8 * DAY), ("kept", NOW)):
+        store.record_unknown_channel(cid, None, at, min_interval_s=1, expire_at=at + 7 * DAY, max_records=100)
 
-    assert counts == {"plans": 1, "allocations": 1, "channels": 1, "free_busy": 1}
+    counts = {kind: store.delete_expired(kind, NOW, 100) for kind in get_args(ExpiringKind)}
+
+    assert counts == {"plans": 1, "allocations": 1, "channels": 1, "free_busy": 1, "unknown_channels": 1}
+    assert [u.channel_id for u in store.list_unknown_channels()] == ["kept"]
     assert (store.get_plan("old"), store.get_plan("fresh") is not None) == (None, True)
     assert store.list_plan_progress("old") == []
     assert len(store.list_plan_progress("fresh")) == 1

@@ -33,6 +33,8 @@ TABLE: dict[type[errors.CalsyncError], tuple[int, str | None, bool]] = {
     errors.EventStarted: (409, None, True),
     errors.StoreUnavailable: (503, "30", False),
     errors.QueueUnavailable: (503, "30", False),
+    errors.LockHeld: (429, "30", False),
+    errors.LeaseLost: (503, "10", False),
     errors.SecretUnavailable: (500, None, True),
     errors.CalendarApiError: (500, None, True),
     errors.RateLimited: (429, "30", False),

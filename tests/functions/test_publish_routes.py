@@ -4,23 +4,18 @@ events with Meet, conflicts, health, auth (admin token, Google ID tokens) and th
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from google.auth import crypt, jwt
 
-from calsync.adapters import id_tokens
 from calsync.bootstrap import Container, set_container
 from calsync.http.app import create_app
 from calsync.http.auth import actor_of
 from calsync.model import MirrorEvent
 from tests.functions.function_world import ADMIN_TOKEN, ROOT, client, fake_container
+from tests.functions.id_token_world import CertsServer, id_token
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CONTROL = "control@group.calendar.google.com"
@@ -206,92 +201,31 @@ def test_openapi_is_served_and_committed(api: Any) -> None:
 # --- Google ID tokens, verified against certificates served on 127.0.0.1 --------------------------
 
 
-def _certs(tmp: Path) -> tuple[crypt.RSASigner, str]:
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return crypt.RSASigner.from_string(pem, key_id="k1"), cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@pytest.fixture
-def certs_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[crypt.RSASigner]:
-    signer, cert = _certs(tmp_path)
-    payload = json.dumps({"k1": cert}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(id_tokens, "CERTS_URL", f"http://127.0.0.1:{server.server_port}/certs")
-    yield signer
-    server.shutdown()
-
-
-def _token(signer: crypt.RSASigner, email: str, audience: str) -> str:
-    now = int(time.time())
-    claims = {
-        "iss": "https://accounts.google.com",
-        "aud": audience,
-        "email": email,
-        "email_verified": True,
-        "iat": now,
-        "exp": now + 600,
-        "sub": "1",
-    }
-    return jwt.encode(signer, claims).decode()
-
-
-def test_google_id_tokens(container: Container, certs_server: crypt.RSASigner) -> None:
+def test_google_id_tokens(container: Container, certs_server: CertsServer) -> None:
     settings = container.settings.model_copy(
         update={"publish_url": "https://publish.example", "admin_emails": ["boss@x.test"]}
     )
     container.settings = settings
     api = client("publish")
     ok = api.get(
-        "/health", headers={"Authorization": f"Bearer {_token(certs_server, 'boss@x.test', settings.publish_url)}"}
+        "/health",
+        headers={"Authorization": f"Bearer {id_token(certs_server.signer, 'boss@x.test', settings.publish_url)}"},
     )
     assert ok.status_code == 200
     other = api.get(
-        "/health", headers={"Authorization": f"Bearer {_token(certs_server, 'eve@x.test', settings.publish_url)}"}
+        "/health",
+        headers={"Authorization": f"Bearer {id_token(certs_server.signer, 'eve@x.test', settings.publish_url)}"},
     )
     assert other.status_code == 403
     wrong_aud = api.get(
-        "/health", headers={"Authorization": f"Bearer {_token(certs_server, 'boss@x.test', 'https://x')}"}
+        "/health", headers={"Authorization": f"Bearer {id_token(certs_server.signer, 'boss@x.test', 'https://x')}"}
     )
     assert wrong_aud.status_code == 401
     assert api.get("/health", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
     assert api.get("/health").status_code == 401
 
 
-def test_extra_admin_audiences(container: Container, certs_server: crypt.RSASigner) -> None:
+def test_extra_admin_audiences(container: Container, certs_server: CertsServer) -> None:
     """A person's gcloud ID token is addressed to gcloud's client id: accepted only when configured."""
     gcloud_client = "32555940559.apps.googleusercontent.com"
     settings = container.settings.model_copy(
@@ -299,7 +233,7 @@ def test_extra_admin_audiences(container: Container, certs_server: crypt.RSASign
     )
     container.settings = settings
     api = client("publish")
-    token = _token(certs_server, "boss@x.test", gcloud_client)
+    token = id_token(certs_server.signer, "boss@x.test", gcloud_client)
     assert api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     container.settings = settings.model_copy(update={"admin_id_token_audiences": [gcloud_client]})
     assert api.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -101,3 +101,54 @@ def test_revoked_auth_is_acknowledged_with_needs_reauth(container: Container, sy
     assert response.status_code == 200
     assert response.get_json()["status"] == "needs_reauth"
     assert container.store.get_calendar("room-1").status == "needs_reauth"  # type: ignore[union-attr]
+
+
+def _insert(container: Container, event_id: str, hours: int) -> None:
+    start = container.clock.now() + timedelta(days=1, hours=hours)
+    container.calendar_api.insert_event(
+        GCAL,
+        {
+            "id": event_id,
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+        },
+    )
+
+
+def test_a_trigger_while_a_dead_holders_lease_lives_is_retried_after_it(container: Container, sync_client: Any) -> None:
+    _insert(container, "ev001", 0)
+    lease_s = container.settings.lock_lease_s
+    container.store.acquire_lock("room-1", "dead-run", lease_s=lease_s, now=container.clock.now())
+    container.clock.advance(30)  # type: ignore[attr-defined]
+    task = {"X-CloudTasks-TaskName": "sync-webhook-1"}
+    held = post(sync_client, {"calendar_id": "room-1", "reason": "webhook"}, **task)
+    assert held.status_code == 429  # not acknowledged: Cloud Tasks keeps the task and retries it
+    assert held.headers["Retry-After"] == str(lease_s - 30)
+    assert held.get_json()["error"]["code"] == "lock_held"
+    assert container.store.locks["room-1"]["pending"]  # type: ignore[attr-defined]
+    container.clock.advance(lease_s - 30)  # type: ignore[attr-defined]
+    retried = post(sync_client, {"calendar_id": "room-1", "reason": "webhook"}, **task)
+    assert retried.status_code == 200
+    assert {k: retried.get_json()[k] for k in ("mode", "written")} == {"mode": "full", "written": 1}
+    assert container.store.locks == {}  # type: ignore[attr-defined]
+
+
+def test_a_trigger_while_a_live_holder_runs_is_honoured_and_retried(container: Container, sync_client: Any) -> None:
+    _insert(container, "ev001", 0)
+    assert post(sync_client, {"calendar_id": "room-1", "reason": "poll"}).status_code == 200
+    answers: list[Any] = []
+
+    def trigger_during_the_pass(_: str, n: int) -> None:
+        if not answers:
+            _insert(container, "ev002", 2)  # a change, and its notification's task, during the pass
+            answers.append(post(sync_client, {"calendar_id": "room-1", "reason": "webhook"}))
+
+    container.calendar_api.on_list = trigger_during_the_pass  # type: ignore[attr-defined]
+    holder = post(sync_client, {"calendar_id": "room-1", "reason": "poll"})
+    assert answers[0].status_code == 429
+    assert holder.status_code == 200
+    assert holder.get_json()["pages"] == 2  # the holder ran the pass the trigger asked for
+    assert container.store.get_events("room-1", ["ev002"])  # it saw the change made during its first pass
+    container.calendar_api.on_list = None  # type: ignore[attr-defined]
+    retried = post(sync_client, {"calendar_id": "room-1", "reason": "webhook"})
+    assert (retried.status_code, retried.get_json()["written"]) == (200, 0)  # already covered: a cheap pass

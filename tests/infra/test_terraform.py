@@ -142,14 +142,15 @@ def test_function_roles_are_least_privilege(calsync_module: TfFolder) -> None:
 
 
 def test_scheduler_jobs_have_the_right_schedule_and_body(calsync_module: TfFolder) -> None:
-    """renew every 6 h, poll every 10 min, cleanup daily, each with its {"job": ...} body."""
+    """renew every 6 h, poll every 10 min, cleanup daily, availability hourly, each with its {"job": ...} body."""
     jobs = calsync_module.locals["scheduler_jobs"]
-    assert set(jobs) == {"renew", "poll", "cleanup"}
+    assert set(jobs) == {"renew", "poll", "cleanup", "availability"}
     for name, job in jobs.items():
         assert job["body"] == {"job": name}
     assert _gaps_minutes(_cron_fires(jobs["renew"]["schedule"])) == {360}
     assert _gaps_minutes(_cron_fires(jobs["poll"]["schedule"])) == {10}
     assert len(_cron_fires(jobs["cleanup"]["schedule"])) == 1
+    assert _gaps_minutes(_cron_fires(jobs["availability"]["schedule"])) == {60}
     # The code names poll tasks per interval: it must know the real period.
     env = calsync_module.locals["common_env"]
     assert env["CALSYNC_POLL_INTERVAL_S"] == "${tostring(local.poll_interval_s)}"
@@ -280,6 +281,7 @@ def test_ttl_policies_cover_every_expiring_kind(calsync_module: TfFolder) -> Non
     """Each kind the cleanup deletes by ``expire_at`` has a TTL policy on that field, plus plans' progress."""
     kinds = set(get_args(ExpiringKind))
     collections = calsync_module.locals["ttl_collections"]
+    # progress: plans' subcollection, deleted with its plan by the cleanup job.
     assert set(collections) == kinds | {"progress"}
     for kind in kinds:
         assert collections[kind] == "${var.environment}_" + kind
@@ -377,3 +379,30 @@ def test_tfvars_set_every_required_input(env: str, env_roots: dict[str, TfFolder
         if "default" not in body:
             assert name in call, f"{env}: module call does not pass {name}"
     assert set(call) - {"source"} <= set(calsync_module.variables)
+
+
+def test_webhook_serves_concurrent_requests_on_one_vcpu(calsync_module: TfFolder, function_module: TfFolder) -> None:
+    """The webhook waits on Firestore and Cloud Tasks: one instance takes several requests at once
+    (2nd gen allows concurrency above 1 only with at least 1 vCPU), and gunicorn runs as many threads."""
+    functions = calsync_module.locals["functions"]
+    webhook = functions["webhook"]
+    assert int(webhook["concurrency"]) > 1
+    assert float(webhook["cpu"]) >= 1
+    for name, spec in functions.items():
+        assert int(spec["concurrency"]) == 1 or float(spec["cpu"]) >= 1, name
+    call = calsync_module.modules["function"]
+    assert call["concurrency"] == "${each.value.concurrency}"
+    assert call["available_cpu"] == "${each.value.cpu}"
+    service = function_module.resource("google_cloudfunctions2_function", "this")["service_config"][0]
+    assert service["max_instance_request_concurrency"] == "${var.concurrency}"
+    assert "THREADS = tostring(var.concurrency)" in str(service["environment_variables"])
+
+
+def test_unknown_channel_records_expire_by_a_ttl_policy(calsync_module: TfFolder) -> None:
+    """The field the store writes (UnknownChannel.expire_at) is the TTL field of the store's collection."""
+    from calsync.model import UnknownChannel
+
+    assert calsync_module.locals["ttl_collections"]["unknown_channels"] == "${var.environment}_unknown_channels"
+    field = calsync_module.resource("google_firestore_field", "ttl")
+    assert field["field"] in UnknownChannel.model_fields
+    assert "ttl_config" in field

@@ -15,6 +15,7 @@ import pytest
 import requests
 from google.oauth2.credentials import Credentials
 
+from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
@@ -423,3 +424,69 @@ def test_budget_continuation_task_resumes_and_converges(env: Env) -> None:
     assert env.firestore.get_sync_cursor(KEY) is None
     assert env.mirror_state() == env.google_state()
     assert env.firestore.get_calendar(KEY).sync_token is not None  # type: ignore[union-attr]
+
+
+def test_a_holder_whose_lease_was_taken_over_writes_neither_mirror_nor_token(env: Env) -> None:
+    """The stale run's next page is refused at its renewal: only what it merged while holding the lease landed."""
+    env.seed([env.event(f"ev{i:05d}", i) for i in range(9)])
+    small = GoogleCalendarApi.for_emulator(env.base, page_size=3, retry=RetryPolicy(sleep=env.sleeps))
+
+    def stall_then_takeover(call: int) -> None:
+        if call == 2:  # the second page takes longer than the lease; another run takes the calendar
+            env.clock.advance(CONFIG.lock_lease_s + 1)
+            assert env.firestore.acquire_lock(KEY, "newer", lease_s=CONFIG.lock_lease_s, now=env.clock.now())
+
+    with pytest.raises(errors.LeaseLost):
+        env.sync(api=HookedApi(small, stall_then_takeover), holder="older")  # type: ignore[arg-type]
+    assert len(env.mirror_state()) == 3  # the first page only
+    record = env.firestore.get_calendar(KEY)
+    assert record is not None
+    assert record.sync_token is None
+    assert env.firestore.get_sync_cursor(KEY) is None
+    assert not env.firestore.renew_lock(KEY, "older", lease_s=CONFIG.lock_lease_s, now=env.clock.now())
+    env.sync(api=small, holder="newer")
+    assert env.mirror_state() == env.google_state()
+
+
+class TakeoverBeforeCommit:
+    """The store, with another run taking the lease over just before the sync's token write."""
+
+    def __init__(self, env: Env) -> None:
+        self.env, self.reads = env, 0
+
+    def get_calendar(self, key: str) -> CalendarRecord | None:
+        self.reads += 1
+        if self.reads == 2:  # the re-read right before the token is committed
+            self.env.clock.advance(CONFIG.lock_lease_s + 1)
+            assert self.env.firestore.acquire_lock(KEY, "newer", lease_s=60, now=self.env.clock.now())
+        return self.env.firestore.get_calendar(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env.firestore, name)
+
+
+def test_the_token_write_of_a_holder_that_lost_its_lease_is_refused(env: Env) -> None:
+    env.seed([env.event(f"ev{i:05d}", i) for i in range(3)])
+    env.sync()
+    before = env.firestore.get_calendar(KEY)
+    assert before is not None
+    assert before.sync_token is not None
+    env.seeder.update_event(env.cal, "ev00001", {**env.event("ev00001", 1), "summary": "edited"})
+    with pytest.raises(errors.LeaseLost):
+        sync_calendar(
+            SyncCommand(calendar_key=KEY, reason="poll"),
+            api=env.api,
+            store=TakeoverBeforeCommit(env),  # type: ignore[arg-type]
+            queue=env.queue,
+            clock=env.clock,
+            config=CONFIG,
+            holder="older",
+        )
+    after = env.firestore.get_calendar(KEY)
+    assert after is not None
+    assert (after.sync_token, after.counters) == (before.sync_token, before.counters)  # nothing moved
+    assert env.firestore.renew_lock(KEY, "newer", lease_s=60, now=env.clock.now())  # still the newer run's
+    assert env.sync(holder="newer").mode == "incremental"
+    moved = env.firestore.get_calendar(KEY)
+    assert moved is not None
+    assert moved.sync_token != before.sync_token

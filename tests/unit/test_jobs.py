@@ -1,4 +1,4 @@
-"""Scheduled jobs on fakes: renew (inline and fan-out), poll selection, cleanup retention."""
+"""Scheduled jobs on fakes: renew (inline and fan-out), poll selection, cleanup retention and watch audit."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 
 from calsync import errors
-from calsync.model import CalendarRecord, Conflict, MirrorEvent
+from calsync.model import Allocation, CalendarRecord, Conflict, FreeBusyState, MirrorEvent
+from calsync.results import CleanupRun, PollRun, RenewRun
 from calsync.services.channels import ChannelConfig, open_channel
-from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew, select_poll_candidates
+from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 CHANNEL = ChannelConfig(
@@ -41,39 +42,54 @@ def add_calendars(env, n: int, **fields) -> list[str]:  # type: ignore[no-untype
     return keys
 
 
-def test_renew_inline_opens_missing_channels_and_second_run_is_harmless(env) -> None:
+def test_renew_inline_opens_failed_watches_and_second_run_is_harmless(env) -> None:
     clock, store, api, queue = env
-    add_calendars(env, 2)
+    add_calendars(env, 2, status="webhook_expired")
     result = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
-    assert result == {"job": "renew", "due": 2, "fanned_out": False, "opened": 2}
+    assert result == RenewRun(due=2, fanned_out=False, opened=2)
     again = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
-    assert again == {"job": "renew", "due": 0, "fanned_out": False}
+    assert again == RenewRun(due=0, fanned_out=False)
     assert len(store.list_active_channels()) == 2
+
+
+def test_renew_finds_channels_expiring_within_the_margin_by_query(env) -> None:
+    clock, store, api, queue = env
+    keys = add_calendars(env, 4)
+    for key in keys:
+        open_channel(key, api=api, store=store, queue=queue, clock=clock, config=CHANNEL, initial_sync=False)
+    clock.advance(6 * 86400 + 60)  # 7-day channels: all within the 1-day margin, none lapsed
+    store.update_calendar("k3", {"status": "needs_reauth"})
+    [k2_channel] = store.list_channels_for_calendar("k2")
+    store.put_channel(k2_channel.model_copy(update={"expiration": clock.now() + timedelta(days=3)}))
+    result = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
+    assert result == RenewRun(due=3, fanned_out=False, renewed=2, skipped=1)
+    assert {c.calendar_key for c in store.list_active_channels()} == {"k0", "k1", "k2", "k3"}
+    assert run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG).due == 1  # k3 waits for a human
 
 
 def test_renew_fans_out_many_calendars_as_named_tasks(env) -> None:
     clock, store, api, queue = env
-    add_calendars(env, 5)
+    add_calendars(env, 5, status="webhook_expired")
     result = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
-    assert result == {"job": "renew", "due": 5, "fanned_out": True, "enqueued": 5}
+    assert result == RenewRun(due=5, fanned_out=True, enqueued=5)
     assert {t.payload["calendar_id"] for t in queue.tasks} == {f"k{i}" for i in range(5)}
     assert all(t.payload["job"] == "renew_calendar" and t.url == "http://renew.local/" for t in queue.tasks)
     assert api.calls["watch_events"] == 0
     again = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
-    assert again["already_queued"] == 5  # at-least-once scheduler: same names, nothing new
+    assert again.already_queued == 5  # at-least-once scheduler: same names, nothing new
 
 
 def test_renew_counts_failures_and_skips_reauth(env) -> None:
     clock, store, api, queue = env
-    add_calendars(env, 2)
+    add_calendars(env, 2, status="webhook_expired")
     store.update_calendar("k1", {"status": "needs_reauth"})
     api.fail_next("watch_events", errors.Forbidden("no", status=403, reason="forbidden"))
     result = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
-    assert result == {"job": "renew", "due": 1, "fanned_out": False, "failed": 1}
+    assert result == RenewRun(due=1, fanned_out=False, failed=1)
     assert store.get_calendar("k0").status == "webhook_expired"  # type: ignore[union-attr]
 
 
-def test_poll_selects_expired_missing_and_stale_oldest_first_within_limit(env) -> None:
+def test_poll_pages_through_stale_and_expired_calendars_skipping_backoff_and_reauth(env) -> None:
     clock, store, api, queue = env
     now = clock.now()
     keys = add_calendars(env, 6, last_synced_at=now - timedelta(minutes=5))
@@ -86,15 +102,42 @@ def test_poll_selects_expired_missing_and_stale_oldest_first_within_limit(env) -
         "k2", {"last_synced_at": now - timedelta(hours=2), "backoff_until": now + timedelta(minutes=5)}
     )
     store.update_calendar("k3", {"last_synced_at": now - timedelta(hours=2), "status": "needs_reauth"})
-    for channel in store.list_channels_for_calendar("k4"):
-        store.put_channel(channel.model_copy(update={"status": "replaced"}))  # k4 has no live channel
-    due = select_poll_candidates(store.list_calendars(), store.list_active_channels(), now, stale_s=3600, limit=10)
-    assert [c.key for c in due] == ["k1", "k0", "k4"]
+    store.update_calendar("k4", {"last_synced_at": None})  # never synced
+    # Pages of 2 (poll_limit): stale and never synced [k4, k1], [k2, k3], []; webhook_expired [k0].
     result = run_poll(store=store, queue=queue, clock=clock, config=CONFIG)
-    assert result == {"job": "poll", "due": 2, "enqueued": 2, "already_queued": 0}
-    assert [(t.payload["calendar_id"], t.payload["reason"]) for t in queue.tasks] == [("k1", "poll"), ("k0", "poll")]
+    assert result == PollRun(due=3, enqueued=3, already_queued=0, skipped=2, pages=3)
+    assert [(t.payload["calendar_id"], t.payload["reason"]) for t in queue.tasks] == [
+        ("k4", "poll"),
+        ("k1", "poll"),
+        ("k0", "poll"),
+    ]
     again = run_poll(store=store, queue=queue, clock=clock, config=CONFIG)
-    assert again["already_queued"] == 2  # same interval: same task names
+    assert again.already_queued == 3  # same interval: same task names
+
+
+def test_poll_syncs_a_calendar_before_it_passes_stale_s(env) -> None:
+    """Due once older than stale_s minus one interval: by the next run it would be too old."""
+    clock, store, _, queue = env
+    now = clock.now()
+    add_calendars(env, 2, last_synced_at=now - timedelta(seconds=3600 - 600 + 1))
+    store.update_calendar("k1", {"last_synced_at": now - timedelta(seconds=3600 - 600 - 1)})
+    result = run_poll(store=store, queue=queue, clock=clock, config=CONFIG)
+    assert [t.payload["calendar_id"] for t in queue.tasks] == ["k0"]
+    assert result.due == 1
+
+
+def test_cleanup_audit_marks_calendars_without_a_live_channel_for_renew_and_poll(env) -> None:
+    clock, store, api, queue = env
+    keys = add_calendars(env, 3, last_synced_at=clock.now())
+    for key in keys[:2]:
+        open_channel(key, api=api, store=store, queue=queue, clock=clock, config=CHANNEL, initial_sync=False)
+    [k1_channel] = store.list_channels_for_calendar("k1")
+    store.put_channel(k1_channel.model_copy(update={"expiration": clock.now() - timedelta(minutes=1)}))  # lapsed
+    assert run_cleanup(store=store, clock=clock, config=CONFIG).unwatched == 2
+    assert [c.key for c in store.list_calendars() if c.status == "webhook_expired"] == ["k1", "k2"]
+    renewed = run_renew(api=api, store=store, queue=queue, clock=clock, config=CONFIG)
+    assert renewed == RenewRun(due=2, fanned_out=False, expiring_soon=1, opened=2)  # k1's lapsed channel
+    assert run_cleanup(store=store, clock=clock, config=CONFIG).unwatched == 0
 
 
 def test_cleanup_removes_only_data_past_retention(env) -> None:
@@ -128,7 +171,43 @@ def test_cleanup_removes_only_data_past_retention(env) -> None:
         [conflict("c-old", "resolved", 100), conflict("c-new", "resolved", 10), conflict("c-open", "open", None)]
     )
     result = run_cleanup(store=store, clock=clock, config=JobsConfig(channel=CHANNEL, cleanup_batch=1))
-    assert result == {"job": "cleanup", "mirror_events_deleted": 2, "conflicts_deleted": 1}
+    nothing_expired = dict.fromkeys(("plans", "allocations", "channels", "free_busy", "unknown_channels"), 0)
+    assert result == CleanupRun(
+        mirror_events_deleted=2, conflicts_deleted=1, expired_deleted=nothing_expired, unwatched=1
+    )
     assert sorted(eid for _, eid in store.events) == ["edge", "future"]
     assert sorted(store.conflicts) == ["c-new", "c-open"]
-    assert run_cleanup(store=store, clock=clock, config=CONFIG)["mirror_events_deleted"] == 0
+    assert run_cleanup(store=store, clock=clock, config=CONFIG).mirror_events_deleted == 0
+
+
+def test_cleanup_deletes_every_expiring_kind_past_its_retention() -> None:
+    store, clock = InMemoryStateStore(), FrozenClock()
+    now = clock.now()
+    long_ago = now - timedelta(days=400)
+    store.put_allocations(
+        [
+            Allocation(
+                id=aid,
+                clinic_id="c1",
+                professional_id="p",
+                room_id="r",
+                start=at,
+                end=at + timedelta(hours=1),
+                status="reviewed",
+                attendees=["patient@example.com"],
+            )
+            for aid, at in (("old", long_ago), ("recent", now - timedelta(days=1)))
+        ]
+    )
+    store.put_free_busy_states([FreeBusyState(clinic_id="c1", professional_id="p", readable=True, checked_at=long_ago)])
+    store.record_unknown_channel(
+        "junk", None, long_ago, min_interval_s=1, expire_at=long_ago + timedelta(days=7), max_records=10
+    )
+
+    result = run_cleanup(store=store, clock=clock, config=CONFIG)
+
+    assert (result.expired_deleted["allocations"], result.expired_deleted["free_busy"]) == (1, 1)
+    assert result.expired_deleted["unknown_channels"] == 1
+    assert list(store.get_allocations(["old", "recent"])) == ["recent"]
+    assert store.list_free_busy_states() == []
+    assert store.list_unknown_channels() == []

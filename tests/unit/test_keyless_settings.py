@@ -14,6 +14,7 @@ BASE: dict[str, Any] = {
     "control_calendar_id": "control@group.calendar.google.com",
     "webhook_url": "https://example.test/webhook",
     "sync_url": "https://example.test/sync",
+    "publish_url": "https://example.test/publish",
 }
 ACCOUNT = "calsync-prod-calendar@p.iam.gserviceaccount.com"
 

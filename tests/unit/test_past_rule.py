@@ -159,6 +159,10 @@ def test_the_dataset_holds_its_promises_at_every_instant(instant: datetime) -> N
             if a.professional_id == clinic.person.id and a.clinic_id == clinic.id
         ]
         assert len(person_future) >= 3 * len(data.clinics)  # the demo's person always has 3 edits to make
+        for clinic in data.clinics:  # and another professional 3 allocations to be busy elsewhere over
+            other, targets = clinic.own_calendar_targets(instant + timedelta(hours=1))
+            assert len(set(targets)) == 3
+            assert all(a.start > instant + timedelta(hours=1) and a.professional_id == other.id for a in targets)
         # Nothing starts in the minutes after ``now``: a plan made then sees the same past as the dataset.
         assert not [a for a in data.allocations if instant <= a.start < instant + demo_data.NEAR_FUTURE]
         assert data.started(instant) == data.started(instant + demo_data.NEAR_FUTURE - timedelta(seconds=1))

@@ -16,6 +16,7 @@ from calsync.services.push import (
     MAX_BODY_BYTES,
     PushConfig,
     RateLimiter,
+    UnknownChannelCache,
     bucket_end,
     check_body,
     debounce_bucket,
@@ -191,6 +192,73 @@ def test_process_rate_limiter_caps_unknown_channel_writes(store, clock) -> None:
             unknown_limiter=limiter,
         )
     assert len(store.unknown_channels) == 2
+
+
+class CountingStore(InMemoryStateStore):
+    """The fake store, counting channel reads."""
+
+    reads = 0
+
+    def get_channel(self, channel_id: str) -> ChannelRecord | None:
+        """Count, then read."""
+        self.reads += 1
+        return super().get_channel(channel_id)
+
+
+def _cached(store: InMemoryStateStore, clock: FrozenClock, cache: UnknownChannelCache, **over: str):  # type: ignore[no-untyped-def]
+    return handle_notification(
+        headers(**over), store=store, queue=RecordingTaskQueue(), clock=clock, config=CONFIG, unknown_cache=cache
+    )
+
+
+def test_negative_cache_answers_a_repeated_unknown_id_without_a_store_read(clock) -> None:
+    store = CountingStore()
+    cache = UnknownChannelCache(max_ids=100)
+    for _ in range(5):
+        outcome = _cached(store, clock, cache, **{"X-Goog-Channel-ID": "stray"})
+        assert (outcome.http_status, outcome.reason) == (403, "unknown_channel")
+        clock.advance(10)
+    assert store.reads == 1
+    clock.advance(CONFIG.unknown_channel_cache_s)  # the entry expires by the injected clock
+    _cached(store, clock, cache, **{"X-Goog-Channel-ID": "stray"})
+    assert store.reads == 2
+
+
+def test_negative_cache_skips_sync_messages_that_race_the_watch(store, clock) -> None:
+    """Google may send a channel's sync message before the watch returns, so before its record exists."""
+    cache = UnknownChannelCache(max_ids=100)
+    early = _cached(store, clock, cache, state="sync", **{"X-Goog-Channel-ID": "fresh", "X-Goog-Message-Number": "1"})
+    assert (early.http_status, early.reason) == (403, "unknown_channel")
+    assert len(cache) == 0
+    store.put_channel(store.get_channel("chan1").model_copy(update={"channel_id": "fresh"}))  # type: ignore[union-attr]
+    later = _cached(store, clock, cache, **{"X-Goog-Channel-ID": "fresh"})
+    assert (later.http_status, later.reason) == (200, "enqueued")
+
+
+def test_negative_cache_is_bounded(clock) -> None:
+    cache = UnknownChannelCache(max_ids=3)
+    until = clock.now() + timedelta(minutes=5)
+    for i in range(10):
+        cache.add(f"id{i}", until)
+    assert len(cache) == 3
+    assert not cache.contains("id0", clock.now())
+    assert cache.contains("id9", clock.now())
+
+
+def test_unknown_channel_records_are_capped_and_expire(store, clock) -> None:
+    config = PushConfig(sync_queue="q", sync_url="http://sync.local/", unknown_channel_max=5)
+    for i in range(20):
+        handle_notification(
+            headers(**{"X-Goog-Channel-ID": f"junk{i}"}),
+            store=store,
+            queue=RecordingTaskQueue(),
+            clock=clock,
+            config=config,
+        )
+        clock.advance(1)
+    kept = store.list_unknown_channels()
+    assert len(kept) == 5
+    assert all(u.expire_at == u.last_seen_at + timedelta(seconds=config.unknown_channel_retention_s) for u in kept)
 
 
 def test_queue_down_is_503_and_google_retry_is_not_a_duplicate(store, clock) -> None:

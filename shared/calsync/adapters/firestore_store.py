@@ -15,6 +15,7 @@ from calsync.adapters.firestore.calendars import FirestoreCalendarStore
 from calsync.adapters.firestore.channels import FirestoreChannelStore
 from calsync.adapters.firestore.conflicts import FirestoreConflictStore
 from calsync.adapters.firestore.directory import FirestoreDirectoryStore
+from calsync.adapters.firestore.leases import FirestoreLeaseStore
 from calsync.adapters.firestore.mirror import FirestoreMirrorStore
 from calsync.adapters.firestore.plans import FirestorePlanStore
 from calsync.adapters.firestore.retention import FirestoreRetentionStore
@@ -22,6 +23,7 @@ from calsync.adapters.firestore.retention import FirestoreRetentionStore
 
 class FirestoreStateStore(
     FirestoreCalendarStore,
+    FirestoreLeaseStore,
     FirestoreMirrorStore,
     FirestoreConflictStore,
     FirestoreChannelStore,

@@ -4,6 +4,10 @@
 the issuer and the audience, and returns the claims. Any failure is ``errors.Unauthenticated``.
 ``CERTS_URL`` is a module setting so a test can serve its own certificates on 127.0.0.1.
 
+google-auth fetches the certificates on every verification; its transport here is a requests
+session wrapped by CacheControl, which keeps the answer as long as Google's ``Cache-Control:
+max-age`` allows (hours) and fetches again after, so Google's key rotation is still followed.
+
 Guide: https://cloud.google.com/functions/docs/securing/authenticating
 """
 
@@ -14,6 +18,8 @@ from typing import Any
 
 import google.auth.exceptions
 import google.auth.transport.requests
+import requests
+from cachecontrol import CacheControl
 from google.oauth2 import id_token
 
 from calsync import errors
@@ -22,7 +28,8 @@ GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 CERTS_URL = GOOGLE_CERTS_URL
 ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
 
-_transport = google.auth.transport.requests.Request()
+# One cached session per process: certificates are fetched once per max-age, not once per request.
+_transport = google.auth.transport.requests.Request(session=CacheControl(requests.Session()))
 
 
 def verify_google_id_token(token: str, *, audience: str | Sequence[str]) -> Mapping[str, Any]:

@@ -17,7 +17,7 @@ api = APIBlueprint("conflicts", __name__, **blueprint_options("conflicts"))
 
 
 @api.get("/conflicts", responses={200: ConflictsPage}, summary="Conflicts")
-@operation()
+@operation(audit=True)  # edits people made to their appointments: every read is audited
 def list_conflicts(query: ConflictsQuery) -> tuple[ConflictsPage, int]:
     """Conflicts, optionally of one calendar and status."""
     page = calendars_service.list_conflicts(

@@ -20,7 +20,7 @@ CHANGED: dict[str | int, Any] = {412: error("the event changed (If-Match)")}
 
 
 @api.get("/events", responses={200: EventsPage}, summary="The mirror of one calendar")
-@operation()
+@operation(audit=True)  # people's appointments: every read is audited
 def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
     """The mirror of one calendar (cancelled events excluded; no Google call)."""
     page = calendars_service.list_events(

@@ -25,6 +25,7 @@ from calsync.model import (
     Professional,
     Room,
     SyncCursor,
+    UnknownChannel,
 )
 
 # --- calendars and their leases ------------------------------------------------------------------
@@ -42,7 +43,57 @@ class LockStore(Protocol):
         ...
 
 
-class CalendarStore(LockStore, Protocol):
+class LeaseStore(Protocol):
+    """What a sync holding a calendar's lease does with it: renew it, and write its progress only while
+    it still holds it (a run that lost its lease must not move the calendar's token or cursor)."""
+
+    def renew_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
+        """Extend our live lease to ``now + lease_s`` (``pending`` kept); False, writing nothing, when the
+        lease is gone, expired at ``now`` or held by another holder."""
+        ...
+
+    def lock_expires_at(self, calendar_key: str) -> datetime | None:
+        """When the calendar's current lease ends (None: no lease)."""
+        ...
+
+    def commit_sync_state(
+        self,
+        calendar_key: str,
+        holder: str,
+        *,
+        now: datetime,
+        calendar_fields: Mapping[str, Any] | None = None,
+        cursor: SyncCursor | None = None,
+        clear_cursor: bool = False,
+    ) -> bool:
+        """In one transaction, only if ``holder`` holds a lease live at ``now``: update the calendar's
+        ``calendar_fields``, then replace the sync cursor with ``cursor`` or (``clear_cursor``) delete it.
+        False, writing nothing, otherwise."""
+        ...
+
+
+class DueCalendarQueries(Protocol):
+    """Indexed queries of the scheduled jobs: reads proportional to the calendars that are due.
+
+    Pages are ordered and resumed after the last record of the previous page (a cursor), so a job
+    reads each due calendar once per run however many pages it takes.
+    """
+
+    def list_calendars_synced_before(
+        self, cutoff: datetime, *, limit: int, after: CalendarRecord | None = None
+    ) -> list[CalendarRecord]:
+        """Up to ``limit`` calendars never synced or last synced before ``cutoff``: never synced first (by
+        key), then by (``last_synced_at``, key); the page after ``after`` (a record of the previous page)."""
+        ...
+
+    def list_calendars_by_status(
+        self, status: str, *, limit: int, after_key: str | None = None
+    ) -> list[CalendarRecord]:
+        """Up to ``limit`` calendars with this status, by key, after ``after_key``."""
+        ...
+
+
+class CalendarStore(LockStore, DueCalendarQueries, Protocol):
     """Calendars calsync manages, their sync state and their leases."""
 
     def get_calendar(self, key: str) -> CalendarRecord | None:
@@ -164,7 +215,7 @@ class ConflictStore(ConflictRetention, Protocol):
         ...
 
 
-ExpiringKind = Literal["plans", "allocations", "channels", "free_busy"]
+ExpiringKind = Literal["plans", "allocations", "channels", "free_busy", "unknown_channels"]
 
 
 class RetentionStore(Protocol):
@@ -191,7 +242,14 @@ class ChannelQueries(Protocol):
         ...
 
     def list_active_channels(self) -> list[ChannelRecord]:
-        """Every channel whose status is ``active`` (renewal and polling plan from these)."""
+        """Every channel whose status is ``active`` (the daily watch audit)."""
+        ...
+
+    def list_active_channels_expiring_before(
+        self, cutoff: datetime, *, limit: int, after: ChannelRecord | None = None
+    ) -> list[ChannelRecord]:
+        """Up to ``limit`` active channels whose expiration is before ``cutoff`` (none without one), by
+        (expiration, channel id); the page after ``after`` (a record of the previous page)."""
         ...
 
     def record_notification(
@@ -202,9 +260,24 @@ class ChannelQueries(Protocol):
         ...
 
     def record_unknown_channel(
-        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+        self,
+        channel_id: str,
+        resource_id: str | None,
+        at: datetime,
+        *,
+        min_interval_s: float,
+        expire_at: datetime,
+        max_records: int,
     ) -> bool:
-        """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written)."""
+        """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written).
+
+        The record carries ``expire_at`` (deleted after it); the store keeps at most ``max_records``
+        of them, newer ids displacing older ones, whatever callers send.
+        """
+        ...
+
+    def list_unknown_channels(self) -> list[UnknownChannel]:
+        """The unknown-channel records kept (at most ``max_records``)."""
         ...
 
 
@@ -310,7 +383,7 @@ class PlanStore(QuotaStore, Protocol):
 # --- composites ----------------------------------------------------------------------------------
 
 
-class StateStore(CalendarStore, MirrorStore, ConflictStore, ChannelStore, Protocol):
+class StateStore(CalendarStore, LeaseStore, MirrorStore, ConflictStore, ChannelStore, Protocol):
     """The sync side of the state: calendars and leases, the mirror, conflicts and channels."""
 
 

@@ -215,6 +215,9 @@ def plan_progress(plan_id: str, *, store: PublishStore) -> ProgressAnswer:
         row.written += p.done
         row.skipped += p.skipped
         row.failed += p.failed
+        for reason, count in p.skip_reasons.items():
+            row.skip_reasons = row.skip_reasons or {}
+            row.skip_reasons[reason] = row.skip_reasons.get(reason, 0) + count
         errs.extend(ProgressError(calendar_id=p.calendar_key, **e) for e in p.errors)
     calendars = [per[k] for k in sorted(per)]
     planned_writes = sum(plan.totals.get(kind, 0) for kind in ("create", "update", "delete"))

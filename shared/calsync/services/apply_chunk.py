@@ -1,22 +1,37 @@
-"""Publish apply, the task side: run one chunk of a stored plan through ``CalendarApi.execute_batch``:
+"""Publish apply, the task side: run one chunk of a stored plan through ``CalendarApi.execute_batch``.
 
+Each action is checked again when the chunk runs — chunks run late (quota pacing, task retries up to
+an hour) — against the ``Clock`` and Google's current version, read in one batch of ``get`` calls:
+
+- **write-time guards**: the event must still be ours (our tag and this environment) and not started,
+  nor may an update move it to a start that has passed; otherwise the action is skipped with the
+  planner's reason code (``past_event``, ``untagged_event``, ``foreign_env``), counted per reason in
+  the chunk's progress.
+- **fields people own are kept**: an update is a read-modify-write of Google's current version
+  (``our_events.merged_body``) under ``If-Match`` on the etag just read; only start, end, title,
+  attendees (each remaining attendee's entry kept), status and our tags change.
+- **a person's edit since the plan**: when Google's etag is not the planned one, the fields calsync
+  owns are compared with what it last published. A change to one of them (moved, deleted, re-invited,
+  retitled) goes through the ``Reconciler``, which records the conflict, and the action is skipped
+  (``open_conflict``); a change to fields people own only is no conflict and the write goes on.
 - inserts use the deterministic id; a 409 ``duplicate`` (a retried insert) is read back and verified
   by its tags — ours and live counts as done; cancelled, untagged or another environment's is not
-  touched. A cancelled id is brought back by the planner as an *update* (status confirmed), never an
-  insert (Google refuses to reuse an id).
-- updates and deletes carry ``If-Match`` with the mirrored etag; a 412 re-reads the event: our write
-  already applied (a retried task) is done, anything else goes through the ``Reconciler``, which
-  records the conflict when a person edited it. Nothing is overwritten.
+  touched. A cancelled id is brought back by the planner as an *update*, never an insert.
+- **a deleted event is a person's deletion** unless this chunk already reached Google once and the
+  mirror still has the event live: the chunk counts its runs that reached the batch (``attempts``,
+  stored before the batch), so a rerun after a crash recognises its own delete, and a person's delete
+  — whether a sync, the read or a 412 shows it first — is always recorded as ``deleted_in_google``.
 - ``sendUpdates=none`` on every write: publishing is mirror maintenance of a schedule agendador
-  already communicates; a weekly republish must not e-mail every guest again, and retries of a
-  chunk would otherwise notify twice.
-- Retryable failures left after the adapter's own retries make the task fail (503), so Cloud Tasks
-  retries it; every action is idempotent, and each chunk's progress document is rewritten whole.
+  already communicates; a weekly republish must not e-mail every guest again.
+- Retryable failures (and a 412 where only people's fields changed) make the task fail (503), so
+  Cloud Tasks retries it; every action is idempotent, and each chunk's progress is rewritten whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from calsync import errors
 from calsync.logs import get_logger
@@ -30,12 +45,13 @@ from calsync.model import (
     MirrorEvent,
     PlanChunkProgress,
     PublishedSnapshot,
+    has_started,
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.results import ChunkDone
-from calsync.services.our_events import Desired, event_body, mirror_of_written
-from calsync.services.plan import PublishConfig
-from calsync.services.plan_actions import PlanAction, action_from
+from calsync.services.classify import diverging_kinds
+from calsync.services.our_events import event_body, event_matches, merged_body, mirror_of_written
+from calsync.services.plan import R_CONFLICT, R_FOREIGN, R_PAST, R_UNTAGGED, PlanAction, PublishConfig, action_from
 from calsync.services.reconcile import Reconciler
 
 log = get_logger(__name__)
@@ -43,6 +59,8 @@ log = get_logger(__name__)
 RETRYABLE = (errors.RateLimited, errors.QuotaExhausted, errors.Transient, errors.BatchConflict)
 # The quota timeline every publish reserves its calls on (``QuotaStore``).
 QUOTA_TIMELINE = "calendar-publish"
+# Skip reason: our event changed in Google and there is no published snapshot to judge the change by.
+R_CHANGED_IN_GOOGLE = "changed_in_google"
 
 
 def paced_rate_per_s(config: PublishConfig) -> float:
@@ -62,24 +80,15 @@ class _Outcome:
     failed: int = 0
     retry: int = 0
     errors: list[dict[str, str]] | None = None
+    skip_reasons: Counter[str] = field(default_factory=Counter)
 
     def fail(self, event_id: str, code: str) -> None:
         self.failed += 1
         (self.errors if self.errors is not None else []).append({"event_id": event_id, "code": code})
 
-
-def event_matches(event: GoogleEvent, desired: Desired) -> bool:
-    """True when Google's version of one of our events is exactly what we would write."""
-    start = event.start.as_utc() if event.start else None
-    end = event.end.as_utc() if event.end else None
-    attendees = tuple(sorted({(a.email or "").lower() for a in event.attendees or [] if a.email}))
-    return (
-        not event.cancelled
-        and start == desired.start
-        and end == desired.end
-        and (event.summary or "") == desired.summary
-        and attendees == desired.attendees
-    )
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.skip_reasons[reason] += 1
 
 
 def ours(event: GoogleEvent, env: str, allocation_id: str | None) -> bool:
@@ -90,6 +99,16 @@ def ours(event: GoogleEvent, env: str, allocation_id: str | None) -> bool:
         and tags.get(TAG_ENV) == env
         and (allocation_id is None or tags.get(TAG_ALLOCATION) == allocation_id)
     )
+
+
+def not_ours_reason(event: GoogleEvent, env: str) -> str | None:
+    """The planner's reason code when ``event`` is not one of ours in ``env`` (None when it is)."""
+    tags = event.private_tags
+    if tags.get(TAG_SOURCE) != TAG_SOURCE_VALUE:
+        return R_UNTAGGED
+    if tags.get(TAG_ENV) != env:
+        return R_FOREIGN
+    return None
 
 
 class ChunkRunner:
@@ -117,35 +136,62 @@ class ChunkRunner:
         self.reconciler = Reconciler.of(store, record, clock=clock, env=config.env, time_zone=config.time_zone)
         self.mirror: list[MirrorEvent] = []
         self.reread: list[GoogleEvent] = []
+        self.known: dict[str, MirrorEvent] = {}
+        self.attempts = progress.attempts
 
-    def op_for(self, a: PlanAction) -> BatchOp:
+    def op_for(self, a: PlanAction, current: GoogleEvent | None = None) -> BatchOp:
         """The batch call of one action (``sendUpdates=none``: see the module docstring)."""
-        google_calendar_id = self.record.google_calendar_id
+        google_calendar_id, env, clinic = self.record.google_calendar_id, self.config.env, a.clinic_id
         if a.action == "create":
             assert a.desired is not None
-            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired, clinic_id=a.clinic_id)
+            body = event_body(env, a.allocation_id, a.event_id, a.desired, clinic_id=clinic)
             return BatchOp(kind="insert", calendar_id=google_calendar_id, body=body, send_updates="none")
+        etag = current.etag if current is not None else a.if_match
         if a.action == "update":
             assert a.desired is not None
-            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired, clinic_id=a.clinic_id)
+            if current is not None:
+                body = merged_body(current, env, a.allocation_id, a.event_id, a.desired, clinic_id=clinic)
+            else:
+                body = event_body(env, a.allocation_id, a.event_id, a.desired, clinic_id=clinic)
             return BatchOp(
                 kind="update",
                 calendar_id=google_calendar_id,
                 event_id=a.event_id,
                 body=body,
-                if_match=a.if_match,
+                if_match=etag,
                 send_updates="none",
             )
-        return BatchOp(
-            kind="delete", calendar_id=google_calendar_id, event_id=a.event_id, if_match=a.if_match, send_updates="none"
-        )
+        return BatchOp(kind="delete", calendar_id=google_calendar_id, event_id=a.event_id, if_match=etag)
 
     def run(self) -> _Outcome:
-        """Execute the chunk's calls in one batch and settle every result."""
+        """Re-check every action against the clock and Google, execute the writes in one batch, settle."""
         actions = [action_from(d) for d in self.progress.actions]
-        results = self.api.execute_batch([self.op_for(a) for a in actions])
-        for action, result in zip(actions, results, strict=True):
-            self.settle(action, result)
+        existing = [a for a in actions if a.action != "create"]
+        if existing:
+            self.known = self.store.get_events(self.record.key, [a.event_id for a in existing])
+        current = self._read(existing)
+        now = self.clock.now()
+        writes: list[tuple[PlanAction, BatchOp]] = []
+        for action in actions:
+            if action.action == "create":
+                assert action.desired is not None
+                if has_started(action.desired.start, now):
+                    self.outcome.skip(R_PAST)
+                else:
+                    writes.append((action, self.op_for(action)))
+                continue
+            event = current.get(action.event_id)
+            if event is not None:
+                op = self._checked(action, event, now)
+                if op is not None:
+                    writes.append((action, op))
+        if writes:
+            # Stored before the batch: a rerun after a crash knows its own deletes may have landed.
+            self.attempts += 1
+            self.store.put_plan_progress(self.progress.model_copy(update={"attempts": self.attempts}))
+            results = self.api.execute_batch([op for _, op in writes])
+            for (action, _), result in zip(writes, results, strict=True):
+                self.settle(action, result)
         if self.mirror:
             self.reconciler.settle_written(self.mirror)
         if self.reread:
@@ -158,6 +204,73 @@ class ChunkRunner:
                 conflicts_opened=self.reconciler.counts.conflicts_opened,
             )
         return self.outcome
+
+    def _read(self, actions: list[PlanAction]) -> dict[str, GoogleEvent]:
+        """Google's current version of the events to update or delete (one batch of ``get`` calls)."""
+        if not actions:
+            return {}
+        gid = self.record.google_calendar_id
+        results = self.api.execute_batch([BatchOp(kind="get", calendar_id=gid, event_id=a.event_id) for a in actions])
+        found: dict[str, GoogleEvent] = {}
+        for action, result in zip(actions, results, strict=True):
+            if result.event is not None:
+                found[action.event_id] = result.event
+            elif isinstance(result.error, RETRYABLE):
+                self.outcome.retry += 1
+            else:
+                self.outcome.fail(action.event_id, result.error.code if result.error else "not_found")
+        return found
+
+    def _checked(self, action: PlanAction, event: GoogleEvent, now: datetime) -> BatchOp | None:
+        """The write of an update/delete after the write-time guards, or None when it is settled here."""
+        reason = not_ours_reason(event, self.config.env)
+        if reason is not None:
+            self.outcome.skip(reason)
+            return None
+        restore = event.cancelled and action.action == "update" and self._we_cancelled(action)
+        if event.cancelled and not restore:
+            self._cancelled(action, event)
+            return None
+        start = None if restore or event.start is None else event.start.as_utc()
+        if (not restore and has_started(start, now)) or (
+            action.desired is not None and has_started(action.desired.start, now)
+        ):
+            self.outcome.skip(R_PAST)
+            return None
+        if event.etag != action.if_match:
+            if action.desired is not None and event_matches(event, action.desired):
+                self._written(action, event)  # our earlier run's write (or a person's identical edit)
+                return None
+            reason = None if restore else self._owned_change(action, event)
+            if reason is not None:
+                self.reread.append(event)
+                self.outcome.skip(reason)
+                return None
+        return self.op_for(action, event)
+
+    def _we_cancelled(self, action: PlanAction) -> bool:
+        """True when what calsync last published of the event is its deletion (a restore may follow)."""
+        doc = self.known.get(action.event_id)
+        return doc is not None and doc.published is not None and doc.published.status == "cancelled"
+
+    def _owned_change(self, action: PlanAction, event: GoogleEvent) -> str | None:
+        """The skip reason when a person changed a field calsync owns since it published (None: theirs only)."""
+        doc = self.known.get(action.event_id)
+        published = doc.published if doc is not None else None
+        if published is None:
+            return R_CHANGED_IN_GOOGLE
+        return R_CONFLICT if diverging_kinds(event, published) else None
+
+    def _cancelled(self, action: PlanAction, event: GoogleEvent) -> None:
+        """Google has the event deleted: our own earlier delete, or a person's (recorded as a conflict)."""
+        doc = self.known.get(action.event_id)
+        if action.action == "delete" and self._we_cancelled(action):
+            self.outcome.done += 1  # our delete, already recorded
+        elif action.action == "delete" and self.progress.attempts > 0 and doc is not None and doc.status != "cancelled":
+            self._deleted(action)  # this chunk's earlier run deleted it and crashed before recording
+        else:
+            self.reread.append(event)
+            self.outcome.skip(R_CONFLICT)
 
     def _written(self, action: PlanAction, event: GoogleEvent, *, confirmed: bool = True) -> None:
         now = self.clock.now()
@@ -228,26 +341,32 @@ class ChunkRunner:
         elif event.cancelled:
             # Cancelled by someone after our insert: never brought back silently (conflict path).
             self.reread.append(event)
-            self.outcome.skipped += 1
+            self.outcome.skip(R_CONFLICT)
         else:
             assert action.desired is not None
             self._written(action, event, confirmed=event_matches(event, action.desired))
 
     def _precondition_failed(self, action: PlanAction) -> None:
-        """412: re-read; our own earlier write (a retried task) is done, a person's edit is a conflict."""
+        """412 between our read and our write: someone changed the event in that instant.
+
+        A deletion or a change to a field calsync owns is a person's edit (recorded, skipped); our
+        content is done; a change to people's fields only is retried with the task (read again).
+        """
         event = self._get(action)
         if event is None:
             return
         if not ours(event, self.config.env, None):
             self.outcome.fail(action.event_id, "not_ours")
-            return
-        if action.action == "delete" and event.cancelled:
-            self._deleted(action)
+        elif event.cancelled:
+            self.reread.append(event)
+            self.outcome.skip(R_CONFLICT)
         elif action.desired is not None and event_matches(event, action.desired):
             self._written(action, event)
-        else:
+        elif (reason := self._owned_change(action, event)) is not None:
             self.reread.append(event)
-            self.outcome.skipped += 1
+            self.outcome.skip(reason)
+        else:
+            self.outcome.retry += 1
 
 
 def run_chunk(
@@ -291,6 +410,8 @@ def run_chunk(
                 # A finished chunk is never run again: its titles and attendees need not stay.
                 **({"actions": []} if finished else {}),
                 "errors": outcome.errors or [],
+                "attempts": runner.attempts,
+                "skip_reasons": {k: v for k, v in sorted(outcome.skip_reasons.items()) if v},
                 "updated_at": clock.now(),
             }
         )

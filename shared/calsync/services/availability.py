@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from calsync.logs import get_logger
 from calsync.model import Allocation, Conflict, ConflictKind, FreeBusyState, Professional, has_started
 from calsync.ports import FREEBUSY_MAX_CALENDARS, CalendarApi, Clock, PublishStore
-from calsync.results import AvailabilityChecked
+from calsync.results import AvailabilityChecked, AvailabilityRun
 from calsync.services.classify import conflict_id, when_text
 from calsync.services.our_events import event_id, professional_key
 
@@ -114,6 +114,19 @@ def _open_conflicts(store: PublishStore, calendar_keys: Iterable[str]) -> list[C
             if token is None:
                 break
     return found
+
+
+def check_all(*, store: PublishStore, api: CalendarApi, clock: Clock, config: AvailabilityConfig) -> AvailabilityRun:
+    """The scheduled check: every clinic that has professional calendars."""
+    clinics = sorted({r.clinic_id for r in store.list_calendars() if r.kind == "professional" and r.clinic_id})
+    runs = [check_clinic(c, store=store, api=api, clock=clock, config=config) for c in clinics]
+    return AvailabilityRun(
+        clinics=len(runs),
+        collisions=sum(r.collisions for r in runs),
+        conflicts_opened=sum(r.conflicts_opened for r in runs),
+        conflicts_resolved=sum(r.conflicts_resolved for r in runs),
+        not_readable=sum(len(r.not_readable) for r in runs),
+    )
 
 
 def check_clinic(

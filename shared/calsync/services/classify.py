@@ -6,7 +6,9 @@ reason codes, and the reconciler (``services.reconcile``) performs the I/O aroun
 - ``system``: our tag (``extendedProperties.private.source == "agendador"``) with our environment;
   ``manual``: no tag; another environment's tag: ignored with a warning and never touched.
 - For system events Google's version is compared with the snapshot calsync published: our own echo
-  (same etag) is nothing; otherwise moved, deleted or attendee changes become conflicts.
+  (same etag) is nothing; otherwise a change to a field calsync owns (start/end, status, attendees,
+  title) becomes a conflict. Fields people own (description, location, reminders, colour,
+  attachments, conference data, ...) are theirs to change: no conflict, nothing blocked.
 - **Google wins**: the mirror always takes Google's version; a divergence sets ``source_of_truth`` to
   ``google`` and records a conflict whose suggestion tells a person how to adjust the allocation.
 - Conflicts have deterministic ids, so re-syncs never duplicate them, and they are resolved when the
@@ -35,7 +37,12 @@ from calsync.model import (
 )
 
 Action = Literal["write", "unchanged", "ignore"]
-EVENT_CONFLICT_KINDS: tuple[ConflictKind, ...] = ("moved_in_google", "deleted_in_google", "attendees_changed")
+EVENT_CONFLICT_KINDS: tuple[ConflictKind, ...] = (
+    "moved_in_google",
+    "deleted_in_google",
+    "attendees_changed",
+    "title_changed",
+)
 ALL_CONFLICT_KINDS: tuple[ConflictKind, ...] = (*EVENT_CONFLICT_KINDS, "overlap_manual")
 
 
@@ -96,6 +103,8 @@ def suggestion(
         return f"move allocation {allocation} to {when_text(start, end, tz)} as in Google"
     if kind == "deleted_in_google":
         return f"allocation {allocation} was deleted in Google: re-publish or cancel it"
+    if kind == "title_changed":
+        return f"the title of allocation {allocation} was changed in Google: update the allocation or re-publish it"
     if kind == "attendees_changed":
         return f"attendees of allocation {allocation} were changed in Google: update the allocation or re-publish it"
     return f"a manual Google event at {when_text(start, end, tz)} overlaps allocation {allocation}: move one of them"
@@ -200,7 +209,14 @@ def _divergences(
         add("moved_in_google")
     if sorted(a.lower() for a in published.attendees) != mirror.attendees:
         add("attendees_changed")
+    if title_changed(published, mirror.summary):
+        add("title_changed")
     return opened, reasons
+
+
+def title_changed(published: PublishedSnapshot, summary: str | None) -> bool:
+    """True when Google's title differs from the one calsync published (unknown for old snapshots)."""
+    return published.summary is not None and (summary or "") != published.summary
 
 
 def diverging_kinds(event: GoogleEvent, published: PublishedSnapshot) -> set[ConflictKind]:
@@ -213,6 +229,7 @@ def diverging_kinds(event: GoogleEvent, published: PublishedSnapshot) -> set[Con
         start=start,
         end=end,
         attendees=_emails(event),
+        summary=event.summary,
         published=published,
     )
 
@@ -227,6 +244,7 @@ def mirror_diverging_kinds(mirror: MirrorEvent) -> set[ConflictKind]:
         start=mirror.start,
         end=mirror.end,
         attendees=mirror.attendees,
+        summary=mirror.summary,
         published=mirror.published,
     )
 
@@ -238,6 +256,7 @@ def _kinds(
     start: datetime | None,
     end: datetime | None,
     attendees: Sequence[str],
+    summary: str | None,
     published: PublishedSnapshot,
 ) -> set[ConflictKind]:
     if published.etag is not None and published.etag == etag:
@@ -249,6 +268,8 @@ def _kinds(
         kinds.add("moved_in_google")
     if sorted(a.lower() for a in published.attendees) != sorted(a.lower() for a in attendees):
         kinds.add("attendees_changed")
+    if title_changed(published, summary):
+        kinds.add("title_changed")
     return kinds
 
 

@@ -1,9 +1,11 @@
 """Settling a conflict: ``POST /conflicts/{id}/resolve {"action": "accept_google" | "republish"}``.
 
 - ``accept_google`` keeps Google's version: the mirror's published snapshot becomes Google's current
-  version (so the same divergence is not reported again), and the allocation is flagged for
-  agendador to adjust, with the conflict's suggestion.
-- ``republish`` restores our version with ``If-Match`` on Google's current etag — the only way an
+  version (so the same divergence is not reported again), the allocation is flagged for agendador to
+  adjust, with the conflict's suggestion, and the event's source of truth returns to the backend:
+  only open conflicts block publishing, so the allocation's next change is published.
+- ``republish`` restores our fields (a read-modify-write: people's fields kept) with ``If-Match`` on
+  Google's current etag — the only way an
   event a person changed or deleted is overwritten or brought back (a deleted one by an update with
   status confirmed; its id cannot be inserted again). ``sendUpdates=none`` as for publishing.
 Both are idempotent: resolving a resolved conflict answers it unchanged.
@@ -20,7 +22,7 @@ from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.results import ConflictItem
 from calsync.services.calendars import conflict_item
-from calsync.services.our_events import desired_for, event_body, mirror_of_written
+from calsync.services.our_events import desired_for, merged_body, mirror_of_written
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig
 from calsync.services.reconcile import Reconciler
 
@@ -69,6 +71,7 @@ def _accept_google(conflict: Conflict, store: PublishStore, now: datetime, clock
             start=mirror.start,
             end=mirror.end,
             attendees=list(mirror.attendees),
+            summary=mirror.summary,
             published_at=now,
         )
         reconciler = Reconciler(
@@ -79,7 +82,8 @@ def _accept_google(conflict: Conflict, store: PublishStore, now: datetime, clock
             env=config.env,
             time_zone=config.time_zone,
         )
-        reconciler.record_written([mirror.model_copy(update={"published": snapshot})])
+        # Google's version becomes what calsync published; control returns to the backend.
+        reconciler.record_written([mirror.model_copy(update={"published": snapshot, "source_of_truth": "backend"})])
     if conflict.allocation_id:
         allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
         if allocation is not None:
@@ -103,7 +107,7 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     if tags.get("env") not in (None, config.env):
         raise errors.PermissionDenied("the event belongs to another environment")
     desired = desired_for(allocation, record)
-    body = event_body(config.env, allocation.id, conflict.event_id, desired, clinic_id=allocation.clinic_id)
+    body = merged_body(current, config.env, allocation.id, conflict.event_id, desired, clinic_id=allocation.clinic_id)
     written = api.update_event(
         record.google_calendar_id, conflict.event_id, body, if_match=current.etag, send_updates="none"
     )

@@ -177,7 +177,9 @@ def patch_event(
     if cmd.summary is not None:
         body["summary"] = cmd.summary
     if cmd.attendees is not None:
-        body["attendees"] = [{"email": a} for a in sorted({a.lower() for a in cmd.attendees})]
+        # Attendees that stay keep their entry (their response); new ones are invited bare.
+        kept = {str(a.get("email", "")).lower(): a for a in body.get("attendees") or [] if a.get("email")}
+        body["attendees"] = [kept.get(a, {"email": a}) for a in sorted({a.lower() for a in cmd.attendees})]
     body["status"] = "confirmed"
     updated = api.update_event(
         record.google_calendar_id, cmd.event_id, body, if_match=etag, send_updates=_send_updates(current)

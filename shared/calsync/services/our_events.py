@@ -11,6 +11,11 @@ described one way whoever writes it.
   clinic (the control calendar is shared by the clinics of an environment: the tag says whose it is).
 - The mirror record of an event we wrote keeps a snapshot of what we published
   (``mirror_of_written``): a sync compares Google's content with it to find a person's edit.
+- **Who owns which field** (``OWNED_FIELDS``): calsync owns what it derives from an allocation —
+  start, end, title (``summary``), attendees, status and its own private tags. Everything else
+  (description, location, reminders, colour, attachments, conference data, other properties) belongs
+  to people. An update is a read-modify-write of Google's current version (``merged_body``) that
+  replaces only calsync's fields and keeps each remaining attendee's response, under ``If-Match``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from calsync.model import (
 )
 
 CONTROL_KEY = "control"
+# The event fields calsync derives from an allocation; every other field is a person's.
+OWNED_FIELDS = ("start", "end", "summary", "attendees", "status", "extendedProperties.private tags")
 
 
 def event_id(env: str, allocation_id: str, calendar_key: str) -> str:
@@ -98,6 +105,52 @@ def event_body(
     return body
 
 
+def merged_body(
+    current: GoogleEvent,
+    env: str,
+    allocation_id: str | None,
+    event_id_: str,
+    desired: Desired,
+    *,
+    clinic_id: str | None,
+) -> dict[str, Any]:
+    """The events.update body of a read-modify-write: Google's ``current`` version with calsync's fields set.
+
+    Fields people own are sent back as Google has them; attendees that stay keep their entry as is
+    (``responseStatus``, comments, ...), new ones are added bare, removed ones dropped; private
+    properties other than our tags are kept.
+    """
+    body = current.to_api()
+    for read_only in ("etag", "updated", "created", "htmlLink", "iCalUID", "kind", "creator", "organizer"):
+        body.pop(read_only, None)
+    ours = event_body(env, allocation_id, event_id_, desired, clinic_id=clinic_id)
+    for key in ("summary", "start", "end", "status"):
+        body[key] = ours[key]
+    extended = dict(body.get("extendedProperties") or {})
+    extended["private"] = {**(extended.get("private") or {}), **ours["extendedProperties"]["private"]}
+    body["extendedProperties"] = extended
+    kept = {str(a.get("email", "")).lower(): a for a in body.get("attendees") or [] if a.get("email")}
+    if desired.attendees:
+        body["attendees"] = [kept.get(email, {"email": email}) for email in desired.attendees]
+    else:
+        body.pop("attendees", None)
+    return body
+
+
+def event_matches(event: GoogleEvent, desired: Desired) -> bool:
+    """True when the fields calsync owns in Google's version of one of our events are what we would write."""
+    start = event.start.as_utc() if event.start else None
+    end = event.end.as_utc() if event.end else None
+    attendees = tuple(sorted({(a.email or "").lower() for a in event.attendees or [] if a.email}))
+    return (
+        not event.cancelled
+        and start == desired.start
+        and end == desired.end
+        and (event.summary or "") == desired.summary
+        and attendees == desired.attendees
+    )
+
+
 def published_snapshot(desired: Desired | None, etag: str | None, status: str, now: datetime) -> PublishedSnapshot:
     """What we published of one event (compared with Google's content to find a person's edit)."""
     return PublishedSnapshot(
@@ -106,6 +159,7 @@ def published_snapshot(desired: Desired | None, etag: str | None, status: str, n
         start=desired.start if desired else None,
         end=desired.end if desired else None,
         attendees=list(desired.attendees) if desired else [],
+        summary=desired.summary if desired else None,
         published_at=now,
     )
 

@@ -48,6 +48,7 @@ from calsync.model import (
 )
 from calsync.ports import Clock, PublishStore
 from calsync.results import PlanAnswer, Quota
+from calsync.services import plan_actions as actions
 from calsync.services.our_events import (
     CONTROL_KEY,
     Desired,
@@ -56,9 +57,13 @@ from calsync.services.our_events import (
     professional_key,
     room_key,
 )
-from calsync.services.plan_actions import PlanAction, fingerprint, hash_token, summarize
+from calsync.services.plan_actions import fingerprint, hash_token, summarize
 
 log = get_logger(__name__)
+
+# The planned action and its task form, also importable from here (the apply's chunk tasks read them).
+PlanAction = actions.PlanAction
+action_from = actions.action_from
 
 PUBLISHED_STATUSES = frozenset({"reviewed", "adjusted"})
 PLAN_TTL_S = 3600
@@ -128,7 +133,7 @@ def _guard(
         return R_PAST
     if owned_by != clinic:
         return R_UNKNOWN_CLINIC if owned_by is None else R_OTHER_CLINIC
-    if mirror.external_id in conflicted or mirror.source_of_truth == "google":
+    if mirror.external_id in conflicted:  # only an open conflict blocks a write (a resolved one returned control)
         return R_CONFLICT
     return None
 

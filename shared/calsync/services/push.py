@@ -11,7 +11,10 @@ performs the I/O around them. Outcomes:
 
 - malformed headers → 400; a body (Google sends none) → 400, or 413 when oversized;
 - unknown channel, token or resource id mismatch, expired channel → 403, nothing enqueued (unknown ids
-  are recorded, rate-limited, with their resource id so an admin can stop them);
+  are recorded, rate-limited, capped and expiring, with their resource id so an admin can stop them);
+  an id found unknown is remembered by the process (``UnknownChannelCache``, bounded, expiring) and
+  answered 403 again without a store read — except after a ``sync`` message, which Google may send
+  before the watch that creates our channel has returned (so before its record exists);
 - channel replaced by renewal (or stopped) → 200, no work: stopped channels keep notifying a while;
 - message number not above the highest seen → duplicate, 200, no work;
 - state ``sync`` → recorded, 200, no sync;
@@ -25,9 +28,10 @@ import hmac
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -82,6 +86,9 @@ class PushConfig:
     sync_url: str
     debounce_s: int = 30
     unknown_channel_interval_s: int = 3600
+    unknown_channel_retention_s: int = 7 * 86400
+    unknown_channel_max: int = 1000
+    unknown_channel_cache_s: int = 300
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,40 @@ class RateLimiter:
                 self._tokens -= 1
                 return True
             return False
+
+
+class UnknownChannelCache:
+    """Channel ids this process found unknown, each until an instant: the oldest go beyond ``max_ids``.
+
+    Expiry is judged by the ``Clock`` the webhook passes in, so tests move it like any other time.
+    """
+
+    def __init__(self, max_ids: int) -> None:
+        self._max_ids = max_ids
+        self._until: OrderedDict[str, datetime] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def contains(self, channel_id: str, now: datetime) -> bool:
+        """True while ``channel_id`` is remembered as unknown (an expired entry is dropped)."""
+        with self._lock:
+            until = self._until.get(channel_id)
+            if until is None:
+                return False
+            if until <= now:
+                del self._until[channel_id]
+                return False
+            return True
+
+    def add(self, channel_id: str, until: datetime) -> None:
+        """Remember ``channel_id`` as unknown until ``until``."""
+        with self._lock:
+            self._until[channel_id] = until
+            self._until.move_to_end(channel_id)
+            while len(self._until) > self._max_ids:
+                self._until.popitem(last=False)
 
 
 def parse_headers(headers: Mapping[str, str]) -> PushHeaders | None:
@@ -199,6 +240,40 @@ def check_body(content_length: int | None, body: bytes) -> PushOutcome | None:
     return None
 
 
+def _note_unknown(
+    notification: PushHeaders,
+    *,
+    store: PushStateStore,
+    now: datetime,
+    config: PushConfig,
+    limiter: RateLimiter | None,
+    cache: UnknownChannelCache | None,
+) -> None:
+    """Remember an unknown id in the process (not after a ``sync`` message) and record it, rate-limited."""
+    if cache is not None and notification.resource_state != "sync":
+        cache.add(notification.channel_id, now + timedelta(seconds=config.unknown_channel_cache_s))
+    if limiter is None or limiter.allow():
+        store.record_unknown_channel(
+            notification.channel_id,
+            notification.resource_id,
+            now,
+            min_interval_s=config.unknown_channel_interval_s,
+            expire_at=now + timedelta(seconds=config.unknown_channel_retention_s),
+            max_records=config.unknown_channel_max,
+        )
+
+
+def _reject_unknown(notification: PushHeaders) -> PushOutcome:
+    log.warning("webhook.rejected", reason="unknown_channel", channel_id=notification.channel_id)
+    return PushOutcome(
+        403,
+        "unknown_channel",
+        channel_id=notification.channel_id,
+        resource_state=notification.resource_state,
+        message_number=notification.message_number,
+    )
+
+
 def handle_notification(
     headers: Mapping[str, str],
     *,
@@ -207,6 +282,7 @@ def handle_notification(
     clock: Clock,
     config: PushConfig,
     unknown_limiter: RateLimiter | None = None,
+    unknown_cache: UnknownChannelCache | None = None,
 ) -> PushOutcome:
     """Authenticate, deduplicate and act on one notification (headers only; check the body first).
 
@@ -215,17 +291,16 @@ def handle_notification(
     notification = parse_headers(headers)
     if notification is None:
         return PushOutcome(400, "malformed_headers")
+    if unknown_cache is not None and unknown_cache.contains(notification.channel_id, clock.now()):
+        return _reject_unknown(notification)
     try:
         channel = store.get_channel(notification.channel_id)
         now = clock.now()
         decision = decide(notification, channel, now, config.debounce_s)
         calendar_key = channel.calendar_key if channel is not None else None
-        if decision.reason == "unknown_channel" and (unknown_limiter is None or unknown_limiter.allow()):
-            store.record_unknown_channel(
-                notification.channel_id,
-                notification.resource_id,
-                now,
-                min_interval_s=config.unknown_channel_interval_s,
+        if decision.reason == "unknown_channel":
+            _note_unknown(
+                notification, store=store, now=now, config=config, limiter=unknown_limiter, cache=unknown_cache
             )
         if decision.action == "reject":
             # Counted by the "webhook rejections" log-based metric.

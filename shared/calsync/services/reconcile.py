@@ -18,7 +18,7 @@ diverges from what we published, a conflict with a suggested adjustment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -120,6 +120,7 @@ class Reconciler:
         env: str,
         time_zone: str = "UTC",
         counts: ReconcileCounts | None = None,
+        checkpoint: Callable[[], None] | None = None,
     ) -> Reconciler:
         """The reconciler of a registered calendar."""
         return cls(
@@ -130,6 +131,7 @@ class Reconciler:
             env=env,
             time_zone=time_zone,
             counts=counts,
+            checkpoint=checkpoint,
         )
 
     def __init__(
@@ -142,6 +144,7 @@ class Reconciler:
         env: str,
         time_zone: str = "UTC",
         counts: ReconcileCounts | None = None,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.calendar_key = calendar_key
@@ -150,6 +153,9 @@ class Reconciler:
         self.env = env
         self.tz = ZoneInfo(time_zone)  # of the times written in conflict suggestions
         self.counts = counts if counts is not None else ReconcileCounts()
+        # Called inside the overlap re-check loops, before any write of the merge: a sync's budget and
+        # lease (it may raise to stop the merge; the sync lists the page again).
+        self.checkpoint = checkpoint or (lambda: None)
 
     # --- our writes ------------------------------------------------------------------------------
 
@@ -306,6 +312,7 @@ class Reconciler:
         if allocations:
             token = None
             while True:
+                self.checkpoint()
                 conflicts, token = self.store.list_conflicts(
                     self.calendar_key, status="open", kind="overlap_manual", page_size=500, page_token=token
                 )
@@ -314,12 +321,14 @@ class Reconciler:
                     break
         missing = sorted({e for e in named if e not in affected})
         for chunk in chunks(missing, READ_CHUNK):
+            self.checkpoint()
             affected.update(self.store.get_events(self.calendar_key, chunk))
         opened: list[ConflictAction] = []
         resolved: list[tuple[str, ConflictKind]] = []
         for event_id, m in sorted(affected.items()):
             if event_id in skip:
                 continue
+            self.checkpoint()
             action: ConflictAction | None = None
             if m.origin == "manual" and m.status != "cancelled" and m.start is not None and m.end is not None:
                 candidates = {

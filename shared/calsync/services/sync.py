@@ -3,30 +3,35 @@
 Implements Google's sync guide (https://developers.google.com/workspace/calendar/api/guides/sync)
 the way gcal_sync's ``_run_sync`` does, plus what production needs:
 
-- A per-calendar lease (``LockStore``): a second trigger marks the calendar ``pending`` and returns;
-  the holder runs one more pass before releasing, so duplicate triggers coalesce and no change is lost.
+- A per-calendar lease (``services.lease``), renewed every page: a second trigger marks it ``pending``
+  (the holder runs one more pass before releasing, so duplicate triggers coalesce) and is answered
+  "retry after the lease" (``retry_after_s``), so a trigger is not lost with a holder that died. The
+  token and cursor are written only while the lease is held (``Lease.commit``).
 - Full sync (first run, 410, changed query shape) over the window ``now - past .. now + future`` with
   ``singleEvents``; incremental sync with the stored token only. The token is saved after the last
   page, together with ``QUERY_VERSION``; a 410 clears it and runs exactly one full listing whose
   result is diffed against the mirror (Google sends no tombstones for that gap).
 - Each page goes to the ``Reconciler`` (``services.reconcile``): mirror and conflicts are decided
   there, for the sync and for every other use case that learns what Google holds.
-- A per-run budget: when it runs out between pages, the position is saved as a ``SyncCursor`` and a
-  ``continuation`` task is enqueued. Every step is idempotent, so a crash at any point converges.
+- A per-run budget over every loop (pages, extra passes, tombstone diff, overlap re-checks): when it
+  runs out, the position is saved as a ``SyncCursor`` and a ``continuation`` task is enqueued. Every
+  step is idempotent, so a crash at any point converges.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from calsync import errors
 from calsync.logs import get_logger
-from calsync.model import CalendarRecord, GoogleEvent, SyncCursor, SyncReason
+from calsync.model import CalendarRecord, GoogleEvent, SyncReason
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.services.lease import Budget, Lease, OutOfBudget
 from calsync.services.reconcile import READ_CHUNK, ReconcileCounts, Reconciler, chunks
+from calsync.services.sync_state import PassState
 from calsync.services.tasks import continuation_task_name, sync_task
 
 log = get_logger(__name__)
@@ -48,8 +53,8 @@ class SyncConfig:
     sync_url: str
     past_days: int = 45
     future_days: int = 180
-    lock_lease_s: float = 300.0
-    run_budget_s: float = 240.0
+    lock_lease_s: float = 90.0  # renewed every page: a dead run's lease ends this soon
+    run_budget_s: float = 240.0  # under the function's 300 s timeout
     time_zone: str = "UTC"  # of the times written in conflict suggestions
 
 
@@ -81,28 +86,11 @@ class SyncSummary:
     continued: bool = False
     error_code: str | None = None
     ignored: int = 0
+    retry_after_s: float | None = None  # the lease was held: what is left of it
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body of the sync function's answer."""
         return asdict(self)
-
-
-@dataclass
-class _PassState:
-    """Position of the pass in progress (what a cursor saves)."""
-
-    mode: Literal["full", "incremental"]
-    cursor_id: str
-    started_at: datetime
-    page_token: str | None = None
-    base_sync_token: str | None = None
-    time_min: datetime | None = None
-    time_max: datetime | None = None
-    tombstone_diff: bool = False
-    seen_ids: set[str] = field(default_factory=set)
-    pages: int = 0
-    resumed: bool = False
-    follow_up: bool = False
 
 
 def sanitized_error(exc: errors.CalsyncError) -> str:
@@ -137,7 +125,8 @@ class SyncService:
         self.summary = SyncSummary(calendar_id=self.calendar_key)
         self.counts = ReconcileCounts()  # what the passes' reconcilers did, added into the summary
         self.started = clock.now()
-        self.deadline = self.started + timedelta(seconds=config.run_budget_s)
+        self.lease = Lease(store, self.calendar_key, self.holder, clock=clock, lease_s=config.lock_lease_s)
+        self.budget = Budget(clock, self.lease, budget_s=config.run_budget_s)
 
     # --- invocation ------------------------------------------------------------------------------
 
@@ -148,23 +137,31 @@ class SyncService:
             raise errors.UnknownResource(
                 f"unknown calendar {self.calendar_key}", details={"calendar_id": self.calendar_key}
             )
-        lease = self.config.lock_lease_s
-        if not self.store.acquire_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
-            log.info("sync.skipped_locked", calendar_key=self.calendar_key, pending=True)
+        if not self.lease.acquire():
+            self.summary.status = "locked"
+            self.summary.retry_after_s = max(1.0, self.lease.remaining_s())
+            log.info(
+                "sync.skipped_locked",
+                calendar_key=self.calendar_key,
+                pending=True,
+                retry_after_s=self.summary.retry_after_s,
+            )
             return self._finish()
         try:
             self._loop(calendar)
+        except errors.LeaseLost:
+            raise  # another run holds the calendar now: nothing of ours may be written
         except FINAL_CALENDAR_ERRORS as exc:
             self._record_failure(exc, final=True)
-            self._release_fully()
+            self.lease.release_fully()
             return self._finish()
         except errors.CalsyncError as exc:
             self._record_failure(exc, final=False)
-            self._release_fully()
+            self.lease.release_fully()
             raise
         except Exception:
             # Best effort: a lease left behind would only delay the next run until it expires.
-            self._release_fully(quiet=True)
+            self.lease.release_fully(quiet=True)
             raise
         summary = self._finish()
         # One line per successful sync: the "no successful sync for 1 h" alert counts these per calendar.
@@ -180,19 +177,18 @@ class SyncService:
         return summary
 
     def _loop(self, calendar: CalendarRecord) -> None:
-        lease = self.config.lock_lease_s
         while True:
             outcome = self._run_pass(calendar)
-            if outcome == "again":
-                calendar = self._reload()
-                continue
             if outcome == "continued":
                 return
-            if self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
+            if outcome == "done":
+                if not self.lease.release():
+                    return
                 log.info("sync.pending_pass", calendar_key=self.calendar_key, pending=True)
-                calendar = self._reload()
-                continue
-            return
+            if self.budget.spent():
+                self._continue_fresh()  # the extra pass runs in a new task, with a budget of its own
+                return
+            calendar = self._reload()
 
     def _reload(self) -> CalendarRecord:
         calendar = self.store.get_calendar(self.calendar_key)
@@ -201,17 +197,6 @@ class SyncService:
                 f"calendar {self.calendar_key} disappeared", details={"calendar_id": self.calendar_key}
             )
         return calendar
-
-    def _release_fully(self, *, quiet: bool = False) -> None:
-        """Release even when ``pending`` was set (the retry or continuation will cover it)."""
-        try:
-            lease = self.config.lock_lease_s
-            for _ in range(2):
-                if not self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
-                    return
-        except errors.CalsyncError:
-            if not quiet:
-                raise
 
     def _finish(self) -> SyncSummary:
         for name, value in asdict(self.counts).items():
@@ -238,34 +223,23 @@ class SyncService:
             upstream_reason=getattr(exc, "reason", None),
         )
         try:
-            self.store.update_calendar(self.calendar_key, fields)
+            self.lease.commit(calendar_fields=fields)
+        except errors.LeaseLost:
+            return  # the run holding the calendar now records its own outcome
         except errors.StoreUnavailable:
             if final:
                 raise
 
     # --- one pass --------------------------------------------------------------------------------
 
-    def _start_pass(self, calendar: CalendarRecord) -> _PassState:
+    def _start_pass(self, calendar: CalendarRecord) -> PassState:
         cursor = self.store.get_sync_cursor(self.calendar_key)
         if cursor is not None and cursor.query_version == QUERY_VERSION:
-            return _PassState(
-                mode=cursor.mode,
-                cursor_id=cursor.cursor_id,
-                started_at=cursor.started_at,
-                page_token=cursor.page_token,
-                base_sync_token=cursor.base_sync_token,
-                time_min=cursor.time_min,
-                time_max=cursor.time_max,
-                tombstone_diff=cursor.tombstone_diff,
-                seen_ids=set(cursor.seen_ids),
-                pages=cursor.pages,
-                resumed=True,
-                follow_up=cursor.follow_up,
-            )
+            return PassState.of(cursor)
         if cursor is not None:
-            self.store.delete_sync_cursor(self.calendar_key)
+            self.lease.commit(clear_cursor=True)
         if calendar.sync_token and calendar.sync_query_version == QUERY_VERSION:
-            return _PassState(
+            return PassState(
                 mode="incremental",
                 cursor_id=uuid.uuid4().hex[:16],
                 started_at=self.clock.now(),
@@ -274,9 +248,9 @@ class SyncService:
         # Always diff: a first full sync that crashed half-way has left mirror entries behind too.
         return self._full_state(tombstone_diff=True)
 
-    def _full_state(self, *, tombstone_diff: bool) -> _PassState:
+    def _full_state(self, *, tombstone_diff: bool) -> PassState:
         now = self.clock.now()
-        return _PassState(
+        return PassState(
             mode="full",
             cursor_id=uuid.uuid4().hex[:16],
             started_at=now,
@@ -287,7 +261,6 @@ class SyncService:
 
     def _run_pass(self, calendar: CalendarRecord) -> PassOutcome:
         state = self._start_pass(calendar)
-        google_calendar_id = calendar.google_calendar_id
         reconciler = Reconciler.of(
             self.store,
             calendar,
@@ -295,17 +268,17 @@ class SyncService:
             env=self.config.env,
             time_zone=self.config.time_zone,
             counts=self.counts,
+            checkpoint=self.budget.checkpoint,
         )
-        while True:
+        while state.next_sync_token is None:
             try:
-                page = self._list(google_calendar_id, state)
+                page = self._list(calendar.google_calendar_id, state)
             except errors.SyncTokenGone:
                 if state.mode != "incremental":
                     raise
                 log.warning("sync.full_resync", calendar_key=self.calendar_key, reason="410")
-                self.store.update_calendar(self.calendar_key, {"sync_token": None, "sync_query_version": None})
-                if state.resumed:
-                    self.store.delete_sync_cursor(self.calendar_key)
+                fields = {"sync_token": None, "sync_query_version": None}
+                self.lease.commit(calendar_fields=fields, clear_cursor=state.resumed)
                 state = self._full_state(tombstone_diff=True)
                 continue
             except errors.BadRequest:
@@ -313,29 +286,40 @@ class SyncService:
                     raise
                 # A saved page token Google no longer accepts: start that listing again (idempotent).
                 log.warning("sync.cursor_restarted", calendar_key=self.calendar_key)
-                self.store.delete_sync_cursor(self.calendar_key)
+                self.lease.commit(clear_cursor=True)
                 state = self._start_pass(self._reload())
                 continue
-            self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
+            self.lease.renew()  # the fence of this page's mirror and conflict writes
+            try:
+                reconciler.merge(page.items)
+            except OutOfBudget:
+                return self._continue_later(state)  # before the page's writes: it is listed again
+            self._note_mode(state)
             self.summary.pages += 1
             state.pages += 1
-            reconciler.merge(page.items)
             if state.mode == "full":
                 state.seen_ids.update(e.id for e in page.items)
             if page.next_page_token:
                 state.page_token = page.next_page_token
-                if self.clock.now() >= self.deadline:
-                    self._continue_later(state)
-                    return "continued"
+                if self.budget.spent():
+                    return self._continue_later(state)
                 continue
             if not page.next_sync_token:
                 raise errors.Transient("last page without nextSyncToken", reason="noSyncToken")
-            if state.mode == "full" and state.tombstone_diff:
+            state.next_sync_token = page.next_sync_token
+        self._note_mode(state)  # also when a continuation only finishes the tombstone diff
+        if state.mode == "full" and state.tombstone_diff:
+            try:
                 self._tombstone_diff(reconciler, state)
-            self._complete(state, page.next_sync_token)
-            return "again" if state.follow_up else "done"
+            except OutOfBudget:
+                return self._continue_later(state)
+        self._complete(state, state.next_sync_token)
+        return "again" if state.follow_up else "done"
 
-    def _list(self, google_calendar_id: str, state: _PassState) -> Any:
+    def _note_mode(self, state: PassState) -> None:
+        self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
+
+    def _list(self, google_calendar_id: str, state: PassState) -> Any:
         if state.mode == "incremental":
             return self.api.list_events(
                 google_calendar_id, sync_token=state.base_sync_token, page_token=state.page_token
@@ -348,10 +332,8 @@ class SyncService:
             single_events=True,
         )
 
-    def _complete(self, state: _PassState, next_sync_token: str) -> None:
-        """Save the new token last: until then a crash re-lists from the old position (idempotent)."""
-        if state.resumed or state.page_token is not None:
-            self.store.delete_sync_cursor(self.calendar_key)
+    def _complete(self, state: PassState, next_sync_token: str) -> None:
+        """Save the new token last, with the lease: until then a crash re-lists from the old position."""
         now = self.clock.now()
         calendar = self._reload()
         counters = dict(calendar.counters)
@@ -370,33 +352,27 @@ class SyncService:
         }
         if state.mode == "full":
             fields["last_full_sync_at"] = now
-        self.store.update_calendar(self.calendar_key, fields)
+        self.lease.commit(calendar_fields=fields, clear_cursor=state.resumed or state.page_token is not None)
 
-    def _continue_later(self, state: _PassState) -> None:
-        """Out of budget between pages: save the position, release, enqueue a continuation task."""
-        assert state.page_token is not None
-        cursor = SyncCursor(
-            calendar_key=self.calendar_key,
-            cursor_id=state.cursor_id,
-            mode=state.mode,
-            page_token=state.page_token,
-            query_version=QUERY_VERSION,
-            base_sync_token=state.base_sync_token,
-            time_min=state.time_min,
-            time_max=state.time_max,
-            tombstone_diff=state.tombstone_diff,
-            seen_ids=sorted(state.seen_ids),
-            pages=state.pages,
-            started_at=state.started_at,
-            follow_up=state.follow_up,
-        )
-        self.store.put_sync_cursor(cursor)
-        lease = self.config.lock_lease_s
-        if self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now()):
+    def _continue_later(self, state: PassState) -> PassOutcome:
+        """Out of budget: save the position with the lease, release it, enqueue a continuation task."""
+        state.saves += 1
+        cursor = state.cursor(self.calendar_key, QUERY_VERSION)
+        self.lease.commit(cursor=cursor)
+        if self.lease.release():
             # A trigger arrived during this run: the continuation must run one more incremental pass.
-            self.store.put_sync_cursor(cursor.model_copy(update={"follow_up": True}))
-            self.store.release_lock(self.calendar_key, self.holder, lease_s=lease, now=self.clock.now())
-        name = continuation_task_name(self.config.env, self.calendar_key, state.cursor_id, state.pages)
+            self.lease.commit(cursor=cursor.model_copy(update={"follow_up": True}))
+            self.lease.release()
+        self._enqueue_continuation(state.cursor_id, state.saves, pages=state.pages)
+        return "continued"
+
+    def _continue_fresh(self) -> None:
+        """Out of budget before another pass: release and let a continuation task run it."""
+        self.lease.release_fully()
+        self._enqueue_continuation(uuid.uuid4().hex[:16], 0, pages=0)
+
+    def _enqueue_continuation(self, cursor_id: str, saves: int, *, pages: int) -> None:
+        name = continuation_task_name(self.config.env, self.calendar_key, cursor_id, saves)
         config = self.config
         self.queue.enqueue(
             sync_task(
@@ -404,16 +380,14 @@ class SyncService:
             )
         )
         self.summary.continued = True
-        log.info(
-            "sync.continued",
-            calendar_key=self.calendar_key,
-            pages=state.pages,
-            task_name=name,
-            continued=True,
-        )
+        log.info("sync.continued", calendar_key=self.calendar_key, pages=pages, task_name=name, continued=True)
 
-    def _tombstone_diff(self, reconciler: Reconciler, state: _PassState) -> None:
-        """Mark deleted the mirror events of the window that a complete full listing did not return."""
+    def _tombstone_diff(self, reconciler: Reconciler, state: PassState) -> None:
+        """Mark deleted the mirror events of the window that a complete full listing did not return.
+
+        Budgeted per chunk: what is tombstoned is no longer listed by ``window_event_ids``, so a
+        continuation recomputes exactly what is left.
+        """
         if state.time_min is None or state.time_max is None:
             return
         known = self.store.window_event_ids(self.calendar_key, state.time_min, state.time_max)
@@ -421,10 +395,11 @@ class SyncService:
         if not missing:
             return
         log.info("sync.tombstone_diff", calendar_key=self.calendar_key, count=len(missing))
-        before = self.counts.written
         for chunk in chunks(missing, READ_CHUNK):
+            self.budget.checkpoint()
+            before = self.counts.written
             reconciler.merge([GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
-        self.summary.tombstoned += self.counts.written - before
+            self.summary.tombstoned += self.counts.written - before
 
 
 def sync_calendar(

@@ -50,9 +50,9 @@ def sync_task(
     )
 
 
-def continuation_task_name(env: str, calendar_key: str, cursor_id: str, pages: int) -> str:
-    """The continuation of a pass out of budget: one per saved position."""
-    return f"{env}-sync-{task_key(calendar_key)}-cont-{cursor_id}-{pages}"
+def continuation_task_name(env: str, calendar_key: str, cursor_id: str, saves: int) -> str:
+    """The continuation of a pass out of budget: one per saved position (the pass's ``saves``-th save)."""
+    return f"{env}-sync-{task_key(calendar_key)}-cont-{cursor_id}-{saves}"
 
 
 def admin_sync_task_name(env: str, calendar_key: str, now: datetime) -> str:

@@ -4,7 +4,8 @@ implement the real ports; ``tests/contract`` checks them against the real adapte
 Not deployed: ``scripts/bundle.py`` leaves this package out of the functions' source zips.
 
 - ``InMemoryStateStore`` (``ports.PublishStore``), composed of one in-memory store per store port
-  (``memory/``), and ``CountingStore``, which counts the mirror reads/writes of any store;
+  (``memory/``); ``CountingStore``, which counts the mirror reads/writes of any store, and
+  ``ReadCountingStore``, which counts the calendar and channel documents its reads return;
 - ``FakeCalendarApi`` (``ports.CalendarApi``);
 - ``FrozenClock`` (``ports.Clock``) and ``RecordingTaskQueue`` (``ports.TaskQueue``).
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from calsync.testing.calendar_api import FakeCalendarApi
 from calsync.testing.clock import FrozenClock, RecordingTaskQueue
-from calsync.testing.fakes import CountingStore, InMemoryStateStore
+from calsync.testing.fakes import CountingStore, InMemoryStateStore, ReadCountingStore
 from calsync.testing.memory.calendars import InMemoryCalendarStore
 from calsync.testing.memory.channels import InMemoryChannelStore
 from calsync.testing.memory.conflicts import InMemoryConflictStore
@@ -34,6 +35,7 @@ __all__ = [
     "InMemoryMirrorStore",
     "InMemoryPlanStore",
     "InMemoryStateStore",
+    "ReadCountingStore",
     "RecordingTaskQueue",
 ]
 

@@ -13,6 +13,7 @@ from calsync.testing.memory.calendars import InMemoryCalendarStore
 from calsync.testing.memory.channels import InMemoryChannelStore
 from calsync.testing.memory.conflicts import InMemoryConflictStore
 from calsync.testing.memory.directory import InMemoryDirectoryStore
+from calsync.testing.memory.leases import InMemoryLeaseStore
 from calsync.testing.memory.mirror import InMemoryMirrorStore
 from calsync.testing.memory.plans import InMemoryPlanStore
 from calsync.testing.memory.retention import InMemoryRetentionStore
@@ -20,6 +21,7 @@ from calsync.testing.memory.retention import InMemoryRetentionStore
 
 class InMemoryStateStore(
     InMemoryCalendarStore,
+    InMemoryLeaseStore,
     InMemoryMirrorStore,
     InMemoryConflictStore,
     InMemoryChannelStore,
@@ -91,3 +93,49 @@ class CountingStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class ReadCountingStore:
+    """Wraps any store and counts the calendar and channel documents its reads return.
+
+    ``documents`` counts records returned; ``billed`` is what Firestore charges (one read per document,
+    and one for a query or lookup that finds none); per-method counts are kept under the method's name.
+    Every other method passes through uncounted.
+    """
+
+    COUNTED = frozenset(
+        {
+            "get_calendar",
+            "list_calendars",
+            "list_calendars_synced_before",
+            "list_calendars_by_status",
+            "get_channel",
+            "active_channel",
+            "list_channels_for_calendar",
+            "list_active_channels",
+            "list_active_channels_expiring_before",
+        }
+    )
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.counts: Counter[str] = Counter()
+
+    def reset(self) -> None:
+        """Zero the counters."""
+        self.counts.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in self.COUNTED:
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            found = len(result) if isinstance(result, list) else int(result is not None)
+            self.counts["documents"] += found
+            self.counts["billed"] += max(found, 1)
+            self.counts[name] += found
+            return result
+
+        return counted

@@ -71,7 +71,7 @@ variable "build_service_account" {
 }
 
 variable "admin_id_token_audiences" {
-  description = "Audiences accepted on admins' ID tokens besides the publish URL (e.g. gcloud's OAuth client id)."
+  description = "Dev only: audiences accepted on admins' ID tokens besides the publish URL (e.g. gcloud's OAuth client id)."
   type        = list(string)
   default     = []
 }

@@ -27,6 +27,22 @@ locals {
       collection = "${var.environment}_allocations"
       fields     = [["clinic_id", "ASCENDING"], ["start", "ASCENDING"]]
     }
+    # Poll job: calendars never synced (last_synced_at == null) or last synced before a cutoff, paged
+    # by (last_synced_at, key) cursors, on the environment's calendars collection.
+    calendars_last_synced_key = {
+      collection = "${var.environment}_calendars"
+      fields     = [["last_synced_at", "ASCENDING"], ["key", "ASCENDING"]]
+    }
+    # Renew and poll jobs: calendars with a status (webhook_expired), paged by key.
+    calendars_status_key = {
+      collection = "${var.environment}_calendars"
+      fields     = [["status", "ASCENDING"], ["key", "ASCENDING"]]
+    }
+    # Renew job: active channels expiring before now + margin, paged by (expiration, channel_id).
+    channels_status_expiration = {
+      collection = "${var.environment}_channels"
+      fields     = [["status", "ASCENDING"], ["expiration", "ASCENDING"], ["channel_id", "ASCENDING"]]
+    }
   }
 
   # TTL policies on the field `expire_at` that calsync.model computes for each kind (retention in
@@ -40,6 +56,9 @@ locals {
     allocations = "${var.environment}_allocations"
     channels    = "${var.environment}_channels"
     free_busy   = "${var.environment}_free_busy"
+    # Channel ids that pushed to us but are not ours: callers choose them, so each record expires
+    # (Settings.unknown_channel_retention_s) besides the store's cap on how many are kept.
+    unknown_channels = "${var.environment}_unknown_channels"
   }
 }
 

@@ -45,8 +45,12 @@ locals {
       secrets       = []
       queues        = ["sync"]
       timeout_s     = 30
-      memory        = "256Mi"
+      memory        = "512Mi"
       max_instances = 20
+      # I/O-bound: each request waits on a Firestore read/transaction and a Cloud Tasks call, so one
+      # instance serves many at once (more than 1 needs a whole vCPU on 2nd gen functions).
+      concurrency = 16
+      cpu         = "1"
     }
     sync = {
       entry_point   = "main"
@@ -58,6 +62,8 @@ locals {
       timeout_s     = 300
       memory        = "512Mi"
       max_instances = 10
+      concurrency   = 1
+      cpu           = "1"
     }
     renew = {
       entry_point = "main"
@@ -71,6 +77,8 @@ locals {
       timeout_s     = 540
       memory        = "512Mi"
       max_instances = 2
+      concurrency   = 1
+      cpu           = "1"
     }
     publish = {
       entry_point = "main"
@@ -83,6 +91,8 @@ locals {
       timeout_s     = 540
       memory        = "512Mi"
       max_instances = 2
+      concurrency   = 1
+      cpu           = "1"
     }
   }
 
@@ -109,7 +119,7 @@ locals {
     CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id
     CALSYNC_ADMIN_EMAILS                  = jsonencode(var.admin_emails)
-    CALSYNC_ADMIN_ID_TOKEN_AUDIENCES      = jsonencode(var.admin_id_token_audiences)
+    CALSYNC_ADMIN_ID_TOKEN_AUDIENCES      = jsonencode(var.environment == "dev" ? var.admin_id_token_audiences : [])
     CALSYNC_RENEW_QUEUE                   = google_cloud_tasks_queue.sync.name
     CALSYNC_POLL_INTERVAL_S               = tostring(local.poll_interval_s)
     CALSYNC_POLL_STALE_S                  = tostring(local.poll_stale_s)
@@ -152,6 +162,8 @@ module "function" {
   invoker_members       = each.value.invokers
   timeout_s             = each.value.timeout_s
   available_memory      = each.value.memory
+  available_cpu         = each.value.cpu
+  concurrency           = each.value.concurrency
   min_instances         = lookup(var.function_min_instances, each.key, 0)
   max_instances         = lookup(var.function_max_instances, each.key, each.value.max_instances)
   labels                = local.labels

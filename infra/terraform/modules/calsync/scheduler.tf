@@ -27,6 +27,12 @@ locals {
       schedule    = "30 3 * * *"
       body        = { job = "cleanup" }
     }
+    # Free/busy has no push: professionals' own calendars are compared with published allocations.
+    availability = {
+      description = "Professionals' own calendars (free/busy) against published allocations: busy_elsewhere conflicts."
+      schedule    = "15 * * * *"
+      body        = { job = "availability" }
+    }
   }
 }
 

@@ -35,7 +35,7 @@ variable "admin_emails" {
 }
 
 variable "admin_id_token_audiences" {
-  description = "Audiences accepted on admins' ID tokens besides the publish URL, e.g. gcloud's OAuth client id (CALSYNC_ADMIN_ID_TOKEN_AUDIENCES)."
+  description = "Dev only: audiences accepted on admins' ID tokens besides the publish URL, e.g. gcloud's OAuth client id (CALSYNC_ADMIN_ID_TOKEN_AUDIENCES); ignored in stg/prod."
   type        = list(string)
   default     = []
 }

@@ -47,7 +47,8 @@ resource "google_cloudfunctions2_function" "this" {
     available_cpu                    = var.available_cpu
     ingress_settings                 = var.ingress
     all_traffic_on_latest_revision   = true
-    environment_variables            = var.env_vars
+    # functions-framework's gunicorn serves THREADS requests at once: as many as the instance takes.
+    environment_variables = merge(var.env_vars, { THREADS = tostring(var.concurrency) })
 
     # Only the secret's name and version land in state; the value is read by Cloud Run at start.
     dynamic "secret_environment_variables" {

@@ -89,9 +89,14 @@ variable "max_instances" {
 }
 
 variable "concurrency" {
-  description = "Concurrent requests one instance serves."
+  description = "Concurrent requests one instance serves (above 1 needs available_cpu of at least 1)."
   type        = number
   default     = 1
+
+  validation {
+    condition     = var.concurrency >= 1 && var.concurrency <= 1000
+    error_message = "concurrency must be between 1 and 1000."
+  }
 }
 
 variable "timeout_s" {

@@ -1,6 +1,7 @@
 """``ports.CalendarStore`` on Firestore: calendar records and their per-calendar leases.
 
-- ``{env}_calendars/{key}``: ``CalendarRecord``.
+- ``{env}_calendars/{key}``: ``CalendarRecord``; the scheduled jobs page through the calendars due
+  by cursor queries on the composite indexes (last_synced_at, key) and (status, key).
 - ``{env}_locks/{key}``: the per-calendar lease (holder, expires_at, pending), kept apart from the
   calendar document so the lock's conditional writes contend with nothing else.
 
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
+from google.cloud.firestore_v1.base_query import FieldFilter
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
 
 from calsync import errors
@@ -29,7 +31,7 @@ LOCK_ATTEMPTS = 10
 LOCK_RETRY_JITTER_S = 0.05
 
 
-def _lock_retrying() -> Retrying:
+def lock_retrying() -> Retrying:
     """Re-run a read-then-preconditioned-write step when another caller wrote in between."""
     return Retrying(
         retry=retry_if_exception_type((gexc.AlreadyExists, gexc.FailedPrecondition, gexc.NotFound)),
@@ -71,6 +73,43 @@ class FirestoreCalendarStore(FirestoreBase):
         return [CalendarRecord.model_validate(s.to_dict()) for s in self._col("calendars").order_by("key").stream()]
 
     @classified
+    def list_calendars_synced_before(
+        self, cutoff: datetime, *, limit: int, after: CalendarRecord | None = None
+    ) -> list[CalendarRecord]:
+        """Never synced (by key), then last synced before ``cutoff`` (by time, key), after ``after``.
+
+        Two cursor queries on the (last_synced_at, key) index: a range filter skips null values, so
+        the never-synced calendars have their own ``== None`` query, and they come first (Firestore
+        orders null before every timestamp).
+        """
+        self._schema()
+        col = self._col("calendars")
+        found: list[CalendarRecord] = []
+        if after is None or after.last_synced_at is None:
+            never = col.where(filter=FieldFilter("last_synced_at", "==", None)).order_by("key")
+            if after is not None:
+                never = never.start_after({"key": after.key})
+            found = [CalendarRecord.model_validate(s.to_dict()) for s in never.limit(limit).stream()]
+        if len(found) < limit:
+            stale = col.where(filter=FieldFilter("last_synced_at", "<", cutoff))
+            stale = stale.order_by("last_synced_at").order_by("key")
+            if after is not None and after.last_synced_at is not None:
+                stale = stale.start_after({"last_synced_at": after.last_synced_at, "key": after.key})
+            found += [CalendarRecord.model_validate(s.to_dict()) for s in stale.limit(limit - len(found)).stream()]
+        return found
+
+    @classified
+    def list_calendars_by_status(
+        self, status: str, *, limit: int, after_key: str | None = None
+    ) -> list[CalendarRecord]:
+        """Calendars with this status, by key, after ``after_key`` (the (status, key) index)."""
+        self._schema()
+        query = self._col("calendars").where(filter=FieldFilter("status", "==", status)).order_by("key")
+        if after_key is not None:
+            query = query.start_after({"key": after_key})
+        return [CalendarRecord.model_validate(s.to_dict()) for s in query.limit(limit).stream()]
+
+    @classified
     def acquire_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
         """Take the lease (or a stale one, or our own) by compare-and-set; if another holds it, mark pending."""
         self._schema()
@@ -92,7 +131,7 @@ class FirestoreCalendarStore(FirestoreBase):
                 ref.update({"pending": True})
             return False
 
-        result: bool = _lock_retrying()(attempt)
+        result: bool = lock_retrying()(attempt)
         return result
 
     @classified
@@ -114,5 +153,5 @@ class FirestoreCalendarStore(FirestoreBase):
             ref.delete(option=unchanged)
             return False
 
-        result: bool = _lock_retrying()(attempt)
+        result: bool = lock_retrying()(attempt)
         return result

@@ -26,6 +26,17 @@ from calsync.model import MirrorEvent, SyncCursor, merge_published
 SEEN_CHUNK = 5000
 
 
+def cursor_documents(sync: Any, cursor: SyncCursor) -> list[tuple[Any, Mapping[str, Any] | None]]:
+    """The documents of a saved pass under the calendar's ``sync`` subcollection: seen-id chunks, then
+    the cursor (which counts them)."""
+    parts = list(chunks(cursor.seen_ids, SEEN_CHUNK))
+    writes: list[tuple[Any, Mapping[str, Any] | None]] = [
+        (sync.document(f"seen_{n}"), {"ids": list(ids)}) for n, ids in enumerate(parts)
+    ]
+    writes.append((sync.document("cursor"), {**cursor.model_dump(exclude={"seen_ids"}), "seen_chunks": len(parts)}))
+    return writes
+
+
 class FirestoreMirrorStore(FirestoreBase):
     """The mirror and sync cursors in Firestore (see the module docstring for the layout)."""
 
@@ -176,13 +187,7 @@ class FirestoreMirrorStore(FirestoreBase):
     def put_sync_cursor(self, cursor: SyncCursor) -> None:
         """Save where a pass stopped: the cursor and its seen-id chunks in one batch."""
         self._schema()
-        sync = self._sync(cursor.calendar_key)
-        parts = list(chunks(cursor.seen_ids, SEEN_CHUNK))
-        writes: list[tuple[Any, Mapping[str, Any] | None]] = [
-            (sync.document(f"seen_{n}"), {"ids": list(ids)}) for n, ids in enumerate(parts)
-        ]
-        writes.append((sync.document("cursor"), {**cursor.model_dump(exclude={"seen_ids"}), "seen_chunks": len(parts)}))
-        self._commit(writes)
+        self._commit(cursor_documents(self._sync(cursor.calendar_key), cursor))
 
     @classified
     def delete_sync_cursor(self, calendar_key: str) -> None:

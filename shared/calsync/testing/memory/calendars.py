@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calsync import errors
 from calsync.model import CalendarRecord
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _synced_order(record: CalendarRecord) -> tuple[bool, datetime, str]:
+    """Firestore's order: null before any timestamp, then the time, then the key."""
+    synced = record.last_synced_at
+    return (synced is not None, synced or _NEVER, record.key)
 
 
 class InMemoryCalendarStore:
@@ -39,6 +47,25 @@ class InMemoryCalendarStore:
     def list_calendars(self) -> list[CalendarRecord]:
         """Every calendar record, by key."""
         return [r.model_copy(deep=True) for _, r in sorted(self.calendars.items())]
+
+    def list_calendars_synced_before(
+        self, cutoff: datetime, *, limit: int, after: CalendarRecord | None = None
+    ) -> list[CalendarRecord]:
+        """Never synced (by key), then last synced before ``cutoff`` (by time, key); the page after ``after``."""
+        due = [r for r in self.calendars.values() if r.last_synced_at is None or r.last_synced_at < cutoff]
+        due.sort(key=_synced_order)
+        if after is not None:
+            due = [r for r in due if _synced_order(r) > _synced_order(after)]
+        return [r.model_copy(deep=True) for r in due[:limit]]
+
+    def list_calendars_by_status(
+        self, status: str, *, limit: int, after_key: str | None = None
+    ) -> list[CalendarRecord]:
+        """Calendars with this status, by key, after ``after_key``."""
+        found = [
+            r for k, r in sorted(self.calendars.items()) if r.status == status and (after_key is None or k > after_key)
+        ]
+        return [r.model_copy(deep=True) for r in found[:limit]]
 
     def acquire_lock(self, calendar_key: str, holder: str, *, lease_s: float, now: datetime) -> bool:
         """Take the lease (or a stale one, or our own); if another holder has it, mark it pending."""

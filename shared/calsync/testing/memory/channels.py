@@ -9,6 +9,11 @@ from typing import Any
 from calsync.model import ChannelRecord, UnknownChannel
 
 
+def _expiry_order(channel: ChannelRecord) -> tuple[datetime, str]:
+    assert channel.expiration is not None
+    return (channel.expiration, channel.channel_id)
+
+
 class InMemoryChannelStore:
     """Push channels in memory."""
 
@@ -43,6 +48,20 @@ class InMemoryChannelStore:
         """Every active channel."""
         return [c.model_copy(deep=True) for c in self.channels.values() if c.status == "active"]
 
+    def list_active_channels_expiring_before(
+        self, cutoff: datetime, *, limit: int, after: ChannelRecord | None = None
+    ) -> list[ChannelRecord]:
+        """Active channels expiring before ``cutoff``, by (expiration, id), after ``after``."""
+        due = [
+            c
+            for c in self.channels.values()
+            if c.status == "active" and c.expiration is not None and c.expiration < cutoff
+        ]
+        due.sort(key=_expiry_order)
+        if after is not None:
+            due = [c for c in due if _expiry_order(c) > _expiry_order(after)]
+        return [c.model_copy(deep=True) for c in due[:limit]]
+
     def record_notification(
         self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
     ) -> bool:
@@ -58,18 +77,43 @@ class InMemoryChannelStore:
             return True
 
     def record_unknown_channel(
-        self, channel_id: str, resource_id: str | None, at: datetime, *, min_interval_s: float
+        self,
+        channel_id: str,
+        resource_id: str | None,
+        at: datetime,
+        *,
+        min_interval_s: float,
+        expire_at: datetime,
+        max_records: int,
     ) -> bool:
-        """Note an unknown channel id, at most once per ``min_interval_s``."""
-        seen = self.unknown_channels.get(channel_id)
-        if seen is None:
-            self.unknown_channels[channel_id] = UnknownChannel(
-                channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at
-            )
+        """Note an unknown channel id, at most once per ``min_interval_s``; beyond ``max_records`` the oldest go."""
+        with self._channel_guard:
+            seen = self.unknown_channels.get(channel_id)
+            if seen is not None and (at - seen.last_seen_at).total_seconds() < min_interval_s:
+                return False
+            if seen is None:
+                record = UnknownChannel(
+                    channel_id=channel_id,
+                    resource_id=resource_id,
+                    first_seen_at=at,
+                    last_seen_at=at,
+                    expire_at=expire_at,
+                )
+            else:
+                update = {
+                    "last_seen_at": at,
+                    "count": seen.count + 1,
+                    "resource_id": resource_id or seen.resource_id,
+                    "expire_at": expire_at,
+                }
+                record = seen.model_copy(update=update)
+            self.unknown_channels[channel_id] = record
+            while len(self.unknown_channels) > max_records:
+                others = (u for u in self.unknown_channels.values() if u.channel_id != channel_id)
+                oldest = min(others, key=lambda u: u.last_seen_at)
+                del self.unknown_channels[oldest.channel_id]
             return True
-        if (at - seen.last_seen_at).total_seconds() < min_interval_s:
-            return False
-        self.unknown_channels[channel_id] = seen.model_copy(
-            update={"last_seen_at": at, "count": seen.count + 1, "resource_id": resource_id or seen.resource_id}
-        )
-        return True
+
+    def list_unknown_channels(self) -> list[UnknownChannel]:
+        """The unknown-channel records kept."""
+        return [u.model_copy() for u in self.unknown_channels.values()]

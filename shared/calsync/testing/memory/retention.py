@@ -6,7 +6,7 @@ from collections.abc import MutableMapping
 from datetime import datetime
 from typing import Any
 
-from calsync.model import Allocation, ChannelRecord, FreeBusyState, Plan, PlanChunkProgress
+from calsync.model import Allocation, ChannelRecord, FreeBusyState, Plan, PlanChunkProgress, UnknownChannel
 from calsync.ports.stores import ExpiringKind
 
 
@@ -18,6 +18,7 @@ class InMemoryRetentionStore:
     allocations: dict[str, Allocation]
     channels: dict[str, ChannelRecord]
     free_busy: dict[tuple[str, str], FreeBusyState]
+    unknown_channels: dict[str, UnknownChannel]
 
     def delete_expired(self, kind: ExpiringKind, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` records of ``kind`` whose ``expire_at`` is before ``now``; the count."""
@@ -26,6 +27,7 @@ class InMemoryRetentionStore:
             "allocations": self.allocations,
             "channels": self.channels,
             "free_busy": self.free_busy,
+            "unknown_channels": self.unknown_channels,
         }
         table = tables[kind]
         expired = sorted(k for k, v in table.items() if v.expire_at is not None and v.expire_at < now)[:limit]
