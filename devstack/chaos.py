@@ -30,6 +30,11 @@ seed, with every choice drawn from ``random.Random(seed)``:
    c. every field people own (description, location, reminders) survives calsync's writes;
    e. no event stays skipped (a fresh plan's skips) without an open conflict on it.
 
+A second clinic shares the control calendar, allocations are reassigned and clinics publish with
+``clear_future`` on their own (``chaos_scope``), with two more invariants: (a) a clinic's publish
+changes no event of another clinic (checked at each of those publishes); (d) after convergence each
+live allocation has exactly one copy on each current target and none elsewhere.
+
 One line per seed, then exactly ``N passed, M failed``; exit status 1 when any seed failed or the log
 audit found something (``chaos_audit.audit_logs`` over the functions' logs and the in-process log
 capture, against every summary, description, e-mail and token the run created). ``--seed S`` reruns
@@ -66,6 +71,7 @@ from calsync.services.our_events import event_id
 from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
 from calsync.services.provision import provision_clinic
 from calsync.services.sync import SyncCommand, sync_calendar
+from devstack import chaos_scope
 from devstack.chaos_audit import Finding, audit_logs, capture_logs
 from devstack.chaos_stack import ChaosCrash, ChaosStack, CrashingApi, CrashingStore, ListQueue, RecordingApi
 
@@ -390,6 +396,7 @@ class SeedRun(FieldsChaos):
         self.sync_config = self.app.sync_config
         self.counts: Counter[str] = Counter()
         self.timings = self.ledger.timings
+        self.scope_failures: list[str] = []  # invariant a, checked at each publish of chaos_scope
         self.fields_init()
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -518,6 +525,7 @@ class SeedRun(FieldsChaos):
             self.new_allocation(i)
         upsert_allocations(list(self.allocations.values()), store=self.store, clock=self.clock)
         self.publish(crash=False)
+        chaos_scope.setup_second_clinic(self)
 
     def tagged_body(self, allocation_id: str, start: datetime) -> dict[str, Any]:
         """An event carrying our tags (as an earlier publish would have written it)."""
@@ -572,14 +580,21 @@ class SeedRun(FieldsChaos):
 
     # --- publish ---------------------------------------------------------------------------------
 
-    def publish(self, *, crash: bool, before_chunks: Callable[[], None] | None = None) -> None:
+    def publish(
+        self,
+        *,
+        crash: bool,
+        before_chunks: Callable[[], None] | None = None,
+        clinic: str = CLINIC,
+        clear: bool | None = None,
+    ) -> None:
         """Plan and apply a publish; with ``crash``, the apply dies after a batch reached Google, then retries.
 
         ``before_chunks`` runs between the apply and its chunk tasks (tasks that wait in the queue).
         """
         config = self.publish_config()
-        clear = self.rng.random() < 0.3
-        command = PlanCommand(CLINIC, self.now - timedelta(days=2), self.now + timedelta(days=8), clear_future=clear)
+        clear = self.rng.random() < 0.3 if clear is None else clear
+        command = PlanCommand(clinic, self.now - timedelta(days=2), self.now + timedelta(days=8), clear_future=clear)
         api: Any = CrashingApi(self.api, "execute_batch", self.rng.randint(1, 3)) if crash else self.api
         for _ in range(8):
             answer = make_plan(command, store=self.store, clock=self.clock, config=config)
@@ -600,7 +615,7 @@ class SeedRun(FieldsChaos):
             break
         else:
             raise RuntimeError("publish: no plan could be applied in 8 tries")
-        self.ledger.step(f"publish (clear_future={clear}, crash={crash}): {answer.totals.model_dump()}")
+        self.ledger.step(f"publish {clinic} (clear_future={clear}, crash={crash}): {answer.totals.model_dump()}")
         if before_chunks is not None:
             before_chunks()
         pending = self.publish_queue.pop_all()
@@ -722,7 +737,7 @@ class SeedRun(FieldsChaos):
             self.allocations[changed.id] = changed
         upsert_allocations([changed], store=self.store, clock=self.clock)
         self.ledger.step(f"allocation {what} {changed.id}")
-        self.publish(crash=self.rng.random() < 0.6)
+        self.publish(crash=self.rng.random() < 0.6, clinic=changed.clinic_id)
 
     def published_live(self) -> list[tuple[str, str]]:
         """Our live events on calendars people edit (from what calsync wrote), not deleted by a person."""
@@ -815,6 +830,8 @@ class SeedRun(FieldsChaos):
             (self.step_people_fields, 2),
             (self.step_accept_google, 1),
             (self.step_late_chunk, 1),
+            (lambda: chaos_scope.step_reassign(self), 2),
+            (lambda: chaos_scope.step_clinic_publish(self), 1),
         ]
         functions = [f for f, _ in steps]
         weights = [w for _, w in steps]
@@ -1004,7 +1021,7 @@ class SeedRun(FieldsChaos):
         self.counts["open_conflicts"] = sum(actual.values())
         self.counts["divergences"] = len(expected)
         self.counts["calsync_writes"] = sum(1 for w in self.api.writes if w.ok)
-        return failures + self.check_fields(truth)
+        return failures + self.check_fields(truth) + self.scope_failures + chaos_scope.check_copies(self)
 
     def collect_tokens(self) -> None:
         """Every token this seed saw: sync/page tokens, stored sync tokens, channel tokens."""

@@ -37,12 +37,16 @@ SyncReason = Literal["webhook", "poll", "publish", "admin", "channel_created", "
 
 # Tags written to extendedProperties.private of every event calsync owns. The schema version lets a
 # later change of the identity key be recognised instead of duplicating everything on upgrade.
+# Schema 2 adds the clinic: the control calendar is shared by every clinic of an environment, so a
+# clinic's publish must tell its events from another clinic's. A schema-1 event (no clinic tag) keeps
+# its deterministic id and is retagged in place by the next publish of its allocation's clinic.
 TAG_SOURCE = "source"
 TAG_SOURCE_VALUE = "agendador"
 TAG_ENV = "env"
 TAG_ALLOCATION = "allocation_id"
+TAG_CLINIC = "clinic_id"
 TAG_SCHEMA = "calsync_schema"
-TAG_SCHEMA_VERSION = "1"
+TAG_SCHEMA_VERSION = "2"
 
 
 def has_started(start: datetime | None, now: datetime) -> bool:
@@ -129,6 +133,8 @@ class MirrorEvent(Record):
     source_of_truth: SourceOfTruth = "google"
     allocation_id: str | None = None
     env: str | None = None
+    # The clinic tag of a system event; None for a schema-1 event (written before the tag existed).
+    clinic_id: str | None = None
     last_synced_at: datetime | None = None
     published: PublishedSnapshot | None = None
 

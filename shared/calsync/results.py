@@ -281,6 +281,9 @@ class PlanCalendar(Result):
     delete: int
     skip: int
     items: list[PlanItem]
+    # Present when the section deletes: whose events the deletes touch, by clinic id (the control
+    # calendar is shared by every clinic; a plan deletes only its own clinic's events).
+    deletes_by_clinic: dict[str, int] | None = None
 
 
 class PlanAnswer(Result):

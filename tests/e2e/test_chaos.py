@@ -2,7 +2,9 @@
 
 Each seed injects Calendar faults, push drop/duplicate/reorder, crashes mid-sync and mid-apply,
 concurrent syncs and people's edits, then checks the five invariants (mirror = Google, no duplicate,
-no lost manual edit, no untagged/past event touched, one open conflict per divergence). A failure
+no lost manual edit, no untagged/past event touched, one open conflict per divergence), and with a
+second clinic on the shared control calendar: no publish changes another clinic's event, and each
+live allocation has one copy per current target and none elsewhere. A failure
 names the seed: ``python -m devstack.chaos --seed S`` reruns it and prints its ledger.
 """
 
@@ -56,6 +58,9 @@ def test_the_seeds_really_exercised_chaos(chaos_run: tuple[list[SeedResult], lis
     assert sum(r.stats.get("divergences", 0) for r in results) > 0
     for needle in ("fault ", "push ", "concurrent syncs", "sync tokens expired"):
         assert needle in steps
+    # Two clinics share the control calendar; allocations were reassigned (invariants a and d had work).
+    assert "publish c2 " in steps
+    assert sum(r.stats.get("reassignments", 0) for r in results) > 0
 
 
 def test_chaos_logs_hold_no_event_content_emails_or_tokens(

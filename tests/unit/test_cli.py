@@ -103,6 +103,7 @@ def _plan() -> PlanAnswer:
             update=0,
             delete=1,
             skip=1,
+            deletes_by_clinic={"clinic-1": 1},
             items=[
                 _item("create", "new_allocation", "ev4", "alloc-1", 9),
                 _item("delete", "allocation_cancelled", "ev5", "alloc-9"),
@@ -312,7 +313,9 @@ def test_plan_sends_the_request_renders_tables_and_caches_the_tokens(
     assert sent.authorization == f"Bearer {TOKEN}"
     out = result.stdout
     counts = next(line for line in out.splitlines() if "prof-ana" in line)
-    assert [cell.strip() for cell in counts.strip("│ ").split("│")] == ["prof-ana", "2", "1", "0", "1"]
+    assert [cell.strip() for cell in counts.strip("│ ").split("│")] == ["prof-ana", "2", "1", "0", "1", "-"]
+    room = next(line for line in out.splitlines() if "room-101" in line and "│" in line)
+    assert [cell.strip() for cell in room.strip("│ ").split("│")][-1] == "clinic-1:1"  # whose events it deletes
     total = next(line for line in out.splitlines() if "total" in line)
     assert [cell.strip() for cell in total.strip("│ ").split("│")] == ["total", "3", "1", "1", "2"]
     assert "5 requests" in out

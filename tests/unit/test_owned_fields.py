@@ -40,7 +40,7 @@ def test_only_calsyncs_fields_change_and_attendees_keep_their_answer() -> None:
     desired = Desired(
         "consulta 2", T0 + timedelta(hours=2), T0 + timedelta(hours=3), ("new@clinic.test", "stays@clinic.test")
     )
-    body = merged_body(current(), "dev", "a1", "ev1", desired)
+    body = merged_body(current(), "dev", "a1", "ev1", desired, clinic_id="c1")
     assert (body["summary"], body["status"]) == ("consulta 2", "confirmed")
     assert body["start"] == {"dateTime": desired.start.isoformat()}
     for name in ("description", "location", "colorId", "reminders", "conferenceData"):
@@ -49,7 +49,9 @@ def test_only_calsyncs_fields_change_and_attendees_keep_their_answer() -> None:
         {"email": "new@clinic.test"},
         {"email": "Stays@clinic.test", "responseStatus": "accepted", "comment": "ok"},
     ]
-    assert body["extendedProperties"] == {"private": {**TAGS, "other_app": "keep"}, "shared": {"x": "1"}}
+    # Our tags are rewritten at the current schema (with the clinic); other apps' properties are kept.
+    tags = {**TAGS, "calsync_schema": "2", "clinic_id": "c1", "other_app": "keep"}
+    assert body["extendedProperties"] == {"private": tags, "shared": {"x": "1"}}
     assert not {"etag", "updated", "htmlLink"} & set(body)
 
 

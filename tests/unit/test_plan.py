@@ -19,6 +19,7 @@ from calsync.services.plan import (
     professional_key,
     room_key,
 )
+from calsync.services.plan_actions import summarize
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, allocation, world
 
 WEEK = (NOW, NOW + timedelta(days=7))
@@ -60,6 +61,7 @@ def _records() -> dict[str, CalendarRecord]:
 def test_new_allocation_creates_on_three_calendars_with_attendees_only_on_the_professional() -> None:
     actions = plan_actions(
         env="dev",
+        clinic_id=CLINIC,
         now=NOW,
         allocations=[allocation(1)],
         calendars=_views(_records()),
@@ -88,6 +90,7 @@ def _mirror(
     status: str = "confirmed",
     hours: float | None = None,
     attendees: list[str] | None = None,
+    clinic: str | None = CLINIC,
 ) -> MirrorEvent:
     start = alloc.start if hours is None else NOW + timedelta(hours=hours)
     eid = event_id("dev", alloc.id, key)
@@ -105,6 +108,7 @@ def _mirror(
         env=env if origin == "system" else None,  # type: ignore[arg-type]
         source_of_truth="backend" if origin == "system" else "google",
         allocation_id=alloc.id,
+        clinic_id=clinic if origin == "system" else None,
         published=PublishedSnapshot(etag='"e1"', start=start, end=start + timedelta(hours=1)),
     )
 
@@ -132,6 +136,7 @@ def test_reasons_for_existing_events() -> None:
     mirror[CONTROL_KEY][CONTROL_A2.external_id] = CONTROL_A2
     actions = plan_actions(
         env="dev",
+        clinic_id=CLINIC,
         now=NOW,
         allocations=[a1, a2, a3],
         calendars=_views(records, mirror, conflicted),
@@ -161,6 +166,7 @@ def test_past_allocation_is_skipped_and_clear_future_deletes_only_future_system_
     mirror = {prof: {m.external_id: m for m in (_mirror(prof, orphan), _mirror(prof, old_orphan), manual)}}
     actions = plan_actions(
         env="dev",
+        clinic_id=CLINIC,
         now=NOW,
         allocations=[past],
         calendars=_views(records, mirror),
@@ -227,6 +233,7 @@ def test_never_writes_past_untagged_or_foreign_events(
     allocations, views = case
     actions = plan_actions(
         env="dev",
+        clinic_id=CLINIC,
         now=NOW,
         allocations=allocations,
         calendars=views,
@@ -251,3 +258,119 @@ def test_never_writes_past_untagged_or_foreign_events(
             assert a.action == "create"
     assert len({(a.calendar_key, a.event_id) for a in actions}) == len(actions)
     _ = datetime, UTC
+
+
+# --- clinic scope, schema-1 events, reassignment ------------------------------------------------
+
+
+def _records_of(professionals: int, rooms: int) -> dict[str, CalendarRecord]:
+    return {r.key: r for r in world(professionals, rooms).store.list_calendars()}
+
+
+def _other(alloc_id: str, clinic: str = "c2") -> Allocation:
+    return allocation(0, hours=30).model_copy(update={"id": alloc_id, "clinic_id": clinic})
+
+
+def test_clear_future_deletes_only_this_clinics_events_on_the_shared_control_calendar() -> None:
+    records = _records()
+    prof = professional_key(CLINIC, "p0")
+    control = {
+        m.external_id: m
+        for m in (
+            _mirror(CONTROL_KEY, _other("b1"), clinic="c2"),  # another clinic's (tagged)
+            _mirror(CONTROL_KEY, _other("b2"), clinic=None),  # another clinic's (schema 1, allocation known)
+            _mirror(CONTROL_KEY, _other("zz"), clinic=None),  # schema 1, allocation unknown: whose?
+            _mirror(CONTROL_KEY, _other("a9", CLINIC)),  # ours, not in the schedule
+            _mirror(CONTROL_KEY, _other("a8", CLINIC), clinic=None),  # ours (schema 1, allocation known)
+        )
+    }
+    own = {m.external_id: m for m in (_mirror(prof, _other("a7", CLINIC), clinic=None),)}  # on our own calendar
+    actions = plan_actions(
+        env="dev",
+        clinic_id=CLINIC,
+        now=NOW,
+        allocations=[],
+        calendars=_views(records, {CONTROL_KEY: control, prof: own}),
+        time_min=WEEK[0],
+        time_max=WEEK[1],
+        clear_future=True,
+        allocation_clinics={"b2": "c2", "a8": CLINIC},
+    )
+    got = {(a.calendar_key, a.allocation_id): (a.action, a.reason, a.clinic_id) for a in actions}
+    assert got == {
+        (CONTROL_KEY, "zz"): ("skip", "unknown_clinic", None),
+        (CONTROL_KEY, "a9"): ("delete", "not_in_schedule", CLINIC),
+        (CONTROL_KEY, "a8"): ("delete", "not_in_schedule", CLINIC),
+        (prof, "a7"): ("delete", "not_in_schedule", CLINIC),
+    }
+    _, sections = summarize(actions)
+    assert {s.calendar_id: s.deletes_by_clinic for s in sections} == {CONTROL_KEY: {CLINIC: 2}, prof: {CLINIC: 1}}
+
+
+def test_a_schema1_event_of_the_clinic_is_retagged_in_place_and_a_started_one_never() -> None:
+    records = _records()
+    prof = professional_key(CLINIC, "p0")
+    future, started = allocation(1), allocation(2, hours=-1)
+    mirror = {
+        prof: {m.external_id: m for m in (_mirror(prof, future, clinic=None), _mirror(prof, started, clinic=None))}
+    }
+    actions = plan_actions(
+        env="dev",
+        clinic_id=CLINIC,
+        now=NOW,
+        allocations=[future, started],
+        calendars=_views(records, mirror),
+        time_min=NOW - timedelta(days=1),
+        time_max=WEEK[1],
+        clear_future=True,
+    )
+    got = {(a.calendar_key, a.allocation_id): (a.action, a.reason) for a in actions}
+    assert got[(prof, "a1")] == ("update", "tag_migration")
+    assert (prof, "a2") not in got
+    retag = next(a for a in actions if a.reason == "tag_migration")
+    assert (retag.event_id, retag.if_match, retag.clinic_id) == (event_id("dev", "a1", prof), '"e1"', CLINIC)
+
+
+def test_reassigned_allocations_lose_their_copies_on_calendars_that_are_no_longer_targets() -> None:
+    records = _records_of(2, 2)
+    p0, p1, r0 = professional_key(CLINIC, "p0"), professional_key(CLINIC, "p1"), room_key(CLINIC, "r0")
+    moved = allocation(1, prof=1, room=1)  # was p0 / r0
+    started_copy = allocation(2, prof=1, room=1)  # its copy on p0 has started
+    conflicted = allocation(3, prof=1, room=1)  # its copy on p0 was edited by a person
+    cancelled = allocation(4, status="cancelled", prof=0)  # its copy is on p1, where it was before
+    mirror = {
+        p0: {
+            m.external_id: m for m in (_mirror(p0, moved), _mirror(p0, started_copy, hours=-1), _mirror(p0, conflicted))
+        },
+        r0: {_mirror(r0, moved, clinic=None).external_id: _mirror(r0, moved, clinic=None)},
+        p1: {_mirror(p1, cancelled).external_id: _mirror(p1, cancelled)},
+    }
+    actions = plan_actions(
+        env="dev",
+        clinic_id=CLINIC,
+        now=NOW,
+        allocations=[moved, started_copy, conflicted, cancelled],
+        calendars=_views(records, mirror, {p0: frozenset({event_id("dev", "a3", p0)})}),
+        time_min=WEEK[0],
+        time_max=WEEK[1],
+        clear_future=False,
+    )
+    got = {(a.calendar_key, a.allocation_id): (a.action, a.reason) for a in actions if a.action != "create"}
+    assert got == {
+        (p0, "a1"): ("delete", "reassigned"),
+        (r0, "a1"): ("delete", "reassigned"),
+        (p0, "a3"): ("skip", "open_conflict"),
+        (p1, "a4"): ("delete", "allocation_cancelled"),
+    }
+
+
+def test_gather_finds_copies_on_every_calendar_of_the_clinic_and_only_there() -> None:
+    w = world(2, 1)
+    p0, p1 = professional_key(CLINIC, "p0"), professional_key(CLINIC, "p1")
+    w.store.put_allocations([allocation(1, prof=1)])
+    w.store.put_events([_mirror(p0, allocation(1))])
+    answer = make_plan(PlanCommand(CLINIC, *WEEK), store=w.store, clock=w.clock, config=CONFIG)
+    rows = {(c.calendar_id, i.action, i.reason) for c in answer.calendars for i in c.items}
+    assert (p0, "delete", "reassigned") in rows
+    assert (p1, "create", "new_allocation") in rows
+    assert next(c for c in answer.calendars if c.calendar_id == p0).deletes_by_clinic == {CLINIC: 1}

@@ -127,10 +127,13 @@ def plan(console: Console, answer: PlanAnswer) -> None:
     counts.add_column("calendar", overflow="fold")
     for action in ("create", "update", "delete", "skip"):
         counts.add_column(action, justify="right", style=ACTION_STYLE[action])
+    # Whose events the deletes touch (the control calendar is shared by every clinic).
+    counts.add_column("deletes of clinic", overflow="fold")
     for calendar in answer.calendars:
-        counts.add_row(text(calendar.calendar_id), *_counts(calendar))
+        owners = ", ".join(f"{k}:{v}" for k, v in sorted((calendar.deletes_by_clinic or {}).items()))
+        counts.add_row(text(calendar.calendar_id), *_counts(calendar), owners or "-")
     counts.add_section()
-    counts.add_row("[bold]total[/bold]", *_counts(answer.totals))
+    counts.add_row("[bold]total[/bold]", *_counts(answer.totals), "")
     console.print(counts)
 
     console.print(

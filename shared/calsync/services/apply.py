@@ -24,7 +24,8 @@ from calsync.model import Plan, PlanChunkProgress
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.results import ProgressAnswer, ProgressCalendar, ProgressError
 from calsync.services.apply_chunk import QUOTA_TIMELINE, paced_rate_per_s, run_chunk
-from calsync.services.plan import PlanAction, PlanCommand, PublishConfig, action_dict, compute, fingerprint, hash_token
+from calsync.services.plan import PlanCommand, PublishConfig, compute
+from calsync.services.plan_actions import PlanAction, action_dict, fingerprint, hash_token
 from calsync.services.tasks import PUBLISH_TASK_ROUTE, publish_task
 
 __all__ = ["ApplyCommand", "calendar_env", "plan_progress", "run_chunk", "start_apply"]

@@ -141,18 +141,18 @@ class ChunkRunner:
 
     def op_for(self, a: PlanAction, current: GoogleEvent | None = None) -> BatchOp:
         """The batch call of one action (``sendUpdates=none``: see the module docstring)."""
-        google_calendar_id = self.record.google_calendar_id
+        google_calendar_id, env, clinic = self.record.google_calendar_id, self.config.env, a.clinic_id
         if a.action == "create":
             assert a.desired is not None
-            body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired)
+            body = event_body(env, a.allocation_id, a.event_id, a.desired, clinic_id=clinic)
             return BatchOp(kind="insert", calendar_id=google_calendar_id, body=body, send_updates="none")
         etag = current.etag if current is not None else a.if_match
         if a.action == "update":
             assert a.desired is not None
             if current is not None:
-                body = merged_body(current, self.config.env, a.allocation_id, a.event_id, a.desired)
+                body = merged_body(current, env, a.allocation_id, a.event_id, a.desired, clinic_id=clinic)
             else:
-                body = event_body(self.config.env, a.allocation_id, a.event_id, a.desired)
+                body = event_body(env, a.allocation_id, a.event_id, a.desired, clinic_id=clinic)
             return BatchOp(
                 kind="update",
                 calendar_id=google_calendar_id,
@@ -280,6 +280,7 @@ class ChunkRunner:
                 self.record,
                 env=self.config.env,
                 allocation_id=action.allocation_id,
+                clinic_id=action.clinic_id,
                 desired=action.desired,
                 now=now,
                 confirmed=confirmed,

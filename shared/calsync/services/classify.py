@@ -25,6 +25,7 @@ from typing import Literal
 
 from calsync.model import (
     TAG_ALLOCATION,
+    TAG_CLINIC,
     TAG_ENV,
     TAG_SOURCE,
     TAG_SOURCE_VALUE,
@@ -184,6 +185,7 @@ def _mirror_from(
         source_of_truth="backend" if origin == "system" else "google",
         allocation_id=allocation_id,
         env=env,
+        clinic_id=event.private_tags.get(TAG_CLINIC) if origin == "system" else None,
         last_synced_at=now,
         published=published,
     )

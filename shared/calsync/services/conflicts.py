@@ -107,12 +107,18 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     if tags.get("env") not in (None, config.env):
         raise errors.PermissionDenied("the event belongs to another environment")
     desired = desired_for(allocation, record)
-    body = merged_body(current, config.env, allocation.id, conflict.event_id, desired)
+    body = merged_body(current, config.env, allocation.id, conflict.event_id, desired, clinic_id=allocation.clinic_id)
     written = api.update_event(
         record.google_calendar_id, conflict.event_id, body, if_match=current.etag, send_updates="none"
     )
     mirror = mirror_of_written(
-        written, record, env=config.env, allocation_id=allocation.id, desired=desired, now=clock.now()
+        written,
+        record,
+        env=config.env,
+        allocation_id=allocation.id,
+        clinic_id=allocation.clinic_id,
+        desired=desired,
+        now=clock.now(),
     )
     reconciler = Reconciler.of(store, record, clock=clock, env=config.env, time_zone=config.time_zone)
     reconciler.record_written([mirror])

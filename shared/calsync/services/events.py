@@ -99,7 +99,7 @@ def create_event(
     request_id = cmd.request_id or uuid.uuid4().hex
     eid = event_id(config.env, f"{TAG_ADHOC}:{request_id}", cmd.calendar_key)
     desired = Desired(cmd.summary, cmd.start, cmd.end, tuple(sorted({a.lower() for a in cmd.attendees})))
-    body = event_body(config.env, None, eid, desired)
+    body = event_body(config.env, None, eid, desired, clinic_id=record.clinic_id)
     body["extendedProperties"]["private"][TAG_ADHOC] = "1"
     if cmd.meet:
         # requestId from the caller's id: a retried request is ignored by Google, not a second Meet.
@@ -123,7 +123,9 @@ def _reconciler(store: PublishStore, record: CalendarRecord, clock: Clock, confi
 
 
 def _mirror(event: GoogleEvent, record: CalendarRecord, desired: Desired, now: datetime, env: str) -> MirrorEvent:
-    return mirror_of_written(event, record, env=env, allocation_id=None, desired=desired, now=now)
+    return mirror_of_written(
+        event, record, env=env, allocation_id=None, clinic_id=record.clinic_id, desired=desired, now=now
+    )
 
 
 def _our_mirror(store: PublishStore, calendar_key: str, eid: str, env: str) -> MirrorEvent:

@@ -7,7 +7,8 @@ described one way whoever writes it.
   so a retried or repeated write never duplicates an event.
 - An allocation goes to three calendars (``professional_key``, ``room_key``, ``CONTROL_KEY``), with
   guests only on the professional's copy.
-- Every body carries ``extendedProperties.private`` tags: source, environment, schema, allocation.
+- Every body carries ``extendedProperties.private`` tags: source, environment, schema, allocation and
+  clinic (the control calendar is shared by the clinics of an environment: the tag says whose it is).
 - The mirror record of an event we wrote keeps a snapshot of what we published
   (``mirror_of_written``): a sync compares Google's content with it to find a person's edit.
 - **Who owns which field** (``OWNED_FIELDS``): calsync owns what it derives from an allocation —
@@ -27,6 +28,7 @@ from typing import Any
 
 from calsync.model import (
     TAG_ALLOCATION,
+    TAG_CLINIC,
     TAG_ENV,
     TAG_SCHEMA,
     TAG_SCHEMA_VERSION,
@@ -80,11 +82,16 @@ def desired_for(allocation: Allocation, calendar: CalendarRecord) -> Desired:
     return Desired(summary=allocation.title, start=allocation.start, end=allocation.end, attendees=attendees)
 
 
-def event_body(env: str, allocation_id: str | None, event_id_: str, desired: Desired) -> dict[str, Any]:
-    """The events.insert/update body of one of our events, tagged with source, environment and schema."""
+def event_body(
+    env: str, allocation_id: str | None, event_id_: str, desired: Desired, *, clinic_id: str | None
+) -> dict[str, Any]:
+    """The events.insert/update body of one of our events, tagged with source, environment, schema and
+    (when it has them) its allocation and clinic."""
     tags = {TAG_SOURCE: TAG_SOURCE_VALUE, TAG_ENV: env, TAG_SCHEMA: TAG_SCHEMA_VERSION}
     if allocation_id is not None:
         tags[TAG_ALLOCATION] = allocation_id
+    if clinic_id is not None:
+        tags[TAG_CLINIC] = clinic_id
     body: dict[str, Any] = {
         "id": event_id_,
         "summary": desired.summary,
@@ -99,7 +106,13 @@ def event_body(env: str, allocation_id: str | None, event_id_: str, desired: Des
 
 
 def merged_body(
-    current: GoogleEvent, env: str, allocation_id: str | None, event_id_: str, desired: Desired
+    current: GoogleEvent,
+    env: str,
+    allocation_id: str | None,
+    event_id_: str,
+    desired: Desired,
+    *,
+    clinic_id: str | None,
 ) -> dict[str, Any]:
     """The events.update body of a read-modify-write: Google's ``current`` version with calsync's fields set.
 
@@ -110,7 +123,7 @@ def merged_body(
     body = current.to_api()
     for read_only in ("etag", "updated", "created", "htmlLink", "iCalUID", "kind", "creator", "organizer"):
         body.pop(read_only, None)
-    ours = event_body(env, allocation_id, event_id_, desired)
+    ours = event_body(env, allocation_id, event_id_, desired, clinic_id=clinic_id)
     for key in ("summary", "start", "end", "status"):
         body[key] = ours[key]
     extended = dict(body.get("extendedProperties") or {})
@@ -157,6 +170,7 @@ def mirror_of_written(
     *,
     env: str,
     allocation_id: str | None,
+    clinic_id: str | None,
     desired: Desired | None,
     now: datetime,
     confirmed: bool = True,
@@ -182,6 +196,7 @@ def mirror_of_written(
         source_of_truth="backend",
         allocation_id=allocation_id,
         env=env,
+        clinic_id=clinic_id,
         last_synced_at=now,
         published=published_snapshot(desired, event.etag if confirmed else None, status, now),
     )

@@ -15,19 +15,25 @@ Rules:
   an open conflict: those are skips with a reason, never overwritten silently (``republish`` on the
   conflict is the only way).
 - ``clear_future`` also deletes future system events of the window that are not in the schedule.
+- **Clinic scope.** The control calendar is shared by the environment's clinics: a plan reads, writes
+  and deletes only its clinic's events (``owner``: the clinic tag, or for a schema-1 event its
+  allocation's clinic, else its calendar's). Others' events are never in the plan; an event whose
+  clinic nothing tells is a skip (``unknown_clinic``); a schema-1 event of the clinic is retagged in
+  place (``tag_migration``, same id).
+- **Reassignment.** An allocation's copies on the clinic's calendars that are no longer its targets
+  are deleted (``reassigned``) under the same guards. ``gather`` finds them by deterministic id on
+  every calendar of the clinic (batched mirror reads), however often the allocation moved, with no
+  history of its targets to keep.
 - Event ids are deterministic (``event_id``): base32hex of sha256(environment, allocation, calendar).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
 
 from calsync import errors
 from calsync.logs import get_logger
@@ -41,7 +47,8 @@ from calsync.model import (
     has_started,
 )
 from calsync.ports import Clock, PublishStore
-from calsync.results import PlanAnswer, PlanCalendar, PlanItem, Quota, Totals
+from calsync.results import PlanAnswer, Quota
+from calsync.services import plan_actions as actions
 from calsync.services.our_events import (
     CONTROL_KEY,
     Desired,
@@ -50,8 +57,13 @@ from calsync.services.our_events import (
     professional_key,
     room_key,
 )
+from calsync.services.plan_actions import fingerprint, hash_token, summarize
 
 log = get_logger(__name__)
+
+# The planned action and its task form, also importable from here (the apply's chunk tasks read them).
+PlanAction = actions.PlanAction
+action_from = actions.action_from
 
 PUBLISHED_STATUSES = frozenset({"reviewed", "adjusted"})
 PLAN_TTL_S = 3600
@@ -69,26 +81,10 @@ R_UNTAGGED = "untagged_event"
 R_CONFLICT = "open_conflict"
 R_FOREIGN = "foreign_env"
 R_NO_CALENDAR = "calendar_missing"
-
-
-@dataclass(frozen=True)
-class PlanAction:
-    """One planned write (or skip) on one calendar, with its reason code."""
-
-    calendar_key: str
-    event_id: str
-    action: PlanActionKind
-    reason: str
-    allocation_id: str | None = None
-    if_match: str | None = None
-    desired: Desired | None = None
-
-    def item(self) -> PlanItem:
-        """The plan answer's item (no event content beyond times)."""
-        times = {} if self.desired is None else {"start": self.desired.start, "end": self.desired.end}
-        return PlanItem(
-            action=self.action, reason=self.reason, event_id=self.event_id, allocation_id=self.allocation_id, **times
-        )
+R_RETAG = "tag_migration"
+R_REASSIGNED = "reassigned"
+R_OTHER_CLINIC = "other_clinic"
+R_UNKNOWN_CLINIC = "unknown_clinic"
 
 
 @dataclass(frozen=True)
@@ -110,14 +106,33 @@ def _matches(mirror: MirrorEvent, desired: Desired) -> bool:
     )
 
 
-def _guard(mirror: MirrorEvent, env: str, conflicted: frozenset[str], now: datetime) -> str | None:
-    """The reason an existing event must not be written, or None."""
+def owner(event: MirrorEvent, record: CalendarRecord, allocation_clinics: Mapping[str, str]) -> str | None:
+    """The clinic whose system event this is, or None when nothing says.
+
+    The clinic tag; for a schema-1 event (no tag), its allocation's clinic, else the clinic of the
+    calendar it is on when that is a clinic's own calendar (only that clinic's plans ever wrote there).
+    """
+    if event.clinic_id is not None:
+        return event.clinic_id
+    if event.allocation_id is not None and event.allocation_id in allocation_clinics:
+        return allocation_clinics[event.allocation_id]
+    if record.kind != "control":
+        return record.clinic_id
+    return None
+
+
+def _guard(
+    mirror: MirrorEvent, env: str, clinic: str, owned_by: str | None, *, conflicted: frozenset[str], now: datetime
+) -> str | None:
+    """The reason an existing event must not be written by ``clinic``'s plan, or None."""
     if mirror.origin != "system":
         return R_UNTAGGED
     if mirror.env != env:
         return R_FOREIGN
     if mirror.status != "cancelled" and has_started(mirror.start, now):
         return R_PAST
+    if owned_by != clinic:
+        return R_UNKNOWN_CLINIC if owned_by is None else R_OTHER_CLINIC
     if mirror.external_id in conflicted:  # only an open conflict blocks a write (a resolved one returned control)
         return R_CONFLICT
     return None
@@ -135,59 +150,76 @@ def targets_of(allocation: Allocation) -> tuple[str, str, str]:
 def plan_actions(
     *,
     env: str,
+    clinic_id: str,
     now: datetime,
     allocations: Sequence[Allocation],
     calendars: Mapping[str, CalendarView],
     time_min: datetime,
     time_max: datetime,
     clear_future: bool,
+    allocation_clinics: Mapping[str, str] | None = None,
 ) -> list[PlanAction]:
-    """Every action of a publish, sorted by (calendar, event id): pure, deterministic, no I/O."""
+    """Every action of ``clinic_id``'s publish, sorted by (calendar, event id): pure, deterministic, no I/O.
+
+    ``calendars`` are the clinic's calendars (its own and the control calendar); ``allocation_clinics``
+    names the clinic of allocations outside ``allocations`` whose schema-1 events may be listed.
+    """
     actions: dict[tuple[str, str], PlanAction] = {}
     wanted: set[tuple[str, str]] = set()
+    clinics = {**(allocation_clinics or {}), **{a.id: a.clinic_id for a in allocations}}
 
     def put(action: PlanAction) -> None:
         actions[(action.calendar_key, action.event_id)] = action
 
+    def guard(view: CalendarView, current: MirrorEvent) -> str | None:
+        owned_by = owner(current, view.record, clinics)
+        return _guard(current, env, clinic_id, owned_by, conflicted=view.conflicted, now=now)
+
     for allocation in sorted(allocations, key=lambda a: a.id):
         if allocation.status == "draft":
             continue
-        for key in targets_of(allocation):
+        targets = targets_of(allocation)
+        for key in targets:
             eid = event_id(env, allocation.id, key)
             view = calendars.get(key)
             if allocation.status in PUBLISHED_STATUSES:
                 wanted.add((key, eid))
             if view is None:
                 if allocation.status in PUBLISHED_STATUSES:
-                    put(PlanAction(key, eid, "skip", R_NO_CALENDAR, allocation.id))
+                    put(PlanAction(key, eid, "skip", R_NO_CALENDAR, allocation.id, clinic_id=clinic_id))
                 continue
             current = view.mirror.get(eid)
             desired = desired_for(allocation, view.record)
             if allocation.status == "cancelled":
                 if current is None or current.status == "cancelled":
                     continue
-                reason = _guard(current, env, view.conflicted, now)
-                if reason is not None:
-                    put(PlanAction(key, eid, "skip", reason, allocation.id))
-                else:
-                    put(PlanAction(key, eid, "delete", R_CANCELLED, allocation.id, if_match=current.etag))
+                reason = guard(view, current)
+                kind: PlanActionKind = "skip" if reason is not None else "delete"
+                etag = current.etag if reason is None else None
+                put(PlanAction(key, eid, kind, reason or R_CANCELLED, allocation.id, etag, clinic_id=clinic_id))
                 continue
             if has_started(allocation.start, now):
                 if current is None or not _matches(current, desired):
-                    put(PlanAction(key, eid, "skip", R_PAST, allocation.id))
+                    put(PlanAction(key, eid, "skip", R_PAST, allocation.id, clinic_id=clinic_id))
                 continue
             if current is None:
-                put(PlanAction(key, eid, "create", R_NEW, allocation.id, desired=desired))
+                put(PlanAction(key, eid, "create", R_NEW, allocation.id, desired=desired, clinic_id=clinic_id))
                 continue
-            reason = _guard(current, env, view.conflicted, now)
+            reason = guard(view, current)
             if reason is not None:
                 if not _matches(current, desired):
-                    put(PlanAction(key, eid, "skip", reason, allocation.id))
+                    put(PlanAction(key, eid, "skip", reason, allocation.id, clinic_id=clinic_id))
                 continue
             if current.status == "cancelled":
-                put(PlanAction(key, eid, "update", R_RESTORE, allocation.id, if_match=current.etag, desired=desired))
+                update = R_RESTORE
             elif not _matches(current, desired):
-                put(PlanAction(key, eid, "update", R_CHANGED, allocation.id, if_match=current.etag, desired=desired))
+                update = R_CHANGED
+            elif current.clinic_id is None:
+                update = R_RETAG  # schema 1: the same event, tagged with its clinic in place
+            else:
+                continue
+            put(PlanAction(key, eid, "update", update, allocation.id, current.etag, desired, clinic_id))
+        _copies_elsewhere(allocation, targets, calendars, env, put=put, guard=guard)
 
     if clear_future:
         for key, view in sorted(calendars.items()):
@@ -198,31 +230,45 @@ def plan_actions(
                     continue
                 if not (current.start < time_max and current.end > time_min):
                     continue
-                reason = _guard(current, env, view.conflicted, now)
-                if reason == R_PAST:
-                    continue  # the past is not in question: nothing to report
-                if reason is not None:
-                    put(PlanAction(key, eid, "skip", reason, current.allocation_id))
-                else:
-                    put(PlanAction(key, eid, "delete", R_NOT_IN_SCHEDULE, current.allocation_id, if_match=current.etag))
+                reason = guard(view, current)
+                if reason in (R_PAST, R_OTHER_CLINIC):
+                    continue  # the past and other clinics' events are not in question: nothing to report
+                kind = "skip" if reason is not None else "delete"
+                etag = current.etag if reason is None else None
+                owned_by = owner(current, view.record, clinics)
+                allocation_id = current.allocation_id
+                put(PlanAction(key, eid, kind, reason or R_NOT_IN_SCHEDULE, allocation_id, etag, None, owned_by))
     return [actions[k] for k in sorted(actions)]
 
 
-def fingerprint(actions: Iterable[PlanAction]) -> str:
-    """A digest of the actions (what apply compares to detect a stale plan)."""
-    digest = hashlib.sha256()
-    for a in actions:
-        row = [a.calendar_key, a.event_id, a.action, a.reason, a.if_match or ""]
-        if a.desired is not None:
-            d = a.desired
-            row += [d.summary, d.start.isoformat(), d.end.isoformat(), ",".join(d.attendees)]
-        digest.update(json.dumps(row).encode())
-    return digest.hexdigest()
+def _copies_elsewhere(
+    allocation: Allocation,
+    targets: Sequence[str],
+    calendars: Mapping[str, CalendarView],
+    env: str,
+    *,
+    put: Callable[[PlanAction], None],
+    guard: Callable[[CalendarView, MirrorEvent], str | None],
+) -> None:
+    """Delete the allocation's live copies on the clinic's calendars that are not its targets.
 
-
-def hash_token(token: str) -> str:
-    """The stored form of a confirmation token."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    A copy left by a reassignment (``reassigned``) or of a cancelled allocation (``allocation_cancelled``);
+    the past and other clinics' events are not in question, the other guards are reported as skips.
+    """
+    reason_of_delete = R_CANCELLED if allocation.status == "cancelled" else R_REASSIGNED
+    for key, view in sorted(calendars.items()):
+        if key in targets:
+            continue
+        eid = event_id(env, allocation.id, key)
+        current = view.mirror.get(eid)
+        if current is None or current.status == "cancelled":
+            continue
+        reason = guard(view, current)
+        if reason in (R_PAST, R_OTHER_CLINIC):
+            continue
+        kind: PlanActionKind = "skip" if reason is not None else "delete"
+        etag = current.etag if reason is None else None
+        put(PlanAction(key, eid, kind, reason or reason_of_delete, allocation.id, etag, clinic_id=allocation.clinic_id))
 
 
 # --- the use case --------------------------------------------------------------------------------
@@ -261,6 +307,8 @@ class PlanInputs:
 
     allocations: list[Allocation]
     calendars: dict[str, CalendarView]
+    # The clinic of allocations outside the window named by schema-1 events (no clinic tag).
+    allocation_clinics: dict[str, str] = field(default_factory=dict)
 
 
 def clinic_calendars(store: PublishStore, clinic_id: str, config: PublishConfig) -> dict[str, CalendarRecord]:
@@ -275,19 +323,22 @@ def clinic_calendars(store: PublishStore, clinic_id: str, config: PublishConfig)
 
 
 def gather(store: PublishStore, cmd: PlanCommand, config: PublishConfig) -> PlanInputs:
-    """Read the allocations of the window, the target calendars' mirrors and their open conflicts."""
+    """Read the allocations of the window, the clinic's calendars' mirrors and their open conflicts.
+
+    Every allocation's deterministic id is looked up on every calendar of the clinic (one batched read
+    per calendar), so copies left on a calendar that is no longer a target are found. Schema-1 events a
+    ``clear_future`` listing finds name only their allocation: those allocations' clinics are read too.
+    """
     allocations = store.list_allocations(cmd.clinic_id, cmd.time_min, cmd.time_max)
     records = clinic_calendars(store, cmd.clinic_id, config)
-    ids_by_key: dict[str, set[str]] = {}
-    for allocation in allocations:
-        for key in targets_of(allocation):
-            ids_by_key.setdefault(key, set()).add(event_id(config.env, allocation.id, key))
+    published = [a for a in allocations if a.status != "draft"]
     views: dict[str, CalendarView] = {}
+    untagged_allocations: set[str] = set()
     for key, record in records.items():
-        wanted = ids_by_key.get(key, set())
+        wanted = sorted({event_id(config.env, a.id, key) for a in published})
         if not wanted and not cmd.clear_future:
             continue
-        mirror = store.get_events(key, sorted(wanted)) if wanted else {}
+        mirror = store.get_events(key, wanted) if wanted else {}
         if cmd.clear_future:
             token: str | None = None
             while True:
@@ -298,15 +349,19 @@ def gather(store: PublishStore, cmd: PlanCommand, config: PublishConfig) -> Plan
                     mirror.setdefault(event.external_id, event)
                 if token is None:
                     break
+        untagged_allocations.update(e.allocation_id for e in mirror.values() if e.allocation_id and not e.clinic_id)
         conflicted: set[str] = set()
         token = None
-        while True:
+        while mirror:  # no event to guard, no conflict to read
             conflicts, token = store.list_conflicts(key, status="open", page_size=MIRROR_PAGE, page_token=token)
             conflicted.update(c.event_id for c in conflicts if c.kind != "overlap_manual")
             if token is None:
                 break
         views[key] = CalendarView(record=record, mirror=mirror, conflicted=frozenset(conflicted))
-    return PlanInputs(allocations=allocations, calendars=views)
+    untagged_allocations -= {a.id for a in allocations}
+    found = store.get_allocations(sorted(untagged_allocations)) if untagged_allocations else {}
+    clinics = {allocation_id: a.clinic_id for allocation_id, a in found.items()}
+    return PlanInputs(allocations=allocations, calendars=views, allocation_clinics=clinics)
 
 
 def compute(store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: datetime) -> list[PlanAction]:
@@ -314,12 +369,14 @@ def compute(store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: d
     inputs = gather(store, cmd, config)
     return plan_actions(
         env=config.env,
+        clinic_id=cmd.clinic_id,
         now=now,
         allocations=inputs.allocations,
         calendars=inputs.calendars,
         time_min=cmd.time_min,
         time_max=cmd.time_max,
         clear_future=cmd.clear_future,
+        allocation_clinics=inputs.allocation_clinics,
     )
 
 
@@ -338,20 +395,6 @@ def validate_window(time_min: datetime, time_max: datetime) -> None:
         raise errors.InvalidRequest("to must be after from")
     if time_max - time_min > timedelta(days=MAX_WINDOW_DAYS):
         raise errors.InvalidRequest(f"a plan covers at most {MAX_WINDOW_DAYS} days")
-
-
-def summarize(actions: Sequence[PlanAction]) -> tuple[Totals, list[PlanCalendar]]:
-    """Totals and the per-calendar sections of the plan answer."""
-    totals = Totals(create=0, update=0, delete=0, skip=0)
-    sections: dict[str, PlanCalendar] = {}
-    for a in actions:
-        setattr(totals, a.action, getattr(totals, a.action) + 1)
-        section = sections.setdefault(
-            a.calendar_key, PlanCalendar(calendar_id=a.calendar_key, create=0, update=0, delete=0, skip=0, items=[])
-        )
-        setattr(section, a.action, getattr(section, a.action) + 1)
-        section.items.append(a.item())
-    return totals, [sections[k] for k in sorted(sections)]
 
 
 def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: PublishConfig) -> PlanAnswer:
@@ -395,41 +438,4 @@ def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: Pu
         quota=Quota(requests=requests, minutes=minutes),
         calendars=sections,
         **second,
-    )
-
-
-Kind = Literal["create", "update", "delete"]
-
-
-def action_dict(a: PlanAction) -> dict[str, Any]:
-    """A JSON-safe form of an action (the payload of an apply task)."""
-    out = asdict(a)
-    if a.desired is not None:
-        out["desired"] = {
-            "summary": a.desired.summary,
-            "start": a.desired.start.isoformat(),
-            "end": a.desired.end.isoformat(),
-            "attendees": list(a.desired.attendees),
-        }
-    return out
-
-
-def action_from(data: Mapping[str, Any]) -> PlanAction:
-    """The inverse of ``action_dict``."""
-    desired = data.get("desired")
-    return PlanAction(
-        calendar_key=str(data["calendar_key"]),
-        event_id=str(data["event_id"]),
-        action=data["action"],
-        reason=str(data["reason"]),
-        allocation_id=data.get("allocation_id"),
-        if_match=data.get("if_match"),
-        desired=Desired(
-            summary=str(desired["summary"]),
-            start=datetime.fromisoformat(desired["start"]),
-            end=datetime.fromisoformat(desired["end"]),
-            attendees=tuple(desired["attendees"]),
-        )
-        if desired
-        else None,
     )
