@@ -5,6 +5,7 @@ Jobs: ``renew`` (6 h), ``poll`` (10 min), ``cleanup`` (daily), ``availability`` 
 ``calsync.http.edge`` answers errors (bad body 400, unknown calendar 404, both ``dropped`` for Cloud
 Tasks; store or queue down 503 with ``Retry-After``). Every job is safe to run twice.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
