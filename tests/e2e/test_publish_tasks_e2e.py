@@ -35,12 +35,12 @@ from calsync.services.apply import TASK_ROUTE
 from calsync.services.plan import (
     CONTROL_KEY,
     CalendarView,
-    action_dict,
     event_id,
     plan_actions,
     professional_key,
     room_key,
 )
+from calsync.services.plan_actions import action_dict
 from calsync.services.tasks import publish_task_name as task_name
 from devstack import procs, stack
 from tests.e2e.system_clock import system_now
@@ -235,6 +235,7 @@ def test_apply_through_cloud_tasks_writes_each_event_once(world: World, monkeypa
     assert record is not None
     planned = plan_actions(
         env=ENV,
+        clinic_id=CLINIC,
         now=datetime.fromisoformat(plan["planned_at"]),
         allocations=store.list_allocations(CLINIC, start, start + timedelta(days=3)),
         calendars={key: CalendarView(record)},
