@@ -18,7 +18,7 @@ from google.oauth2.credentials import Credentials
 from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
-from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
+from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, PublishedSnapshot
 from calsync.ports import BatchOp, CalendarApi
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
 from calsync.testing import CountingStore, RecordingTaskQueue
@@ -302,20 +302,24 @@ def test_two_concurrent_syncs_one_lists_other_marks_pending(env: Env) -> None:
     env.seed([env.event(f"ev{i:05d}", i) for i in range(5)])
     env.sync()
     second: list[SyncSummary] = []
+    edited: list[GoogleEvent] = []
 
     def during_first_pass(call: int) -> None:
         if call == 1:
             thread = threading.Thread(target=lambda: second.append(env.sync(holder="second")))
             thread.start()
             thread.join()
-            env.seeder.update_event(env.cal, "ev00002", {**env.event("ev00002", 2), "summary": "edited meanwhile"})
+            edited.append(
+                env.seeder.update_event(env.cal, "ev00002", {**env.event("ev00002", 2), "summary": "edited meanwhile"})
+            )
 
     env.reset_counts()
     first = env.sync(api=HookedApi(env.api, during_first_pass), holder="first")  # type: ignore[arg-type]
     assert second[0].mode == "skipped"
     assert first.pages == 2  # its pass, then one more for the pending trigger
     assert env.list_calls() == 2  # only the holder listed
-    assert env.firestore.get_events(KEY, ["ev00002"])["ev00002"].summary == "edited meanwhile"
+    # The edit made meanwhile is mirrored (a person's event: its etag, never its title).
+    assert env.firestore.get_events(KEY, ["ev00002"])["ev00002"].etag == edited[0].etag
 
 
 def publish(env: Env, body: dict[str, Any]) -> None:
