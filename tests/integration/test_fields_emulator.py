@@ -306,7 +306,9 @@ def test_a_person_deleting_while_the_allocation_is_cancelled_is_recorded(env: En
     assert again.totals.model_dump() == {"create": 0, "update": 0, "delete": 0, "skip": 0}
 
 
-def test_a_rerun_after_a_crash_recognises_its_own_delete(env: Env) -> None:
+@pytest.mark.parametrize("synced_between", [False, True], ids=["rerun-first", "sync-first"])
+def test_a_rerun_after_a_crash_recognises_its_own_delete(env: Env, synced_between: bool) -> None:
+    """Chaos seed 4: the delete reached Google, the task died; a sync may mirror the tombstone first."""
     first = allocation(env)
     publish(env, first)
     env.store.put_allocations([changed(first, status="cancelled")])
@@ -333,6 +335,9 @@ def test_a_rerun_after_a_crash_recognises_its_own_delete(env: Env) -> None:
                 clock=env.clock,
                 config=env.config,
             )
+    if synced_between:
+        for key in {t.payload["calendar_key"] for t in tasks}:
+            sync(env, key)
     for task in tasks:  # Cloud Tasks delivers it again
         p = task.payload
         run_chunk(

@@ -17,10 +17,9 @@ an hour) — against the ``Clock`` and Google's current version, read in one bat
 - inserts use the deterministic id; a 409 ``duplicate`` (a retried insert) is read back and verified
   by its tags — ours and live counts as done; cancelled, untagged or another environment's is not
   touched. A cancelled id is brought back by the planner as an *update*, never an insert.
-- **a deleted event is a person's deletion** unless this chunk already reached Google once and the
-  mirror still has the event live: the chunk counts its runs that reached the batch (``attempts``,
-  stored before the batch), so a rerun after a crash recognises its own delete, and a person's delete
-  — whether a sync, the read or a 412 shows it first — is always recorded as ``deleted_in_google``.
+- **a deleted event is a person's deletion** (``deleted_in_google``, however it is first seen) unless
+  this chunk's earlier run sent the delete (``attempts``, stored before the batch): a rerun after a
+  crash recognises its own delete even when a sync mirrored the tombstone first.
 - ``sendUpdates=none`` on every write: publishing is mirror maintenance of a schedule agendador
   already communicates; a weekly republish must not e-mail every guest again.
 - Retryable failures (and a 412 where only people's fields changed) make the task fail (503), so
@@ -266,8 +265,8 @@ class ChunkRunner:
         doc = self.known.get(action.event_id)
         if action.action == "delete" and self._we_cancelled(action):
             self.outcome.done += 1  # our delete, already recorded
-        elif action.action == "delete" and self.progress.attempts > 0 and doc is not None and doc.status != "cancelled":
-            self._deleted(action)  # this chunk's earlier run deleted it and crashed before recording
+        elif action.action == "delete" and self.progress.attempts > 0 and doc is not None:
+            self._deleted(action)  # our earlier run sent it and died before recording (the backend wants it gone)
         else:
             self.reread.append(event)
             self.outcome.skip(R_CONFLICT)
