@@ -29,6 +29,7 @@ from calsync.adapters import id_tokens
 def _key_and_cert() -> tuple[crypt.RSASigner, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
+    # google-auth checks certificates and tokens against the wall clock itself: they must be valid now.
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -82,6 +83,7 @@ def certs_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[CertsServer]:
 
 def id_token(signer: crypt.RSASigner, email: str, audience: str, **claims: Any) -> str:
     """A Google-shaped ID token signed by ``signer``."""
+    # The same for the ID token: google-auth compares iat/exp with the real clock (with its own skew).
     now = int(time.time())
     body = {
         "iss": "https://accounts.google.com",

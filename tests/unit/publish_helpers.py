@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from calsync import errors
 from calsync.model import Allocation, CalendarRecord, Professional, Room
+from calsync.services.apply import run_chunk
 from calsync.services.plan import CONTROL_KEY, PublishConfig, professional_key, room_key
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
@@ -75,3 +77,26 @@ def allocation(n: int, *, hours: float = 24, status: str = "reviewed", prof: int
         attendees=["Pat@x.test"],
         revision=1,  # type: ignore[arg-type]
     )
+
+
+def run_tasks(w: World) -> int:
+    """Deliver every queued chunk task until none is left (a rate-limited one is retried); how many ran."""
+    ran = 0
+    while w.queue.tasks:
+        for task in w.queue.pop_all():
+            p = task.payload
+            try:
+                run_chunk(
+                    p["plan_id"],
+                    p["calendar_key"],
+                    p["chunk"],
+                    store=w.store,
+                    api=w.api,
+                    queue=w.queue,
+                    clock=w.clock,
+                    config=CONFIG,
+                )
+            except errors.RateLimited:
+                w.queue.tasks.append(task)  # Cloud Tasks retries it
+            ran += 1
+    return ran

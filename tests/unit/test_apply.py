@@ -12,7 +12,7 @@ from calsync import errors
 from calsync.model import TAG_SOURCE
 from calsync.services.apply import ApplyCommand, paced_rate_per_s, plan_progress, run_chunk, start_apply
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key
-from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, world
+from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, run_tasks, world
 
 WEEK = (NOW, NOW + timedelta(days=7))
 
@@ -24,28 +24,6 @@ def _plan(w: World, clear: bool = False) -> dict[str, Any]:
 def _apply(w: World, plan: dict[str, Any], **kw: Any) -> dict[str, Any]:
     cmd = ApplyCommand(plan.plan_id, kw.get("confirm", plan.confirm_token), kw.get("clear"))
     return start_apply(cmd, store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG)
-
-
-def _run_tasks(w: World) -> int:
-    ran = 0
-    while w.queue.tasks:
-        for task in w.queue.pop_all():
-            p = task.payload
-            try:
-                run_chunk(
-                    p["plan_id"],
-                    p["calendar_key"],
-                    p["chunk"],
-                    store=w.store,
-                    api=w.api,
-                    queue=w.queue,
-                    clock=w.clock,
-                    config=CONFIG,
-                )
-            except errors.RateLimited:
-                w.queue.tasks.append(task)  # Cloud Tasks retries it
-            ran += 1
-    return ran
 
 
 def _google_ids(w: World, gid: str) -> list[str]:
@@ -83,7 +61,7 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     span = (scheduled[-1][0] - scheduled[0][0]).total_seconds()
     assert span < 360 / paced_rate_per_s(CONFIG)  # about the quota-bound minimum, not one slot per chunk
     assert all(t.url.endswith("/publish/tasks/apply") for t in tasks)
-    _run_tasks(w)
+    run_tasks(w)
     progress = plan_progress(plan.plan_id, store=w.store)
     assert (progress.status, progress.done, progress.errors) == ("done", 360, [])
     assert len(_google_ids(w, "prof0@group")) == 60
@@ -139,7 +117,7 @@ def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded()
     w = world(1, 1)
     w.store.put_allocations([allocation(1)])
     _apply(w, _plan(w))
-    _run_tasks(w)
+    run_tasks(w)
     w.store.put_allocations([allocation(1, hours=48).model_copy(update={"revision": 2})])
     plan = _plan(w)
     assert plan.totals.update == 3
@@ -150,7 +128,7 @@ def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded()
         "prof0@group", eid, start={"dateTime": moved}, end={"dateTime": (NOW + timedelta(hours=31)).isoformat()}
     )
     _apply(w, plan)
-    _run_tasks(w)
+    run_tasks(w)
     progress = plan_progress(plan.plan_id, store=w.store)
     row = next(c for c in progress.calendars if c.calendar_id == key)
     assert (row.written, row.skipped) == (0, 1)
@@ -186,7 +164,7 @@ def test_foreign_environment_calendar_is_refused() -> None:
     plan = _plan(w)
     _apply(w, plan)
     assert {t.payload["calendar_key"] for t in w.queue.tasks} == {professional_key(CLINIC, "p0"), "c1-room-r0"}
-    _run_tasks(w)
+    run_tasks(w)
     progress = plan_progress(plan.plan_id, store=w.store)
     assert progress.status == "failed"
     assert CONTROL_KEY in progress.errors[0].code
@@ -230,7 +208,7 @@ def test_reapplying_a_running_plan_enqueues_its_unfinished_chunks_under_new_name
     retried = list(w.queue.tasks)
     assert len(retried) == len(lost)
     assert {t.name for t in retried}.isdisjoint({t.name for t in lost})
-    _run_tasks(w)
+    run_tasks(w)
     progress = plan_progress(plan.plan_id, store=w.store)
     assert (progress.status, progress.errors) == ("done", [])
     assert len(_google_ids(w, "prof0@group")) == 5

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from calsync.model import PLAN_RETENTION
-from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, start_apply
 from calsync.services.plan import PlanCommand, make_plan
-from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, allocation, world
+from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, allocation, run_tasks, world
 
 
 def test_finished_chunks_keep_counts_but_not_titles_or_attendees() -> None:
@@ -26,18 +26,7 @@ def test_finished_chunks_keep_counts_but_not_titles_or_attendees() -> None:
     assert stored
     assert all(p.actions for p in stored)  # an unfinished chunk needs them to run
 
-    for task in w.queue.pop_all():
-        p = task.payload
-        run_chunk(
-            p["plan_id"],
-            p["calendar_key"],
-            p["chunk"],
-            store=w.store,
-            api=w.api,
-            queue=w.queue,
-            clock=w.clock,
-            config=CONFIG,
-        )
+    run_tasks(w)
 
     finished = w.store.list_plan_progress(plan.plan_id)
     assert [(p.finished, p.done, p.actions) for p in finished] == [(True, p.total, []) for p in finished]
