@@ -29,7 +29,13 @@ CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
 EventOrigin = Literal["system", "manual", "google"]
 SourceOfTruth = Literal["backend", "google"]
 ConflictKind = Literal[
-    "moved_in_google", "deleted_in_google", "attendees_changed", "title_changed", "overlap_manual", "busy_elsewhere"
+    "moved_in_google",
+    "deleted_in_google",
+    "attendees_changed",
+    "title_changed",
+    "overlap_manual",
+    "busy_elsewhere",
+    "series_from_ours",
 ]
 ConflictStatus = Literal["open", "resolved"]
 ChannelStatus = Literal["active", "replaced", "stopped", "expired"]

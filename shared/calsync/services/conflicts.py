@@ -106,6 +106,9 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     tags = current.private_tags
     if tags.get("env") not in (None, config.env):
         raise errors.PermissionDenied("the event belongs to another environment")
+    if current.recurrence or current.recurring_event_id:
+        # A person's series made of the event: an update would rewrite or collapse every instance.
+        raise errors.InvalidRequest("the event is a recurring series a person made: it is never republished")
     desired = desired_for(allocation, record)
     body = merged_body(current, config.env, allocation.id, conflict.event_id, desired, clinic_id=allocation.clinic_id)
     written = api.update_event(

@@ -14,6 +14,9 @@ Rules:
   (manual) event, to an event of another environment, or to an event a person edited in Google with
   an open conflict: those are skips with a reason, never overwritten silently (``republish`` on the
   conflict is the only way).
+- Never a write to an instance of a series a person made of our event (``series_from_ours``: it
+  carries our tags, but its id is not one of ours); the series' master is our id with an open
+  ``series_from_ours`` conflict, so it is skipped like any conflicted event.
 - ``clear_future`` also deletes future system events of the window that are not in the schedule.
 - **Clinic scope.** The control calendar is shared by the environment's clinics: a plan reads, writes
   and deletes only its clinic's events (``owner``: the clinic tag, or for a schema-1 event its
@@ -85,6 +88,7 @@ R_RETAG = "tag_migration"
 R_REASSIGNED = "reassigned"
 R_OTHER_CLINIC = "other_clinic"
 R_UNKNOWN_CLINIC = "unknown_clinic"
+R_SERIES = "series_from_ours"
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ def _guard(
         return R_FOREIGN
     if mirror.status != "cancelled" and has_started(mirror.start, now):
         return R_PAST
+    if mirror.recurring_event_id is not None:  # an instance of a person's series: never our id to write
+        return R_SERIES
     if owned_by != clinic:
         return R_UNKNOWN_CLINIC if owned_by is None else R_OTHER_CLINIC
     if mirror.external_id in conflicted:  # only an open conflict blocks a write (a resolved one returned control)

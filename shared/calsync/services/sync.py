@@ -299,6 +299,8 @@ class SyncService:
             state.pages += 1
             if state.mode == "full":
                 state.seen_ids.update(e.id for e in page.items)
+                # A series' master is listed only as its instances: their series id is seen too.
+                state.seen_ids.update(e.recurring_event_id for e in page.items if e.recurring_event_id)
             if page.next_page_token:
                 state.page_token = page.next_page_token
                 if self.budget.spent():
