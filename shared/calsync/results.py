@@ -286,6 +286,17 @@ class PlanCalendar(Result):
     deletes_by_clinic: dict[str, int] | None = None
 
 
+class PlanWarning(Result):
+    """An allocation the plan places over busy time: where, which kind, the busy interval (never content)."""
+
+    allocation_id: str
+    calendar_id: str
+    # overlap_manual: a person's busy event on the calsync calendar; busy_elsewhere: the professional's own.
+    kind: ConflictKind
+    start: IsoTime
+    end: IsoTime
+
+
 class PlanAnswer(Result):
     """``POST /publish/plan`` (201): the dry run and its confirmation tokens."""
 
@@ -298,6 +309,8 @@ class PlanAnswer(Result):
     totals: Totals
     quota: Quota
     calendars: list[PlanCalendar]
+    # Allocations over busy time, seen before confirming; they never block the plan.
+    warnings: list[PlanWarning] = []
 
     def audit(self) -> AuditFields:
         """The plan and its size."""

@@ -39,6 +39,7 @@ from calsync.results import (
     PlanCalendar,
     PlanItem,
     PlanStatus,
+    PlanWarning,
     ProgressAnswer,
     ProgressCalendar,
     ProgressError,
@@ -380,6 +381,24 @@ def test_plan_with_clear_future_asks_for_it_and_says_so(api: FakeAdminApi, env: 
     assert result.exit_code == 0, result.output
     assert api.requests_to("POST", "/publish/plan")[0].body["clear_future"] is True
     assert "clear_future" in result.stdout
+
+
+def test_plan_shows_its_warnings_of_busy_time(api: FakeAdminApi, env: dict[str, str | None]) -> None:
+    warning = PlanWarning(
+        allocation_id="alloc-7",
+        calendar_id="prof-ana",
+        kind="busy_elsewhere",
+        start=PLANNED_AT + timedelta(days=1),
+        end=PLANNED_AT + timedelta(days=1, hours=2),
+    )
+    api.on("POST", "/publish/plan", (201, wire(_plan().model_copy(update={"warnings": [warning]}))))
+
+    result = run(env, "plan", "--clinic", "clinic-1", "--from", "2025-03-10", "--to", "2025-03-16", "--tz", "UTC")
+
+    assert result.exit_code == 0, result.output
+    shown = result.stdout[result.stdout.index("Warnings") :]
+    row = next(line for line in shown.splitlines() if "alloc-7" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")][:3] == ["alloc-7", "prof-ana", "busy_elsewhere"]
 
 
 def test_plan_refuses_a_malformed_date_without_calling_the_api(api: FakeAdminApi, env: dict[str, str | None]) -> None:

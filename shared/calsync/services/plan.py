@@ -4,7 +4,8 @@
 mirror of each target calendar and the open conflicts in, actions with stable reason codes out. The
 use case ``make_plan`` gathers those inputs from the store, stores the plan with hashed confirmation
 tokens and a fingerprint of its actions (apply re-plans and compares: a different fingerprint means
-allocations or Google changed, so the plan is stale), and answers the admin's dry run.
+allocations or Google changed, so the plan is stale), and answers the admin's dry run with warnings:
+the allocations it would place over busy time (``plan_warnings``).
 
 Rules:
 
@@ -38,7 +39,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import (
     Allocation,
@@ -60,7 +60,8 @@ from calsync.services.our_events import (
     professional_key,
     room_key,
 )
-from calsync.services.plan_actions import fingerprint, hash_token, summarize
+from calsync.services.plan_actions import fingerprint, hash_token, summarize, validate_window
+from calsync.services.plan_warnings import plan_warnings
 
 log = get_logger(__name__)
 
@@ -70,7 +71,6 @@ action_from = actions.action_from
 
 PUBLISHED_STATUSES = frozenset({"reviewed", "adjusted"})
 PLAN_TTL_S = 3600
-MAX_WINDOW_DAYS = 62
 MIRROR_PAGE = 500
 
 # Reason codes (stable, safe to log and show).
@@ -370,9 +370,11 @@ def gather(store: PublishStore, cmd: PlanCommand, config: PublishConfig) -> Plan
     return PlanInputs(allocations=allocations, calendars=views, allocation_clinics=clinics)
 
 
-def compute(store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: datetime) -> list[PlanAction]:
-    """Gather the inputs and run the pure planner."""
-    inputs = gather(store, cmd, config)
+def compute(
+    store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: datetime, inputs: PlanInputs | None = None
+) -> list[PlanAction]:
+    """Gather the inputs (unless given) and run the pure planner."""
+    inputs = inputs or gather(store, cmd, config)
     return plan_actions(
         env=config.env,
         clinic_id=cmd.clinic_id,
@@ -393,21 +395,16 @@ def quota_estimate(writes: int, calendars: int, config: PublishConfig) -> tuple[
     return requests, round(requests / rate, 2) if requests else 0.0
 
 
-def validate_window(time_min: datetime, time_max: datetime) -> None:
-    """Refuse naive, empty or oversized windows."""
-    if time_min.tzinfo is None or time_max.tzinfo is None:
-        raise errors.InvalidRequest("from and to must carry a timezone offset")
-    if time_max <= time_min:
-        raise errors.InvalidRequest("to must be after from")
-    if time_max - time_min > timedelta(days=MAX_WINDOW_DAYS):
-        raise errors.InvalidRequest(f"a plan covers at most {MAX_WINDOW_DAYS} days")
-
-
 def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: PublishConfig) -> PlanAnswer:
     """Plan a publish, store it (tokens hashed) and answer the dry run with the tokens."""
     validate_window(cmd.time_min, cmd.time_max)
     now = clock.now()
-    actions = compute(store, cmd, config, now)
+    inputs = gather(store, cmd, config)
+    actions = compute(store, cmd, config, now, inputs)
+    window = {"time_min": cmd.time_min, "time_max": cmd.time_max, "now": now}
+    warnings = plan_warnings(
+        store, clinic_id=cmd.clinic_id, allocations=inputs.allocations, calendar_keys=inputs.calendars, **window
+    )
     totals, sections = summarize(actions)
     writes = totals.create + totals.update + totals.delete
     write_calendars = {a.calendar_key for a in actions if a.action != "skip"}
@@ -443,5 +440,6 @@ def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: Pu
         totals=totals,
         quota=Quota(requests=requests, minutes=minutes),
         calendars=sections,
+        warnings=warnings,
         **second,
     )
