@@ -419,6 +419,8 @@ class CleanupRun(JobResult):
 
     job: Literal["cleanup"] = "cleanup"
     mirror_events_deleted: int
+    # People's mirror events that still held a title, description, location or guests (migration).
+    people_content_scrubbed: int = 0
     conflicts_deleted: int
     # Records past their ``expire_at``, by kind (plans with their progress, allocations, channels, ...).
     expired_deleted: dict[str, int] = {}

@@ -87,6 +87,7 @@ def test_cleanup_job(wired) -> None:
     assert response.get_json() == {
         "job": "cleanup",
         "mirror_events_deleted": 1,
+        "people_content_scrubbed": 0,
         "conflicts_deleted": 0,
         "expired_deleted": expired,
         "unwatched": 0,

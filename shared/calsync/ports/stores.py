@@ -123,6 +123,10 @@ class MirrorRetention(Protocol):
         """Delete up to ``limit`` mirror events (any calendar) whose end is before ``cutoff``; the count."""
         ...
 
+    def scrub_people_content(self, limit: int) -> int:
+        """Drop title, description, location and guests from up to ``limit`` people's mirror events; the count."""
+        ...
+
 
 class MirrorStore(MirrorRetention, Protocol):
     """calsync's copy of the events of each calendar, and each calendar's unfinished sync pass."""

@@ -137,6 +137,14 @@ class InMemoryMirrorStore:
         """Whether a calendar's events are subject to retention (the composite store asks its calendars)."""
         return True
 
+    def scrub_people_content(self, limit: int) -> int:
+        """Drop title and guests from up to ``limit`` people's mirror events (the record keeps no other content)."""
+        held = sorted(k for k, e in self.events.items() if e.origin == "manual" and (e.summary or e.attendees))
+        held = [k for k in held if self._registered(k[0])][:limit]
+        for key in held:
+            self.events[key] = self.events[key].model_copy(update={"summary": None, "attendees": []})
+        return len(held)
+
     def delete_mirror_events_ended_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to ``limit`` mirror events that ended before ``cutoff``, calendar by calendar and by end
         (as the Firestore store, which walks the registered calendars)."""
