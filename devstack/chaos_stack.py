@@ -106,6 +106,8 @@ class ChaosStack:
         self.webhook_url, self.sync_url = urls["webhook"], urls["sync"]
         env = {
             "CALSYNC_ENVIRONMENT": "dev",
+            # As the in-process use cases (SeedRun's settings): all-day dates are days of one zone.
+            "CALSYNC_DISPLAY_TIME_ZONE": "UTC",
             "CALSYNC_GCP_PROJECT": PROJECT,
             "CALSYNC_REGION": REGION,
             "CALSYNC_CONTROL_CALENDAR_ID": "control@chaos.local",

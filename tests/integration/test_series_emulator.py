@@ -14,7 +14,9 @@ from typing import Any
 import requests
 
 from calsync.model import Conflict
+from calsync.services.apply import ApplyCommand, plan_progress, start_apply
 from calsync.services.our_events import event_id, professional_key
+from calsync.services.plan import PlanCommand, make_plan
 from calsync.services.sync import SyncCommand, sync_calendar
 from tests.integration.test_publish_emulator import (
     CLINIC,
@@ -115,3 +117,41 @@ def test_series_made_of_our_event_is_one_conflict_and_survives_clear_future(
     sync(env)
     assert [(c.kind, c.event_id) for c in open_conflicts(env)] == [("series_from_ours", eid)]
     assert set(instances(env, eid)) == set(made)
+
+
+def test_a_chunk_planned_before_the_series_was_made_leaves_it_alone(calendar_base: str, firestore_client: Any) -> None:
+    env = setup_clinic(calendar_base, firestore_client, professionals=1, rooms=1)
+    env.control("quota", {"per_user_per_minute": 1_000_000, "per_project_per_minute": 1_000_000})
+    schedule = allocations(1, 1, 1, start_in_h=3)
+    env.store.put_allocations(schedule)
+    plan_and_apply(env)
+    drain(env)
+    eid = event_id("dev", schedule[0].id, PROF)
+    shift = timedelta(hours=1)
+    moved = schedule[0].model_copy(update={"start": schedule[0].start + shift, "end": schedule[0].end + shift})
+    env.store.put_allocations([moved])
+    now = env.clock.now()
+    plan = make_plan(
+        PlanCommand(CLINIC, now - timedelta(days=1), now + timedelta(days=7)),
+        store=env.store,
+        clock=env.clock,
+        config=env.config,
+    )
+    # The professional makes a series of the event after the plan, before its chunk runs.
+    make_series(env, eid)
+    start_apply(
+        ApplyCommand(plan.plan_id, plan.confirm_token),
+        store=env.store,
+        api=env.api,
+        queue=env.queue,
+        clock=env.clock,
+        config=env.config,
+    )
+    drain(env)
+
+    master = env.api.get_event(env.gids[PROF], eid)
+    assert master.recurrence == [f"RRULE:FREQ=WEEKLY;COUNT={WEEKS}"]
+    assert len(instances(env, eid)) == WEEKS
+    progress = plan_progress(plan.plan_id, store=env.store)
+    row = next(c for c in progress.calendars if c.calendar_id == PROF)
+    assert (row.written, row.skip_reasons) == (0, {"series_from_ours": 1})
