@@ -159,6 +159,10 @@ class MirrorStore(MirrorRetention, Protocol):
         """Non-cancelled manual (untagged) mirror events overlapping ``[time_min, time_max)``."""
         ...
 
+    def series_instances(self, calendar_key: str, series_id: str) -> list[MirrorEvent]:
+        """Non-cancelled mirror events that are instances of the series ``series_id``."""
+        ...
+
     def list_mirror_events(
         self,
         calendar_key: str,

@@ -337,7 +337,8 @@ def classify_event(
         reason = "manual_deleted" if event.cancelled else ("manual_new" if current is None else "manual_changed")
         return EventDecision(event.id, "write", (reason,), mirror=mirror)
 
-    series = series_of(event)
+    # A deleted master is our event deleted (its instances are tombstoned with it): not a series any more.
+    series = None if event.cancelled and not event.recurring_event_id else series_of(event)
     if series is not None:
         return _series_decision(event, mirror, series, tz)
 

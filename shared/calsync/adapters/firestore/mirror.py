@@ -129,6 +129,14 @@ class FirestoreMirrorStore(FirestoreBase):
         """Non-cancelled manual mirror events overlapping the window (index: origin, end)."""
         return self._overlapping(calendar_key, "manual", time_min, time_max)
 
+    @classified
+    def series_instances(self, calendar_key: str, series_id: str) -> list[MirrorEvent]:
+        """Non-cancelled mirror events that are instances of ``series_id`` (single-field index)."""
+        self._schema()
+        query = self._events(calendar_key).where(filter=FieldFilter("recurring_event_id", "==", series_id))
+        found = (MirrorEvent.model_validate(snap.to_dict()) for snap in query.stream())
+        return [e for e in found if e.status != "cancelled"]
+
     def _overlapping(self, calendar_key: str, origin: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         self._schema()
         query = self._events(calendar_key).where(filter=FieldFilter("origin", "==", origin))

@@ -80,6 +80,15 @@ class InMemoryMirrorStore:
         """Non-cancelled manual mirror events overlapping the window."""
         return self._overlapping(calendar_key, "manual", time_min, time_max)
 
+    def series_instances(self, calendar_key: str, series_id: str) -> list[MirrorEvent]:
+        """Non-cancelled mirror events that are instances of ``series_id``."""
+        found = [
+            e
+            for (key, _), e in sorted(self.events.items())
+            if key == calendar_key and e.recurring_event_id == series_id and e.status != "cancelled"
+        ]
+        return [e.model_copy(deep=True) for e in found]
+
     def _overlapping(self, calendar_key: str, origin: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         return [
             e.model_copy(deep=True)
