@@ -155,6 +155,7 @@ class Ledger:
     # chaos_series: people's own series (masters), and our events a person made a series of
     # ((gid, id) → the api.writes index then, and the instances it had with their etags).
     personal_series: set[tuple[str, str]] = field(default_factory=set)
+    deleted_series: set[tuple[str, str]] = field(default_factory=set)
     series_of_ours: dict[tuple[str, str], tuple[int, dict[str, str | None]]] = field(default_factory=dict)
 
     def step(self, text: str) -> None:

@@ -4,7 +4,7 @@ Mixed into a seed by ``chaos.SeedRun`` (``step_real_calendars``) on the professi
 
 - a person adds a weekly series (a few weeks, or with no end), an all-day busy day or a timed event
   shown as free;
-- a person moves or cancels one instance of their series (an exception);
+- a person moves or cancels one instance of their series (an exception), or deletes a series;
 - a person turns one of our future events into a weekly series (its instances carry our tags).
 
 Invariant (f), checked after convergence: a series made of ours keeps every instance it had (same
@@ -97,9 +97,25 @@ def add_single(run: SeedRun, calendar_id: str, kind: str) -> None:
     run.ledger.step(f"{event['_actor']} created {kind} {event['id'][:8]} on {run.key_of(calendar_id)} {day}")
 
 
+def delete_series(run: SeedRun) -> None:
+    """A person deletes one of their series (Google lists it as the master's tombstone only)."""
+    series = sorted(run.ledger.personal_series - run.ledger.deleted_series)
+    if not series:
+        return
+    gid, sid = run.rng.choice(series)
+    actor = run.actors[gid]
+    run.person(actor, "DELETE", gid, sid)
+    run.ledger.deleted_series.add((gid, sid))
+    for cal, iid in sorted(run.ledger.manual):
+        if cal == gid and iid.startswith(f"{sid}_"):
+            run.remember(gid, iid, actor, "delete series")  # its exceptions went with it
+    run.counts["person_edits"] += 1
+    run.ledger.step(f"{actor} deleted series {sid[:8]} on {run.key_of(gid)}")
+
+
 def exception(run: SeedRun) -> None:
     """A person moves or cancels one future instance of one of their series."""
-    series = sorted(run.ledger.personal_series)
+    series = sorted(run.ledger.personal_series - run.ledger.deleted_series)
     if not series:
         return
     gid, sid = run.rng.choice(series)
@@ -164,7 +180,7 @@ def series_of_ours(run: SeedRun) -> None:
 
 def step_real_calendars(run: SeedRun) -> None:
     """One of the real-calendar edits above, on a calendar a person may edit."""
-    what = run.rng.choice(["series", "series", "all_day", "free", "exception", "exception", "ours", "ours"])
+    what = run.rng.choice(["series", "series", "all_day", "free", "exception", "exception", "delete", "ours", "ours"])
     gid = run.rng.choice(sorted(run.actors))
     if what == "series":
         add_series(run, gid)
@@ -172,6 +188,8 @@ def step_real_calendars(run: SeedRun) -> None:
         add_single(run, gid, "all_day" if what == "all_day" else "free")
     elif what == "exception":
         exception(run)
+    elif what == "delete":
+        delete_series(run)
     else:
         series_of_ours(run)
 
