@@ -244,6 +244,8 @@ def create_app(
             if not refresh:
                 raise ApiError(400, "required", "refresh_token is required")
             return JSONResponse({"revoked": True, "access_tokens_dropped": emu.tokens.revoke(str(refresh))})
+        if name == "grants" and method == "GET":
+            return JSONResponse({"refresh_tokens": list(emu.tokens.issued)})
         if name == "seed" and method == "POST":
             data = await _json_body(request)
             if not isinstance(data, dict) or not isinstance(data.get("events"), list):

@@ -72,6 +72,8 @@ class Tokens:
     default_user: str = DEFAULT_SERVICE_ACCOUNT
     iam: Iam = field(default_factory=Iam)
     consent: Consent = field(default_factory=Consent)
+    # Refresh tokens issued by the authorization-code grant, oldest first (what a person could revoke).
+    issued: list[str] = field(default_factory=list)
     # Grants by kind: ``refresh_token``, ``jwt`` (assertion not verifiable here), ``jwt_signed``
     # (verified against a key of ``iam``), ``refused``.
     grants: dict[str, int] = field(default_factory=dict)
@@ -97,6 +99,7 @@ class Tokens:
                 raise TokenError(400, "invalid_grant", redeemed)
             self.grants[CODE_GRANT] = self.grants.get(CODE_GRANT, 0) + 1
             refresh = f"rt:{redeemed.email}:{wire.new_opaque('')}"
+            self.issued.append(refresh)
             return {**self._grant(caller_for(redeemed.email), refresh, redeemed.scope), "refresh_token": refresh}
         if grant_type == JWT_GRANT:
             assertion = form.get("assertion", "")

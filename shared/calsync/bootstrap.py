@@ -28,6 +28,7 @@ from calsync.services.push import PushConfig
 from calsync.services.sync import SyncConfig
 
 if TYPE_CHECKING:
+    from calsync.adapters.clinic_accounts import ClinicAccounts
     from calsync.ports import CalendarApi, Clock, PublishStore, Secrets, TaskQueue
 
 ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
@@ -221,6 +222,30 @@ class Container:
         return CloudTasksQueue(
             settings.gcp_project, settings.region, invoker_service_account=settings.tasks_invoker_service_account
         )
+
+    @cached_property
+    def clinic_accounts(self) -> ClinicAccounts:
+        """Clinics connected through OAuth (their own Google account) and the API acting as each."""
+        from google.cloud import firestore
+
+        from calsync.adapters.clinic_accounts import ClinicAccounts
+
+        client = firestore.Client(project=self.settings.gcp_project, database=self.settings.firestore_database)
+        return ClinicAccounts(self.settings, self.secrets, self.clock, client)
+
+    def api_for_clinic(self, clinic_id: str | None) -> CalendarApi:
+        """The API acting as the clinic's connected account (OAuth), else the default ``calendar_api``."""
+        if self._calendar_api is not None or not clinic_id:
+            return self.calendar_api
+        version = self.clinic_accounts.connection(clinic_id)
+        return self.clinic_accounts.api(clinic_id, version) if version else self.calendar_api
+
+    def api_for_calendar(self, calendar_key: str) -> CalendarApi:
+        """The API for a calendar: its clinic's connected account, else the default ``calendar_api``."""
+        if self._calendar_api is not None:
+            return self._calendar_api
+        record = self.store.get_calendar(calendar_key)
+        return self.api_for_clinic(record.clinic_id if record is not None else None)
 
     # --- configs -----------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_CALENDAR_BATCH = "https://www.googleapis.com/batch/calendar/v3"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
 GOOGLE_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
+GOOGLE_AUTHORIZE_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
@@ -76,6 +78,10 @@ class Settings(BaseSettings):
         description="IAM Credentials API base URL (signBlob); dev only may change it.",
     )
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
+    oauth_authorize_uri: str = Field(
+        default=GOOGLE_AUTHORIZE_URI, description="Google's consent screen (clinic connections); dev only may differ."
+    )
+    oauth_revoke_uri: str = Field(default=GOOGLE_REVOKE_URI, description="OAuth2 revocation endpoint.")
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
     firestore_emulator_host: str = Field(
@@ -192,6 +198,10 @@ class Settings(BaseSettings):
                 "emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only",
             ),
             (self.token_uri != GOOGLE_TOKEN_URI, f"token_uri must be Google's ({GOOGLE_TOKEN_URI})"),
+            (
+                (self.oauth_authorize_uri, self.oauth_revoke_uri) != (GOOGLE_AUTHORIZE_URI, GOOGLE_REVOKE_URI),
+                "oauth_authorize_uri and oauth_revoke_uri may differ from Google's in dev only",
+            ),
             (
                 self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS,
                 "iam_credentials_endpoint may differ from Google's in dev only",

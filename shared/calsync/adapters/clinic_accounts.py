@@ -1,0 +1,104 @@
+"""Which clinics write through their own Google account (an OAuth connection), and the API acting as each.
+
+A clinic without Workspace cannot be reached by domain-wide delegation; once connected
+(``oauth_connect``), its calendars are read and written with its refresh token. Whether a clinic is
+connected is one Firestore read of its token document's key id (nothing decrypted, no secret read),
+so clinics that are not connected cost nothing more; the OAuth client and the token key are read
+from Secret Manager the first time a connected clinic is used.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from google.api_core import exceptions as gexc
+
+from calsync import errors
+from calsync.adapters.credentials import CredentialsProvider, OAuthClient
+from calsync.adapters.google_calendar import GoogleCalendarApi
+from calsync.adapters.oauth_connect import CONNECT_SCOPES, ClinicConnections, OAuthEndpoints, callback_uri
+from calsync.adapters.token_crypto import AesGcmTokenCipher
+from calsync.adapters.token_store import EncryptedTokenStore
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
+
+    from calsync.config import Settings
+    from calsync.ports import CalendarApi, Clock, Secrets
+
+
+class ClinicAccounts:
+    """Clinics' OAuth connections and their Calendar APIs, built once per instance."""
+
+    def __init__(self, settings: Settings, secrets: Secrets, clock: Clock, client: firestore.Client) -> None:
+        """Tokens in ``{environment}_oauth_tokens`` of ``client``'s database."""
+        self._settings = settings
+        self._secrets = secrets
+        self._clock = clock
+        self._client = client
+        self._lock = threading.Lock()
+        self._apis: dict[str, CalendarApi] = {}
+        if settings.oauth_authorize_uri.startswith("http://"):
+            # oauthlib refuses plain HTTP unless told; Settings allow it in dev only (the emulator).
+            os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+
+    @cached_property
+    def _cipher(self) -> AesGcmTokenCipher:
+        return AesGcmTokenCipher.from_secrets(self._secrets, self._settings.secret_token_key)
+
+    @cached_property
+    def tokens(self) -> EncryptedTokenStore:
+        """The encrypted refresh tokens, by clinic id."""
+        return EncryptedTokenStore(self._client, self._cipher, environment=self._settings.environment)
+
+    @cached_property
+    def connections(self) -> ClinicConnections:
+        """Starting and completing connections (reads the OAuth client and the token key)."""
+        settings = self._settings
+        return ClinicConnections(
+            client=OAuthClient.parse(self._secrets.get(settings.secret_oauth_client)),
+            tokens=self.tokens,
+            cipher=self._cipher,
+            endpoints=OAuthEndpoints(
+                authorize_uri=settings.oauth_authorize_uri,
+                token_uri=settings.token_uri,
+                revoke_uri=settings.oauth_revoke_uri,
+                redirect_uri=callback_uri(settings.publish_url),
+            ),
+            clock=self._clock,
+        )
+
+    def connection(self, clinic_id: str) -> str | None:
+        """The version of the clinic's stored refresh token (its update time), None when not connected."""
+        if not clinic_id or "/" in clinic_id or clinic_id.startswith("__"):
+            return None
+        document = self._client.collection(f"{self._settings.environment}_oauth_tokens").document(clinic_id)
+        try:
+            snapshot = document.get(field_paths=["key_id"])
+        except gexc.GoogleAPICallError as exc:
+            raise errors.StoreUnavailable(f"reading a clinic connection failed: {type(exc).__name__}") from exc
+        return str(snapshot.update_time) if snapshot.exists else None
+
+    def api(self, clinic_id: str, version: str) -> CalendarApi:
+        """The Calendar API acting as the clinic's account with token ``version`` (a reconnection is a new one)."""
+        key = f"{clinic_id}@{version}"
+        with self._lock:
+            api = self._apis.get(key)
+        if api is None:
+            provider = CredentialsProvider(
+                self._secrets,
+                oauth_client_secret=self._settings.secret_oauth_client,
+                token_uri=self._settings.token_uri,
+                tokens=self.tokens,
+                scopes=CONNECT_SCOPES,
+            )
+            api = GoogleCalendarApi.from_settings(self._settings, provider.for_calendar(clinic_id))
+            with self._lock:
+                stale = [k for k in self._apis if k.startswith(f"{clinic_id}@")]
+                for old in stale:
+                    del self._apis[old]
+                api = self._apis.setdefault(key, api)
+        return api
