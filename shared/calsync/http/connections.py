@@ -18,7 +18,7 @@ from calsync.http.auth import operation
 from calsync.http.configs import publish_store
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ClinicPath
-from calsync.results import AuditFields, IsoTime, Result
+from calsync.results_connections import ClinicConnected, ClinicDisconnected, ConnectionStarted
 
 api = APIBlueprint("connections", __name__, **blueprint_options("connections"))
 callback = APIBlueprint("oauth", __name__, **blueprint_options("connections", admin=False))
@@ -41,34 +41,6 @@ class CallbackQuery(BaseModel):
     state: str = Field(min_length=1, max_length=4096)
     code: str = Field(default="", max_length=2048)
     error: str = Field(default="", max_length=256)
-
-
-class ConnectionStarted(Result):
-    """``POST /clinics/{id}/connection``: open ``consent_url`` as the clinic's Google account."""
-
-    clinic_id: str
-    consent_url: str
-    expires_at: IsoTime
-    scopes: list[str]
-
-
-class ClinicConnected(Result):
-    """``GET /oauth/callback``: the clinic's account is connected; calendars back from ``needs_reauth``."""
-
-    clinic_id: str
-    connected: bool
-    calendars_reauthorised: int
-
-    def audit(self) -> AuditFields:
-        """The calendars put back to ``ok``."""
-        return {"calendars_reauthorised": self.calendars_reauthorised}
-
-
-class ClinicDisconnected(Result):
-    """``DELETE /clinics/{id}/connection``: the grant was revoked at Google (or there was none)."""
-
-    clinic_id: str
-    revoked: bool
 
 
 @api.post(
