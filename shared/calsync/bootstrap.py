@@ -220,7 +220,14 @@ class Container:
         if settings.tasks_emulator_host:
             return CloudTasksQueue.for_emulator(settings.tasks_emulator_host, settings.gcp_project, settings.region)
         return CloudTasksQueue(
-            settings.gcp_project, settings.region, invoker_service_account=settings.tasks_invoker_service_account
+            settings.gcp_project,
+            settings.region,
+            invoker_service_account=settings.tasks_invoker_service_account,
+            invokers_by_url={
+                settings.sync_url: settings.invoker_of("sync"),
+                settings.renew_url: settings.invoker_of("renew"),
+                settings.publish_url: settings.invoker_of("publish"),
+            },
         )
 
     @cached_property

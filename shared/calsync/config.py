@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     tasks_invoker_service_account: str = Field(
         default="", description="Service account whose OIDC token Cloud Tasks sends (empty: none)."
     )
+    tasks_invokers: dict[Literal["sync", "renew", "publish"], str] = Field(
+        default_factory=dict,
+        description="Per task target, the service account whose OIDC token Cloud Tasks sends (else the one above).",
+    )
     tasks_emulator_host: str = Field(default="", description="host:port of a Cloud Tasks emulator (local).")
 
     calendar_api_endpoint: str = Field(default=GOOGLE_CALENDAR_API, description="Calendar API base URL.")
@@ -176,6 +180,10 @@ class Settings(BaseSettings):
             if refused:
                 raise ValueError(f"refused outside dev: {refused}")
         return self
+
+    def invoker_of(self, target: Literal["sync", "renew", "publish"]) -> str:
+        """The service account Cloud Tasks calls ``target`` as."""
+        return self.tasks_invokers.get(target) or self.tasks_invoker_service_account
 
     def _local_only(self) -> str | None:
         """The first setting that only makes sense on the local stand-ins, or None."""
