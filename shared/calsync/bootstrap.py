@@ -206,8 +206,11 @@ class Container:
 
         from calsync.adapters.firestore_store import FirestoreStateStore
 
-        client = firestore.Client(project=self.settings.gcp_project, database=self.settings.firestore_database)
-        return FirestoreStateStore(client, environment=self.settings.environment)
+        settings = self.settings
+        client = firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
+        push = settings.firestore_push_database
+        push_client = firestore.Client(project=settings.gcp_project, database=push) if push else None
+        return FirestoreStateStore(client, environment=settings.environment, push_client=push_client)
 
     @cached_property
     def queue(self) -> TaskQueue:

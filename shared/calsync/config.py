@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     oauth_revoke_uri: str = Field(default=GOOGLE_REVOKE_URI, description="OAuth2 revocation endpoint.")
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
+    firestore_push_database: str = Field(
+        default="", description="Database of the push state (channels), the webhook's only one; empty: the above."
+    )
     firestore_emulator_host: str = Field(
         default="",
         validation_alias="FIRESTORE_EMULATOR_HOST",
