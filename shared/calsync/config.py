@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     )
     secret_oauth_client: str = Field(default="calsync-oauth-client", description="Secret: OAuth client JSON.")
     secret_token_key: str = Field(default="calsync-token-key", description="Secret: token encryption key.")
+    kms_token_key: str = Field(
+        default="", description="Cloud KMS key wrapping refresh tokens' data keys (empty: the local key secret)."
+    )
     secret_admin_token: str = Field(default="calsync-admin-token", description="Secret: local admin token.")
     admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (dev/local only).")
     admin_emails: list[str] = Field(default_factory=list, description="Google identities allowed as admins.")

@@ -31,9 +31,8 @@ def _string_list(value: Any, module: TfFolder) -> list[str]:
     assert isinstance(value, str), value
     items: list[str] = []
     for name in re.findall(r"local\.(\w+)", value):
-        referenced = module.locals[name]
-        assert isinstance(referenced, list), f"local.{name} is not a list"
-        items.extend(referenced)
+        # A local may itself be a list or an expression of lists (e.g. a conditional): every item it may hold.
+        items.extend(_string_list(module.locals[name], module))
     items.extend(re.findall(r'"([^"$]+)"', value))
     return items
 
@@ -436,3 +435,17 @@ def test_unknown_channel_records_expire_by_a_ttl_policy(calsync_module: TfFolder
     field = calsync_module.resource("google_firestore_field", "ttl")
     assert field["field"] in UnknownChannel.model_fields
     assert "ttl_config" in field
+
+
+def test_refresh_tokens_are_encrypted_with_kms_where_enabled(calsync_module: TfFolder) -> None:
+    """With KMS, the functions get the key's name and its encrypt/decrypt role, and no token key secret."""
+    env = calsync_module.locals["common_env"]
+    assert env["CALSYNC_KMS_TOKEN_KEY"] == '${var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""}'
+    assert calsync_module.locals["calendar_secrets"] == (
+        '${var.enable_kms_token_key ? ["oauth_client"] : ["oauth_client", "token_key"]}'
+    )
+    grant = calsync_module.resource("google_kms_crypto_key_iam_member", "token_key_user")
+    assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    functions = calsync_module.locals["functions"]
+    users = {name for name, cfg in functions.items() if "oauth_client" in _string_list(cfg["secrets"], calsync_module)}
+    assert users == {"sync", "publish"}, "only the functions using clinics' connections touch their tokens"

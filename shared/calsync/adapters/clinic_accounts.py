@@ -14,13 +14,16 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import google.auth
 from google.api_core import exceptions as gexc
+from google.auth.transport.requests import AuthorizedSession
 
 from calsync import errors
 from calsync.adapters.credentials import CredentialsProvider, OAuthClient
 from calsync.adapters.google_calendar import GoogleCalendarApi
+from calsync.adapters.kms_cipher import KmsEnvelopeCipher
 from calsync.adapters.oauth_connect import CONNECT_SCOPES, ClinicConnections, OAuthEndpoints, callback_uri
-from calsync.adapters.token_crypto import AesGcmTokenCipher
+from calsync.adapters.token_crypto import AesGcmTokenCipher, TokenCipher
 from calsync.adapters.token_store import EncryptedTokenStore
 
 if TYPE_CHECKING:
@@ -46,7 +49,11 @@ class ClinicAccounts:
             os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
     @cached_property
-    def _cipher(self) -> AesGcmTokenCipher:
+    def _cipher(self) -> TokenCipher:
+        """Cloud KMS envelope encryption when a KMS key is configured (stg/prod), else the local key (dev)."""
+        if self._settings.kms_token_key:
+            credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+            return KmsEnvelopeCipher(self._settings.kms_token_key, AuthorizedSession(credentials))  # type: ignore[no-untyped-call]
         return AesGcmTokenCipher.from_secrets(self._secrets, self._settings.secret_token_key)
 
     @cached_property

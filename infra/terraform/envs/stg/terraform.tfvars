@@ -5,3 +5,5 @@ control_calendar_id = "REPLACE_WITH_STG_CONTROL_CALENDAR_ID@group.calendar.googl
 admin_group         = "calsync-admins@example.com"
 firestore_location  = "southamerica-east1"
 deletion_protection = true
+# Clinics' refresh tokens are envelope-encrypted with Cloud KMS outside dev.
+enable_kms_token_key = true

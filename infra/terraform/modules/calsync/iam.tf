@@ -16,7 +16,8 @@ locals {
     }
   ]...)
 
-  token_key_users = [for fn, cfg in local.functions : fn if contains(cfg.secrets, "token_key")]
+  # The functions that encrypt or decrypt clinics' refresh tokens (they read the OAuth client).
+  token_key_users = [for fn, cfg in local.functions : fn if contains(cfg.secrets, "oauth_client")]
 }
 
 # Firestore has no per-collection IAM, but a role binding can be conditioned on the database: the

@@ -28,7 +28,9 @@ locals {
     admin_token  = "${local.prefix}-admin-token"
   }
 
-  calendar_secrets = ["oauth_client", "token_key"]
+  # With Cloud KMS (enable_kms_token_key), refresh tokens are envelope-encrypted by the KMS key and
+  # the local token key secret is read by nobody.
+  calendar_secrets = var.enable_kms_token_key ? ["oauth_client"] : ["oauth_client", "token_key"]
 
   # The functions that call Calendar: they sign delegation assertions as the calendar account.
   calendar_callers = ["sync", "renew", "publish"]
@@ -123,6 +125,7 @@ locals {
     CALSYNC_DELEGATED_USER             = var.delegated_user
     CALSYNC_SECRET_OAUTH_CLIENT        = google_secret_manager_secret.this["oauth_client"].secret_id
     CALSYNC_SECRET_TOKEN_KEY           = google_secret_manager_secret.this["token_key"].secret_id
+    CALSYNC_KMS_TOKEN_KEY              = var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""
     CALSYNC_SECRET_ADMIN_TOKEN         = google_secret_manager_secret.this["admin_token"].secret_id
     CALSYNC_ADMIN_EMAILS               = jsonencode(var.admin_emails)
     CALSYNC_ADMIN_ID_TOKEN_AUDIENCES   = jsonencode(var.environment == "dev" ? var.admin_id_token_audiences : [])
