@@ -50,7 +50,7 @@ def run(container: Container, request: flask.Request) -> flask.Response:
     )
     result = sync_calendar(
         command,
-        api=container.api_for_calendar(body.calendar_id),
+        api=container.calendar_api,
         store=container.store,
         queue=container.queue,
         clock=container.clock,

@@ -195,6 +195,15 @@ class Container:
         """The Calendar API (the override, else built by the API factory)."""
         if self._calendar_api is not None:
             return self._calendar_api
+        if self._store is not None:
+            return self._default_api  # connections live in calsync's Firestore; another store has none
+        from calsync.adapters.routed_calendar import RoutedCalendarApi
+
+        return RoutedCalendarApi(self._default_api, self._api_for_google_calendar)
+
+    @cached_property
+    def _default_api(self) -> CalendarApi:
+        """The Calendar API of the default identity (keyless delegation), built by the API factory."""
         return self._api_factory(self.settings, self.secrets)
 
     @cached_property
@@ -245,17 +254,17 @@ class Container:
 
     def api_for_clinic(self, clinic_id: str | None) -> CalendarApi:
         """The API acting as the clinic's connected account (OAuth), else the default ``calendar_api``."""
-        if self._calendar_api is not None or not clinic_id:
+        if self._calendar_api is not None or self._store is not None or not clinic_id:
             return self.calendar_api
         version = self.clinic_accounts.connection(clinic_id)
-        return self.clinic_accounts.api(clinic_id, version) if version else self.calendar_api
+        return self.clinic_accounts.api(clinic_id, version) if version else self._default_api
 
-    def api_for_calendar(self, calendar_key: str) -> CalendarApi:
-        """The API for a calendar: its clinic's connected account, else the default ``calendar_api``."""
-        if self._calendar_api is not None:
-            return self._calendar_api
-        record = self.store.get_calendar(calendar_key)
-        return self.api_for_clinic(record.clinic_id if record is not None else None)
+    def _api_for_google_calendar(self, google_calendar_id: str) -> CalendarApi:
+        """The API acting as the owner of a Google calendar calsync manages (see ``RoutedCalendarApi``)."""
+        accounts = self.clinic_accounts
+        clinic_id = accounts.clinic_of(google_calendar_id, self.store)
+        version = accounts.recent_connection(clinic_id, self.clock.now()) if clinic_id else None
+        return accounts.api(clinic_id, version) if clinic_id and version else self._default_api
 
     # --- configs -----------------------------------------------------------------------------------
 

@@ -448,4 +448,4 @@ def test_refresh_tokens_are_encrypted_with_kms_where_enabled(calsync_module: TfF
     assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
     functions = calsync_module.locals["functions"]
     users = {name for name, cfg in functions.items() if "oauth_client" in _string_list(cfg["secrets"], calsync_module)}
-    assert users == {"sync", "publish"}, "only the functions using clinics' connections touch their tokens"
+    assert users == {"sync", "renew", "publish"}, "only the functions calling Calendar touch clinics' tokens"

@@ -27,10 +27,17 @@ from calsync.adapters.token_crypto import AesGcmTokenCipher, TokenCipher
 from calsync.adapters.token_store import EncryptedTokenStore
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from google.cloud import firestore
 
     from calsync.config import Settings
-    from calsync.ports import CalendarApi, Clock, Secrets
+    from calsync.ports import CalendarApi, CalendarStore, Clock, Secrets
+
+
+# How long a clinic's connection state is trusted before it is read again (a new connection is
+# picked up within this; a revoked one is found by Google's invalid_grant at once).
+CONNECTION_CACHE_S = 60
 
 
 class ClinicAccounts:
@@ -44,6 +51,8 @@ class ClinicAccounts:
         self._client = client
         self._lock = threading.Lock()
         self._apis: dict[str, CalendarApi] = {}
+        self._clinics: dict[str, str | None] = {}
+        self._versions: dict[str, tuple[float, str | None]] = {}
         if settings.oauth_authorize_uri.startswith("http://"):
             # oauthlib refuses plain HTTP unless told; Settings allow it in dev only (the emulator).
             os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
@@ -77,6 +86,28 @@ class ClinicAccounts:
             ),
             clock=self._clock,
         )
+
+    def clinic_of(self, google_calendar_id: str, store: CalendarStore) -> str | None:
+        """The clinic of a registered calendar (a map read once, again when an id is not in it)."""
+        with self._lock:
+            known = google_calendar_id in self._clinics
+        if not known:
+            mapping = {r.google_calendar_id: r.clinic_id for r in store.list_calendars()}
+            with self._lock:
+                self._clinics = mapping
+        with self._lock:
+            return self._clinics.get(google_calendar_id)
+
+    def recent_connection(self, clinic_id: str, now: datetime) -> str | None:
+        """``connection``, read again at most every ``CONNECTION_CACHE_S`` (every Calendar call asks)."""
+        with self._lock:
+            cached = self._versions.get(clinic_id)
+        if cached is not None and cached[0] > now.timestamp():
+            return cached[1]
+        version = self.connection(clinic_id)
+        with self._lock:
+            self._versions[clinic_id] = (now.timestamp() + CONNECTION_CACHE_S, version)
+        return version
 
     def connection(self, clinic_id: str) -> str | None:
         """The version of the clinic's stored refresh token (its update time), None when not connected."""

@@ -76,8 +76,8 @@ locals {
       # The scheduler's jobs; plus the renewal fan-out tasks (Settings.renew_queue) Cloud Tasks
       # delivers back to renew when more channels are due than renew_inline_max.
       invokers = [google_service_account.scheduler.member, google_service_account.invoker["renew"].member]
-      # Channels are renewed with the delegation identity; clinics' OAuth tokens are not read here.
-      secrets       = []
+      # Renewing a connected clinic's channels acts as the clinic's account (its OAuth token).
+      secrets       = local.calendar_secrets
       queues        = ["sync"]
       task_targets  = ["sync", "renew"]
       timeout_s     = 540
