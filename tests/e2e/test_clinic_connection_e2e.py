@@ -2,7 +2,8 @@
 
 Through the publish function (admin API and the public callback) under functions-framework, Google's
 Firestore emulator and the Calendar emulator's consent screen: start → consent → callback → the
-refresh token encrypted in Firestore → the clinic's calendars created and synced as that account →
+refresh token encrypted in Firestore → the clinic's calendars created and synced as that account, an
+event with a guest and a Meet link written as it (what a service account without delegation cannot) →
 the person revokes the grant → the next sync finds ``invalid_grant`` → ``needs_reauth`` in health,
 with the reconnect call → reconnecting puts the calendars back to ``ok``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +22,7 @@ import requests
 from google.cloud import firestore
 
 from devstack import stack
+from tests.e2e.system_clock import system_now
 from tests.e2e.test_publish_tasks_e2e import HTTP_TIMEOUT_S, World, running_stack
 
 CLINIC = "no-workspace"
@@ -130,6 +133,27 @@ def test_connect_sync_as_the_account_revoke_and_reconnect(world: World) -> None:
     # The initial sync (enqueued by the watch) ran in the sync function as the clinic's account.
     wait_for(lambda: calendar_state(world, ROOM_KEY).get("last_synced_at"), "the first sync of the room")
     assert emulator_stats(world)["token_grants"].get("refresh_token", 0) >= 1
+
+    # An ad-hoc event with a guest and a Meet link, written through the publish function as the account.
+    start = system_now(world.endpoints.functions["publish"], world.endpoints.admin_token) + timedelta(days=2)
+    body = {
+        "calendar_id": ROOM_KEY,
+        "summary": "retorno",
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=30)).isoformat(),
+        "attendees": ["paciente@example.com"],
+        "meet": True,
+    }
+    created = world.admin("POST", "events", json=body)
+    assert created.status_code == 201, created.text
+    event = requests.get(
+        f"{world.endpoints.calendar_api}calendars/{google_id}/events/{created.json()['id']}",
+        headers={"X-Emulator-User": ACCOUNT},
+        timeout=HTTP_TIMEOUT_S,
+    ).json()
+    assert event["creator"]["email"] == ACCOUNT
+    assert [a["email"] for a in event["attendees"]] == ["paciente@example.com"]
+    assert event.get("hangoutLink")
 
     # The person removes calsync's access in their Google account.
     revoked = requests.post(
