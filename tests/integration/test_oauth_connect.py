@@ -41,6 +41,8 @@ def plain_http_emulator() -> Iterator[None]:
     yield
     if previous is None:
         os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+    else:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
 
 
 @pytest.fixture
