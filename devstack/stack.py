@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import secrets
 import sys
@@ -38,6 +39,7 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 from pydantic import BaseModel, Field
 
 from calsync.adapters.cloud_tasks import CloudTasksQueue
+from calsync.adapters.token_crypto import generate_key
 from devstack import procs
 
 PROJECT = "demo-calsync"
@@ -49,6 +51,7 @@ QUEUES = ("calsync-sync", "calsync-publish")
 # also lets unauthenticated calls act as that user (its ``--default-user``), for tools and tests.
 CALENDAR_USER = "agenda@clinic.example"
 DELEGATION_SERVICE_ACCOUNT = "calsync-calendar@demo-calsync.iam.gserviceaccount.com"
+LOCAL_OAUTH_CLIENT_ID = "calsync-local.apps.googleusercontent.com"
 FUNCTIONS = ("webhook", "sync", "renew", "publish")
 # Chosen away from the usual dev ports (8080, 8081 Firestore, 8085 Pub/Sub, 9000, 5000, ...).
 DEFAULT_BASE_PORT = 18460
@@ -356,7 +359,9 @@ def _resolve_ports(config: StackConfig) -> dict[str, int]:
     return ports
 
 
-def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_token: str) -> dict[str, str]:
+def function_env(
+    ports: Mapping[str, int], *, control_calendar_id: str, admin_token: str, token_key: str = ""
+) -> dict[str, str]:
     """The environment each function runs with: Settings pointed at the local stand-ins."""
     calendar = f"http://{procs.HOST}:{ports['calendar']}"
     urls = function_urls(ports)
@@ -382,6 +387,13 @@ def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_to
         "CALSYNC_DELEGATED_USER": CALENDAR_USER,
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,
+        # Clinic connections (OAuth): the emulator's consent screen, a local OAuth client and token key.
+        "CALSYNC_OAUTH_AUTHORIZE_URI": f"{calendar}/o/oauth2/v2/auth",
+        "CALSYNC_OAUTH_REVOKE_URI": f"{calendar}/revoke",
+        "CALSYNC_SECRET_CALSYNC_OAUTH_CLIENT": json.dumps(
+            {"web": {"client_id": LOCAL_OAUTH_CLIENT_ID, "client_secret": admin_token + "-oauth-client"}}
+        ),
+        "CALSYNC_SECRET_CALSYNC_TOKEN_KEY": token_key or generate_key(),
         "FIRESTORE_EMULATOR_HOST": f"{procs.HOST}:{ports['firestore']}",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "PYTHONUNBUFFERED": "1",

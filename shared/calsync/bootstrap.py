@@ -28,6 +28,7 @@ from calsync.services.push import PushConfig
 from calsync.services.sync import SyncConfig
 
 if TYPE_CHECKING:
+    from calsync.adapters.clinic_accounts import ClinicAccounts
     from calsync.ports import CalendarApi, Clock, PublishStore, Secrets, TaskQueue
 
 ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
@@ -194,6 +195,15 @@ class Container:
         """The Calendar API (the override, else built by the API factory)."""
         if self._calendar_api is not None:
             return self._calendar_api
+        if self._store is not None:
+            return self._default_api  # connections live in calsync's Firestore; another store has none
+        from calsync.adapters.routed_calendar import RoutedCalendarApi
+
+        return RoutedCalendarApi(self._default_api, self._api_for_google_calendar)
+
+    @cached_property
+    def _default_api(self) -> CalendarApi:
+        """The Calendar API of the default identity (keyless delegation), built by the API factory."""
         return self._api_factory(self.settings, self.secrets)
 
     @cached_property
@@ -205,8 +215,11 @@ class Container:
 
         from calsync.adapters.firestore_store import FirestoreStateStore
 
-        client = firestore.Client(project=self.settings.gcp_project, database=self.settings.firestore_database)
-        return FirestoreStateStore(client, environment=self.settings.environment)
+        settings = self.settings
+        client = firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
+        push = settings.firestore_push_database
+        push_client = firestore.Client(project=settings.gcp_project, database=push) if push else None
+        return FirestoreStateStore(client, environment=settings.environment, push_client=push_client)
 
     @cached_property
     def queue(self) -> TaskQueue:
@@ -219,8 +232,39 @@ class Container:
         if settings.tasks_emulator_host:
             return CloudTasksQueue.for_emulator(settings.tasks_emulator_host, settings.gcp_project, settings.region)
         return CloudTasksQueue(
-            settings.gcp_project, settings.region, invoker_service_account=settings.tasks_invoker_service_account
+            settings.gcp_project,
+            settings.region,
+            invoker_service_account=settings.tasks_invoker_service_account,
+            invokers_by_url={
+                settings.sync_url: settings.invoker_of("sync"),
+                settings.renew_url: settings.invoker_of("renew"),
+                settings.publish_url: settings.invoker_of("publish"),
+            },
         )
+
+    @cached_property
+    def clinic_accounts(self) -> ClinicAccounts:
+        """Clinics connected through OAuth (their own Google account) and the API acting as each."""
+        from google.cloud import firestore
+
+        from calsync.adapters.clinic_accounts import ClinicAccounts
+
+        client = firestore.Client(project=self.settings.gcp_project, database=self.settings.firestore_database)
+        return ClinicAccounts(self.settings, self.secrets, self.clock, client)
+
+    def api_for_clinic(self, clinic_id: str | None) -> CalendarApi:
+        """The API acting as the clinic's connected account (OAuth), else the default ``calendar_api``."""
+        if self._calendar_api is not None or self._store is not None or not clinic_id:
+            return self.calendar_api
+        version = self.clinic_accounts.connection(clinic_id)
+        return self.clinic_accounts.api(clinic_id, version) if version else self._default_api
+
+    def _api_for_google_calendar(self, google_calendar_id: str) -> CalendarApi:
+        """The API acting as the owner of a Google calendar calsync manages (see ``RoutedCalendarApi``)."""
+        accounts = self.clinic_accounts
+        clinic_id = accounts.clinic_of(google_calendar_id, self.store)
+        version = accounts.recent_connection(clinic_id, self.clock.now()) if clinic_id else None
+        return accounts.api(clinic_id, version) if clinic_id and version else self._default_api
 
     # --- configs -----------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_CALENDAR_BATCH = "https://www.googleapis.com/batch/calendar/v3"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
 GOOGLE_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
+GOOGLE_AUTHORIZE_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
     tasks_invoker_service_account: str = Field(
         default="", description="Service account whose OIDC token Cloud Tasks sends (empty: none)."
     )
+    tasks_invokers: dict[Literal["sync", "renew", "publish"], str] = Field(
+        default_factory=dict,
+        description="Per task target, the service account whose OIDC token Cloud Tasks sends (else the one above).",
+    )
     tasks_emulator_host: str = Field(default="", description="host:port of a Cloud Tasks emulator (local).")
 
     calendar_api_endpoint: str = Field(default=GOOGLE_CALENDAR_API, description="Calendar API base URL.")
@@ -76,8 +82,15 @@ class Settings(BaseSettings):
         description="IAM Credentials API base URL (signBlob); dev only may change it.",
     )
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
+    oauth_authorize_uri: str = Field(
+        default=GOOGLE_AUTHORIZE_URI, description="Google's consent screen (clinic connections); dev only may differ."
+    )
+    oauth_revoke_uri: str = Field(default=GOOGLE_REVOKE_URI, description="OAuth2 revocation endpoint.")
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
+    firestore_push_database: str = Field(
+        default="", description="Database of the push state (channels), the webhook's only one; empty: the above."
+    )
     firestore_emulator_host: str = Field(
         default="",
         validation_alias="FIRESTORE_EMULATOR_HOST",
@@ -89,6 +102,9 @@ class Settings(BaseSettings):
     )
     secret_oauth_client: str = Field(default="calsync-oauth-client", description="Secret: OAuth client JSON.")
     secret_token_key: str = Field(default="calsync-token-key", description="Secret: token encryption key.")
+    kms_token_key: str = Field(
+        default="", description="Cloud KMS key wrapping refresh tokens' data keys (empty: the local key secret)."
+    )
     secret_admin_token: str = Field(default="calsync-admin-token", description="Secret: local admin token.")
     admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (dev/local only).")
     admin_emails: list[str] = Field(default_factory=list, description="Google identities allowed as admins.")
@@ -171,6 +187,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"refused outside dev: {refused}")
         return self
 
+    def invoker_of(self, target: Literal["sync", "renew", "publish"]) -> str:
+        """The service account Cloud Tasks calls ``target`` as."""
+        return self.tasks_invokers.get(target) or self.tasks_invoker_service_account
+
     def _local_only(self) -> str | None:
         """The first setting that only makes sense on the local stand-ins, or None."""
         endpoints = {
@@ -192,6 +212,10 @@ class Settings(BaseSettings):
                 "emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only",
             ),
             (self.token_uri != GOOGLE_TOKEN_URI, f"token_uri must be Google's ({GOOGLE_TOKEN_URI})"),
+            (
+                (self.oauth_authorize_uri, self.oauth_revoke_uri) != (GOOGLE_AUTHORIZE_URI, GOOGLE_REVOKE_URI),
+                "oauth_authorize_uri and oauth_revoke_uri may differ from Google's in dev only",
+            ),
             (
                 self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS,
                 "iam_credentials_endpoint may differ from Google's in dev only",

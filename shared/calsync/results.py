@@ -167,6 +167,9 @@ class HealthCalendar(Result):
     last_sync_age_s: int | None
     channel_expires_at: IsoTime | None
     open_conflicts: int
+    clinic_id: str | None = None
+    # For a calendar that needs re-authorisation of its clinic's connected account: how to reconnect.
+    reconnect: str | None = None
 
 
 class HealthFreeBusy(Result):

@@ -225,6 +225,30 @@ def test_google_id_tokens(container: Container, certs_server: CertsServer) -> No
     assert api.get("/health").status_code == 401
 
 
+def test_the_publish_task_route_accepts_only_the_publish_invoker(
+    container: Container, certs_server: CertsServer
+) -> None:
+    """One invoker per target: the account Cloud Tasks calls sync as may not run a publish chunk."""
+    settings = container.settings.model_copy(
+        update={
+            "publish_url": "https://publish.example",
+            "tasks_invoker_service_account": "",
+            "tasks_invokers": {"sync": "sync-inv@p.iam.test", "publish": "publish-inv@p.iam.test"},
+        }
+    )
+    container.settings = settings
+    api = client("publish")
+    audience = settings.publish_url + "/publish/tasks/apply"
+
+    def call(email: str) -> int:
+        token = id_token(certs_server.signer, email, audience)
+        answer = api.post("/publish/tasks/apply", json={}, headers={"Authorization": f"Bearer {token}"})
+        return int(answer.status_code)
+
+    assert call("sync-inv@p.iam.test") == 403
+    assert call("publish-inv@p.iam.test") == 400  # past authorisation: the empty body is refused
+
+
 def test_extra_admin_audiences(container: Container, certs_server: CertsServer) -> None:
     """A person's gcloud ID token is addressed to gcloud's client id: accepted only when configured."""
     gcloud_client = "32555940559.apps.googleusercontent.com"

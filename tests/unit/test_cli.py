@@ -49,6 +49,7 @@ from calsync.results import (
     Totals,
 )
 from calsync.results import Result as ApiResult
+from calsync.results_connections import ClinicDisconnected, ConnectionStarted
 
 PlanAction = Literal["create", "update", "delete", "skip"]
 
@@ -682,6 +683,28 @@ def test_provision_posts_the_clinic_and_lists_what_was_created(api: FakeAdminApi
     assert [cell.strip() for cell in created.strip("│ ").split("│")] == ["created", "2"]
     assert "clinic-1-prof-ana, clinic-1-room-101" in result.stdout
     assert json.loads(run(env, "provision", "--clinic", "clinic-1", "--json").stdout) == answer
+
+
+def test_connect_prints_the_consent_link_and_disconnect_revokes(api: FakeAdminApi, env: dict[str, str | None]) -> None:
+    url = "https://accounts.google.com/o/oauth2/v2/auth?client_id=x&state=s"
+    started = ConnectionStarted(
+        clinic_id="clinic-1", consent_url=url, expires_at=datetime(2026, 3, 2, 12, 10, tzinfo=UTC), scopes=["a", "b"]
+    )
+    api.on("POST", "/clinics/clinic-1/connection", (201, wire(started)))
+    api.on(
+        "DELETE", "/clinics/clinic-1/connection", (200, wire(ClinicDisconnected(clinic_id="clinic-1", revoked=True)))
+    )
+
+    result = run(env, "connect", "--clinic", "clinic-1", "--login-hint", "agenda@clinic.example", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["consent_url"] == url
+    assert api.requests_to("POST", "/clinics/clinic-1/connection")[0].query == {"login_hint": "agenda@clinic.example"}
+    shown = run(env, "connect", "--clinic", "clinic-1")
+    assert "Google account" in " ".join(shown.stdout.split())
+    gone = run(env, "disconnect", "--clinic", "clinic-1")
+    assert gone.exit_code == 0, gone.output
+    revoked = next(line for line in gone.stdout.splitlines() if "revoked" in line)
+    assert [cell.strip() for cell in revoked.strip("│ ").split("│")] == ["revoked", "yes"]
 
 
 def test_sync_a_calendar_and_one_event(api: FakeAdminApi, env: dict[str, str | None]) -> None:

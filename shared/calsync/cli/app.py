@@ -289,6 +289,32 @@ def provision(
 
 
 @command()
+def connect(
+    *,
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    login_hint: Annotated[
+        str, typer.Option("--login-hint", help="The clinic's Google account, preselected.", show_default=False)
+    ] = "",
+    session: Session,
+) -> None:
+    """Connect a clinic's own Google account (no Workspace): prints the consent URL to open as that account."""
+    answer = session.client.connect(clinic, login_hint)
+    title = f"Open this link as clinic {clinic}'s Google account before {answer.expires_at.isoformat()}"
+    session.emit(answer, lambda console, shown: render.generic(console, title, shown))
+
+
+@command()
+def disconnect(
+    *,
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    session: Session,
+) -> None:
+    """Revoke a clinic's Google account connection and forget its token."""
+    answer = session.client.disconnect(clinic)
+    session.emit(answer, lambda console, shown: render.generic(console, f"Disconnected clinic {clinic}", shown))
+
+
+@command()
 def sync(
     *,
     calendar: Annotated[str, typer.Argument(help="Calendar key.", show_default=False)],

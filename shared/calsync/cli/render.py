@@ -208,6 +208,8 @@ def health(console: Console, answer: HealthAnswer) -> None:
             "google_calendar_id",
         )
         console.print(records_table("Calendars", [fields(calendar) for calendar in answer.calendars], first))
+        for clinic in sorted({c.clinic_id for c in answer.calendars if c.reconnect and c.clinic_id}):
+            console.print(f"Clinic {clinic} must reconnect its Google account: calsync connect --clinic {clinic}")
     else:
         console.print("No calendars registered.")
     if answer.free_busy:

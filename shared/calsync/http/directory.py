@@ -54,7 +54,7 @@ def post_availability(path: ClinicPath) -> tuple[AvailabilityChecked, int]:
     checked = availability.check_clinic(
         path.clinic_id,
         store=publish_store(c),
-        api=c.calendar_api,
+        api=c.api_for_clinic(path.clinic_id),
         clock=c.clock,
         config=availability_config(c.settings),
     )
@@ -69,6 +69,7 @@ def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
     done = provision.provision_clinic(
         body.clinic_id,
         api=c.calendar_api,
+        clinic_api=c.api_for_clinic(body.clinic_id),
         store=publish_store(c),
         queue=c.queue,
         clock=c.clock,

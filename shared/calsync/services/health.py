@@ -65,6 +65,13 @@ def calendar_health(
     return "ok"
 
 
+def reconnect_link(record: CalendarRecord) -> str | None:
+    """The admin call that starts a new consent for the calendar's clinic, when it needs one."""
+    if record.status != "needs_reauth" or not record.clinic_id:
+        return None
+    return f"POST /clinics/{record.clinic_id}/connection"
+
+
 def health(
     *, store: PushStore, clock: Clock, config: HealthConfig, directory: DirectoryStore | None = None
 ) -> HealthAnswer:
@@ -93,6 +100,8 @@ def health(
                 last_sync_age_s=int((now - record.last_synced_at).total_seconds()) if record.last_synced_at else None,
                 channel_expires_at=expires,
                 open_conflicts=conflicts,
+                clinic_id=record.clinic_id,
+                reconnect=reconnect_link(record),
             )
         )
     states = directory.list_free_busy_states() if directory is not None else []

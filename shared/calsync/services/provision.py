@@ -40,8 +40,14 @@ def provision_clinic(
     channels: ChannelConfig,
     control_calendar_id: str,
     time_zone: str = "America/Sao_Paulo",
+    clinic_api: CalendarApi | None = None,
 ) -> Provisioned:
-    """Create what is missing for a clinic; answers counts and the calendars' keys."""
+    """Create what is missing for a clinic; answers counts and the calendars' keys.
+
+    ``clinic_api`` acts as the clinic's connected Google account (OAuth), when it has one: its
+    calendars are created, shared and watched as that account; the control calendar stays ``api``'s.
+    """
+    own = clinic_api or api
     professionals = store.list_professionals(clinic_id)
     rooms = store.list_rooms(clinic_id)
     if not professionals and not rooms:
@@ -66,7 +72,7 @@ def provision_clinic(
     for key, kind, owner_id, name, email in wanted:
         keys.append(key)
         if store.get_calendar(key) is None:
-            google_id = api.insert_calendar(name, time_zone=time_zone)
+            google_id = own.insert_calendar(name, time_zone=time_zone)
             store.put_calendar(
                 CalendarRecord(
                     key=key,
@@ -80,10 +86,10 @@ def provision_clinic(
             created += 1
             if email:
                 with contextlib.suppress(errors.Duplicate):  # already shared
-                    api.insert_acl(google_id, email=email, role=ACL_ROLE)
+                    own.insert_acl(google_id, email=email, role=ACL_ROLE)
                 shared += 1
         if current_channel(store.list_channels_for_calendar(key), clock.now()) is None:
-            open_channel(key, api=api, store=store, queue=queue, clock=clock, config=channels)
+            open_channel(key, api=own, store=store, queue=queue, clock=clock, config=channels)
             watched += 1
     log.info("provision.done", clinic_id=clinic_id, created=created, count=watched)
     return Provisioned(clinic_id=clinic_id, created=created, shared=shared, watched=watched, calendars=keys)

@@ -110,7 +110,7 @@ variable "calendar_user_requests_per_minute" {
 }
 
 variable "enable_kms_token_key" {
-  description = "Create a Cloud KMS key (90-day rotation) for refresh-token encryption and let the token users use it."
+  description = "Envelope-encrypt clinics' refresh tokens with a Cloud KMS key (90-day rotation) instead of the token key secret."
   type        = bool
   default     = false
 }
