@@ -139,14 +139,14 @@ class Clients:
             raise DemoError(f"Calendar {method_id} answered {answer.status_code}: {answer.text[:300]}")
         return answer.json() if answer.content else {}
 
-    def google_events(self, google_calendar_id: str) -> list[dict[str, Any]]:
-        """Every live event of a Google calendar (as the service account, which owns it)."""
+    def google_events(self, google_calendar_id: str, writer: str | None = None) -> list[dict[str, Any]]:
+        """Every live event of a Google calendar (as its writer, which owns it)."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         path = f"calendars/{quote(google_calendar_id, safe='')}/events"
         while True:
             params = {"maxResults": str(GOOGLE_PAGE)} | ({"pageToken": token} if token else {})
-            body = self.google("calendar.events.list", "GET", path, params=params)
+            body = self.google("calendar.events.list", "GET", path, user=writer, params=params)
             items += body.get("items", [])
             token = body.get("nextPageToken")
             if not token:
@@ -254,6 +254,7 @@ class Demo:
         self.person = self.clinic.person
         self.person_key = f"{self.clinic.id}-prof-{self.person.id}"
         self.google_ids: dict[str, str] = {}
+        self.writers: dict[str, str | None] = {}
         self.edits: dict[str, Edit] = {}
         self.busy_elsewhere: set[str] = set()
         self._stats = clients.stats()
@@ -321,6 +322,7 @@ class Demo:
             def all_synced() -> bool:
                 rows = self.api.admin("GET", "health", expect=(200,))["calendars"]
                 self.google_ids = {row["key"]: row["google_calendar_id"] for row in rows}
+                self.writers = {row["key"]: row.get("writer") for row in rows}
                 targets = [row for row in rows if row["kind"] != "control"]
                 return len(targets) == created and all(row["last_synced_at"] for row in targets)
 
@@ -617,7 +619,7 @@ class Demo:
         diverged: list[str] = []
         result.google_counts, result.mirror_counts = {}, {}
         for key, google_id in sorted(self.google_ids.items()):
-            events = self.api.google_events(google_id)
+            events = self.api.google_events(google_id, self.writers.get(key))
             result.google_counts[key] = len(events)
             by_allocation = Counter(
                 ((e.get("extendedProperties") or {}).get("private") or {}).get(TAG_ALLOCATION) for e in events

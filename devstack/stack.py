@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import secrets
 import sys
@@ -48,6 +49,10 @@ QUEUES = ("calsync-sync", "calsync-publish")
 # Calendar emulator's signBlob) to sign the assertion as the delegation service account. The emulator
 # also lets unauthenticated calls act as that user (its ``--default-user``), for tools and tests.
 CALENDAR_USER = "agenda@clinic.example"
+# The writer pool (issue 15): Google limits what one account creates, shares and invites, so calsync
+# writes as several Workspace users; each calendar stays with the one that created it. The first is
+# CALENDAR_USER, which owns the control calendar.
+WRITERS = (CALENDAR_USER, "agenda-2@clinic.example")
 DELEGATION_SERVICE_ACCOUNT = "calsync-calendar@demo-calsync.iam.gserviceaccount.com"
 FUNCTIONS = ("webhook", "sync", "renew", "publish")
 # Chosen away from the usual dev ports (8080, 8081 Firestore, 8085 Pub/Sub, 9000, 5000, ...).
@@ -125,6 +130,9 @@ class Endpoints(BaseModel):
     logs: str
     usage_limits: dict[str, int | float | None] | None = Field(
         default=None, description="The Calendar emulator's per-account usage limits in force (None: off)."
+    )
+    writers: list[str] = Field(
+        default_factory=list, description="The accounts calsync writes as; each calendar is read as its writer."
     )
 
 
@@ -380,6 +388,7 @@ def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_to
         "CALSYNC_IAM_CREDENTIALS_ENDPOINT": calendar,
         "CALSYNC_DELEGATION_SERVICE_ACCOUNT": DELEGATION_SERVICE_ACCOUNT,
         "CALSYNC_DELEGATED_USER": CALENDAR_USER,
+        "CALSYNC_WRITERS": json.dumps(list(WRITERS)),
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,
         "FIRESTORE_EMULATOR_HOST": f"{procs.HOST}:{ports['firestore']}",
@@ -487,6 +496,7 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
             scheduler=scheduler_url,
             logs=str(log_dir),
             usage_limits=None if config.usage_limits is None else dict(config.usage_limits),
+            writers=list(WRITERS),
         )
         _write_json(config.endpoints_file, endpoints)
         return UpResult(endpoints, started, already_running=False)

@@ -55,6 +55,7 @@ class CalendarState(Result):
     counters: dict[str, int]
     has_sync_token: bool
     channel_expires_at: IsoTime | None
+    writer: str | None = None
 
 
 class Watched(Result):
@@ -167,6 +168,7 @@ class HealthCalendar(Result):
     last_sync_age_s: int | None
     channel_expires_at: IsoTime | None
     open_conflicts: int
+    writer: str | None = None
 
 
 class HealthFreeBusy(Result):
@@ -190,6 +192,8 @@ class HealthAnswer(Result):
     checked_at: IsoTime
     calendars: list[HealthCalendar]
     free_busy: list[HealthFreeBusy] = []
+    # Writers in Google's read-only mode (usage limits), and until when calsync leaves them alone.
+    locked_writers: dict[str, IsoTime] = {}
 
 
 class AvailabilityChecked(Result):
@@ -335,6 +339,8 @@ class ProgressAnswer(Result):
     total: int
     errors: list[ProgressError]
     calendars: list[ProgressCalendar]
+    # Writers the unfinished chunks wait for (Google's read-only mode), and until when.
+    waiting: dict[str, IsoTime] = {}
 
     def audit(self) -> AuditFields:
         """The plan and its progress."""
@@ -351,6 +357,8 @@ class ChunkDone(Result):
     skipped: int
     failed: int
     again: bool | None = None
+    # Put back, unrun, until its writer's lockout ends.
+    waiting_until: IsoTime | None = None
 
     def audit(self) -> AuditFields:
         """The chunk's writes."""

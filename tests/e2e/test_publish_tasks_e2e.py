@@ -81,17 +81,24 @@ class World:
 
     def google_calendar_id(self, key: str) -> str:
         """The Google id of a registered calendar."""
+        return str(self.calendar_state(key)["google_calendar_id"])
+
+    def calendar_state(self, key: str) -> dict[str, Any]:
+        """``GET /calendars/{key}``."""
         answer = self.admin("GET", f"calendars/{key}")
         assert answer.status_code == 200, answer.text
-        return str(answer.json()["google_calendar_id"])
+        body: dict[str, Any] = answer.json()
+        return body
 
     def google_events(self, key: str) -> list[dict[str, Any]]:
-        """Every event (cancelled ones too) of a calendar, straight from the emulator over HTTP."""
-        url = f"{self.endpoints.calendar_api}calendars/{self.google_calendar_id(key)}/events"
+        """Every event (cancelled ones too) of a calendar, straight from the emulator over HTTP, as its writer."""
+        state = self.calendar_state(key)
+        url = f"{self.endpoints.calendar_api}calendars/{state['google_calendar_id']}/events"
+        as_writer = {"X-Emulator-User": state["writer"]} if state.get("writer") else {}
         items: list[dict[str, Any]] = []
         params: dict[str, Any] = {"showDeleted": "true", "maxResults": 2500}
         while True:
-            page = requests.get(url, params=params, timeout=HTTP_TIMEOUT_S)
+            page = requests.get(url, params=params, headers=as_writer, timeout=HTTP_TIMEOUT_S)
             assert page.status_code == 200, page.text
             body = page.json()
             items.extend(body.get("items", []))

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import availability_config, publish_store
+from calsync.http.configs import availability_config, publish_store, writer_config
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
@@ -74,6 +74,7 @@ def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
         clock=c.clock,
         channels=channel_config(c.settings),
         control_calendar_id=c.settings.control_calendar_id,
+        writers=writer_config(c.settings),
     )
     return done, 200
 

@@ -1,7 +1,9 @@
 """The Cloud Tasks target of publishing: run one chunk of a running plan (``policy="task"``).
 
 A final error from Cloud Tasks is acknowledged with 200 ``dropped`` (``calsync.http.edge``); a chunk
-with calls left to retry answers 429 with ``Retry-After``, so the queue tries it again.
+with calls left to retry answers 429 with ``Retry-After``, so the queue tries it again; a chunk whose
+writer is locked (Google's read-only mode, for hours) is put back as a new task at the lock's end and
+acknowledged with 200 ``waiting_until``, spending none of the queue's attempts.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store
+from calsync.http.configs import publish_config, publish_store, writer_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyTaskBody
 from calsync.results import ChunkDone
@@ -33,5 +35,6 @@ def apply_task(body: ApplyTaskBody) -> tuple[ChunkDone, int]:
         queue=c.queue,
         clock=c.clock,
         config=publish_config(c.settings),
+        writers=writer_config(c.settings),
     )
     return done, 200

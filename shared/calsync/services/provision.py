@@ -24,6 +24,7 @@ from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.results import Provisioned
 from calsync.services.channels import ChannelConfig, current_channel, open_channel
 from calsync.services.our_events import CONTROL_KEY, professional_key, room_key
+from calsync.services.writers import Usage, WriterConfig, choose_writer, reserve
 
 log = get_logger(__name__)
 
@@ -40,6 +41,7 @@ def provision_clinic(
     channels: ChannelConfig,
     control_calendar_id: str,
     time_zone: str = "America/Sao_Paulo",
+    writers: WriterConfig | None = None,
 ) -> Provisioned:
     """Create what is missing for a clinic; answers counts and the calendars' keys."""
     professionals = store.list_professionals(clinic_id)
@@ -66,7 +68,10 @@ def provision_clinic(
     for key, kind, owner_id, name, email in wanted:
         keys.append(key)
         if store.get_calendar(key) is None:
-            google_id = api.insert_calendar(name, time_zone=time_zone)
+            pool = writers or WriterConfig()
+            writer = choose_writer(store, pool, clock.now())
+            reserve(store, writer, Usage(calendars=1, shares=1 if email else 0, requests=2), pool, clock.now())
+            google_id = api.insert_calendar(name, time_zone=time_zone, writer=writer)
             store.put_calendar(
                 CalendarRecord(
                     key=key,
@@ -75,6 +80,7 @@ def provision_clinic(
                     clinic_id=clinic_id,
                     owner_id=owner_id,
                     created_at=clock.now(),
+                    writer=writer,
                 )
             )
             created += 1

@@ -46,6 +46,12 @@ variable "delegated_user" {
   default     = ""
 }
 
+variable "writers" {
+  description = "Workspace users calsync writes as (the writer pool, e.g. agenda-1@ ... agenda-N@); each calendar stays with the one that created it, new calendars go to the least busy. Empty: delegated_user alone. Append only: removing a writer orphans its calendars."
+  type        = list(string)
+  default     = []
+}
+
 variable "bundle_dir" {
   description = "Folder holding the source zips built by `make bundle` (<function>.zip)."
   type        = string

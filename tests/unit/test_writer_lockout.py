@@ -1,0 +1,111 @@
+"""quotaExceeded is a lockout, on the fakes: the chunk meeting it records its writer's lockout and is put
+back at the lock's end under a new task name (acknowledged, no retry spent); the writer's other chunks
+wait without a Google call while other writers publish on; once the lock has run out one chunk probes
+with a single write, and the publish finishes with nothing duplicated."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from calsync import errors
+from calsync.ports import TaskRequest
+from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
+from calsync.services.health import HealthConfig, health
+from calsync.services.plan import PlanCommand, make_plan, room_key
+from calsync.services.writers import WriterConfig
+from calsync.testing import FakeCalendarApi
+from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, world
+
+A, B = "agenda-1@clinic.example", "agenda-2@clinic.example"
+POOL = WriterConfig(writers=(A, B), lockout_s=3 * 3600, probe_s=60)
+LOCKED = errors.QuotaExhausted("Calendar usage limits exceeded.", status=403, reason="quotaExceeded")
+
+
+class CountingBatches(FakeCalendarApi):
+    """The fake Calendar API, counting the write calls each batch sends."""
+
+    def __init__(self, inner: FakeCalendarApi) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.writes_sent = 0
+        self.batches = 0
+
+    def execute_batch(self, ops):  # type: ignore[no-untyped-def]
+        self.batches += 1
+        self.writes_sent += sum(1 for op in ops if op.kind != "get")
+        return super().execute_batch(ops)
+
+
+def rooms_to_b(w: World) -> None:
+    """The clinic's room calendars belong to writer B, the rest to A (the pool's first)."""
+    for record in w.store.list_calendars():
+        if record.kind == "room":
+            w.store.update_calendar(record.key, {"writer": B})
+
+
+def deliver(w: World, tasks: list[TaskRequest], api: FakeCalendarApi) -> list[str]:
+    """Run ``tasks`` as Cloud Tasks would (a 429 is retried); the answers' waiting marks."""
+    outcomes = []
+    for task in tasks:
+        p = task.payload
+        done = run_chunk(
+            p["plan_id"], p["calendar_key"], p["chunk"],
+            store=w.store, api=api, queue=w.queue, clock=w.clock, config=CONFIG, writers=POOL,
+        )  # fmt: skip
+        outcomes.append("waiting" if done.waiting_until is not None else "done")
+    return outcomes
+
+
+def test_a_lockout_is_waited_out_and_the_publish_finishes_once() -> None:
+    w = world(professionals=2, rooms=2)
+    rooms_to_b(w)
+    api = CountingBatches(w.api)
+    w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(8)])
+    plan = make_plan(PlanCommand(CLINIC, NOW, NOW + timedelta(days=7)), store=w.store, clock=w.clock, config=CONFIG)
+    start_apply(
+        ApplyCommand(plan.plan_id, plan.confirm_token),
+        store=w.store, api=api, queue=w.queue, clock=w.clock, config=CONFIG,
+    )  # fmt: skip
+    tasks = w.queue.pop_all()
+    b_tasks = [t for t in tasks if t.payload["calendar_key"].startswith(room_key(CLINIC, ""))]
+    a_tasks = [t for t in tasks if t not in b_tasks]
+    assert len(b_tasks) == 2
+
+    # B's first chunk meets Google's read-only mode: the lockout is recorded, the chunk put back.
+    first = w.store.get_plan_progress(plan.plan_id, b_tasks[0].payload["calendar_key"], 0)
+    assert first is not None
+    api.fail_next("insert_event", LOCKED, times=first.total)  # every write of its batch is refused
+    assert deliver(w, b_tasks[:1], api) == ["waiting"]
+    sent_after_lock = api.writes_sent
+    # B's other chunk waits without a call; A's chunks publish on.
+    assert deliver(w, b_tasks[1:], api) == ["waiting"]
+    assert api.writes_sent == sent_after_lock
+    assert deliver(w, a_tasks, api) == ["done"] * len(a_tasks)
+
+    until = NOW + timedelta(hours=3)
+    progress = plan_progress(plan.plan_id, store=w.store)
+    assert progress.status == "running"
+    assert progress.waiting == {B: until}  # which writer the plan waits for, and until when
+    assert health(store=w.store, clock=w.clock, config=HealthConfig(), writers=w.store).locked_writers == {B: until}
+    deferred = w.queue.pop_all()
+    assert len(deferred) == 2
+    assert {t.schedule_time for t in deferred} == {until}
+    assert all(t.name and t.name.endswith(f"-w{int(until.timestamp())}") for t in deferred)
+
+    # The lockout has run out: the first chunk probes with one write alone, which goes through (the
+    # lockout is cleared), then sends the rest; the other chunk follows; everything is written once.
+    w.clock.advance(3 * 3600)
+    before, batches = api.writes_sent, api.batches
+    assert deliver(w, deferred[:1], api) == ["done"]
+    probed = w.store.get_plan_progress(plan.plan_id, deferred[0].payload["calendar_key"], 0)
+    assert probed is not None
+    assert api.writes_sent - before == probed.total  # each write sent once
+    assert api.batches - batches == 2  # the probe's single write, then the rest of its batch
+    assert deliver(w, deferred[1:], api) == ["done"]
+    assert plan_progress(plan.plan_id, store=w.store).status == "done"
+    assert plan_progress(plan.plan_id, store=w.store).waiting == {}
+    for gid, events in api.calendars.items():
+        tags = Counter(e["extendedProperties"]["private"]["allocation_id"] for e in events.values())
+        assert all(n == 1 for n in tags.values()), gid
+    (record,) = [r for r in w.store.list_writers() if r.writer == B]
+    assert (record.locks, record.probes, record.locked_until) == (1, 1, None)
