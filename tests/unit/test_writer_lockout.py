@@ -13,7 +13,7 @@ from calsync.ports import TaskRequest
 from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
 from calsync.services.health import HealthConfig, health
 from calsync.services.plan import PlanCommand, make_plan, room_key
-from calsync.services.writers import WriterConfig
+from calsync.services.writers import WriterConfig, chunk_usage
 from calsync.testing import FakeCalendarApi
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, world
 
@@ -109,3 +109,34 @@ def test_a_lockout_is_waited_out_and_the_publish_finishes_once() -> None:
         assert all(n == 1 for n in tags.values()), gid
     (record,) = [r for r in w.store.list_writers() if r.writer == B]
     assert (record.locks, record.probes, record.locked_until) == (1, 1, None)
+
+
+def test_each_writer_publishes_on_its_own_budget() -> None:
+    w = world(professionals=2, rooms=2)
+    rooms_to_b(w)
+    pool = WriterConfig(writers=(A, B), window_s=60, fraction=0.5, events=100, external_invites=40)
+    w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(120)])
+    plan = make_plan(PlanCommand(CLINIC, NOW, NOW + timedelta(days=7)), store=w.store, clock=w.clock, config=CONFIG)
+    start_apply(
+        ApplyCommand(plan.plan_id, plan.confirm_token),
+        store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG, writers=pool,
+    )  # fmt: skip
+    by_writer: dict[str, list[tuple[float, int, int]]] = {A: [], B: []}
+    for task in w.queue.pop_all():
+        key = task.payload["calendar_key"]
+        progress = w.store.get_plan_progress(plan.plan_id, key, task.payload["chunk"])
+        assert progress is not None
+        assert task.schedule_time is not None
+        usage = chunk_usage(progress, B if key.startswith(room_key(CLINIC, "")) else A)
+        at = (task.schedule_time - NOW).total_seconds()
+        by_writer[B if key.startswith(room_key(CLINIC, "")) else A].append((at, usage.events, usage.external_invites))
+    for writer, chunks in by_writer.items():
+        chunks.sort()
+        assert chunks[0][0] == 0  # the writers publish side by side, each from now
+        for at, _, _ in chunks:  # in any window, at most the budget's share (plus the chunk under way)
+            events = sum(e for t, e, _ in chunks if at <= t < at + 60)
+            invites = sum(i for t, _, i in chunks if at <= t < at + 60)
+            assert events <= 50 + 50, writer
+            assert invites <= 20 + 50, writer
+    # The room calendars (writer B) invite nobody: only their requests and events pace them.
+    assert max(t for t, _, _ in by_writer[B]) < max(t for t, _, _ in by_writer[A])

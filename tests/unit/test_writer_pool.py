@@ -22,7 +22,7 @@ CONTROL = "control@group.calendar.google.com"
 CHANNELS = ChannelConfig(
     webhook_url="https://hook.test/", channel_ttl_s=3600, renew_margin_s=600, sync_queue="q", sync_url="http://s/"
 )
-POOL = WriterConfig(writers=(A, B))
+POOL = WriterConfig(writers=(A, B), calendars=25, shares=50)
 
 
 def pool_world() -> tuple[WriterPoolCalendarApi, dict[str, FakeCalendarApi], InMemoryStateStore, FrozenClock]:

@@ -24,14 +24,14 @@ from calsync.model import Plan, PlanChunkProgress
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.results import ChunkDone, ProgressAnswer, ProgressCalendar, ProgressError
 from calsync.services import apply_chunk
-from calsync.services.apply_chunk import QUOTA_TIMELINE, paced_rate_per_s
+from calsync.services.apply_chunk import paced_rate_per_s
 from calsync.services.plan import PlanCommand, PublishConfig, compute
 from calsync.services.plan_actions import PlanAction, action_dict, fingerprint, hash_token
 from calsync.services.tasks import PUBLISH_TASK_ROUTE, publish_task
 from calsync.services.writer_gate import GuardedApi, deferred_task
-from calsync.services.writers import WriterConfig, record_lockout, writer_of
+from calsync.services.writers import WriterConfig, chunk_usage, cost_s, record_lockout, writer_of
 
-__all__ = ["ApplyCommand", "calendar_env", "plan_progress", "run_chunk", "start_apply"]
+__all__ = ["ApplyCommand", "calendar_env", "paced_rate_per_s", "plan_progress", "run_chunk", "start_apply"]
 
 log = get_logger(__name__)
 
@@ -71,6 +71,7 @@ def start_apply(
     queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
+    writers: WriterConfig | None = None,
 ) -> ProgressAnswer:
     """Confirm, check staleness, store the chunks and enqueue their paced tasks; answers the progress."""
     plan = store.get_plan(cmd.plan_id)
@@ -90,7 +91,7 @@ def start_apply(
         ):
             again = store.get_plan(plan.id)
             assert again is not None
-            _enqueue(again, store, queue, clock, config, only_unfinished=True)
+            _enqueue(again, store, queue, clock, config, only_unfinished=True, writers=writers)
         return plan_progress(plan.id, store=store)
     now = clock.now()
     if now >= plan.expires_at:
@@ -126,7 +127,7 @@ def start_apply(
     assert running is not None
     if not chunks:
         store.transition_plan(plan.id, "running", {"status": "failed" if guard_errors else "done"})
-    _enqueue(running, store, queue, clock, config, only_unfinished=False)
+    _enqueue(running, store, queue, clock, config, only_unfinished=False, writers=writers)
     log.info("publish.apply_started", plan_id=plan.id, total=len(writes), count=len(chunks))
     return plan_progress(plan.id, store=store)
 
@@ -161,39 +162,51 @@ def _foreign_calendars(
 
 
 def _enqueue(
-    plan: Plan, store: PublishStore, queue: TaskQueue, clock: Clock, config: PublishConfig, *, only_unfinished: bool
+    plan: Plan,
+    store: PublishStore,
+    queue: TaskQueue,
+    clock: Clock,
+    config: PublishConfig,
+    *,
+    only_unfinished: bool,
+    writers: WriterConfig | None = None,
 ) -> int:
-    """Enqueue the plan's chunk tasks, round-robin across calendars, paced by their calls.
+    """Enqueue the plan's chunk tasks, round-robin across calendars, paced on their writers' budgets.
 
-    Each chunk starts when the calls before it have had their share of the quota, so wall time tracks
-    the quota-bound minimum rather than the number of chunks. The plan's whole window is reserved on
-    a timeline shared by every publish (``QuotaStore``), so two clinics published at once queue
-    behind each other instead of doubling the rate.
+    Each writer's chunks reserve their cost on that writer's usage timeline (``services.writers``: the
+    per-user request quota, events created and external guests invited, at the configured share of
+    Google's thresholds), so wall time tracks the budget-bound minimum per writer rather than the
+    number of chunks, writers publish side by side, and two publishes (or a provisioning) sharing a
+    writer queue behind each other instead of adding up.
     """
+    pool = writers or WriterConfig()
     progress = store.list_plan_progress(plan.id)
     if only_unfinished:
         progress = [p for p in progress if not p.finished]
     # Interleave calendars (chunk 0 of each, then chunk 1 ...): every calendar makes progress early.
     ordered = sorted(progress, key=lambda p: (p.chunk, p.calendar_key))
-    per_s = paced_rate_per_s(config)
-    calls = sum(p.total for p in ordered)
-    start = store.reserve_quota(QUOTA_TIMELINE, calls / per_s, clock.now())
-    done = 0
+    owners = {key: writer_of(store.get_calendar(key), pool) for key in {p.calendar_key for p in ordered}}
+    by_writer: dict[str, list[tuple[PlanChunkProgress, float]]] = {}
     for chunk in ordered:
-        at = start + timedelta(seconds=done / per_s)
-        queue.enqueue(
-            publish_task(
-                config.publish_queue,
-                config.publish_url,
-                env=config.env,
-                plan_id=plan.id,
-                calendar_key=chunk.calendar_key,
-                chunk=chunk.chunk,
-                at=at,
-                attempt=plan.apply_attempt,
+        writer = owners[chunk.calendar_key]
+        by_writer.setdefault(writer, []).append((chunk, cost_s(chunk_usage(chunk, writer), pool)))
+    now = clock.now()
+    for writer, chunks in sorted(by_writer.items()):
+        at = store.reserve_writer(writer, sum(cost for _, cost in chunks), now)
+        for chunk, cost in chunks:
+            queue.enqueue(
+                publish_task(
+                    config.publish_queue,
+                    config.publish_url,
+                    env=config.env,
+                    plan_id=plan.id,
+                    calendar_key=chunk.calendar_key,
+                    chunk=chunk.chunk,
+                    at=at,
+                    attempt=plan.apply_attempt,
+                )
             )
-        )
-        done += chunk.total
+            at += timedelta(seconds=cost)
     return len(ordered)
 
 

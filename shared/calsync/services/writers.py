@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from calsync import errors
 from calsync.logs import get_logger
-from calsync.model import CalendarRecord
+from calsync.model import CalendarRecord, PlanChunkProgress
 from calsync.ports import BatchResult, WriterStore
 
 log = get_logger(__name__)
@@ -43,11 +43,11 @@ class WriterConfig:
     probe_s: float = 120.0
     window_s: float = 3600.0
     fraction: float = 0.5
-    # Google's thresholds per window (None: not budgeted).
-    calendars: int | None = 25
-    shares: int | None = 50
-    events: int | None = 10_000
-    external_invites: int | None = 100
+    # Google's thresholds per window (None: not budgeted; the composition root sets them from Settings).
+    calendars: int | None = None
+    shares: int | None = None
+    events: int | None = None
+    external_invites: int | None = None
     requests_per_min: int = 600
     request_share: float = 0.8
 
@@ -87,6 +87,31 @@ def cost_s(usage: Usage, config: WriterConfig) -> float:
         if amount and limit is not None:
             shares.append(amount * config.window_s / max(limit * config.fraction, 1e-9))
     return max(shares)
+
+
+def _domain(email: str) -> str:
+    return email.rpartition("@")[2].lower()
+
+
+def external_guests(attendees: list[str] | tuple[str, ...], writer: str) -> int:
+    """Guests of another domain than the writer's (Google limits invitations to them, not to colleagues)."""
+    home = _domain(writer)
+    return sum(1 for email in attendees if _domain(email) != home)
+
+
+def chunk_usage(chunk: PlanChunkProgress, writer: str) -> Usage:
+    """What a publish chunk makes Google count: its calls, its new events, the external guests it invites.
+
+    Guests are counted on every create and update that carries them (an update may add a guest; the
+    over-count of guests already invited errs on the safe side).
+    """
+    creates = sum(1 for a in chunk.actions if a.get("action") == "create")
+    invites = sum(
+        external_guests(list((a.get("desired") or {}).get("attendees") or []), writer)
+        for a in chunk.actions
+        if a.get("action") in ("create", "update")
+    )
+    return Usage(events=creates, external_invites=invites, requests=chunk.total)
 
 
 def choose_writer(store: WriterStore, config: WriterConfig, now: datetime) -> str:
