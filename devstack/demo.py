@@ -55,7 +55,7 @@ DEMO_DEBOUNCE_S = "2"
 QUOTA_PER_USER_PER_MIN = 600  # the emulator's default, as Google's
 PUBLISH_PHASE = "publish (plan + apply)"
 POLL_S = 0.1
-INITIAL_SYNC_TIMEOUT_S = 90.0
+INITIAL_SYNC_TIMEOUT_S = 240.0  # provisioning is paced under the local usage limits
 PUBLISH_TIMEOUT_S = 300.0
 EDIT_TIMEOUT_S = 60.0
 CONVERGE_TIMEOUT_S = 60.0
@@ -316,8 +316,11 @@ class Demo:
             created = 0
             for clinic in self.data.clinics:
                 answer = self.api.admin("POST", "provision", json={"clinic_id": clinic.id})
-                created += int(answer["created"])
-            self.say(f"Provisioned {created} calendars (shared with their professionals, push channels open).")
+                created += int(answer["total"])
+            self.say(
+                f"Provisioning {created} calendars as paced tasks on the writers' budgets "
+                "(each created, shared with its professional and watched by its writer)."
+            )
 
             def all_synced() -> bool:
                 rows = self.api.admin("GET", "health", expect=(200,))["calendars"]
@@ -656,8 +659,18 @@ class Demo:
             )
         )
         checks.append(self._keyless())
+        checks.append(self._usage_limits())
         checks.append(self._log_audit(log_dir))
         return checks
+
+    def _usage_limits(self) -> Check:
+        """No write of any writer was refused by the emulator's usage limits, and the writers shared the work."""
+        stats = self.api.stats()
+        rejected = int(stats.get("usage_limit_rejections", 0))
+        usage = stats.get("usage") or {}
+        writers = {w for w in self.writers.values() if w}
+        shares = ", ".join(f"{w}: {usage.get(w, {}).get('calendars_created', 0)} calendars" for w in sorted(writers))
+        return Check("no usage-limit rejection", rejected == 0, f"{rejected} rejected; {shares or 'no writer'}")
 
     def _keyless(self) -> Check:
         """The functions acted as the Workspace user through keyless delegation (IAM-signed assertions)."""
@@ -899,7 +912,11 @@ def run_demo(
 ) -> DemoResult:
     """Start a private stack, run every step and check, stop the stack; the result (never raises)."""
     state_dir = Path(tempfile.mkdtemp(prefix="calsync-demo-"))
-    config = stack.StackConfig(state_dir=state_dir, ports=dict.fromkeys(stack.PORT_OFFSETS, 0))
+    config = stack.StackConfig(
+        state_dir=state_dir,
+        ports=dict.fromkeys(stack.PORT_OFFSETS, 0),
+        usage_limits=stack.usage_limits_from(os.environ),
+    )
     settings = {"CALSYNC_DEBOUNCE_S": DEMO_DEBOUNCE_S}
     if batch_size is not None:
         settings["CALSYNC_BATCH_SIZE"] = str(batch_size)

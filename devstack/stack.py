@@ -8,8 +8,9 @@ loop; creates the control calendar and the Cloud Tasks queues; waits until each 
 The state dir is ``.devstack/`` unless ``CALSYNC_DEVSTACK_DIR`` says otherwise; ports are
 ``CALSYNC_DEVSTACK_BASE_PORT`` plus a fixed offset per service (``0`` picks free ports), each
 overridable with ``CALSYNC_DEVSTACK_PORT_<SERVICE>``. ``CALSYNC_DEVSTACK_USAGE_LIMITS=local|off``
-(default ``off``) turns on the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``);
-the limits in force are written to ``endpoints.json``. ``down`` stops exactly the recorded processes:
+(default ``local``) turns the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``) on or
+off; the limits in force are written to ``endpoints.json``, with the writers calsync acts as. The
+functions always pace each writer on the local limits (``budget_env``). ``down`` stops exactly the recorded processes:
 a pid is only signalled while its kernel start time matches the one recorded, so a reused pid is
 never hit.
 """
@@ -84,8 +85,12 @@ LOCAL_USAGE_LIMITS: dict[str, float | None] = {
     "window_s": 60.0,
     "lockout_s": 30.0,
 }
-# Off until calsync paces its writes per writer (issue 15): the demo provisions past 25 calendars at once.
-DEFAULT_USAGE_LIMITS = "off"
+# calsync's budgets (``LOCAL_BUDGET``) keep every writer under these, so the stack runs with them on.
+DEFAULT_USAGE_LIMITS = "local"
+# calsync's side of the same limits: each writer uses this share of every local threshold per window,
+# waits out a lockout as long as the emulator's, and lets one probe through after it.
+LOCAL_USAGE_FRACTION = 0.8
+LOCAL_PROBE_S = 5
 PORT_CLOSE_TIMEOUT_S = 10.0
 
 
@@ -389,11 +394,29 @@ def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_to
         "CALSYNC_DELEGATION_SERVICE_ACCOUNT": DELEGATION_SERVICE_ACCOUNT,
         "CALSYNC_DELEGATED_USER": CALENDAR_USER,
         "CALSYNC_WRITERS": json.dumps(list(WRITERS)),
+        **budget_env(LOCAL_USAGE_LIMITS),
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,
         "FIRESTORE_EMULATOR_HOST": f"{procs.HOST}:{ports['firestore']}",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "PYTHONUNBUFFERED": "1",
+    }
+
+
+def budget_env(limits: Mapping[str, float | None]) -> dict[str, str]:
+    """calsync's usage budgets and lockout for the local limits (the same whether the emulator enforces them)."""
+    names = {
+        "calendars_created": "CALSYNC_USAGE_CALENDARS",
+        "acl_shares": "CALSYNC_USAGE_SHARES",
+        "events_created": "CALSYNC_USAGE_EVENTS",
+        "external_invites": "CALSYNC_USAGE_EXTERNAL_INVITES",
+    }
+    env = {name: str(int(limits[key])) for key, name in names.items() if limits.get(key) is not None}
+    return env | {
+        "CALSYNC_USAGE_WINDOW_S": str(int(limits["window_s"] or 60)),
+        "CALSYNC_USAGE_FRACTION": str(LOCAL_USAGE_FRACTION),
+        "CALSYNC_WRITER_LOCKOUT_S": str(max(1, int(limits["lockout_s"] or 1))),
+        "CALSYNC_WRITER_PROBE_S": str(LOCAL_PROBE_S),
     }
 
 

@@ -224,13 +224,18 @@ class DirectoryReplaced(Result):
 
 
 class Provisioned(Result):
-    """``POST /provision``: counts and the clinic's calendar keys."""
+    """``POST``/``GET /provision``: of the clinic's ``total`` calendars, how many exist, are shared and
+    watched (``done`` when all are), the tasks this call ``scheduled``, writers locked (``waiting``)."""
 
     clinic_id: str
     created: int
     shared: int
     watched: int
     calendars: list[str]
+    total: int = 0
+    scheduled: int = 0
+    done: bool = False
+    waiting: dict[str, IsoTime] = {}
 
     def audit(self) -> AuditFields:
         """Calendars created."""

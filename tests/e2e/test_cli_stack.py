@@ -226,9 +226,9 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     again = running.cli("provision", "--clinic", CLINIC, "--json")
 
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["created"] == 2
+    assert (json.loads(first.stdout)["created"], json.loads(first.stdout)["done"]) == (2, True)  # followed to the end
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout)["created"] == 0  # idempotent
+    assert (json.loads(again.stdout)["scheduled"], json.loads(again.stdout)["created"]) == (0, 2)  # idempotent
 
     day = (
         system_now(running.endpoints.functions["publish"], running.endpoints.admin_token) + timedelta(days=3)

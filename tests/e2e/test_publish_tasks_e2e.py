@@ -117,6 +117,17 @@ class World:
                 return body
             time.sleep(0.5)
 
+    def wait_provisioned(self, clinic_id: str) -> dict[str, Any]:
+        """Poll ``GET /provision/{clinic_id}`` until every calendar of the clinic exists and is watched."""
+        deadline = time.monotonic() + APPLY_WAIT_S
+        while True:
+            answer = self.admin("GET", f"provision/{clinic_id}")
+            assert answer.status_code == 200, answer.text
+            body: dict[str, Any] = answer.json()
+            if body["done"] or time.monotonic() > deadline:
+                return body
+            time.sleep(0.5)
+
     def task_requests(self) -> int:
         """How many requests reached the publish function's task route (its JSON log lines)."""
         text = (Path(self.endpoints.logs) / "function-publish.log").read_text()
@@ -195,7 +206,7 @@ def test_apply_through_cloud_tasks_writes_each_event_once(world: World, monkeypa
     assert world.admin("PUT", f"clinics/{CLINIC}/rooms", json={"items": rooms}).status_code == 200
     provisioned = world.admin("POST", "provision", json={"clinic_id": CLINIC})
     assert provisioned.status_code == 200, provisioned.text
-    assert provisioned.json()["created"] == len(PROFESSIONALS) + len(ROOMS)
+    assert world.wait_provisioned(CLINIC)["created"] == len(PROFESSIONALS) + len(ROOMS)
     now = system_now(world.endpoints.functions["publish"], world.endpoints.admin_token)
     start = (now + timedelta(days=2)).replace(hour=11, minute=0, second=0, microsecond=0)
     allocations = _allocations(start)

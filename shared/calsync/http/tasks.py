@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from flask_openapi3.blueprint import APIBlueprint
 
-from calsync.bootstrap import get_container
+from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
 from calsync.http.configs import publish_config, publish_store, writer_config
 from calsync.http.docs import blueprint_options
-from calsync.http.schemas import ApplyTaskBody
-from calsync.results import ChunkDone
+from calsync.http.schemas import ApplyTaskBody, ProvisionTaskBody
+from calsync.results import ChunkDone, Provisioned
 from calsync.services import apply as apply_service
+from calsync.services import provision
 
 api = APIBlueprint("tasks", __name__, **blueprint_options("tasks"))
 
@@ -34,6 +35,28 @@ def apply_task(body: ApplyTaskBody) -> tuple[ChunkDone, int]:
         api=c.calendar_api,
         queue=c.queue,
         clock=c.clock,
+        config=publish_config(c.settings),
+        writers=writer_config(c.settings),
+    )
+    return done, 200
+
+
+@api.post(
+    "/provision/tasks/calendar", responses={200: Provisioned}, summary="Create one calendar of a clinic (Cloud Tasks)"
+)
+@operation("task", audit=True)
+def provision_task(body: ProvisionTaskBody) -> tuple[Provisioned, int]:
+    """Create, share and watch one calendar as its writer (the Cloud Tasks target; idempotent)."""
+    c = get_container()
+    done = provision.provision_calendar(
+        body.clinic_id,
+        body.calendar_key,
+        body.writer,
+        api=c.calendar_api,
+        store=publish_store(c),
+        queue=c.queue,
+        clock=c.clock,
+        channels=channel_config(c.settings),
         config=publish_config(c.settings),
         writers=writer_config(c.settings),
     )
