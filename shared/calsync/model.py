@@ -115,6 +115,14 @@ class WriterRecord(Record):
     updated_at: datetime | None = None
 
 
+class ProvisionMark(Record):
+    """A calendar's creation task scheduled for ``at`` as ``writer`` (a second provisioning leaves it be)."""
+
+    calendar_key: str
+    writer: str
+    at: datetime
+
+
 class PublishedSnapshot(Record):
     """What calsync last wrote (or confirmed) for a system event: the base of conflict detection."""
 

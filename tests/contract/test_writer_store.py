@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from calsync.model import CalendarRecord
+from calsync.model import CalendarRecord, ProvisionMark
 from calsync.ports import PublishStore
 from calsync.ports.writers import Admission
 
@@ -55,3 +55,10 @@ def test_lockout_then_one_probe(state_store: PublishStore) -> None:
 def test_the_account_itself_is_a_writer(state_store: PublishStore) -> None:
     assert state_store.reserve_writer("", 5.0, NOW, calendars=1) == NOW
     assert [w.writer for w in state_store.list_writers()] == [""]
+
+
+def test_provision_marks(state_store: PublishStore) -> None:
+    assert state_store.get_provision_mark("c1-room-r1") is None
+    mark = ProvisionMark(calendar_key="c1-room-r1", writer=B, at=NOW)
+    state_store.put_provision_mark(mark)
+    assert state_store.get_provision_mark("c1-room-r1") == mark

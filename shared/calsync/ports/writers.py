@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from calsync.model import CalendarRecord, WriterRecord
+from calsync.model import CalendarRecord, ProvisionMark, WriterRecord
 
 
 @dataclass(frozen=True)
@@ -54,4 +54,12 @@ class WriterStore(Protocol):
 
     def unlock_writer(self, writer: str, now: datetime) -> None:
         """Clear the writer's lockout (a write went through)."""
+        ...
+
+    def get_provision_mark(self, calendar_key: str) -> ProvisionMark | None:
+        """The creation task scheduled for a calendar, if any."""
+        ...
+
+    def put_provision_mark(self, mark: ProvisionMark) -> None:
+        """Record the creation task scheduled for a calendar."""
         ...

@@ -8,8 +8,9 @@ a paced, resumable job rather than one burst:
   from the configuration (it must exist; publishes write it), opens a channel for any registered
   calendar left without one, and for each professional and room without a calendar picks a writer
   (``services.writers.choose_writer``), reserves the calendar and its share on that writer's usage
-  timeline and enqueues one task at the reserved instant. Running it again is harmless: tasks are
-  named per calendar (Cloud Tasks refuses a name it has seen), and a task finds its calendar done.
+  timeline and enqueues one task at the reserved instant. Running it again is harmless: a calendar
+  whose task is scheduled (``ProvisionMark``) is left to it, tasks are named per calendar (Cloud
+  Tasks refuses a name it has seen), and a task finds its calendar done.
 - ``provision_calendar`` (the task, ``POST /provision/tasks/calendar``) waits out its writer's lockout
   like a publish chunk (``services.writer_gate``), then calendars.insert as that writer, registers the
   calendar under its key (``plan.professional_key`` / ``plan.room_key``) with the writer for life,
@@ -28,11 +29,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from calsync import errors
 from calsync.logs import get_logger
-from calsync.model import CalendarKind, CalendarRecord
+from calsync.model import CalendarKind, CalendarRecord, ProvisionMark
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue, TaskRequest
 from calsync.results import Provisioned
 from calsync.services.channels import ChannelConfig, current_channel, open_channel
@@ -47,6 +48,9 @@ log = get_logger(__name__)
 ACL_ROLE = "writer"
 PROVISION_TASK_ROUTE = "/provision/tasks/calendar"
 TIME_ZONE = "America/Sao_Paulo"
+# A scheduled creation task not done this long after its slot (dropped, or waiting out a lockout that
+# outlasts it) is scheduled again by the next provisioning; the task itself is idempotent.
+MARK_GRACE_S = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -129,9 +133,14 @@ def start_provision(
     for item in wanted:
         now = clock.now()
         if store.get_calendar(item.key) is None:
+            mark = store.get_provision_mark(item.key)
+            if mark is not None and now <= mark.at + timedelta(seconds=MARK_GRACE_S):
+                continue  # its task is scheduled (a retried or lost one is rescheduled after the grace)
             writer = choose_writer(store, pool, now)
             at = reserve(store, writer, item.usage(), pool, now)
-            scheduled += int(queue.enqueue(provision_task(config, clinic_id, item.key, writer, at)))
+            store.put_provision_mark(ProvisionMark(calendar_key=item.key, writer=writer, at=at))
+            queue.enqueue(provision_task(config, clinic_id, item.key, writer, at))
+            scheduled += 1
         elif not _watched(item.key, store, now):
             open_channel(item.key, api=api, store=store, queue=queue, clock=clock, config=channels)
             watched += 1

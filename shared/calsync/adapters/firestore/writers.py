@@ -4,6 +4,7 @@
   concurrent provisionings and publishes of one writer together stay under its budget; a lockout is
   recorded once Google answers 403 ``quotaExceeded`` and read (without a transaction) by every task
   before it writes, so a locked writer costs one document read per task and no Google call.
+- ``{env}_provisioning/{calendar key}``: ``ProvisionMark``, the creation task scheduled for a calendar.
 - a calendar's writer is found by the Google id on ``{env}_calendars`` (single-field index).
 """
 
@@ -16,7 +17,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from calsync.adapters.firestore.base import FirestoreBase, classified
-from calsync.model import CalendarRecord, WriterRecord
+from calsync.model import CalendarRecord, ProvisionMark, WriterRecord
 from calsync.ports.writers import Admission
 
 # The document id of the account itself (no delegation subject): ids cannot be empty.
@@ -128,3 +129,16 @@ class FirestoreWriterStore(FirestoreBase):
             return record.model_copy(update={"locked_until": None, "lock_reason": None, "updated_at": now}), None
 
         self._transact(writer, change)
+
+    @classified
+    def get_provision_mark(self, calendar_key: str) -> ProvisionMark | None:
+        """The creation task scheduled for a calendar, if any."""
+        self._schema()
+        snap = self._col("provisioning").document(calendar_key).get()
+        return ProvisionMark.model_validate(snap.to_dict()) if snap.exists else None
+
+    @classified
+    def put_provision_mark(self, mark: ProvisionMark) -> None:
+        """Record the creation task scheduled for a calendar."""
+        self._schema()
+        self._col("provisioning").document(mark.calendar_key).set(mark.model_dump())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
-from calsync.model import CalendarRecord, WriterRecord
+from calsync.model import CalendarRecord, ProvisionMark, WriterRecord
 from calsync.ports.writers import Admission
 
 
@@ -15,6 +15,7 @@ class InMemoryWriterStore:
     def __init__(self) -> None:
         super().__init__()
         self.writers: dict[str, WriterRecord] = {}
+        self.provision_marks: dict[str, ProvisionMark] = {}
         self._writer_guard = threading.Lock()
 
     def find_calendar(self, google_calendar_id: str) -> CalendarRecord | None:
@@ -73,3 +74,12 @@ class InMemoryWriterStore:
             if record is not None and record.locked_until is not None:
                 update = {"locked_until": None, "lock_reason": None, "updated_at": now}
                 self.writers[writer] = record.model_copy(update=update)
+
+    def get_provision_mark(self, calendar_key: str) -> ProvisionMark | None:
+        """The creation task scheduled for a calendar, if any."""
+        mark = self.provision_marks.get(calendar_key)
+        return mark.model_copy() if mark else None
+
+    def put_provision_mark(self, mark: ProvisionMark) -> None:
+        """Record the creation task scheduled for a calendar."""
+        self.provision_marks[mark.calendar_key] = mark.model_copy()
