@@ -73,6 +73,7 @@ def publish_config(settings: Settings) -> PublishConfig:
         sync_queue=settings.sync_queue,
         sync_url=settings.sync_url,
         time_zone=settings.display_time_zone,
+        invite_patients=tuple(settings.invite_patients),
     )
 
 

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Guests outside the writers' domain invited per window."
     )
 
+    invite_patients: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Clinics whose patients are invited as attendees of the professional's event ('*': every "
+        "clinic; []: none). Each invitation to a guest outside the writers' domain counts against Google's "
+        "external-guest limit (100-300 per account and period).",
+    )
+
     @property
     def writer_pool(self) -> list[str]:
         """The writers, in order (the first one owns calendars recorded without a writer)."""

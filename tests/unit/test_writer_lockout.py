@@ -5,6 +5,7 @@ with a single write, and the publish finishes with nothing duplicated."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from calsync import errors
 from calsync.ports import TaskRequest
 from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
 from calsync.services.health import HealthConfig, health
-from calsync.services.plan import PlanCommand, make_plan, room_key
+from calsync.services.plan import PlanCommand, make_plan, professional_key, room_key
 from calsync.services.writers import WriterConfig, chunk_usage
 from calsync.testing import FakeCalendarApi
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, world
@@ -140,3 +141,27 @@ def test_each_writer_publishes_on_its_own_budget() -> None:
             assert invites <= 20 + 50, writer
     # The room calendars (writer B) invite nobody: only their requests and events pace them.
     assert max(t for t, _, _ in by_writer[B]) < max(t for t, _, _ in by_writer[A])
+
+
+def test_inviting_patients_is_a_clinic_setting() -> None:
+    w = world(professionals=1, rooms=1)
+    w.store.put_allocations([allocation(i, hours=24 + i) for i in range(3)])  # each with one patient
+
+    def professional_guests(invited: tuple[str, ...]) -> set[str]:
+        config = dataclasses.replace(CONFIG, invite_patients=invited)
+        plan = make_plan(PlanCommand(CLINIC, NOW, NOW + timedelta(days=7)), store=w.store, clock=w.clock, config=config)
+        start_apply(
+            ApplyCommand(plan.plan_id, plan.confirm_token),
+            store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=config,
+        )  # fmt: skip
+        w.queue.pop_all()
+        chunk = w.store.get_plan_progress(plan.plan_id, professional_key(CLINIC, "p0"), 0)
+        assert chunk is not None
+        usage = chunk_usage(chunk, A)
+        invited = [g for a in chunk.actions for g in (a.get("desired") or {}).get("attendees") or []]
+        assert usage.external_invites == len(invited)  # each patient is an external guest, once per event
+        return set(invited)
+
+    assert professional_guests(("*",)) == {"pat@x.test"}
+    assert professional_guests(("other-clinic",)) == set()  # this clinic does not invite its patients
+    assert professional_guests((CLINIC,)) == {"pat@x.test"}

@@ -54,6 +54,7 @@ from calsync.services.our_events import (
     Desired,
     desired_for,
     event_id,
+    invites_patients,
     professional_key,
     room_key,
 )
@@ -158,6 +159,7 @@ def plan_actions(
     time_max: datetime,
     clear_future: bool,
     allocation_clinics: Mapping[str, str] | None = None,
+    invite_patients: bool = True,
 ) -> list[PlanAction]:
     """Every action of ``clinic_id``'s publish, sorted by (calendar, event id): pure, deterministic, no I/O.
 
@@ -189,7 +191,7 @@ def plan_actions(
                     put(PlanAction(key, eid, "skip", R_NO_CALENDAR, allocation.id, clinic_id=clinic_id))
                 continue
             current = view.mirror.get(eid)
-            desired = desired_for(allocation, view.record)
+            desired = desired_for(allocation, view.record, invite=invite_patients)
             if allocation.status == "cancelled":
                 if current is None or current.status == "cancelled":
                     continue
@@ -289,6 +291,7 @@ class PublishConfig:
     sync_queue: str = "calsync-sync"
     sync_url: str = ""
     time_zone: str = "UTC"  # of the times in conflict suggestions
+    invite_patients: tuple[str, ...] = ("*",)  # clinics whose patients are attendees ("*": every clinic)
 
 
 @dataclass(frozen=True)
@@ -377,6 +380,7 @@ def compute(store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: d
         time_max=cmd.time_max,
         clear_future=cmd.clear_future,
         allocation_clinics=inputs.allocation_clinics,
+        invite_patients=invites_patients(cmd.clinic_id, config.invite_patients),
     )
 
 

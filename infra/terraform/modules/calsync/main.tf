@@ -116,6 +116,7 @@ locals {
     CALSYNC_DELEGATION_SERVICE_ACCOUNT    = google_service_account.calendar.email
     CALSYNC_DELEGATED_USER                = var.delegated_user
     CALSYNC_WRITERS                       = jsonencode(var.writers)
+    CALSYNC_INVITE_PATIENTS               = jsonencode(var.invite_patients)
     CALSYNC_SECRET_OAUTH_CLIENT           = google_secret_manager_secret.this["oauth_client"].secret_id
     CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id

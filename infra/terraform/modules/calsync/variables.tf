@@ -52,6 +52,12 @@ variable "writers" {
   default     = []
 }
 
+variable "invite_patients" {
+  description = "Clinics whose patients are invited as attendees of the professional's event (\"*\": every clinic; []: none). Invitations to guests outside the writers' domain count against Google's external-guest limit."
+  type        = list(string)
+  default     = ["*"]
+}
+
 variable "bundle_dir" {
   description = "Folder holding the source zips built by `make bundle` (<function>.zip)."
   type        = string
