@@ -8,8 +8,9 @@ loop; creates the control calendar and the Cloud Tasks queues; waits until each 
 The state dir is ``.devstack/`` unless ``CALSYNC_DEVSTACK_DIR`` says otherwise; ports are
 ``CALSYNC_DEVSTACK_BASE_PORT`` plus a fixed offset per service (``0`` picks free ports), each
 overridable with ``CALSYNC_DEVSTACK_PORT_<SERVICE>``. ``CALSYNC_DEVSTACK_USAGE_LIMITS=local|off``
-(default ``off``) turns on the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``);
-the limits in force are written to ``endpoints.json``. ``down`` stops exactly the recorded processes:
+(default ``local``) turns the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``) on or
+off; the limits in force are written to ``endpoints.json``, with the writers calsync acts as. The
+functions always pace each writer on the local limits (``budget_env``). ``down`` stops exactly the recorded processes:
 a pid is only signalled while its kernel start time matches the one recorded, so a reused pid is
 never hit.
 """
@@ -50,6 +51,10 @@ QUEUES = ("calsync-sync", "calsync-publish")
 # Calendar emulator's signBlob) to sign the assertion as the delegation service account. The emulator
 # also lets unauthenticated calls act as that user (its ``--default-user``), for tools and tests.
 CALENDAR_USER = "agenda@clinic.example"
+# The writer pool (issue 15): Google limits what one account creates, shares and invites, so calsync
+# writes as several Workspace users; each calendar stays with the one that created it. The first is
+# CALENDAR_USER, which owns the control calendar.
+WRITERS = (CALENDAR_USER, "agenda-2@clinic.example")
 DELEGATION_SERVICE_ACCOUNT = "calsync-calendar@demo-calsync.iam.gserviceaccount.com"
 LOCAL_OAUTH_CLIENT_ID = "calsync-local.apps.googleusercontent.com"
 FUNCTIONS = ("webhook", "sync", "renew", "publish")
@@ -82,8 +87,12 @@ LOCAL_USAGE_LIMITS: dict[str, float | None] = {
     "window_s": 60.0,
     "lockout_s": 30.0,
 }
-# Off until calsync paces its writes per writer (issue 15): the demo provisions past 25 calendars at once.
-DEFAULT_USAGE_LIMITS = "off"
+# calsync's budgets (``LOCAL_BUDGET``) keep every writer under these, so the stack runs with them on.
+DEFAULT_USAGE_LIMITS = "local"
+# calsync's side of the same limits: each writer uses this share of every local threshold per window,
+# waits out a lockout as long as the emulator's, and lets one probe through after it.
+LOCAL_USAGE_FRACTION = 0.8
+LOCAL_PROBE_S = 5
 PORT_CLOSE_TIMEOUT_S = 10.0
 
 
@@ -128,6 +137,9 @@ class Endpoints(BaseModel):
     logs: str
     usage_limits: dict[str, int | float | None] | None = Field(
         default=None, description="The Calendar emulator's per-account usage limits in force (None: off)."
+    )
+    writers: list[str] = Field(
+        default_factory=list, description="The accounts calsync writes as; each calendar is read as its writer."
     )
 
 
@@ -385,6 +397,8 @@ def function_env(
         "CALSYNC_IAM_CREDENTIALS_ENDPOINT": calendar,
         "CALSYNC_DELEGATION_SERVICE_ACCOUNT": DELEGATION_SERVICE_ACCOUNT,
         "CALSYNC_DELEGATED_USER": CALENDAR_USER,
+        "CALSYNC_WRITERS": json.dumps(list(WRITERS)),
+        **budget_env(LOCAL_USAGE_LIMITS),
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,
         # Clinic connections (OAuth): the emulator's consent screen, a local OAuth client and token key.
@@ -397,6 +411,23 @@ def function_env(
         "FIRESTORE_EMULATOR_HOST": f"{procs.HOST}:{ports['firestore']}",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "PYTHONUNBUFFERED": "1",
+    }
+
+
+def budget_env(limits: Mapping[str, float | None]) -> dict[str, str]:
+    """calsync's usage budgets and lockout for the local limits (the same whether the emulator enforces them)."""
+    names = {
+        "calendars_created": "CALSYNC_USAGE_CALENDARS",
+        "acl_shares": "CALSYNC_USAGE_SHARES",
+        "events_created": "CALSYNC_USAGE_EVENTS",
+        "external_invites": "CALSYNC_USAGE_EXTERNAL_INVITES",
+    }
+    env = {name: str(int(limits[key])) for key, name in names.items() if limits.get(key) is not None}
+    return env | {
+        "CALSYNC_USAGE_WINDOW_S": str(int(limits["window_s"] or 60)),
+        "CALSYNC_USAGE_FRACTION": str(LOCAL_USAGE_FRACTION),
+        "CALSYNC_WRITER_LOCKOUT_S": str(max(1, int(limits["lockout_s"] or 1))),
+        "CALSYNC_WRITER_PROBE_S": str(LOCAL_PROBE_S),
     }
 
 
@@ -499,6 +530,7 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
             scheduler=scheduler_url,
             logs=str(log_dir),
             usage_limits=None if config.usage_limits is None else dict(config.usage_limits),
+            writers=list(WRITERS),
         )
         _write_json(config.endpoints_file, endpoints)
         return UpResult(endpoints, started, already_running=False)

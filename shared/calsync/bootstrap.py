@@ -11,6 +11,7 @@ here only; services receive them as arguments and never read ``Settings``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from calsync.services.maintenance import JobsConfig
 from calsync.services.plan import PublishConfig
 from calsync.services.push import PushConfig
 from calsync.services.sync import SyncConfig
+from calsync.services.writers import WriterConfig
 
 if TYPE_CHECKING:
     from calsync.adapters.clinic_accounts import ClinicAccounts
@@ -72,6 +74,7 @@ def publish_config(settings: Settings) -> PublishConfig:
         sync_queue=settings.sync_queue,
         sync_url=settings.sync_url,
         time_zone=settings.display_time_zone,
+        invite_patients=tuple(settings.invite_patients),
     )
 
 
@@ -122,6 +125,21 @@ def availability_config(settings: Settings) -> AvailabilityConfig:
     )
 
 
+def writer_config(settings: Settings) -> WriterConfig:
+    """The writer pool, its usage budgets and its lockout."""
+    return WriterConfig(
+        writers=tuple(settings.writer_pool),
+        lockout_s=settings.writer_lockout_s,
+        probe_s=settings.writer_probe_s,
+        window_s=settings.usage_window_s,
+        fraction=settings.usage_fraction,
+        calendars=settings.usage_calendars,
+        shares=settings.usage_shares,
+        events=settings.usage_events,
+        external_invites=settings.usage_external_invites,
+    )
+
+
 def health_config(settings: Settings) -> HealthConfig:
     """The health report's thresholds."""
     return HealthConfig(stale_s=settings.poll_stale_s)
@@ -129,13 +147,18 @@ def health_config(settings: Settings) -> HealthConfig:
 
 def default_api(settings: Settings, secrets: Secrets) -> CalendarApi:
     """The Calendar API acting through keyless delegation (or anonymous on the emulator)."""
+    return writer_api(settings, secrets, settings.delegated_user)
+
+
+def writer_api(settings: Settings, secrets: Secrets, writer: str) -> CalendarApi:
+    """The Calendar API acting as ``writer`` through keyless delegation (anonymous on the emulator)."""
     from calsync.adapters.google_calendar import GoogleCalendarApi
 
     if settings.calendar_credentials == "anonymous":
         return GoogleCalendarApi.from_settings(settings)
-    from calsync.adapters.credentials import delegated_credentials
+    from calsync.adapters.credentials import delegation_from_settings
 
-    return GoogleCalendarApi.from_settings(settings, delegated_credentials(settings))
+    return GoogleCalendarApi.from_settings(settings, delegation_from_settings(settings).credentials(writer or None))
 
 
 # --- the container ---------------------------------------------------------------------------------
@@ -162,7 +185,7 @@ class Container:
         self.settings = settings
         self._store = store
         self._calendar_api = calendar_api
-        self._api_factory = api_factory or default_api
+        self._api_factory: ApiFactory = api_factory or default_api
         self._queue = queue
         self._clock = clock
         self._secrets = secrets
@@ -203,8 +226,20 @@ class Container:
 
     @cached_property
     def _default_api(self) -> CalendarApi:
-        """The Calendar API of the default identity (keyless delegation), built by the API factory."""
-        return self._api_factory(self.settings, self.secrets)
+        """The Calendar API of the delegation identity: the writer pool, or the API factory's one account."""
+        pool = self.settings.writer_pool
+        if self._api_factory is not default_api or len(pool) == 1:
+            return self._api_factory(self.settings, self.secrets)
+        from calsync.adapters.writer_pool import WriterPoolCalendarApi
+
+        return WriterPoolCalendarApi(
+            pool, functools.partial(writer_api, self.settings, self.secrets), writer_of=self._writer_of
+        )
+
+    def _writer_of(self, google_calendar_id: str) -> str | None:
+        """The writer recorded for a Google calendar (None: unknown, or the pool's first)."""
+        record = self.store.find_calendar(google_calendar_id)
+        return record.writer if record is not None else None
 
     @cached_property
     def store(self) -> PublishStore:

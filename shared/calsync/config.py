@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         default=GOOGLE_AUTHORIZE_URI, description="Google's consent screen (clinic connections); dev only may differ."
     )
     oauth_revoke_uri: str = Field(default=GOOGLE_REVOKE_URI, description="OAuth2 revocation endpoint.")
+    writers: list[str] = Field(
+        default_factory=list,
+        description="Workspace users calsync writes as (a pool; each calendar through the one that created it, "
+        "new calendars to the least busy). Empty: delegated_user alone.",
+    )
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
     firestore_push_database: str = Field(
@@ -138,6 +143,35 @@ class Settings(BaseSettings):
     display_time_zone: str = Field(
         default="America/Sao_Paulo", description="IANA time zone of the times written in conflict suggestions."
     )
+
+    # Google's per-account usage limits (support.google.com/a/answer/2905486): read-only for "several
+    # hours" past them. Google publishes neither the window nor the lockout; both err long.
+    writer_lockout_s: int = Field(
+        default=4 * 3600, ge=1, description="A writer answered quotaExceeded waits this long."
+    )
+    writer_probe_s: int = Field(
+        default=120, ge=1, le=3600, description="After a lockout, others wait this long for the one probe's outcome."
+    )
+    usage_window_s: int = Field(default=3600, ge=1, description="The window Google's usage thresholds apply to.")
+    usage_fraction: float = Field(default=0.5, gt=0, le=1, description="Share of each threshold a writer may use.")
+    usage_calendars: int | None = Field(default=25, ge=1, description="Calendars one account may create per window.")
+    usage_shares: int | None = Field(default=50, ge=1, description="Calendar shares (acl.insert) per window.")
+    usage_events: int | None = Field(default=10_000, ge=1, description="Events one account may create per window.")
+    usage_external_invites: int | None = Field(
+        default=100, ge=1, description="Guests outside the writers' domain invited per window."
+    )
+
+    invite_patients: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Clinics whose patients are invited as attendees of the professional's event ('*': every "
+        "clinic; []: none). Each invitation to a guest outside the writers' domain counts against Google's "
+        "external-guest limit (100-300 per account and period).",
+    )
+
+    @property
+    def writer_pool(self) -> list[str]:
+        """The writers, in order (the first one owns calendars recorded without a writer)."""
+        return list(dict.fromkeys(self.writers)) or [self.delegated_user]
 
     @field_validator("display_time_zone")
     @classmethod

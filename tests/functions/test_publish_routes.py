@@ -62,16 +62,27 @@ def _alloc(container: Container, n: int, hours: float = 24, **kw: Any) -> dict[s
 def _run_tasks(api: Any, container: Container) -> None:
     queue = container.queue
     for task in queue.pop_all():  # type: ignore[attr-defined]
-        if task.url.endswith("/publish/tasks/apply"):
-            assert api.post("/publish/tasks/apply", json=task.payload, headers=AUTH).status_code == 200
+        for route in ("/publish/tasks/apply", "/provision/tasks/calendar"):
+            if task.url.endswith(route):
+                assert api.post(route, json=task.payload, headers=AUTH).status_code == 200
+
+
+def _provision(api: Any, container: Container) -> dict[str, Any]:
+    """``POST /provision``, then its tasks delivered (Cloud Tasks); the status after them."""
+    started = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH)
+    assert started.status_code == 200, started.get_json()
+    _run_tasks(api, container)
+    status: dict[str, Any] = api.get("/provision/c1", headers=AUTH).get_json()
+    return started.get_json() | {"after": status}
 
 
 def test_publish_flow(api: Any, container: Container) -> None:
     _clinic(api)
-    first = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
-    assert (first["created"], first["watched"]) == (3, 4)  # and the control calendar's channel
-    again = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
-    assert (again["created"], again["watched"]) == (0, 0)
+    first = _provision(api, container)
+    assert (first["total"], first["scheduled"], first["done"]) == (3, 3, False)  # one paced task per calendar
+    assert (first["after"]["created"], first["after"]["watched"], first["after"]["done"]) == (3, 3, True)
+    again = _provision(api, container)
+    assert (again["scheduled"], again["done"]) == (0, True)  # running it again is harmless
 
     bad = [_alloc(container, 1), _alloc(container, 2, professional_id="nobody"), {**_alloc(container, 3), "end": "x"}]
     rejected = api.put("/allocations", json={"items": bad}, headers=AUTH)
@@ -134,7 +145,7 @@ def test_publish_flow(api: Any, container: Container) -> None:
 
 def test_events_api_meet_and_ownership(api: Any, container: Container) -> None:
     _clinic(api)
-    api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH)
+    _provision(api, container)
     start = container.clock.now() + timedelta(days=1)
     created = api.post(
         "/events",

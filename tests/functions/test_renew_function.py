@@ -12,8 +12,8 @@ import pytest
 
 from calsync import errors
 from calsync.bootstrap import Container, get_container, set_container
+from calsync.job_results import AvailabilityRun, RenewRun
 from calsync.model import Allocation, CalendarRecord, MirrorEvent, Professional
-from calsync.results import AvailabilityRun, RenewRun
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 from tests.functions.test_webhook_function import make_settings
 

@@ -334,20 +334,25 @@ EXPECTED_LOG_MESSAGES = {
     "webhook.rejected",
     "conflict.opened",
     "channel.expiring_soon",
+    "writer.locked",
 }
 
 
 def test_log_metrics_and_alerts(calsync_module: TfFolder) -> None:
-    """Metrics count the log messages the code emits; the three alerts of issue 7 exist."""
+    """Metrics count the log messages the code emits; the alerts of issue 7 and the writer lockout exist."""
     messages: set[str] = set()
     for metric in calsync_module.locals["log_metrics"].values():
         messages.update(re.findall(r'"([a-z_]+\.[a-z_]+)"', metric["filter"]))
     assert messages == EXPECTED_LOG_MESSAGES
     alerts = calsync_module.resources["google_monitoring_alert_policy"]
-    assert set(alerts) == {"channel_expiring", "sync_failure_ratio", "no_successful_sync", "needs_reauth"}
+    expected = {"channel_expiring", "sync_failure_ratio", "no_successful_sync", "needs_reauth", "writer_locked"}
+    assert set(alerts) == expected
     reauth = alerts["needs_reauth"]["conditions"][0]["condition_threshold"][0]
     assert "needs_reauth" in reauth["filter"]
     assert "needs_reauth" in calsync_module.locals["log_metrics"]["needs_reauth"]["filter"]
+    locked = alerts["writer_locked"]["conditions"][0]["condition_threshold"][0]
+    assert "writer_locked" in locked["filter"]
+    assert locked["aggregations"][0]["group_by_fields"] == ["metric.label.writer_index"]
     absent = alerts["no_successful_sync"]["conditions"][0]["condition_absent"][0]
     assert absent["duration"] == "3600s"
     assert absent["aggregations"][0]["group_by_fields"] == ["metric.label.calendar_key"]

@@ -666,23 +666,34 @@ def test_status_shows_per_calendar_progress(api: FakeAdminApi, env: dict[str, st
 # --- provision, sync, conflicts, resolve, health ------------------------------------------------------
 
 
-def test_provision_posts_the_clinic_and_lists_what_was_created(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    answer = wire(
-        Provisioned(
-            clinic_id="clinic-1", created=2, shared=2, watched=2, calendars=["clinic-1-prof-ana", "clinic-1-room-101"]
-        )
-    )
-    api.on("POST", "/provision", (201, answer))
+def test_provision_schedules_the_clinic_and_follows_it_to_the_end(
+    api: FakeAdminApi, env: dict[str, str | None]
+) -> None:
+    keys = ["clinic-1-prof-ana", "clinic-1-room-101"]
 
-    result = run(env, "provision", "--clinic", "clinic-1")
+    def status(created: int, done: bool) -> dict[str, Any]:
+        return wire(
+            Provisioned(
+                clinic_id="clinic-1", created=created, shared=min(created, 1), watched=created, calendars=keys,
+                total=2, done=done,
+            )
+        )  # fmt: skip
+
+    started = status(0, False) | {"scheduled": 2}
+    api.on("POST", "/provision", (200, started), (200, status(2, True)))
+    api.on("GET", "/provision/clinic-1", (200, status(1, False)), (200, status(2, True)))
+
+    result = run(env, "provision", "--clinic", "clinic-1", "--poll-interval", "0")
 
     assert result.exit_code == 0, result.output
     assert api.requests_to("POST", "/provision")[0].body == {"clinic_id": "clinic-1"}
+    assert len(api.requests_to("GET", "/provision/clinic-1")) == 2  # followed until every calendar is watched
     assert "Provisioned clinic clinic-1" in result.stdout
     created = next(line for line in result.stdout.splitlines() if "created" in line)
     assert [cell.strip() for cell in created.strip("│ ").split("│")] == ["created", "2"]
     assert "clinic-1-prof-ana, clinic-1-room-101" in result.stdout
-    assert json.loads(run(env, "provision", "--clinic", "clinic-1", "--json").stdout) == answer
+    # Again: everything exists, nothing to follow.
+    assert json.loads(run(env, "provision", "--clinic", "clinic-1", "--json").stdout) == status(2, True)
 
 
 def test_connect_prints_the_consent_link_and_disconnect_revokes(api: FakeAdminApi, env: dict[str, str | None]) -> None:

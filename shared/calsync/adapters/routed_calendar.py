@@ -98,9 +98,9 @@ class RoutedCalendarApi:
             api = self._channels.pop(channel_id, self.default)
         api.stop_channel(channel_id, resource_id)
 
-    def insert_calendar(self, summary: str, *, time_zone: str) -> str:
-        """calendars.insert as the default identity (provisioning passes a clinic's API itself)."""
-        return self.default.insert_calendar(summary, time_zone=time_zone)
+    def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
+        """calendars.insert as the default identity's ``writer`` (provisioning passes a clinic's API itself)."""
+        return self.default.insert_calendar(summary, time_zone=time_zone, writer=writer)
 
     def get_calendar(self, calendar_id: str) -> Mapping[str, Any]:
         """calendars.get as the calendar's owner."""

@@ -295,8 +295,12 @@ class AdminClient:
         return self.call(ProgressAnswer, "GET", f"publish/{_segment(plan_id)}")
 
     def provision(self, clinic_id: str) -> Provisioned:
-        """``POST /provision``: create a clinic's missing calendars (idempotent)."""
+        """``POST /provision``: schedule a clinic's missing calendars (idempotent)."""
         return self.call(Provisioned, "POST", "provision", body={"clinic_id": clinic_id})
+
+    def provision_status(self, clinic_id: str) -> Provisioned:
+        """``GET /provision/{clinic_id}``: how many of the clinic's calendars exist and are watched."""
+        return self.call(Provisioned, "GET", f"provision/{_segment(clinic_id)}")
 
     def sync(self, calendar_id: str) -> SyncEnqueued:
         """``POST /sync``: enqueue a sync of a calendar (202)."""

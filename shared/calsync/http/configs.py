@@ -10,6 +10,7 @@ from calsync.bootstrap import (
     publish_config,
     push_config,
     sync_config,
+    writer_config,
 )
 from calsync.ports import PublishStore
 
@@ -21,6 +22,7 @@ __all__ = [
     "publish_store",
     "push_config",
     "sync_config",
+    "writer_config",
 ]
 
 

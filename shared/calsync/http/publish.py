@@ -6,7 +6,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store
+from calsync.http.configs import publish_config, publish_store, writer_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyBody, PlanBody, PlanPath
 from calsync.results import PlanAnswer, ProgressAnswer
@@ -38,6 +38,7 @@ def post_apply(body: ApplyBody) -> tuple[ProgressAnswer, int]:
         queue=c.queue,
         clock=c.clock,
         config=publish_config(c.settings),
+        writers=writer_config(c.settings),
     )
     return progress, 202
 

@@ -49,9 +49,11 @@ from calsync.ports.stores import (
     RetentionStore,
     StateStore,
 )
+from calsync.ports.writers import Admission, WriterStore
 
 __all__ = [
     "FREEBUSY_MAX_CALENDARS",
+    "Admission",
     "AllocationStore",
     "BatchKind",
     "BatchOp",
@@ -82,6 +84,7 @@ __all__ = [
     "StateStore",
     "TaskQueue",
     "TaskRequest",
+    "WriterStore",
 ]
 
 

@@ -27,6 +27,7 @@ from calsync.model import (
     SyncCursor,
     UnknownChannel,
 )
+from calsync.ports.writers import WriterStore
 
 # --- calendars and their leases ------------------------------------------------------------------
 
@@ -399,5 +400,5 @@ class PushStore(StateStore, CleanupStore, Protocol):
     """The state store as the push path (webhook, renew, poll, cleanup) uses it."""
 
 
-class PublishStore(PushStore, DirectoryStore, PlanStore, Protocol):
+class PublishStore(PushStore, DirectoryStore, PlanStore, WriterStore, Protocol):
     """Everything calsync keeps in Firestore, as the publish function uses it."""

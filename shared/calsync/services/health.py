@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from calsync.model import CalendarRecord
-from calsync.ports import Clock, DirectoryStore, PushStore
+from calsync.ports import Clock, DirectoryStore, PushStore, WriterStore
 from calsync.results import HealthAnswer, HealthCalendar, HealthFreeBusy
 
 Health = Literal["ok", "degraded", "failing"]
@@ -73,11 +73,17 @@ def reconnect_link(record: CalendarRecord) -> str | None:
 
 
 def health(
-    *, store: PushStore, clock: Clock, config: HealthConfig, directory: DirectoryStore | None = None
+    *,
+    store: PushStore,
+    clock: Clock,
+    config: HealthConfig,
+    directory: DirectoryStore | None = None,
+    writers: WriterStore | None = None,
 ) -> HealthAnswer:
     """Every calendar's health, the overall status and the instant it was judged at (``checked_at``).
 
-    With ``directory``, also each professional's free/busy readability, as the last check found it.
+    With ``directory``, also each professional's free/busy readability, as the last check found it;
+    with ``writers``, the writers in Google's read-only mode (the health is at least ``degraded``).
     """
     now = clock.now()
     rows: list[HealthCalendar] = []
@@ -102,8 +108,16 @@ def health(
                 open_conflicts=conflicts,
                 clinic_id=record.clinic_id,
                 reconnect=reconnect_link(record),
+                writer=record.writer,
             )
         )
     states = directory.list_free_busy_states() if directory is not None else []
     free_busy = [HealthFreeBusy(**state.model_dump(exclude={"expire_at"})) for state in states]
-    return HealthAnswer(status=worst, checked_at=now, calendars=rows, free_busy=free_busy)
+    locked = {
+        w.writer: w.locked_until
+        for w in (writers.list_writers() if writers is not None else [])
+        if w.locked_until is not None and w.locked_until > now
+    }
+    if locked and RANK[worst] < RANK["degraded"]:
+        worst = "degraded"
+    return HealthAnswer(status=worst, checked_at=now, calendars=rows, free_busy=free_busy, locked_writers=locked)

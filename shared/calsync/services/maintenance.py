@@ -42,10 +42,10 @@ from functools import partial
 from typing import Literal, TypeVar, get_args
 
 from calsync import errors
+from calsync.job_results import CleanupRun, PollRun, RenewRun
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, ChannelRecord
 from calsync.ports import CalendarApi, Clock, ExpiringKind, PushStore, TaskQueue
-from calsync.results import CleanupRun, PollRun, RenewRun
 from calsync.services.channels import (
     NOT_RENEWABLE_STATUSES,
     ChannelConfig,

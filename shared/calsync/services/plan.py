@@ -57,6 +57,7 @@ from calsync.services.our_events import (
     Desired,
     desired_for,
     event_id,
+    invites_patients,
     professional_key,
     room_key,
 )
@@ -164,6 +165,7 @@ def plan_actions(
     time_max: datetime,
     clear_future: bool,
     allocation_clinics: Mapping[str, str] | None = None,
+    invite_patients: bool = True,
 ) -> list[PlanAction]:
     """Every action of ``clinic_id``'s publish, sorted by (calendar, event id): pure, deterministic, no I/O.
 
@@ -195,7 +197,7 @@ def plan_actions(
                     put(PlanAction(key, eid, "skip", R_NO_CALENDAR, allocation.id, clinic_id=clinic_id))
                 continue
             current = view.mirror.get(eid)
-            desired = desired_for(allocation, view.record)
+            desired = desired_for(allocation, view.record, invite=invite_patients)
             if allocation.status == "cancelled":
                 if current is None or current.status == "cancelled":
                     continue
@@ -295,6 +297,7 @@ class PublishConfig:
     sync_queue: str = "calsync-sync"
     sync_url: str = ""
     time_zone: str = "UTC"  # of the times in conflict suggestions
+    invite_patients: tuple[str, ...] = ("*",)  # clinics whose patients are attendees ("*": every clinic)
 
 
 @dataclass(frozen=True)
@@ -385,6 +388,7 @@ def compute(
         time_max=cmd.time_max,
         clear_future=cmd.clear_future,
         allocation_clinics=inputs.allocation_clinics,
+        invite_patients=invites_patients(cmd.clinic_id, config.invite_patients),
     )
 
 

@@ -123,6 +123,8 @@ locals {
     CALSYNC_CALENDAR_CREDENTIALS       = "delegated"
     CALSYNC_DELEGATION_SERVICE_ACCOUNT = google_service_account.calendar.email
     CALSYNC_DELEGATED_USER             = var.delegated_user
+    CALSYNC_WRITERS                    = jsonencode(var.writers)
+    CALSYNC_INVITE_PATIENTS            = jsonencode(var.invite_patients)
     CALSYNC_SECRET_OAUTH_CLIENT        = google_secret_manager_secret.this["oauth_client"].secret_id
     CALSYNC_SECRET_TOKEN_KEY           = google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_KMS_TOKEN_KEY              = var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""
