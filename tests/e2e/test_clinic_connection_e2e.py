@@ -114,6 +114,7 @@ def test_connect_sync_as_the_account_revoke_and_reconnect(world: World) -> None:
     assert world.admin("PUT", f"clinics/{CLINIC}/rooms", json=rooms).status_code == 200
     provisioned = world.admin("POST", "provision", json={"clinic_id": CLINIC})
     assert provisioned.status_code == 200, provisioned.text
+    assert world.wait_provisioned(CLINIC)["done"], "the paced provisioning tasks finish"
     google_id = calendar_state(world, ROOM_KEY)["google_calendar_id"]
 
     # The room's calendar belongs to the clinic's account: that account sees it, the service account does not.

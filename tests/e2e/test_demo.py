@@ -34,6 +34,7 @@ CHECKS = {
     "mirror equals Google, every calendar",
     "busy elsewhere: one conflict per colliding allocation",
     "keyless delegation",
+    "no usage-limit rejection",
     "log audit: no content, e-mails or tokens",
     "stack stopped",
 }
