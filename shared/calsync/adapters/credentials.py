@@ -19,7 +19,6 @@ would only burn quota. ``classify_refresh_error`` is the single place that decid
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,7 +187,7 @@ def classify_transport_error(exc: TransportError) -> errors.CalendarApiError:
 
 
 class CredentialsProvider:
-    """Builds Calendar credentials: keyless delegation and, for OAuth calendars, the encrypted token store.
+    """Builds the Calendar credentials of a connected clinic's account from the encrypted token store.
 
     Built once per instance by the composition root; secrets are parsed once and credentials reused
     (google-auth refreshes them when they expire).
@@ -198,37 +197,18 @@ class CredentialsProvider:
         self,
         secrets: Secrets,
         *,
-        delegation: Delegation | None = None,
         oauth_client_secret: str = "",
         token_uri: str | None = None,
-        delegated_user: str = "",
         tokens: EncryptedTokenStore | None = None,
         scopes: Sequence[str] = CALENDAR_SCOPES,
     ) -> None:
-        """``token_uri`` None: Google's (OAuth refreshes); ``delegated_user`` empty: act as the account itself."""
+        """``token_uri`` None: Google's (OAuth refreshes)."""
         self._secrets = secrets
-        self._delegation = delegation
         self._client_secret = oauth_client_secret
         self._token_uri = token_uri
-        self._delegated_user = delegated_user
         self._tokens = tokens
         self._scopes = tuple(scopes)
-        self._lock = threading.Lock()
-        self._sa: dict[str, service_account.Credentials] = {}
         self._client: OAuthClient | None = None
-
-    def service_account(self, subject: str | None = None) -> service_account.Credentials:
-        """The service account's credentials, impersonating ``subject`` (default: the delegated user)."""
-        who = subject if subject is not None else self._delegated_user
-        with self._lock:
-            creds = self._sa.get(who)
-        if creds is None:
-            if self._delegation is None:
-                raise errors.SecretUnavailable("no delegation service account configured")
-            creds = self._delegation.credentials(who or None, self._scopes)
-            with self._lock:
-                self._sa.setdefault(who, creds)
-        return creds
 
     def oauth_client(self) -> OAuthClient:
         """The OAuth client (read from its secret once)."""
