@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from calsync.model import GoogleEvent, MirrorEvent
 from calsync.ports import CalendarApi, Clock, MirrorStore
+from calsync.ports.queries import MirrorQuery
 
 PAST_DAYS = 45
 FUTURE_DAYS = 180
@@ -96,7 +97,7 @@ class FullWindowPoller:
         token: str | None = None
         while True:
             page, token = self.store.list_mirror_events(
-                self.calendar_key, time_min=None, time_max=None, page_size=MIRROR_PAGE, page_token=token
+                MirrorQuery(self.calendar_key, time_min=None, time_max=None, page_size=MIRROR_PAGE, page_token=token)
             )
             stored.update((m.external_id, m) for m in page)
             if token is None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import availability_config, publish_store
+from calsync.http.configs import availability_config, io_ports, publish_store
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
@@ -53,9 +53,7 @@ def post_availability(path: ClinicPath) -> tuple[AvailabilityChecked, int]:
     c = get_container()
     checked = availability.check_clinic(
         path.clinic_id,
-        store=publish_store(c),
-        api=c.calendar_api,
-        clock=c.clock,
+        **io_ports(c),
         config=availability_config(c.settings),
     )
     return checked, 200
@@ -68,10 +66,8 @@ def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
     c = get_container()
     done = provision.provision_clinic(
         body.clinic_id,
-        api=c.calendar_api,
-        store=publish_store(c),
+        **io_ports(c),
         queue=c.queue,
-        clock=c.clock,
         channels=channel_config(c.settings),
         control_calendar_id=c.settings.control_calendar_id,
     )

@@ -8,7 +8,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store
+from calsync.http.configs import publish_ports
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import EventPatchBody, EventPath, EventQuery, EventsQuery, IfMatchHeader, NewEventBody
 from calsync.results import EventAnswer, EventCancelled, EventsPage
@@ -23,15 +23,7 @@ CHANGED: dict[str | int, Any] = {412: error("the event changed (If-Match)")}
 @operation(audit=True)  # people's appointments: every read is audited
 def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
     """The mirror of one calendar (cancelled events excluded; no Google call)."""
-    page = calendars_service.list_events(
-        query.calendar_id,
-        store=get_container().store,
-        time_min=query.time_min,
-        time_max=query.time_max,
-        page_size=query.page_size,
-        page_token=query.page_token,
-    )
-    return page, 200
+    return calendars_service.list_events(query.spec(), store=get_container().store), 200
 
 
 @api.post("/events", responses={201: EventAnswer}, summary="Create an ad-hoc event (optional Meet link)")
@@ -48,9 +40,7 @@ def post_event(body: NewEventBody) -> tuple[EventAnswer, int]:
         meet=body.meet,
         request_id=body.request_id,
     )
-    created = events_service.create_event(
-        command, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
-    )
+    created = events_service.create_event(command, **publish_ports(c))
     return created, 201
 
 
@@ -70,9 +60,7 @@ def patch_event(
         attendees=tuple(body.attendees) if body.attendees is not None else None,
         if_match=header.if_match,
     )
-    changed = events_service.patch_event(
-        change, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
-    )
+    changed = events_service.patch_event(change, **publish_ports(c))
     return changed, 200
 
 
@@ -87,9 +75,6 @@ def delete_event(path: EventPath, query: EventQuery, header: IfMatchHeader) -> t
         query.calendar_id,
         path.event_id,
         if_match=header.if_match,
-        api=c.calendar_api,
-        store=publish_store(c),
-        clock=c.clock,
-        config=publish_config(c.settings),
+        **publish_ports(c),
     )
     return cancelled, 200

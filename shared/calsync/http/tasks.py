@@ -10,7 +10,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store
+from calsync.http.configs import publish_ports
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyTaskBody
 from calsync.results import ChunkDone
@@ -28,10 +28,7 @@ def apply_task(body: ApplyTaskBody) -> tuple[ChunkDone, int]:
         body.plan_id,
         body.calendar_key,
         body.chunk,
-        store=publish_store(c),
-        api=c.calendar_api,
+        **publish_ports(c),
         queue=c.queue,
-        clock=c.clock,
-        config=publish_config(c.settings),
     )
     return done, 200

@@ -6,6 +6,7 @@ Services receive these as arguments; ``adapters/`` implements them on Google's c
 - ``calendar_api``: ``CalendarApi`` (Calendar API v3) and its batch types.
 - ``stores``: one narrow store port per aggregate and the composites ``StateStore``, ``PushStore``
   and ``PublishStore``.
+- ``queries``: the parameter objects of the store ports' wider calls, and ``pages``.
 - here: ``Clock``, ``TaskQueue`` (Cloud Tasks) and ``Secrets``.
 """
 
@@ -27,6 +28,7 @@ from calsync.ports.calendar_api import (
     CalendarApi,
     SendUpdates,
 )
+from calsync.ports.queries import ConflictQuery, MirrorQuery, SyncCommit, UnknownChannelSeen, pages
 from calsync.ports.stores import (
     AllocationStore,
     CalendarStore,
@@ -63,6 +65,7 @@ __all__ = [
     "ChannelStore",
     "CleanupStore",
     "Clock",
+    "ConflictQuery",
     "ConflictRetention",
     "ConflictStore",
     "DirectoryStore",
@@ -70,6 +73,7 @@ __all__ = [
     "ExpiringKind",
     "LeaseStore",
     "LockStore",
+    "MirrorQuery",
     "MirrorRetention",
     "MirrorStore",
     "PlanStore",
@@ -80,8 +84,11 @@ __all__ = [
     "Secrets",
     "SendUpdates",
     "StateStore",
+    "SyncCommit",
     "TaskQueue",
     "TaskRequest",
+    "UnknownChannelSeen",
+    "pages",
 ]
 
 

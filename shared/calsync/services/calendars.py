@@ -6,12 +6,12 @@ Google calendar exists and is reachable before recording it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 
 from calsync import errors
 from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.results import CalendarState, ConflictItem, ConflictsPage, EventItem, EventsPage, SyncEnqueued
 from calsync.services.sync import SyncConfig
 from calsync.services.tasks import admin_sync_task_name, sync_task
@@ -114,38 +114,20 @@ def _require_calendar(store: StateStore, calendar_key: str) -> None:
         raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"calendar_id": calendar_key})
 
 
-def list_events(
-    calendar_key: str,
-    *,
-    store: StateStore,
-    time_min: datetime | None,
-    time_max: datetime | None,
-    page_size: int,
-    page_token: str | None,
-) -> EventsPage:
+def list_events(spec: MirrorQuery, *, store: StateStore) -> EventsPage:
     """One page of the mirror (cancelled excluded; no Google call)."""
-    _require_calendar(store, calendar_key)
-    if time_min is not None and time_max is not None and time_max <= time_min:
+    _require_calendar(store, spec.calendar_key)
+    if spec.time_min is not None and spec.time_max is not None and spec.time_max <= spec.time_min:
         raise errors.InvalidRequest("time_max must be after time_min")
-    items, token = store.list_mirror_events(
-        calendar_key,
-        time_min=time_min,
-        time_max=time_max,
-        page_size=min(page_size, MAX_PAGE_SIZE),
-        page_token=page_token,
-    )
+    items, token = store.list_mirror_events(replace(spec, page_size=min(spec.page_size, MAX_PAGE_SIZE)))
     return EventsPage(items=[event_item(e) for e in items], next_page_token=token)
 
 
-def list_conflicts(
-    calendar_key: str | None, *, store: StateStore, status: str | None, page_size: int, page_token: str | None
-) -> ConflictsPage:
+def list_conflicts(spec: ConflictQuery, *, store: StateStore) -> ConflictsPage:
     """One page of conflicts (optionally of one calendar and status)."""
-    if calendar_key is not None:
-        _require_calendar(store, calendar_key)
-    items, token = store.list_conflicts(
-        calendar_key, status=status, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
-    )
+    if spec.calendar_key is not None:
+        _require_calendar(store, spec.calendar_key)
+    items, token = store.list_conflicts(replace(spec, page_size=min(spec.page_size, MAX_PAGE_SIZE)))
     return ConflictsPage(items=[conflict_item(c) for c in items], next_page_token=token)
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 
 from calsync.model import CalendarRecord
 from calsync.ports import Clock, DirectoryStore, PushStore
+from calsync.ports.queries import ConflictQuery, pages
 from calsync.results import HealthAnswer, HealthCalendar, HealthFreeBusy
 
 Health = Literal["ok", "degraded", "failing"]
@@ -30,13 +31,8 @@ class HealthConfig:
 
 
 def _open_conflicts(store: PushStore, calendar_key: str) -> int:
-    count = 0
-    token: str | None = None
-    while True:
-        page, token = store.list_conflicts(calendar_key, status="open", page_size=COUNT_PAGE, page_token=token)
-        count += len(page)
-        if token is None:
-            return count
+    query = ConflictQuery(calendar_key, status="open", page_size=COUNT_PAGE)
+    return sum(len(page) for page in pages(store.list_conflicts, query))
 
 
 def calendar_health(
