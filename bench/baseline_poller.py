@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from calsync.model import GoogleEvent, MirrorEvent
-from calsync.ports import CalendarApi, Clock, MirrorStore
+from calsync.ports import CalendarApi, Clock, ListEvents, MirrorStore
 from calsync.ports.queries import MirrorQuery
 
 PAST_DAYS = 45
@@ -84,7 +84,9 @@ class FullWindowPoller:
         items: list[GoogleEvent] = []
         token: str | None = None
         while True:
-            page = self.api.list_events(self.google_calendar_id, page_token=token, time_min=time_min, time_max=time_max)
+            page = self.api.list_events(
+                ListEvents(self.google_calendar_id, page_token=token, time_min=time_min, time_max=time_max)
+            )
             summary.pages += 1
             items.extend(page.items)
             token = page.next_page_token

@@ -35,7 +35,7 @@ from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.bootstrap import Container, bootstrap
 from calsync.config import Settings
-from calsync.ports import BatchOp, BatchResult, TaskRequest
+from calsync.ports import BatchOp, BatchResult, ListEvents, TaskRequest
 from devstack import procs
 
 PROJECT = "demo-calsync"
@@ -227,9 +227,9 @@ class RecordingApi:
         with self._lock:
             self.writes.append(record)
 
-    def list_events(self, calendar_id: str, **kwargs: Any) -> Any:
+    def list_events(self, query: ListEvents) -> Any:
         """events.list, remembering the page and sync tokens Google handed out (for the log audit)."""
-        page = self.inner.list_events(calendar_id, **kwargs)
+        page = self.inner.list_events(query)
         with self._lock:
             self.tokens.update(t for t in (page.next_page_token, page.next_sync_token) if t)
         return page

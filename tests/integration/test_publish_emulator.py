@@ -19,6 +19,7 @@ from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, CalendarRecord, Professional, Room
+from calsync.ports import ListEvents
 from calsync.ports.queries import ConflictQuery
 from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
 from calsync.services.plan import (
@@ -64,11 +65,13 @@ class Env:
         now = self.clock.now()
         while True:
             page = self.seeder.list_events(
-                self.gids[key],
-                page_token=token,
-                time_min=now - timedelta(days=30),
-                time_max=now + timedelta(days=30),
-                show_deleted=True,
+                ListEvents(
+                    self.gids[key],
+                    page_token=token,
+                    time_min=now - timedelta(days=30),
+                    time_max=now + timedelta(days=30),
+                    show_deleted=True,
+                )
             )
             out.update({e.id: e.model_dump(by_alias=True) for e in page.items})
             token = page.next_page_token

@@ -19,7 +19,7 @@ from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, PublishedSnapshot
-from calsync.ports import BatchOp, CalendarApi
+from calsync.ports import BatchOp, CalendarApi, ListEvents
 from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
 from calsync.testing import CountingStore, RecordingTaskQueue
@@ -132,7 +132,9 @@ class Env:
         now = self.clock.now()
         while True:
             page = self.seeder.list_events(
-                self.cal, page_token=token, time_min=now - timedelta(days=45), time_max=now + timedelta(days=180)
+                ListEvents(
+                    self.cal, page_token=token, time_min=now - timedelta(days=45), time_max=now + timedelta(days=180)
+                )
             )
             state.update({e.id: e.etag or "" for e in page.items})
             token = page.next_page_token

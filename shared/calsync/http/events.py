@@ -7,6 +7,7 @@ from typing import Any
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
+from calsync.copying import copy_into
 from calsync.http.auth import operation
 from calsync.http.configs import publish_ports
 from calsync.http.docs import blueprint_options, error
@@ -31,15 +32,7 @@ def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
 def post_event(body: NewEventBody) -> tuple[EventAnswer, int]:
     """Create an ad-hoc event (optionally with Meet); a retried ``request_id`` creates nothing new."""
     c = get_container()
-    command = events_service.NewEvent(
-        calendar_key=body.calendar_id,
-        summary=body.summary,
-        start=body.start,
-        end=body.end,
-        attendees=tuple(body.attendees),
-        meet=body.meet,
-        request_id=body.request_id,
-    )
+    command = copy_into(events_service.NewEvent, body, calendar_key=body.calendar_id, attendees=tuple(body.attendees))
     created = events_service.create_event(command, **publish_ports(c))
     return created, 201
 
@@ -51,12 +44,11 @@ def patch_event(
 ) -> tuple[EventAnswer, int]:
     """Change one of our events (If-Match)."""
     c = get_container()
-    change = events_service.EventChange(
+    change = copy_into(
+        events_service.EventChange,
+        body,
         calendar_key=query.calendar_id,
         event_id=path.event_id,
-        summary=body.summary,
-        start=body.start,
-        end=body.end,
         attendees=tuple(body.attendees) if body.attendees is not None else None,
         if_match=header.if_match,
     )

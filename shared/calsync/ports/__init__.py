@@ -26,6 +26,7 @@ from calsync.ports.calendar_api import (
     BatchResult,
     BusyTimes,
     CalendarApi,
+    ListEvents,
     SendUpdates,
 )
 from calsync.ports.queries import ConflictQuery, MirrorQuery, SyncCommit, UnknownChannelSeen, pages
@@ -72,6 +73,7 @@ __all__ = [
     "DueCalendarQueries",
     "ExpiringKind",
     "LeaseStore",
+    "ListEvents",
     "LockStore",
     "MirrorQuery",
     "MirrorRetention",

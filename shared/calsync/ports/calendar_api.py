@@ -7,17 +7,41 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from calsync.errors import CalendarApiError
+from calsync.errors import CalendarApiError, InvalidRequest
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
 
 BatchKind = Literal["insert", "update", "delete", "get"]
 # sendUpdates: "none" for mirror maintenance (no e-mail storms on resyncs or republishes), "all" when a
 # person should be told (an ad-hoc event with guests). Chosen by the caller, never left to a default.
 SendUpdates = Literal["all", "externalOnly", "none"]
+
+
+@dataclass(frozen=True)
+class ListEvents:
+    """One page of events.list: the changes since ``sync_token``, or the events matching the filters.
+
+    A sync token is never combined with filters (Google answers 400): such a query is refused here,
+    before any request.
+    """
+
+    calendar_id: str
+    _: KW_ONLY
+    sync_token: str | None = None
+    page_token: str | None = None
+    time_min: datetime | None = None
+    time_max: datetime | None = None
+    single_events: bool = True
+    show_deleted: bool | None = None
+    private_filters: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        filtered = self.time_min or self.time_max or self.private_filters or self.show_deleted is False
+        if self.sync_token is not None and filtered:
+            raise InvalidRequest("a sync token cannot be combined with filters")
 
 
 @dataclass(frozen=True)
@@ -67,18 +91,7 @@ class BusyTimes:
 class CalendarApi(Protocol):
     """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type."""
 
-    def list_events(
-        self,
-        calendar_id: str,
-        *,
-        sync_token: str | None = None,
-        page_token: str | None = None,
-        time_min: datetime | None = None,
-        time_max: datetime | None = None,
-        single_events: bool = True,
-        show_deleted: bool | None = None,
-        private_filters: Sequence[str] = (),
-    ) -> EventsPage:
+    def list_events(self, query: ListEvents) -> EventsPage:
         """One page of events.list (``SyncTokenGone`` on 410 fullSyncRequired)."""
         ...
 

@@ -12,6 +12,7 @@ from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from calsync.copying import copy_into
 from calsync.model import SyncCursor, UnknownChannel
 
 
@@ -79,13 +80,7 @@ class UnknownChannelSeen:
 
     def first_record(self) -> UnknownChannel:
         """The record of an id seen for the first time."""
-        return UnknownChannel(
-            channel_id=self.channel_id,
-            resource_id=self.resource_id,
-            first_seen_at=self.at,
-            last_seen_at=self.at,
-            expire_at=self.expire_at,
-        )
+        return copy_into(UnknownChannel, self, first_seen_at=self.at, last_seen_at=self.at)
 
     def update_of(self, seen: UnknownChannel) -> dict[str, Any]:
         """The fields that change on the record of an id seen before."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from calsync import errors
+from calsync.copying import copy_into
 from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
 from calsync.ports.queries import ConflictQuery, MirrorQuery
@@ -58,17 +59,9 @@ def calendar_state(calendar_key: str, *, store: StateStore) -> CalendarState:
     if record is None:
         raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"key": calendar_key})
     channel = store.active_channel(calendar_key)
-    return CalendarState(
-        key=record.key,
-        google_calendar_id=record.google_calendar_id,
-        kind=record.kind,
-        clinic_id=record.clinic_id,
-        owner_id=record.owner_id,
-        status=record.status,
-        last_synced_at=record.last_synced_at,
-        last_full_sync_at=record.last_full_sync_at,
-        error_message=record.error_message,
-        counters=record.counters,
+    return copy_into(
+        CalendarState,
+        record,
         has_sync_token=record.sync_token is not None,
         channel_expires_at=channel.expiration if channel is not None else None,
     )
@@ -76,37 +69,12 @@ def calendar_state(calendar_key: str, *, store: StateStore) -> CalendarState:
 
 def event_item(event: MirrorEvent) -> EventItem:
     """A mirror event as the admin API shows it."""
-    return EventItem(
-        id=event.external_id,
-        calendar_id=event.calendar_key,
-        status=event.status,
-        start=event.start,
-        end=event.end,
-        all_day=event.all_day,
-        summary=event.summary,
-        attendees=event.attendees,
-        origin=event.origin,
-        source_of_truth=event.source_of_truth,
-        allocation_id=event.allocation_id,
-        etag=event.etag,
-        updated=event.updated,
-        last_synced_at=event.last_synced_at,
-    )
+    return copy_into(EventItem, event, id=event.external_id, calendar_id=event.calendar_key)
 
 
 def conflict_item(conflict: Conflict) -> ConflictItem:
     """A conflict as the admin API shows it."""
-    return ConflictItem(
-        id=conflict.id,
-        kind=conflict.kind,
-        calendar_id=conflict.calendar_key,
-        event_id=conflict.event_id,
-        allocation_id=conflict.allocation_id,
-        suggestion=conflict.suggestion,
-        status=conflict.status,
-        detected_at=conflict.detected_at,
-        resolved_at=conflict.resolved_at,
-    )
+    return copy_into(ConflictItem, conflict, calendar_id=conflict.calendar_key)
 
 
 def _require_calendar(store: StateStore, calendar_key: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from calsync.copying import copy_into
 from calsync.model import CalendarRecord
 from calsync.ports import Clock, DirectoryStore, PushStore
 from calsync.ports.queries import ConflictQuery, pages
@@ -79,13 +80,11 @@ def health(
         status = calendar_health(record, channel_expires_at=expires, open_conflicts=conflicts, now=now, config=config)
         worst = status if RANK[status] > RANK[worst] else worst
         rows.append(
-            HealthCalendar(
-                key=record.key,
-                google_calendar_id=record.google_calendar_id,
-                kind=record.kind,
+            copy_into(
+                HealthCalendar,
+                record,
                 status=status,
                 sync_status=record.status,
-                last_synced_at=record.last_synced_at,
                 last_sync_age_s=int((now - record.last_synced_at).total_seconds()) if record.last_synced_at else None,
                 channel_expires_at=expires,
                 open_conflicts=conflicts,

@@ -23,7 +23,7 @@ from typing import Any
 
 from calsync import errors
 from calsync.model import EventsPage, GoogleEvent, WatchChannel, utc
-from calsync.ports import FREEBUSY_MAX_CALENDARS, BatchOp, BatchResult, BusyTimes, SendUpdates
+from calsync.ports import FREEBUSY_MAX_CALENDARS, BatchOp, BatchResult, BusyTimes, ListEvents, SendUpdates
 from calsync.testing.clock import FrozenClock
 
 EVENT_ID_RE = re.compile(r"[a-v0-9]{5,1024}")
@@ -117,27 +117,15 @@ class FakeCalendarApi:
         self.person_edit(calendar_id, event_id, status="cancelled")
 
     # --- CalendarApi ---
-    def list_events(
-        self,
-        calendar_id: str,
-        *,
-        sync_token: str | None = None,
-        page_token: str | None = None,
-        time_min: datetime | None = None,
-        time_max: datetime | None = None,
-        single_events: bool = True,
-        show_deleted: bool | None = None,
-        private_filters: Sequence[str] = (),
-    ) -> EventsPage:
+    def list_events(self, query: ListEvents) -> EventsPage:
         """events.list with Google's paging and sync-token rules."""
+        calendar_id, sync_token, page_token = query.calendar_id, query.sync_token, query.page_token
+        time_min, time_max = query.time_min, query.time_max
         self._fault("list_events")
         if self.on_list is not None:
             self.on_list(calendar_id, self.calls["list_events"])
         if calendar_id not in self.calendars:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        if sync_token is not None and (time_min or time_max or private_filters or show_deleted is False):
-            # As GoogleCalendarApi: refused before any request (Google would answer 400).
-            raise errors.InvalidRequest("a sync token cannot be combined with filters")
         if time_min is not None and time_max is not None and time_max <= time_min:
             raise errors.BadRequest("The specified time range is empty.", status=400, reason="timeRangeEmpty")
         last: tuple[int, str] | None = None
@@ -152,9 +140,9 @@ class FakeCalendarApi:
             snapshot, base = self.seq, -1
         if sync_token is not None:
             base = self._token_base(calendar_id, sync_token)
-        rows = self._select(calendar_id, sync_token is not None, base, snapshot, time_min, time_max, show_deleted)
-        if private_filters:
-            rows = [r for r in rows if _has_private(self.calendars[calendar_id][r[1]["id"]], private_filters)]
+        rows = self._select(calendar_id, sync_token is not None, base, snapshot, time_min, time_max, query.show_deleted)
+        if query.private_filters:
+            rows = [r for r in rows if _has_private(self.calendars[calendar_id][r[1]["id"]], query.private_filters)]
         if last is not None:
             rows = [r for r in rows if (r[0], r[1]["id"]) > last]
         chunk = rows[: self.page_size]
