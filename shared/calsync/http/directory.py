@@ -51,12 +51,7 @@ def put_rooms(path: ClinicPath, body: RoomsBody) -> tuple[DirectoryReplaced, int
 def post_availability(path: ClinicPath) -> tuple[AvailabilityChecked, int]:
     """Read each professional's free/busy; open or resolve ``busy_elsewhere`` conflicts."""
     c = get_container()
-    checked = availability.check_clinic(
-        path.clinic_id,
-        **io_ports(c),
-        config=availability_config(c.settings),
-    )
-    return checked, 200
+    return availability.check_clinic(path.clinic_id, **io_ports(c), config=availability_config(c.settings)), 200
 
 
 @api.post("/provision", responses={200: Provisioned}, summary="Create, share and watch a clinic's calendars")

@@ -31,12 +31,8 @@ def post_plan(body: PlanBody) -> tuple[PlanAnswer, int]:
 def post_apply(body: ApplyBody) -> tuple[ProgressAnswer, int]:
     """Confirm a plan and enqueue its paced tasks."""
     c = get_container()
-    progress = apply_service.start_apply(
-        apply_service.ApplyCommand(body.plan_id, body.confirm, body.confirm_clear_future),
-        **publish_ports(c),
-        queue=c.queue,
-    )
-    return progress, 202
+    command = apply_service.ApplyCommand(body.plan_id, body.confirm, body.confirm_clear_future)
+    return apply_service.start_apply(command, **publish_ports(c), queue=c.queue), 202
 
 
 @api.get("/publish/<plan_id>", responses={200: ProgressAnswer}, summary="Progress of a plan")

@@ -24,11 +24,5 @@ api = APIBlueprint("tasks", __name__, **blueprint_options("tasks"))
 def apply_task(body: ApplyTaskBody) -> tuple[ChunkDone, int]:
     """Run one chunk of a running plan (the Cloud Tasks target; idempotent)."""
     c = get_container()
-    done = apply_service.run_chunk(
-        body.plan_id,
-        body.calendar_key,
-        body.chunk,
-        **publish_ports(c),
-        queue=c.queue,
-    )
+    done = apply_service.run_chunk(body.plan_id, body.calendar_key, body.chunk, **publish_ports(c), queue=c.queue)
     return done, 200

@@ -62,6 +62,20 @@ class ConflictQuery(PageQuery):
     kind: str | None = None
 
 
+Q = TypeVar("Q", bound=PageQuery)
+T = TypeVar("T")
+
+
+def pages(fetch: Callable[[Q], tuple[list[T], str | None]], query: Q) -> Iterator[list[T]]:
+    """Every page of ``query`` from ``query.page_token`` on, fetched one at a time."""
+    token = query.page_token
+    while True:
+        page, token = fetch(replace(query, page_token=token))
+        yield page
+        if token is None:
+            return
+
+
 @dataclass(frozen=True)
 class UnknownChannelSeen:
     """A push from a channel id that is not ours, to note (rate-limited per id, capped in number)."""
@@ -90,17 +104,3 @@ class UnknownChannelSeen:
             "resource_id": self.resource_id or seen.resource_id,
             "expire_at": self.expire_at,
         }
-
-
-Q = TypeVar("Q", bound=PageQuery)
-T = TypeVar("T")
-
-
-def pages(fetch: Callable[[Q], tuple[list[T], str | None]], query: Q) -> Iterator[list[T]]:
-    """Every page of ``query`` from ``query.page_token`` on, fetched one at a time."""
-    token = query.page_token
-    while True:
-        page, token = fetch(replace(query, page_token=token))
-        yield page
-        if token is None:
-            return
