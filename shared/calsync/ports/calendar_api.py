@@ -88,8 +88,18 @@ class BusyTimes:
     error: str | None = None
 
 
+def _written(event: GoogleEvent | None) -> GoogleEvent:
+    if event is None:
+        raise CalendarApiError("events.insert/update answered no event")
+    return event
+
+
 class CalendarApi(Protocol):
-    """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type."""
+    """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type.
+
+    The adapter and the fake subclass it: ``insert_event``, ``update_event`` and ``delete_event`` are
+    written once here, as one-op calls of their ``execute_op``.
+    """
 
     def list_events(self, query: ListEvents) -> EventsPage:
         """One page of events.list (``SyncTokenGone`` on 410 fullSyncRequired)."""
@@ -97,6 +107,10 @@ class CalendarApi(Protocol):
 
     def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
         """events.get (cancelled events are returned too)."""
+        ...
+
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """One ``BatchOp`` as its own request (retried like any call): the event, or None for a delete."""
         ...
 
     def insert_event(
@@ -108,7 +122,8 @@ class CalendarApi(Protocol):
         send_updates: SendUpdates = "none",
     ) -> GoogleEvent:
         """events.insert (``Duplicate`` on 409; ``conference`` asks for a Meet link)."""
-        ...
+        op = BatchOp("insert", calendar_id, body=body, conference=conference, send_updates=send_updates)
+        return _written(self.execute_op(op))
 
     def update_event(
         self,
@@ -120,7 +135,8 @@ class CalendarApi(Protocol):
         send_updates: SendUpdates = "none",
     ) -> GoogleEvent:
         """events.update (full replace), guarded by ``If-Match`` when given."""
-        ...
+        op = BatchOp("update", calendar_id, event_id, body, if_match=if_match, send_updates=send_updates)
+        return _written(self.execute_op(op))
 
     def delete_event(
         self,
@@ -131,7 +147,7 @@ class CalendarApi(Protocol):
         send_updates: SendUpdates = "none",
     ) -> None:
         """events.delete, guarded by ``If-Match`` when given (``ResourceGone`` if already deleted)."""
-        ...
+        self.execute_op(BatchOp("delete", calendar_id, event_id, if_match=if_match, send_updates=send_updates))
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch: open a push channel on a calendar."""
