@@ -14,10 +14,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import p1_incremental, p2_full_sync, p3_webhook_ack, p4_edit_latency, p5_publish, p6_renewal, p8_poll
+from bench import (
+    p1_incremental,
+    p2_full_sync,
+    p3_webhook_ack,
+    p4_edit_latency,
+    p5_publish,
+    p6_renewal,
+    p7_chain,
+    p8_poll,
+)
 from bench.harness import RESULTS, BenchStack, Row, machine, markdown_table, quiet_logs
 
-ALL = ("P1", "P2", "P3", "P4", "P5", "P6", "P8")
+ALL = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +42,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--p5-events", type=int, default=600, help="P5 events published (6,000 with --full)")
     parser.add_argument("--p6-channels", type=int, default=500, help="P6 channels renewed (10,000 with --full)")
     parser.add_argument("--p8-calendars", type=int, default=1000, help="P8 calendars polled (10,000 with --full)")
-    parser.add_argument("--full", action="store_true", help="P5 6,000 events, P6 10,000 channels, P8 10,000 calendars")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="P5 6,000 events, P6 10,000 channels, P7 the whole chain, P8 10,000 calendars",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where to write the markdown")
     args = parser.parse_args(argv)
     if args.full:
@@ -100,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             attempt("P5", stack, lambda: p5_publish.run(stack, events=args.p5_events))
         if "P6" in selected:
             attempt("P6", stack, lambda: p6_renewal.run(stack, channels=args.p6_channels))
+        if "P7" in selected:
+            attempt("P7", stack, lambda: p7_chain.run(stack, full=args.full))
         if "P8" in selected:
             attempt("P8", stack, lambda: p8_poll.run(stack, calendars=args.p8_calendars))
     text = report(rows, args, time.monotonic() - started, failures)

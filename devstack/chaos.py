@@ -35,6 +35,11 @@ A second clinic shares the control calendar, allocations are reassigned and clin
 changes no event of another clinic (checked at each of those publishes); (d) after convergence each
 live allocation has exactly one copy on each current target and none elsewhere.
 
+People's calendars hold more than single timed events (``chaos_series``): weekly series (a few weeks
+or endless), moved and cancelled instances, all-day days off and events shown as free; and a person
+turns one of our events into a series, with invariant (f): that series keeps every instance, calsync
+writes none of it, and it has exactly one open ``series_from_ours`` conflict.
+
 One line per seed, then exactly ``N passed, M failed``; exit status 1 when any seed failed or the log
 audit found something (``chaos_audit.audit_logs`` over the functions' logs and the in-process log
 capture, against every summary, description, e-mail and token the run created). ``--seed S`` reruns
@@ -52,7 +57,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -72,8 +77,9 @@ from calsync.services.our_events import event_id
 from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
 from calsync.services.provision import provision_clinic
 from calsync.services.sync import SyncCommand, sync_calendar
-from devstack import chaos_scope
+from devstack import chaos_scope, chaos_series
 from devstack.chaos_audit import Finding, audit_logs, capture_logs
+from devstack.chaos_series import utc as _utc
 from devstack.chaos_stack import ChaosCrash, ChaosStack, CrashingApi, CrashingStore, ListQueue, RecordingApi
 
 ENV = "dev"
@@ -90,15 +96,6 @@ RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 QUIESCE_ROUNDS = 12
 # How far ahead a "late chunk" allocation starts: its first publish must land before, its change after.
 LATE_START_S = 8
-
-
-def _utc(value: Any) -> datetime | None:
-    if not value:
-        return None
-    text = value.get("dateTime") if isinstance(value, dict) else value
-    if not text:
-        return None
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _moved(start: datetime | None, end: datetime | None, shift: timedelta) -> dict[str, Any]:
@@ -156,6 +153,11 @@ class Ledger:
     last_write: dict[tuple[str, str], PersonWrite] = field(default_factory=dict)
     manual: set[tuple[str, str]] = field(default_factory=set)
     past: set[tuple[str, str]] = field(default_factory=set)
+    # chaos_series: people's own series (masters), and our events a person made a series of
+    # ((gid, id) → the api.writes index then, and the instances it had with their etags).
+    personal_series: set[tuple[str, str]] = field(default_factory=set)
+    deleted_series: set[tuple[str, str]] = field(default_factory=set)
+    series_of_ours: dict[tuple[str, str], tuple[int, dict[str, str | None]]] = field(default_factory=dict)
 
     def step(self, text: str) -> None:
         """Record one step."""
@@ -351,7 +353,8 @@ class FieldsChaos:
         token: str | None = None
         while True:
             page, token = self.store.list_conflicts(ConflictQuery(None, status="open", page_size=500, page_token=token))
-            open_events.update((c.calendar_key, c.event_id) for c in page if c.kind in EVENT_CONFLICT_KINDS)
+            kinds = (*EVENT_CONFLICT_KINDS, "series_from_ours")
+            open_events.update((c.calendar_key, c.event_id) for c in page if c.kind in kinds)
             if token is None:
                 break
         now = self.clock.now()
@@ -360,6 +363,8 @@ class FieldsChaos:
         for section in plan.calendars:
             for item in section.items:
                 key = (section.calendar_id, item.event_id)
+                if item.reason == "series_from_ours":  # an instance: the conflict is on its series
+                    key = (section.calendar_id, item.event_id.rsplit("_", 1)[0])
                 if item.action == "skip" and item.reason != "past_event" and key not in open_events:
                     failures.append(f"invE {key[0]}: {key[1][:10]} skipped ({item.reason}) without an open conflict")
         return failures
@@ -751,6 +756,7 @@ class SeedRun(FieldsChaos):
             for k, live in state.items()
             if live
             and k[0] in self.actors
+            and k not in self.ledger.series_of_ours  # a person's series now: left to them
             and (k not in self.ledger.last_write or self.ledger.last_write[k].status != "cancelled")
         )
 
@@ -833,6 +839,7 @@ class SeedRun(FieldsChaos):
             (self.step_late_chunk, 1),
             (lambda: chaos_scope.step_reassign(self), 2),
             (lambda: chaos_scope.step_clinic_publish(self), 1),
+            (lambda: chaos_series.step_real_calendars(self), 3),
         ]
         functions = [f for f, _ in steps]
         weights = [w for _, w in steps]
@@ -920,24 +927,27 @@ class SeedRun(FieldsChaos):
                 if want != got:
                     failures.append(f"inv1 {key}: {eid[:10]} mirror {got} != google {want}")
             for eid in self.mirror_live(key):
-                if eid not in live:
+                # A series made of ours is listed as its instances: its master stays as we published it.
+                if eid not in live and (gid, eid) not in self.ledger.series_of_ours:
                     failures.append(f"inv1 {key}: mirror has live {eid[:10]}, Google does not")
             for eid, event in google.items():
                 if event.get("status") == "cancelled" and eid in mirror and mirror[eid].status != "cancelled":
                     failures.append(f"inv1 {key}: {eid[:10]} deleted in Google, live in the mirror")
             # 2. no duplicates per allocation
-            per_allocation = Counter(_tags(e).get("allocation_id") for e in live.values() if _ours(e))
+            per_allocation = Counter(
+                _tags(e).get("allocation_id") for e in live.values() if _ours(e) and not e.get("recurringEventId")
+            )
             for allocation_id, count in per_allocation.items():
                 if count > 1:
                     failures.append(f"inv2 {key}: allocation {allocation_id} has {count} live events")
             # 4b. untagged events all come from people (calsync never creates one)
             for eid, event in google.items():
-                if not _tags(event) and (gid, eid) not in self.ledger.manual:
+                if not _tags(event) and not chaos_series.person_created(self, gid, event):
                     failures.append(f"inv4 {key}: untagged event {eid[:10]} that no person created")
             # 5 (overlaps): a live personal event overlapping one of our live events
             ours = [e for e in live.values() if _ours(e)]
             for eid, event in live.items():
-                if _tags(event) or "dateTime" not in (event.get("start") or {}):
+                if _tags(event) or not chaos_series.blocks_time(event):
                     continue
                 if any(_overlap(event, o) for o in ours):
                     expected.add((key, eid, "overlap_manual"))
@@ -985,6 +995,8 @@ class SeedRun(FieldsChaos):
             elif w.ok and w.body is not None:
                 published[(w.calendar_id, w.event_id)] = w.body
         self.published_after_accepts(published)
+        for gid, eid in self.ledger.series_of_ours:
+            expected.add((by_gid[gid], eid, chaos_series.SERIES_KIND))
         for (gid, eid), body in published.items():
             if body is None:
                 continue
@@ -1024,7 +1036,8 @@ class SeedRun(FieldsChaos):
         self.counts["open_conflicts"] = sum(actual.values())
         self.counts["divergences"] = len(expected)
         self.counts["calsync_writes"] = sum(1 for w in self.api.writes if w.ok)
-        return failures + self.check_fields(truth) + self.scope_failures + chaos_scope.check_copies(self)
+        series = chaos_series.check_series(self, truth)
+        return failures + self.check_fields(truth) + self.scope_failures + chaos_scope.check_copies(self) + series
 
     def collect_tokens(self) -> None:
         """Every token this seed saw: sync/page tokens, stored sync tokens, channel tokens."""

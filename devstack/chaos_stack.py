@@ -106,6 +106,8 @@ class ChaosStack:
         self.webhook_url, self.sync_url = urls["webhook"], urls["sync"]
         env = {
             "CALSYNC_ENVIRONMENT": "dev",
+            # As the in-process use cases (SeedRun's settings): all-day dates are days of one zone.
+            "CALSYNC_DISPLAY_TIME_ZONE": "UTC",
             "CALSYNC_GCP_PROJECT": PROJECT,
             "CALSYNC_REGION": REGION,
             "CALSYNC_CONTROL_CALENDAR_ID": "control@chaos.local",
@@ -262,6 +264,14 @@ class RecordingApi:
             raise
         self._record(WriteRecord(kind, calendar_id, event_id, body, True, None))
         return out
+
+    def execute_op(self, op: BatchOp) -> Any:
+        """One write as its own request (a wrapper such as the writer gate sends its writes here)."""
+        if op.kind == "get":
+            return self.inner.execute_op(op)
+        event_id = op.event_id or str((op.body or {}).get("id", ""))
+        body = dict(op.body) if op.body is not None else None
+        return self._single(op.kind, op.calendar_id, event_id, body, lambda: self.inner.execute_op(op))
 
     def insert_event(self, calendar_id: str, body: Any, **kwargs: Any) -> Any:
         """events.insert."""

@@ -55,7 +55,7 @@ DEMO_DEBOUNCE_S = "2"
 QUOTA_PER_USER_PER_MIN = 600  # the emulator's default, as Google's
 PUBLISH_PHASE = "publish (plan + apply)"
 POLL_S = 0.1
-INITIAL_SYNC_TIMEOUT_S = 90.0
+INITIAL_SYNC_TIMEOUT_S = 240.0  # provisioning is paced under the local usage limits
 PUBLISH_TIMEOUT_S = 300.0
 EDIT_TIMEOUT_S = 60.0
 CONVERGE_TIMEOUT_S = 60.0
@@ -139,14 +139,14 @@ class Clients:
             raise DemoError(f"Calendar {method_id} answered {answer.status_code}: {answer.text[:300]}")
         return answer.json() if answer.content else {}
 
-    def google_events(self, google_calendar_id: str) -> list[dict[str, Any]]:
-        """Every live event of a Google calendar (as the service account, which owns it)."""
+    def google_events(self, google_calendar_id: str, writer: str | None = None) -> list[dict[str, Any]]:
+        """Every live event of a Google calendar (as its writer, which owns it)."""
         items: list[dict[str, Any]] = []
         token: str | None = None
         path = f"calendars/{quote(google_calendar_id, safe='')}/events"
         while True:
             params = {"maxResults": str(GOOGLE_PAGE)} | ({"pageToken": token} if token else {})
-            body = self.google("calendar.events.list", "GET", path, params=params)
+            body = self.google("calendar.events.list", "GET", path, user=writer, params=params)
             items += body.get("items", [])
             token = body.get("nextPageToken")
             if not token:
@@ -254,6 +254,7 @@ class Demo:
         self.person = self.clinic.person
         self.person_key = f"{self.clinic.id}-prof-{self.person.id}"
         self.google_ids: dict[str, str] = {}
+        self.writers: dict[str, str | None] = {}
         self.edits: dict[str, Edit] = {}
         self.busy_elsewhere: set[str] = set()
         self._stats = clients.stats()
@@ -315,12 +316,16 @@ class Demo:
             created = 0
             for clinic in self.data.clinics:
                 answer = self.api.admin("POST", "provision", json={"clinic_id": clinic.id})
-                created += int(answer["created"])
-            self.say(f"Provisioned {created} calendars (shared with their professionals, push channels open).")
+                created += int(answer["total"])
+            self.say(
+                f"Provisioning {created} calendars as paced tasks on the writers' budgets "
+                "(each created, shared with its professional and watched by its writer)."
+            )
 
             def all_synced() -> bool:
                 rows = self.api.admin("GET", "health", expect=(200,))["calendars"]
                 self.google_ids = {row["key"]: row["google_calendar_id"] for row in rows}
+                self.writers = {row["key"]: row.get("writer") for row in rows}
                 targets = [row for row in rows if row["kind"] != "control"]
                 return len(targets) == created and all(row["last_synced_at"] for row in targets)
 
@@ -617,7 +622,7 @@ class Demo:
         diverged: list[str] = []
         result.google_counts, result.mirror_counts = {}, {}
         for key, google_id in sorted(self.google_ids.items()):
-            events = self.api.google_events(google_id)
+            events = self.api.google_events(google_id, self.writers.get(key))
             result.google_counts[key] = len(events)
             by_allocation = Counter(
                 ((e.get("extendedProperties") or {}).get("private") or {}).get(TAG_ALLOCATION) for e in events
@@ -654,8 +659,16 @@ class Demo:
             )
         )
         checks.append(self._keyless())
+        checks.append(self._usage_limits())
         checks.append(self._log_audit(log_dir))
         return checks
+
+    def _usage_limits(self) -> Check:
+        """No write of any writer was refused by the emulator's usage limits, and the writers shared the work."""
+        rejected = int(self.api.stats().get("usage_limit_rejections", 0))
+        owned = Counter(w for w in self.writers.values() if w)
+        shares = ", ".join(f"{w}: {n} calendars" for w, n in sorted(owned.items()))
+        return Check("no usage-limit rejection", rejected == 0, f"{rejected} rejected; {shares or 'no writer'}")
 
     def _keyless(self) -> Check:
         """The functions acted as the Workspace user through keyless delegation (IAM-signed assertions)."""
@@ -897,7 +910,11 @@ def run_demo(
 ) -> DemoResult:
     """Start a private stack, run every step and check, stop the stack; the result (never raises)."""
     state_dir = Path(tempfile.mkdtemp(prefix="calsync-demo-"))
-    config = stack.StackConfig(state_dir=state_dir, ports=dict.fromkeys(stack.PORT_OFFSETS, 0))
+    config = stack.StackConfig(
+        state_dir=state_dir,
+        ports=dict.fromkeys(stack.PORT_OFFSETS, 0),
+        usage_limits=stack.usage_limits_from(os.environ),
+    )
     settings = {"CALSYNC_DEBOUNCE_S": DEMO_DEBOUNCE_S}
     if batch_size is not None:
         settings["CALSYNC_BATCH_SIZE"] = str(batch_size)

@@ -8,8 +8,9 @@ loop; creates the control calendar and the Cloud Tasks queues; waits until each 
 The state dir is ``.devstack/`` unless ``CALSYNC_DEVSTACK_DIR`` says otherwise; ports are
 ``CALSYNC_DEVSTACK_BASE_PORT`` plus a fixed offset per service (``0`` picks free ports), each
 overridable with ``CALSYNC_DEVSTACK_PORT_<SERVICE>``. ``CALSYNC_DEVSTACK_USAGE_LIMITS=local|off``
-(default ``off``) turns on the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``);
-the limits in force are written to ``endpoints.json``. ``down`` stops exactly the recorded processes:
+(default ``local``) turns the Calendar emulator's per-account usage limits (``LOCAL_USAGE_LIMITS``) on or
+off; the limits in force are written to ``endpoints.json``, with the writers calsync acts as. The
+functions always pace each writer on the local limits (``budget_env``). ``down`` stops exactly the recorded processes:
 a pid is only signalled while its kernel start time matches the one recorded, so a reused pid is
 never hit.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import secrets
 import sys
@@ -38,6 +40,7 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 from pydantic import BaseModel, Field
 
 from calsync.adapters.cloud_tasks import CloudTasksQueue
+from calsync.adapters.token_crypto import generate_key
 from devstack import procs
 
 PROJECT = "demo-calsync"
@@ -48,7 +51,12 @@ QUEUES = ("calsync-sync", "calsync-publish")
 # Calendar emulator's signBlob) to sign the assertion as the delegation service account. The emulator
 # also lets unauthenticated calls act as that user (its ``--default-user``), for tools and tests.
 CALENDAR_USER = "agenda@clinic.example"
+# The writer pool (issue 15): Google limits what one account creates, shares and invites, so calsync
+# writes as several Workspace users; each calendar stays with the one that created it. The first is
+# CALENDAR_USER, which owns the control calendar.
+WRITERS = (CALENDAR_USER, "agenda-2@clinic.example")
 DELEGATION_SERVICE_ACCOUNT = "calsync-calendar@demo-calsync.iam.gserviceaccount.com"
+LOCAL_OAUTH_CLIENT_ID = "calsync-local.apps.googleusercontent.com"
 FUNCTIONS = ("webhook", "sync", "renew", "publish")
 # Chosen away from the usual dev ports (8080, 8081 Firestore, 8085 Pub/Sub, 9000, 5000, ...).
 DEFAULT_BASE_PORT = 18460
@@ -79,8 +87,12 @@ LOCAL_USAGE_LIMITS: dict[str, float | None] = {
     "window_s": 60.0,
     "lockout_s": 30.0,
 }
-# Off until calsync paces its writes per writer (issue 15): the demo provisions past 25 calendars at once.
-DEFAULT_USAGE_LIMITS = "off"
+# calsync's budgets (``LOCAL_BUDGET``) keep every writer under these, so the stack runs with them on.
+DEFAULT_USAGE_LIMITS = "local"
+# calsync's side of the same limits: each writer uses this share of every local threshold per window,
+# waits out a lockout as long as the emulator's, and lets one probe through after it.
+LOCAL_USAGE_FRACTION = 0.8
+LOCAL_PROBE_S = 5
 PORT_CLOSE_TIMEOUT_S = 10.0
 
 
@@ -125,6 +137,9 @@ class Endpoints(BaseModel):
     logs: str
     usage_limits: dict[str, int | float | None] | None = Field(
         default=None, description="The Calendar emulator's per-account usage limits in force (None: off)."
+    )
+    writers: list[str] = Field(
+        default_factory=list, description="The accounts calsync writes as; each calendar is read as its writer."
     )
 
 
@@ -356,7 +371,9 @@ def _resolve_ports(config: StackConfig) -> dict[str, int]:
     return ports
 
 
-def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_token: str) -> dict[str, str]:
+def function_env(
+    ports: Mapping[str, int], *, control_calendar_id: str, admin_token: str, token_key: str = ""
+) -> dict[str, str]:
     """The environment each function runs with: Settings pointed at the local stand-ins."""
     calendar = f"http://{procs.HOST}:{ports['calendar']}"
     urls = function_urls(ports)
@@ -380,11 +397,37 @@ def function_env(ports: Mapping[str, int], *, control_calendar_id: str, admin_to
         "CALSYNC_IAM_CREDENTIALS_ENDPOINT": calendar,
         "CALSYNC_DELEGATION_SERVICE_ACCOUNT": DELEGATION_SERVICE_ACCOUNT,
         "CALSYNC_DELEGATED_USER": CALENDAR_USER,
+        "CALSYNC_WRITERS": json.dumps(list(WRITERS)),
+        **budget_env(LOCAL_USAGE_LIMITS),
         "CALSYNC_SECRETS_BACKEND": "env",
         "CALSYNC_ADMIN_TOKEN": admin_token,
+        # Clinic connections (OAuth): the emulator's consent screen, a local OAuth client and token key.
+        "CALSYNC_OAUTH_AUTHORIZE_URI": f"{calendar}/o/oauth2/v2/auth",
+        "CALSYNC_OAUTH_REVOKE_URI": f"{calendar}/revoke",
+        "CALSYNC_SECRET_CALSYNC_OAUTH_CLIENT": json.dumps(
+            {"web": {"client_id": LOCAL_OAUTH_CLIENT_ID, "client_secret": admin_token + "-oauth-client"}}
+        ),
+        "CALSYNC_SECRET_CALSYNC_TOKEN_KEY": token_key or generate_key(),
         "FIRESTORE_EMULATOR_HOST": f"{procs.HOST}:{ports['firestore']}",
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "PYTHONUNBUFFERED": "1",
+    }
+
+
+def budget_env(limits: Mapping[str, float | None]) -> dict[str, str]:
+    """calsync's usage budgets and lockout for the local limits (the same whether the emulator enforces them)."""
+    names = {
+        "calendars_created": "CALSYNC_USAGE_CALENDARS",
+        "acl_shares": "CALSYNC_USAGE_SHARES",
+        "events_created": "CALSYNC_USAGE_EVENTS",
+        "external_invites": "CALSYNC_USAGE_EXTERNAL_INVITES",
+    }
+    env = {name: str(int(limits[key])) for key, name in names.items() if limits.get(key) is not None}
+    return env | {
+        "CALSYNC_USAGE_WINDOW_S": str(int(limits["window_s"] or 60)),
+        "CALSYNC_USAGE_FRACTION": str(LOCAL_USAGE_FRACTION),
+        "CALSYNC_WRITER_LOCKOUT_S": str(max(1, int(limits["lockout_s"] or 1))),
+        "CALSYNC_WRITER_PROBE_S": str(LOCAL_PROBE_S),
     }
 
 
@@ -487,6 +530,7 @@ def _start(config: StackConfig, say: Callable[[str], None]) -> UpResult:
             scheduler=scheduler_url,
             logs=str(log_dir),
             usage_limits=None if config.usage_limits is None else dict(config.usage_limits),
+            writers=list(WRITERS),
         )
         _write_json(config.endpoints_file, endpoints)
         return UpResult(endpoints, started, already_running=False)

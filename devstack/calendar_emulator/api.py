@@ -123,6 +123,8 @@ class Emulator:
         self.store.channels.clear()
         self.tokens.access.clear()
         self.tokens.revoked.clear()
+        self.tokens.issued.clear()
+        self.tokens.consent.codes.clear()
         self.quota = Quota()
         self.usage = self._new_usage()
         self.faults.queue.clear()

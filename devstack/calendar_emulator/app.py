@@ -19,12 +19,13 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from devstack.calendar_emulator import batch
 from devstack.calendar_emulator.api import ApiRequest, ApiResponse, Emulator, error_response
-from devstack.calendar_emulator.auth import DEFAULT_SERVICE_ACCOUNT, TokenError, caller_for
+from devstack.calendar_emulator.auth import DEFAULT_OAUTH_USER, DEFAULT_SERVICE_ACCOUNT, TokenError, caller_for
+from devstack.calendar_emulator.consent import ConsentError
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.governor import FaultSpec, PushSpec, QuotaSpec, fault_error
 from devstack.calendar_emulator.iam import SIGN_BLOB_SUFFIX
@@ -134,7 +135,11 @@ def create_app(
         return Response(payload, headers={"Content-Type": content_type})
 
     def stats() -> dict[str, object]:
-        iam = {"token_grants": dict(emu.tokens.grants), "iam_signed": emu.tokens.iam.signed}
+        iam = {
+            "token_grants": dict(emu.tokens.grants),
+            "iam_signed": emu.tokens.iam.signed,
+            "consents": emu.tokens.consent.granted,
+        }
         return {**emu.stats.snapshot(), "usage": emu.usage.snapshot(), **iam}
 
     async def sign_blob(request: Request) -> Response:
@@ -157,6 +162,27 @@ def create_app(
             return JSONResponse(emu.tokens.issue(form))
         except TokenError as error:
             return JSONResponse(error.body(), status_code=error.status)
+
+    async def authorize(request: Request) -> Response:
+        try:
+            target = emu.tokens.consent.authorize(dict(request.query_params), DEFAULT_OAUTH_USER)
+        except ConsentError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return RedirectResponse(target, status_code=302)
+
+    async def revoke(request: Request) -> Response:
+        # https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke
+        form = dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+        given = form.get("token") or request.query_params.get("token", "")
+        if not given:
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        grant = emu.tokens.access.get(given)
+        refresh = grant.refresh_token if grant is not None else given
+        if refresh is None or not refresh.startswith("rt:"):
+            emu.tokens.access.pop(given, None)
+            return JSONResponse({}, status_code=200 if grant is not None else 400)
+        emu.tokens.revoke(refresh)
+        return JSONResponse({})
 
     async def control(request: Request) -> Response:
         try:
@@ -218,6 +244,8 @@ def create_app(
             if not refresh:
                 raise ApiError(400, "required", "refresh_token is required")
             return JSONResponse({"revoked": True, "access_tokens_dropped": emu.tokens.revoke(str(refresh))})
+        if name == "grants" and method == "GET":
+            return JSONResponse({"refresh_tokens": list(emu.tokens.issued)})
         if name == "seed" and method == "POST":
             data = await _json_body(request)
             if not isinstance(data, dict) or not isinstance(data.get("events"), list):
@@ -236,6 +264,8 @@ def create_app(
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes = [
         Route("/token", token, methods=["POST"]),
+        Route("/o/oauth2/v2/auth", authorize, methods=["GET"]),
+        Route("/revoke", revoke, methods=["POST"]),
         Route("/v1/projects/-/serviceAccounts/{name}", sign_blob, methods=["POST"]),
         Route(BATCH_PATH, batch_endpoint, methods=["POST"]),
         Route("/_emulator/{name:path}", control, methods=methods),

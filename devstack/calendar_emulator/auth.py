@@ -1,6 +1,7 @@
 """Identity: a minimal OAuth2 token endpoint and the mapping of requests to callers.
 
-``POST /token`` accepts ``grant_type=refresh_token`` and the service-account JWT bearer grant
+``POST /token`` accepts ``grant_type=refresh_token``, ``authorization_code`` (codes of ``consent``, PKCE
+checked) and the service-account JWT bearer grant
 (``urn:ietf:params:oauth:grant-type:jwt-bearer``), so google-auth's credential classes work with
 ``token_uri`` pointed here. Access tokens are opaque and map back to their principal. An assertion
 issued by a service account whose key the emulator holds (it signed through ``signBlob``, see
@@ -17,6 +18,7 @@ from typing import Any
 from google.auth import jwt
 
 from devstack.calendar_emulator import wire
+from devstack.calendar_emulator.consent import Consent, PendingCode
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.iam import Iam
 from devstack.calendar_emulator.store import Caller
@@ -26,6 +28,7 @@ DEFAULT_SERVICE_ACCOUNT = "calsync-sa@demo-calsync.iam.gserviceaccount.com"
 DEFAULT_OAUTH_USER = "owner@clinic.example"
 ACCESS_TOKEN_TTL_S = 3600
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+CODE_GRANT = "authorization_code"
 
 
 class TokenError(Exception):
@@ -68,6 +71,9 @@ class Tokens:
     # The principal of requests that carry no credentials (``--default-user``).
     default_user: str = DEFAULT_SERVICE_ACCOUNT
     iam: Iam = field(default_factory=Iam)
+    consent: Consent = field(default_factory=Consent)
+    # Refresh tokens issued by the authorization-code grant, oldest first (what a person could revoke).
+    issued: list[str] = field(default_factory=list)
     # Grants by kind: ``refresh_token``, ``jwt`` (assertion not verifiable here), ``jwt_signed``
     # (verified against a key of ``iam``), ``refused``.
     grants: dict[str, int] = field(default_factory=dict)
@@ -85,6 +91,16 @@ class Tokens:
                 raise TokenError(400, "invalid_grant", "Token has been expired or revoked.")
             self.grants["refresh_token"] = self.grants.get("refresh_token", 0) + 1
             return self._grant(caller_for(user_of_refresh_token(refresh)), refresh, form.get("scope"))
+        if grant_type == CODE_GRANT:
+            if not form.get("client_id"):
+                raise TokenError(401, "invalid_client", "The OAuth client was not found.")
+            redeemed = self.consent.redeem(form)
+            if not isinstance(redeemed, PendingCode):
+                raise TokenError(400, "invalid_grant", redeemed)
+            self.grants[CODE_GRANT] = self.grants.get(CODE_GRANT, 0) + 1
+            refresh = f"rt:{redeemed.email}:{wire.new_opaque('')}"
+            self.issued.append(refresh)
+            return {**self._grant(caller_for(redeemed.email), refresh, redeemed.scope), "refresh_token": refresh}
         if grant_type == JWT_GRANT:
             assertion = form.get("assertion", "")
             try:

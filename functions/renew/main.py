@@ -18,7 +18,7 @@ from calsync import errors
 from calsync.bootstrap import Container
 from calsync.http import edge
 from calsync.http.configs import availability_config, jobs_config
-from calsync.results import JobResult, RenewCalendarDone
+from calsync.job_results import JobResult, RenewCalendarDone
 from calsync.services.availability import check_all
 from calsync.services.maintenance import renew_one, run_cleanup, run_poll, run_renew
 

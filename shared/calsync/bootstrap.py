@@ -11,6 +11,7 @@ here only; services receive them as arguments and never read ``Settings``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,8 +27,10 @@ from calsync.services.maintenance import JobsConfig
 from calsync.services.plan import PublishConfig
 from calsync.services.push import PushConfig
 from calsync.services.sync import SyncConfig
+from calsync.services.writers import WriterConfig
 
 if TYPE_CHECKING:
+    from calsync.adapters.clinic_accounts import ClinicAccounts
     from calsync.ports import CalendarApi, Clock, PublishStore, Secrets, TaskQueue
 
 ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
@@ -87,6 +90,7 @@ def publish_config(settings: Settings) -> PublishConfig:
         PublishConfig,
         settings,
         "control_calendar_id publish_queue publish_url batch_size sync_queue sync_url",
+        invite_patients=tuple(settings.invite_patients),
         **_env_and_zone(settings),
     )
 
@@ -122,6 +126,21 @@ def availability_config(settings: Settings) -> AvailabilityConfig:
     return AvailabilityConfig(horizon_days=settings.availability_horizon_days, **_env_and_zone(settings))
 
 
+def writer_config(settings: Settings) -> WriterConfig:
+    """The writer pool, its usage budgets and its lockout."""
+    return WriterConfig(
+        writers=tuple(settings.writer_pool),
+        lockout_s=settings.writer_lockout_s,
+        probe_s=settings.writer_probe_s,
+        window_s=settings.usage_window_s,
+        fraction=settings.usage_fraction,
+        calendars=settings.usage_calendars,
+        shares=settings.usage_shares,
+        events=settings.usage_events,
+        external_invites=settings.usage_external_invites,
+    )
+
+
 def health_config(settings: Settings) -> HealthConfig:
     """The health report's thresholds."""
     return HealthConfig(stale_s=settings.poll_stale_s)
@@ -129,13 +148,18 @@ def health_config(settings: Settings) -> HealthConfig:
 
 def default_api(settings: Settings, secrets: Secrets) -> CalendarApi:
     """The Calendar API acting through keyless delegation (or anonymous on the emulator)."""
+    return writer_api(settings, secrets, settings.delegated_user)
+
+
+def writer_api(settings: Settings, secrets: Secrets, writer: str) -> CalendarApi:
+    """The Calendar API acting as ``writer`` through keyless delegation (anonymous on the emulator)."""
     from calsync.adapters.google_calendar import GoogleCalendarApi
 
     if settings.calendar_credentials == "anonymous":
         return GoogleCalendarApi.from_settings(settings)
-    from calsync.adapters.credentials import delegated_credentials
+    from calsync.adapters.credentials import delegation_from_settings
 
-    return GoogleCalendarApi.from_settings(settings, delegated_credentials(settings))
+    return GoogleCalendarApi.from_settings(settings, delegation_from_settings(settings).credentials(writer or None))
 
 
 # --- the container ---------------------------------------------------------------------------------
@@ -185,7 +209,28 @@ class Container:
         """The Calendar API (the override, else built by the API factory)."""
         if self._calendar_api is not None:
             return self._calendar_api
-        return self._api_factory(self.settings, self.secrets)
+        if self._store is not None:
+            return self._default_api  # connections live in calsync's Firestore; another store has none
+        from calsync.adapters.routed_calendar import RoutedCalendarApi
+
+        return RoutedCalendarApi(self._default_api, self._api_for_google_calendar)
+
+    @cached_property
+    def _default_api(self) -> CalendarApi:
+        """The Calendar API of the delegation identity: the writer pool, or the API factory's one account."""
+        pool = self.settings.writer_pool
+        if self._api_factory is not default_api or len(pool) == 1:
+            return self._api_factory(self.settings, self.secrets)
+        from calsync.adapters.writer_pool import WriterPoolCalendarApi
+
+        return WriterPoolCalendarApi(
+            pool, functools.partial(writer_api, self.settings, self.secrets), writer_of=self._writer_of
+        )
+
+    def _writer_of(self, google_calendar_id: str) -> str | None:
+        """The writer recorded for a Google calendar (None: unknown, or the pool's first)."""
+        record = self.store.find_calendar(google_calendar_id)
+        return record.writer if record is not None else None
 
     @cached_property
     def store(self) -> PublishStore:
@@ -196,8 +241,11 @@ class Container:
 
         from calsync.adapters.firestore_store import FirestoreStateStore
 
-        client = firestore.Client(project=self.settings.gcp_project, database=self.settings.firestore_database)
-        return FirestoreStateStore(client, environment=self.settings.environment)
+        settings = self.settings
+        client = firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
+        push = settings.firestore_push_database
+        push_client = firestore.Client(project=settings.gcp_project, database=push) if push else None
+        return FirestoreStateStore(client, environment=settings.environment, push_client=push_client)
 
     @cached_property
     def queue(self) -> TaskQueue:
@@ -210,8 +258,39 @@ class Container:
         if settings.tasks_emulator_host:
             return CloudTasksQueue.for_emulator(settings.tasks_emulator_host, settings.gcp_project, settings.region)
         return CloudTasksQueue(
-            settings.gcp_project, settings.region, invoker_service_account=settings.tasks_invoker_service_account
+            settings.gcp_project,
+            settings.region,
+            invoker_service_account=settings.tasks_invoker_service_account,
+            invokers_by_url={
+                settings.sync_url: settings.invoker_of("sync"),
+                settings.renew_url: settings.invoker_of("renew"),
+                settings.publish_url: settings.invoker_of("publish"),
+            },
         )
+
+    @cached_property
+    def clinic_accounts(self) -> ClinicAccounts:
+        """Clinics connected through OAuth (their own Google account) and the API acting as each."""
+        from google.cloud import firestore
+
+        from calsync.adapters.clinic_accounts import ClinicAccounts
+
+        client = firestore.Client(project=self.settings.gcp_project, database=self.settings.firestore_database)
+        return ClinicAccounts(self.settings, self.secrets, self.clock, client)
+
+    def api_for_clinic(self, clinic_id: str | None) -> CalendarApi:
+        """The API acting as the clinic's connected account (OAuth), else the default ``calendar_api``."""
+        if self._calendar_api is not None or self._store is not None or not clinic_id:
+            return self.calendar_api
+        version = self.clinic_accounts.connection(clinic_id)
+        return self.clinic_accounts.api(clinic_id, version) if version else self._default_api
+
+    def _api_for_google_calendar(self, google_calendar_id: str) -> CalendarApi:
+        """The API acting as the owner of a Google calendar calsync manages (see ``RoutedCalendarApi``)."""
+        accounts = self.clinic_accounts
+        clinic_id = accounts.clinic_of(google_calendar_id, self.store)
+        version = accounts.recent_connection(clinic_id, self.clock.now()) if clinic_id else None
+        return accounts.api(clinic_id, version) if clinic_id and version else self._default_api
 
     # --- configs -----------------------------------------------------------------------------------
 

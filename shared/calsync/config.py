@@ -21,6 +21,8 @@ GOOGLE_CALENDAR_API = "https://www.googleapis.com/calendar/v3/"
 GOOGLE_CALENDAR_BATCH = "https://www.googleapis.com/batch/calendar/v3"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
 GOOGLE_IAM_CREDENTIALS = "https://iamcredentials.googleapis.com"
+GOOGLE_AUTHORIZE_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 
 # Values that mean "nobody set this yet"; refused for secrets outside dev.
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "placeholder", "dev", "dev-only", "secret", "xxx"})
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
     tasks_invoker_service_account: str = Field(
         default="", description="Service account whose OIDC token Cloud Tasks sends (empty: none)."
     )
+    tasks_invokers: dict[Literal["sync", "renew", "publish"], str] = Field(
+        default_factory=dict,
+        description="Per task target, the service account whose OIDC token Cloud Tasks sends (else the one above).",
+    )
     tasks_emulator_host: str = Field(default="", description="host:port of a Cloud Tasks emulator (local).")
 
     calendar_api_endpoint: str = Field(default=GOOGLE_CALENDAR_API, description="Calendar API base URL.")
@@ -76,8 +82,20 @@ class Settings(BaseSettings):
         description="IAM Credentials API base URL (signBlob); dev only may change it.",
     )
     delegated_user: str = Field(default="", description="Workspace user to impersonate (domain-wide delegation).")
+    oauth_authorize_uri: str = Field(
+        default=GOOGLE_AUTHORIZE_URI, description="Google's consent screen (clinic connections); dev only may differ."
+    )
+    oauth_revoke_uri: str = Field(default=GOOGLE_REVOKE_URI, description="OAuth2 revocation endpoint.")
+    writers: list[str] = Field(
+        default_factory=list,
+        description="Workspace users calsync writes as (a pool; each calendar through the one that created it, "
+        "new calendars to the least busy). Empty: delegated_user alone.",
+    )
 
     firestore_database: str = Field(default="(default)", description="Firestore database id.")
+    firestore_push_database: str = Field(
+        default="", description="Database of the push state (channels), the webhook's only one; empty: the above."
+    )
     firestore_emulator_host: str = Field(
         default="",
         validation_alias="FIRESTORE_EMULATOR_HOST",
@@ -89,6 +107,9 @@ class Settings(BaseSettings):
     )
     secret_oauth_client: str = Field(default="calsync-oauth-client", description="Secret: OAuth client JSON.")
     secret_token_key: str = Field(default="calsync-token-key", description="Secret: token encryption key.")
+    kms_token_key: str = Field(
+        default="", description="Cloud KMS key wrapping refresh tokens' data keys (empty: the local key secret)."
+    )
     secret_admin_token: str = Field(default="calsync-admin-token", description="Secret: local admin token.")
     admin_token: SecretStr | None = Field(default=None, description="Admin bearer token (dev/local only).")
     admin_emails: list[str] = Field(default_factory=list, description="Google identities allowed as admins.")
@@ -122,6 +143,35 @@ class Settings(BaseSettings):
     display_time_zone: str = Field(
         default="America/Sao_Paulo", description="IANA time zone of the times written in conflict suggestions."
     )
+
+    # Google's per-account usage limits (support.google.com/a/answer/2905486): read-only for "several
+    # hours" past them. Google publishes neither the window nor the lockout; both err long.
+    writer_lockout_s: int = Field(
+        default=4 * 3600, ge=1, description="A writer answered quotaExceeded waits this long."
+    )
+    writer_probe_s: int = Field(
+        default=120, ge=1, le=3600, description="After a lockout, others wait this long for the one probe's outcome."
+    )
+    usage_window_s: int = Field(default=3600, ge=1, description="The window Google's usage thresholds apply to.")
+    usage_fraction: float = Field(default=0.5, gt=0, le=1, description="Share of each threshold a writer may use.")
+    usage_calendars: int | None = Field(default=25, ge=1, description="Calendars one account may create per window.")
+    usage_shares: int | None = Field(default=50, ge=1, description="Calendar shares (acl.insert) per window.")
+    usage_events: int | None = Field(default=10_000, ge=1, description="Events one account may create per window.")
+    usage_external_invites: int | None = Field(
+        default=100, ge=1, description="Guests outside the writers' domain invited per window."
+    )
+
+    invite_patients: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="Clinics whose patients are invited as attendees of the professional's event ('*': every "
+        "clinic; []: none). Each invitation to a guest outside the writers' domain counts against Google's "
+        "external-guest limit (100-300 per account and period).",
+    )
+
+    @property
+    def writer_pool(self) -> list[str]:
+        """The writers, in order (the first one owns calendars recorded without a writer)."""
+        return list(dict.fromkeys(self.writers)) or [self.delegated_user]
 
     @field_validator("display_time_zone")
     @classmethod
@@ -171,6 +221,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"refused outside dev: {refused}")
         return self
 
+    def invoker_of(self, target: Literal["sync", "renew", "publish"]) -> str:
+        """The service account Cloud Tasks calls ``target`` as."""
+        return self.tasks_invokers.get(target) or self.tasks_invoker_service_account
+
     def _local_only(self) -> str | None:
         """The first setting that only makes sense on the local stand-ins, or None."""
         endpoints = {
@@ -192,6 +246,10 @@ class Settings(BaseSettings):
                 "emulator hosts (FIRESTORE_EMULATOR_HOST, tasks_emulator_host) are for dev only",
             ),
             (self.token_uri != GOOGLE_TOKEN_URI, f"token_uri must be Google's ({GOOGLE_TOKEN_URI})"),
+            (
+                (self.oauth_authorize_uri, self.oauth_revoke_uri) != (GOOGLE_AUTHORIZE_URI, GOOGLE_REVOKE_URI),
+                "oauth_authorize_uri and oauth_revoke_uri may differ from Google's in dev only",
+            ),
             (
                 self.iam_credentials_endpoint != GOOGLE_IAM_CREDENTIALS,
                 "iam_credentials_endpoint may differ from Google's in dev only",

@@ -84,6 +84,8 @@ ALLOWED_FIELDS = frozenset(
         "logger",
         "dropped_fields",
         "upstream_reason",
+        "writer_index",
+        "locked_until",
     }
 )
 ALLOWED_SUFFIXES = ("_count", "_ms", "_s", "_total")

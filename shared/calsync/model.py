@@ -29,7 +29,13 @@ CalendarStatus = Literal["ok", "needs_reauth", "webhook_expired", "error"]
 EventOrigin = Literal["system", "manual", "google"]
 SourceOfTruth = Literal["backend", "google"]
 ConflictKind = Literal[
-    "moved_in_google", "deleted_in_google", "attendees_changed", "title_changed", "overlap_manual", "busy_elsewhere"
+    "moved_in_google",
+    "deleted_in_google",
+    "attendees_changed",
+    "title_changed",
+    "overlap_manual",
+    "busy_elsewhere",
+    "series_from_ours",
 ]
 ConflictStatus = Literal["open", "resolved"]
 ChannelStatus = Literal["active", "replaced", "stopped", "expired"]
@@ -109,6 +115,32 @@ class CalendarRecord(Record):
     backoff_until: datetime | None = None
     counters: dict[str, int] = Field(default_factory=dict)
     created_at: datetime | None = None
+    # The acting account that created the calendar and writes it for life (None: the pool's first).
+    writer: str | None = None
+
+
+class WriterRecord(Record):
+    """One acting account of the writer pool: its usage timeline, calendars and read-only lockout."""
+
+    writer: str
+    # End of the usage timeline every provisioning and publish of this writer reserves on.
+    next_free_at: datetime | None = None
+    calendars: int = 0
+    # Google put the account in read-only mode (403 quotaExceeded) until this instant.
+    locked_until: datetime | None = None
+    lock_reason: str | None = None
+    locks: int = 0
+    # Writes sent after a lockout ran out, to learn whether Google lifted it.
+    probes: int = 0
+    updated_at: datetime | None = None
+
+
+class ProvisionMark(Record):
+    """A calendar's creation task scheduled for ``at`` as ``writer`` (a second provisioning leaves it be)."""
+
+    calendar_key: str
+    writer: str
+    at: datetime
 
 
 class PublishedSnapshot(Record):
@@ -353,6 +385,9 @@ class PlanChunkProgress(Expiring):
     attempts: int = 0
     # Actions skipped when the chunk ran, by reason code (write-time guards and people's edits).
     skip_reasons: dict[str, int] = Field(default_factory=dict)
+    # Put back until its writer's lockout ends (Google's read-only mode after a usage limit).
+    waiting_writer: str | None = None
+    waiting_until: datetime | None = None
 
 
 def merge_published(current: MirrorEvent | None, written: MirrorEvent) -> MirrorEvent:

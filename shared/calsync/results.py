@@ -7,7 +7,7 @@ an optional key a use case leaves out (the second confirmation token, an item's 
 ``audit()`` names the counts a result puts on the audit line: fields only, never content.
 
 Every use case behind the admin API builds these directly; the HTTP layer only declares and dumps them.
-The scheduled jobs of the renew function (renew, poll, cleanup, a renewal task) answer ``JobResult``s.
+The scheduled jobs of the renew function (renew, poll, cleanup, a renewal task) answer ``calsync.job_results``.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class CalendarState(Result):
     counters: dict[str, int]
     has_sync_token: bool
     channel_expires_at: IsoTime | None
+    writer: str | None = None
 
 
 class Watched(Result):
@@ -167,6 +168,10 @@ class HealthCalendar(Result):
     last_sync_age_s: int | None
     channel_expires_at: IsoTime | None
     open_conflicts: int
+    clinic_id: str | None = None
+    # For a calendar that needs re-authorisation of its clinic's connected account: how to reconnect.
+    reconnect: str | None = None
+    writer: str | None = None
 
 
 class HealthFreeBusy(Result):
@@ -190,6 +195,8 @@ class HealthAnswer(Result):
     checked_at: IsoTime
     calendars: list[HealthCalendar]
     free_busy: list[HealthFreeBusy] = []
+    # Writers in Google's read-only mode (usage limits), and until when calsync leaves them alone.
+    locked_writers: dict[str, IsoTime] = {}
 
 
 class AvailabilityChecked(Result):
@@ -220,13 +227,18 @@ class DirectoryReplaced(Result):
 
 
 class Provisioned(Result):
-    """``POST /provision``: counts and the clinic's calendar keys."""
+    """``POST``/``GET /provision``: of the clinic's ``total`` calendars, how many exist, are shared and
+    watched (``done`` when all are), the tasks this call ``scheduled``, writers locked (``waiting``)."""
 
     clinic_id: str
     created: int
     shared: int
     watched: int
     calendars: list[str]
+    total: int = 0
+    scheduled: int = 0
+    done: bool = False
+    waiting: dict[str, IsoTime] = {}
 
     def audit(self) -> AuditFields:
         """Calendars created."""
@@ -286,6 +298,17 @@ class PlanCalendar(Result):
     deletes_by_clinic: dict[str, int] | None = None
 
 
+class PlanWarning(Result):
+    """An allocation the plan places over busy time: where, which kind, the busy interval (never content)."""
+
+    allocation_id: str
+    calendar_id: str
+    # overlap_manual: a person's busy event on the calsync calendar; busy_elsewhere: the professional's own.
+    kind: ConflictKind
+    start: IsoTime
+    end: IsoTime
+
+
 class PlanAnswer(Result):
     """``POST /publish/plan`` (201): the dry run and its confirmation tokens."""
 
@@ -298,6 +321,8 @@ class PlanAnswer(Result):
     totals: Totals
     quota: Quota
     calendars: list[PlanCalendar]
+    # Allocations over busy time, seen before confirming; they never block the plan.
+    warnings: list[PlanWarning] = []
 
     def audit(self) -> AuditFields:
         """The plan and its size."""
@@ -335,6 +360,8 @@ class ProgressAnswer(Result):
     total: int
     errors: list[ProgressError]
     calendars: list[ProgressCalendar]
+    # Writers the unfinished chunks wait for (Google's read-only mode), and until when.
+    waiting: dict[str, IsoTime] = {}
 
     def audit(self) -> AuditFields:
         """The plan and its progress."""
@@ -351,76 +378,12 @@ class ChunkDone(Result):
     skipped: int
     failed: int
     again: bool | None = None
+    # Put back, unrun, until its writer's lockout ends.
+    waiting_until: IsoTime | None = None
 
     def audit(self) -> AuditFields:
         """The chunk's writes."""
         return {"plan_id": self.plan_id, "done": self.done, "skipped": self.skipped}
-
-
-class JobResult(Result):
-    """Base of the scheduled jobs' answers (the renew function): every count goes on the summary line."""
-
-    def audit(self) -> AuditFields:
-        """The job's counts."""
-        return {name: value for name, value in self.model_dump().items() if type(value) is int}
-
-
-class RenewRun(JobResult):
-    """``{"job": "renew"}``: calendars whose watch is due, and the outcome of each (inline) or its task."""
-
-    job: Literal["renew"] = "renew"
-    due: int
-    fanned_out: bool
-    expiring_soon: int = 0
-    enqueued: int = 0
-    already_queued: int = 0
-    fresh: int = 0
-    renewed: int = 0
-    opened: int = 0
-    failed: int = 0
-    skipped: int = 0
-    unknown_calendar: int = 0
-
-
-class RenewCalendarDone(JobResult):
-    """``{"job": "renew_calendar"}``: one fan-out task's outcome."""
-
-    job: Literal["renew_calendar"] = "renew_calendar"
-    calendar_id: str
-    outcome: Literal["fresh", "renewed", "opened", "failed", "skipped"]
-
-
-class PollRun(JobResult):
-    """``{"job": "poll"}``: poll syncs enqueued for the due calendars, page by page."""
-
-    job: Literal["poll"] = "poll"
-    due: int
-    enqueued: int
-    already_queued: int
-    skipped: int
-    pages: int
-
-
-class CleanupRun(JobResult):
-    """``{"job": "cleanup"}``: retention deletes, and calendars found without a live push channel."""
-
-    job: Literal["cleanup"] = "cleanup"
-    mirror_events_deleted: int
-    conflicts_deleted: int
-    # Records past their ``expire_at``, by kind (plans with their progress, allocations, channels, ...).
-    expired_deleted: dict[str, int] = {}
-    unwatched: int
-
-
-class AvailabilityRun(JobResult):
-    """``{"job": "availability"}``: the free/busy check of every clinic with calendars."""
-
-    job: Literal["availability"] = "availability"
-    clinics: int
-    collisions: int
-    conflicts_opened: int
-    conflicts_resolved: int
-    not_readable: int
 
 
 class OpenApiDocument(BaseModel):

@@ -79,6 +79,8 @@ class GoogleEvent(WireModel):
     attendees: list[Attendee] | None = None
     extended_properties: ExtendedProperties | None = None
     recurring_event_id: str | None = None
+    # RRULE/RDATE/EXDATE lines of a series' master (absent from singleEvents listings, present on a get).
+    recurrence: list[str] | None = None
     transparency: str | None = None
     event_type: str | None = None
     i_cal_uid: str | None = Field(default=None, alias="iCalUID")

@@ -6,9 +6,12 @@ must pass it; a difference is a bug in the fake (it must behave like Firestore) 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
+from google.cloud import firestore as gfirestore
 
 from calsync.adapters.firestore.calendars import FirestoreCalendarStore
 from calsync.adapters.firestore.channels import FirestoreChannelStore
@@ -35,14 +38,31 @@ from calsync.testing import (
     InMemoryPlanStore,
     InMemoryStateStore,
 )
+from tests.conftest import PROJECT
 
 BACKENDS = ["memory", "firestore"]
+# The push state (channels, unknown channels) may live in a database of its own (the webhook's).
+PUSH_BACKENDS = [*BACKENDS, "firestore-push-db"]
+PUSH_DATABASE = "calsync-push"
 
 
 def _store(request: pytest.FixtureRequest, memory: type[Any], firestore: type[Any]) -> Any:
     if request.param == "memory":
         return memory()
-    return firestore(request.getfixturevalue("firestore_client"), environment="dev")
+    client = request.getfixturevalue("firestore_client")
+    if request.param == "firestore-push-db":
+        return firestore(client, environment="dev", push_client=request.getfixturevalue("push_db_client"))
+    return firestore(client, environment="dev")
+
+
+@pytest.fixture
+def push_db_client(firestore_emulator: str) -> Iterator[Any]:
+    """A client on the push database of Google's Firestore emulator, wiped before the test."""
+    url = f"http://{firestore_emulator}/emulator/v1/projects/{PROJECT}/databases/{PUSH_DATABASE}/documents"
+    requests.delete(url, timeout=60).raise_for_status()
+    client = gfirestore.Client(project=PROJECT, database=PUSH_DATABASE)
+    yield client
+    client.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -66,7 +86,7 @@ def conflict_store(request: pytest.FixtureRequest) -> ConflictStore:
     return store
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=PUSH_BACKENDS)
 def channel_store(request: pytest.FixtureRequest) -> ChannelStore:
     """``ports.ChannelStore``: channels, notification bookkeeping, unknown channels."""
     store: ChannelStore = _store(request, InMemoryChannelStore, FirestoreChannelStore)
@@ -87,7 +107,7 @@ def directory_store(request: pytest.FixtureRequest) -> DirectoryStore:
     return store
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=PUSH_BACKENDS)
 def state_store(request: pytest.FixtureRequest) -> PublishStore:
     """The composite store, for behaviour that spans aggregates (retention walks the calendars)."""
     store: PublishStore = _store(request, InMemoryStateStore, FirestoreStateStore)

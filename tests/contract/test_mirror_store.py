@@ -172,3 +172,32 @@ def test_retention_deletes_ended_events_of_registered_calendars(state_store: Pub
     assert set(store.get_events("k1", ["old1", "new1"])) == {"new1"}
     assert store.get_events("k2", ["old2", "old3"]) == {}
     assert set(store.get_events("unregistered", ["old4"])) == {"old4"}
+
+
+def test_series_instances_are_the_live_ones_of_that_series(mirror_store: MirrorStore) -> None:
+    store = mirror_store
+    first, second, gone, other = (mirror(f"s1_{i}", i) for i in range(4))
+    store.put_events(
+        [
+            first.model_copy(update={"recurring_event_id": "s1"}),
+            second.model_copy(update={"recurring_event_id": "s1", "origin": "system"}),
+            gone.model_copy(update={"recurring_event_id": "s1", "status": "cancelled"}),
+            other.model_copy(update={"recurring_event_id": "s2"}),
+            mirror("s1", 0),
+        ]
+    )
+    assert sorted(e.external_id for e in store.series_instances("k", "s1")) == ["s1_0", "s1_1"]
+    assert store.series_instances("other", "s1") == []
+
+
+def test_scrubbing_people_content_keeps_busy_time_and_our_events(state_store: PublishStore) -> None:
+    store = state_store
+    store.put_calendar(CalendarRecord(key="k", google_calendar_id="g", kind="room"))
+    theirs = mirror("theirs", 1).model_copy(update={"summary": "dentist", "attendees": ["x@example.com"]})
+    ours = mirror("ours", 2, origin="system").model_copy(update={"summary": "consulta", "attendees": ["p@example.com"]})
+    store.put_events([theirs, ours, mirror("clean", 3)])
+    assert store.scrub_people_content(500) == 1
+    assert store.scrub_people_content(500) == 0
+    got = store.get_events("k", ["theirs", "ours"])
+    assert (got["theirs"].summary, got["theirs"].attendees, got["theirs"].start) == (None, [], theirs.start)
+    assert (got["ours"].summary, got["ours"].attendees) == ("consulta", ["p@example.com"])

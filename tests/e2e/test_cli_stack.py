@@ -226,9 +226,9 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     again = running.cli("provision", "--clinic", CLINIC, "--json")
 
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["created"] == 2
+    assert (json.loads(first.stdout)["created"], json.loads(first.stdout)["done"]) == (2, True)  # followed to the end
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout)["created"] == 0  # idempotent
+    assert (json.loads(again.stdout)["scheduled"], json.loads(again.stdout)["created"]) == (0, 2)  # idempotent
 
     day = (
         system_now(running.endpoints.functions["publish"], running.endpoints.admin_token) + timedelta(days=3)
@@ -277,7 +277,10 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     state = running.admin("GET", f"calendars/{key}")
     assert state.status_code == 200, state.text
     google_id = state.json()["google_calendar_id"]
-    events = requests.get(f"{running.endpoints.calendar_api}calendars/{google_id}/events", timeout=HTTP_TIMEOUT_S)
+    as_writer = {"X-Emulator-User": state.json()["writer"]}  # the calendar's owner: the writer that created it
+    events = requests.get(
+        f"{running.endpoints.calendar_api}calendars/{google_id}/events", headers=as_writer, timeout=HTTP_TIMEOUT_S
+    )
     published = events.json()["items"]
     assert len(published) == 3
     moved = published[0]
@@ -288,6 +291,7 @@ def test_provision_plan_apply_publish_a_week(running: RunningStack) -> None:
     patched = requests.patch(
         f"{running.endpoints.calendar_api}calendars/{google_id}/events/{moved['id']}",
         json=later,
+        headers=as_writer,
         timeout=HTTP_TIMEOUT_S,
     )
     assert patched.status_code == 200, patched.text

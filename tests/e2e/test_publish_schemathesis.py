@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from tests.e2e.system_clock import system_now
 HTTP_TIMEOUT_S = 30.0
 OPENAPI = procs.ROOT / "docs" / "openapi.json"
 CLINIC = "st-clinic"
+PROVISION_WAIT_S = 60.0
 # Bounded so the module (stack start + both runs) stays well under 90 s on 2 cores.
 EXAMPLES_WITH_AUTH = 6
 EXAMPLES_WITHOUT_AUTH = 5
@@ -76,6 +78,10 @@ def _seed(endpoints: stack.Endpoints) -> dict[str, list[str]]:
     assert done.status_code == 200, done.text
     provisioned = _admin(endpoints, "POST", "provision", json={"clinic_id": CLINIC})
     assert provisioned.status_code == 200, provisioned.text
+    deadline = time.monotonic() + PROVISION_WAIT_S  # the calendars are created by paced tasks
+    while not _admin(endpoints, "GET", f"provision/{CLINIC}").json()["done"]:
+        assert time.monotonic() < deadline, "provisioning did not finish"
+        time.sleep(0.5)
     start = (system_now(endpoints.functions["publish"], endpoints.admin_token) + timedelta(days=2)).replace(
         hour=12, minute=0, second=0, microsecond=0
     )

@@ -81,17 +81,24 @@ class World:
 
     def google_calendar_id(self, key: str) -> str:
         """The Google id of a registered calendar."""
+        return str(self.calendar_state(key)["google_calendar_id"])
+
+    def calendar_state(self, key: str) -> dict[str, Any]:
+        """``GET /calendars/{key}``."""
         answer = self.admin("GET", f"calendars/{key}")
         assert answer.status_code == 200, answer.text
-        return str(answer.json()["google_calendar_id"])
+        body: dict[str, Any] = answer.json()
+        return body
 
     def google_events(self, key: str) -> list[dict[str, Any]]:
-        """Every event (cancelled ones too) of a calendar, straight from the emulator over HTTP."""
-        url = f"{self.endpoints.calendar_api}calendars/{self.google_calendar_id(key)}/events"
+        """Every event (cancelled ones too) of a calendar, straight from the emulator over HTTP, as its writer."""
+        state = self.calendar_state(key)
+        url = f"{self.endpoints.calendar_api}calendars/{state['google_calendar_id']}/events"
+        as_writer = {"X-Emulator-User": state["writer"]} if state.get("writer") else {}
         items: list[dict[str, Any]] = []
         params: dict[str, Any] = {"showDeleted": "true", "maxResults": 2500}
         while True:
-            page = requests.get(url, params=params, timeout=HTTP_TIMEOUT_S)
+            page = requests.get(url, params=params, headers=as_writer, timeout=HTTP_TIMEOUT_S)
             assert page.status_code == 200, page.text
             body = page.json()
             items.extend(body.get("items", []))
@@ -107,6 +114,17 @@ class World:
             assert progress.status_code == 200, progress.text
             body: dict[str, Any] = progress.json()
             if body["status"] not in ("planned", "running") or time.monotonic() > deadline:
+                return body
+            time.sleep(0.5)
+
+    def wait_provisioned(self, clinic_id: str) -> dict[str, Any]:
+        """Poll ``GET /provision/{clinic_id}`` until every calendar of the clinic exists and is watched."""
+        deadline = time.monotonic() + APPLY_WAIT_S
+        while True:
+            answer = self.admin("GET", f"provision/{clinic_id}")
+            assert answer.status_code == 200, answer.text
+            body: dict[str, Any] = answer.json()
+            if body["done"] or time.monotonic() > deadline:
                 return body
             time.sleep(0.5)
 
@@ -188,7 +206,7 @@ def test_apply_through_cloud_tasks_writes_each_event_once(world: World, monkeypa
     assert world.admin("PUT", f"clinics/{CLINIC}/rooms", json={"items": rooms}).status_code == 200
     provisioned = world.admin("POST", "provision", json={"clinic_id": CLINIC})
     assert provisioned.status_code == 200, provisioned.text
-    assert provisioned.json()["created"] == len(PROFESSIONALS) + len(ROOMS)
+    assert world.wait_provisioned(CLINIC)["created"] == len(PROFESSIONALS) + len(ROOMS)
     now = system_now(world.endpoints.functions["publish"], world.endpoints.admin_token)
     start = (now + timedelta(days=2)).replace(hour=11, minute=0, second=0, microsecond=0)
     allocations = _allocations(start)

@@ -24,9 +24,9 @@ from calsync.adapters.cloud_tasks import CloudTasksQueue
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi
 from calsync.bootstrap import SystemClock
+from calsync.job_results import RenewRun
 from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
 from calsync.ports.queries import ConflictQuery
-from calsync.results import RenewRun
 from calsync.services.channels import ChannelConfig, hash_token, open_channel
 from devstack import procs
 

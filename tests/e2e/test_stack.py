@@ -65,10 +65,12 @@ def test_up_twice_status_and_down_leave_nothing_behind(stack_env: dict[str, str]
     assert set(endpoints.functions) == {"webhook", "sync", "renew", "publish"}
     assert endpoints.project == "demo-calsync"
     assert len(endpoints.admin_token) >= 24
-    # Usage limits are off by default; the key is there, null, and the emulator agrees.
-    assert json.loads((state / "endpoints.json").read_text())["usage_limits"] is None
-    limits = requests.get(f"{endpoints.calendar_control}usage-limits", timeout=10).json()
-    assert [limits[k] for k in ("calendars_created", "events_created", "acl_shares", "external_invites")] == [None] * 4
+    # Usage limits are on by default (calsync paces its writers under them), and the emulator agrees;
+    # the writers calsync acts as are listed.
+    assert json.loads((state / "endpoints.json").read_text())["usage_limits"] == stack.LOCAL_USAGE_LIMITS
+    assert requests.get(f"{endpoints.calendar_control}usage-limits", timeout=10).json() == stack.LOCAL_USAGE_LIMITS
+    assert endpoints.writers == list(stack.WRITERS)
+    assert len(endpoints.writers) >= 2
     urls = [*endpoints.functions.values(), endpoints.scheduler, f"http://{endpoints.firestore_host}/"]
     urls += [endpoints.calendar_api, endpoints.calendar_batch, endpoints.calendar_control]
     for url in urls:

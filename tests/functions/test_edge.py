@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from calsync import errors
-from calsync.adapters import token_crypto
+from calsync.adapters import oauth_connect, token_crypto
 from calsync.bootstrap import set_container
 from calsync.services import allocations
 from tests.functions.function_world import ADMIN_TOKEN, client, fake_container
@@ -51,6 +51,7 @@ TABLE: dict[type[errors.CalsyncError], tuple[int, str | None, bool]] = {
     errors.Transient: (503, "30", False),
     errors.NotModified: (500, None, True),
     token_crypto.TokenDecryptionError: (500, None, True),
+    oauth_connect.ConnectionRefused: (400, None, True),
 }
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TASK = {"X-CloudTasks-TaskName": "t-1"}

@@ -62,16 +62,27 @@ def _alloc(container: Container, n: int, hours: float = 24, **kw: Any) -> dict[s
 def _run_tasks(api: Any, container: Container) -> None:
     queue = container.queue
     for task in queue.pop_all():  # type: ignore[attr-defined]
-        if task.url.endswith("/publish/tasks/apply"):
-            assert api.post("/publish/tasks/apply", json=task.payload, headers=AUTH).status_code == 200
+        for route in ("/publish/tasks/apply", "/provision/tasks/calendar"):
+            if task.url.endswith(route):
+                assert api.post(route, json=task.payload, headers=AUTH).status_code == 200
+
+
+def _provision(api: Any, container: Container) -> dict[str, Any]:
+    """``POST /provision``, then its tasks delivered (Cloud Tasks); the status after them."""
+    started = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH)
+    assert started.status_code == 200, started.get_json()
+    _run_tasks(api, container)
+    status: dict[str, Any] = api.get("/provision/c1", headers=AUTH).get_json()
+    return started.get_json() | {"after": status}
 
 
 def test_publish_flow(api: Any, container: Container) -> None:
     _clinic(api)
-    first = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
-    assert (first["created"], first["watched"]) == (3, 4)  # and the control calendar's channel
-    again = api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH).get_json()
-    assert (again["created"], again["watched"]) == (0, 0)
+    first = _provision(api, container)
+    assert (first["total"], first["scheduled"], first["done"]) == (3, 3, False)  # one paced task per calendar
+    assert (first["after"]["created"], first["after"]["watched"], first["after"]["done"]) == (3, 3, True)
+    again = _provision(api, container)
+    assert (again["scheduled"], again["done"]) == (0, True)  # running it again is harmless
 
     bad = [_alloc(container, 1), _alloc(container, 2, professional_id="nobody"), {**_alloc(container, 3), "end": "x"}]
     rejected = api.put("/allocations", json={"items": bad}, headers=AUTH)
@@ -134,7 +145,7 @@ def test_publish_flow(api: Any, container: Container) -> None:
 
 def test_events_api_meet_and_ownership(api: Any, container: Container) -> None:
     _clinic(api)
-    api.post("/provision", json={"clinic_id": "c1"}, headers=AUTH)
+    _provision(api, container)
     start = container.clock.now() + timedelta(days=1)
     created = api.post(
         "/events",
@@ -223,6 +234,30 @@ def test_google_id_tokens(container: Container, certs_server: CertsServer) -> No
     assert wrong_aud.status_code == 401
     assert api.get("/health", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
     assert api.get("/health").status_code == 401
+
+
+def test_the_publish_task_route_accepts_only_the_publish_invoker(
+    container: Container, certs_server: CertsServer
+) -> None:
+    """One invoker per target: the account Cloud Tasks calls sync as may not run a publish chunk."""
+    settings = container.settings.model_copy(
+        update={
+            "publish_url": "https://publish.example",
+            "tasks_invoker_service_account": "",
+            "tasks_invokers": {"sync": "sync-inv@p.iam.test", "publish": "publish-inv@p.iam.test"},
+        }
+    )
+    container.settings = settings
+    api = client("publish")
+    audience = settings.publish_url + "/publish/tasks/apply"
+
+    def call(email: str) -> int:
+        token = id_token(certs_server.signer, email, audience)
+        answer = api.post("/publish/tasks/apply", json={}, headers={"Authorization": f"Bearer {token}"})
+        return int(answer.status_code)
+
+    assert call("sync-inv@p.iam.test") == 403
+    assert call("publish-inv@p.iam.test") == 400  # past authorisation: the empty body is refused
 
 
 def test_extra_admin_audiences(container: Container, certs_server: CertsServer) -> None:

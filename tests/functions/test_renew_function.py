@@ -12,8 +12,8 @@ import pytest
 
 from calsync import errors
 from calsync.bootstrap import Container, get_container, set_container
+from calsync.job_results import AvailabilityRun, RenewRun
 from calsync.model import Allocation, CalendarRecord, MirrorEvent, Professional
-from calsync.results import AvailabilityRun, RenewRun
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 from tests.functions.test_webhook_function import make_settings
 
@@ -87,6 +87,7 @@ def test_cleanup_job(wired) -> None:
     assert response.get_json() == {
         "job": "cleanup",
         "mirror_events_deleted": 1,
+        "people_content_scrubbed": 0,
         "conflicts_deleted": 0,
         "expired_deleted": expired,
         "unwatched": 0,

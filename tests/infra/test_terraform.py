@@ -13,13 +13,14 @@ from typing import Any, get_args
 
 import pytest
 
+from calsync.adapters.firestore.base import PUSH_COLLECTIONS
 from calsync.config import Settings
 from calsync.model import Allocation, ChannelRecord, FreeBusyState, Plan, PlanChunkProgress
 from calsync.ports import ExpiringKind
 from tests.infra.conftest import ENVS, FUNCTIONS, REPO, TF_ROOT, TfFolder, load_folder, parse_file
 
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
-TASKS_INVOKER = "${google_service_account.tasks_invoker.member}"
+INVOKER = {t: f'${{google_service_account.invoker["{t}"].member}}' for t in ("sync", "renew", "publish")}
 SCHEDULER = "${google_service_account.scheduler.member}"
 
 
@@ -30,9 +31,8 @@ def _string_list(value: Any, module: TfFolder) -> list[str]:
     assert isinstance(value, str), value
     items: list[str] = []
     for name in re.findall(r"local\.(\w+)", value):
-        referenced = module.locals[name]
-        assert isinstance(referenced, list), f"local.{name} is not a list"
-        items.extend(referenced)
+        # A local may itself be a list or an expression of lists (e.g. a conditional): every item it may hold.
+        items.extend(_string_list(module.locals[name], module))
     items.extend(re.findall(r'"([^"$]+)"', value))
     return items
 
@@ -113,25 +113,43 @@ def test_only_the_webhook_is_public(calsync_module: TfFolder, function_module: T
 
 
 def test_invokers_are_least_privilege(calsync_module: TfFolder) -> None:
-    """sync: Cloud Tasks; renew: Cloud Scheduler (+ its fan-out tasks); publish: the admin group (+ its queue)."""
+    """sync: its Cloud Tasks invoker; renew: Cloud Scheduler (+ its fan-out tasks' invoker); publish: the
+    admin group (+ its queue's invoker). One invoker account per target, none shared."""
     functions = calsync_module.locals["functions"]
-    assert functions["sync"]["invokers"] == [TASKS_INVOKER]
-    assert functions["renew"]["invokers"] == [SCHEDULER, TASKS_INVOKER]
-    assert set(functions["publish"]["invokers"]) == {"group:${var.admin_group}", TASKS_INVOKER}
+    assert functions["sync"]["invokers"] == [INVOKER["sync"]]
+    assert functions["renew"]["invokers"] == [SCHEDULER, INVOKER["renew"]]
+    assert set(functions["publish"]["invokers"]) == {"group:${var.admin_group}", INVOKER["publish"]}
     assert calsync_module.modules["function"]["invoker_members"] == "${each.value.invokers}"
+    invoker = calsync_module.resource("google_service_account", "invoker")
+    assert invoker["for_each"] == '${toset(["sync", "renew", "publish"])}'
+    # A function may act as (mint tasks for) the invokers of the targets it enqueues to, and no other.
+    targets = {name: set(cfg["task_targets"]) for name, cfg in functions.items()}
+    assert targets == {
+        "webhook": {"sync"},
+        "sync": {"sync"},
+        "renew": {"sync", "renew"},
+        "publish": {"publish", "sync"},
+    }
+    env = calsync_module.locals["common_env"]
+    assert "CALSYNC_TASKS_INVOKER_SERVICE_ACCOUNT" not in env
+    assert "google_service_account.invoker" in env["CALSYNC_TASKS_INVOKERS"]
 
 
 def test_function_roles_are_least_privilege(calsync_module: TfFolder) -> None:
-    """Project-wide only Firestore user; queue, secret and actAs grants are per resource."""
+    """Project-wide only Firestore user, conditioned on the databases; queue, secret and actAs grants are
+    per resource. The webhook's Firestore role is for the push database only."""
     for kind, _, body in calsync_module.iter_resources():
         if kind == "google_project_iam_member":
             assert body["role"] == "roles/datastore.user"
+            condition = body["condition"][0]["expression"]
+            assert 'each.key == "webhook" ? [google_firestore_database.push.name]' in condition
+            assert "resource.name.startsWith" in condition
         assert kind not in {"google_project_iam_binding", "google_project_iam_policy"}
     enqueuer = calsync_module.resource("google_cloud_tasks_queue_iam_member", "enqueuer")
     assert enqueuer["role"] == "roles/cloudtasks.enqueuer"
     act_as = calsync_module.resource("google_service_account_iam_member", "tasks_invoker_act_as")
     assert act_as["role"] == "roles/iam.serviceAccountUser"
-    assert act_as["service_account_id"] == "${google_service_account.tasks_invoker.name}"
+    assert act_as["service_account_id"] == "${google_service_account.invoker[each.value.target].name}"
     accessor = calsync_module.resource("google_secret_manager_secret_iam_member", "accessor")
     assert accessor["role"] == "roles/secretmanager.secretAccessor"
     # The webhook answers Google from Firestore state alone: it reads no secret.
@@ -270,8 +288,16 @@ def test_firestore_is_native_with_indexes_on_it(calsync_module: TfFolder) -> Non
     """One native database; every composite index and TTL field lives on it."""
     database = calsync_module.resource("google_firestore_database", "this")
     assert database["type"] == "FIRESTORE_NATIVE"
+    assert calsync_module.resource("google_firestore_database", "push")["type"] == "FIRESTORE_NATIVE"
     index = calsync_module.resource("google_firestore_index", "this")
-    assert index["database"] == "${google_firestore_database.this.name}"
+    push_or_main = "google_firestore_database.push.name : google_firestore_database.this.name"
+    assert push_or_main in index["database"]
+    ttl = calsync_module.resource("google_firestore_field", "ttl")
+    assert push_or_main in ttl["database"]
+    # Exactly the collections the store keeps on its push client live in the push database.
+    assert set(calsync_module.locals["push_collections"]) == PUSH_COLLECTIONS
+    pushed = {spec["collection"] for spec in calsync_module.locals["firestore_indexes"].values() if spec.get("push")}
+    assert pushed == {"${var.environment}_channels"}
     for spec in calsync_module.locals["firestore_indexes"].values():
         assert len(spec["fields"]) >= 2, "single-field indexes are automatic; only composites belong here"
         assert all(order in {"ASCENDING", "DESCENDING"} for _, order in spec["fields"])
@@ -308,17 +334,25 @@ EXPECTED_LOG_MESSAGES = {
     "webhook.rejected",
     "conflict.opened",
     "channel.expiring_soon",
+    "writer.locked",
 }
 
 
 def test_log_metrics_and_alerts(calsync_module: TfFolder) -> None:
-    """Metrics count the log messages the code emits; the three alerts of issue 7 exist."""
+    """Metrics count the log messages the code emits; the alerts of issue 7 and the writer lockout exist."""
     messages: set[str] = set()
     for metric in calsync_module.locals["log_metrics"].values():
         messages.update(re.findall(r'"([a-z_]+\.[a-z_]+)"', metric["filter"]))
     assert messages == EXPECTED_LOG_MESSAGES
     alerts = calsync_module.resources["google_monitoring_alert_policy"]
-    assert set(alerts) == {"channel_expiring", "sync_failure_ratio", "no_successful_sync"}
+    expected = {"channel_expiring", "sync_failure_ratio", "no_successful_sync", "needs_reauth", "writer_locked"}
+    assert set(alerts) == expected
+    reauth = alerts["needs_reauth"]["conditions"][0]["condition_threshold"][0]
+    assert "needs_reauth" in reauth["filter"]
+    assert "needs_reauth" in calsync_module.locals["log_metrics"]["needs_reauth"]["filter"]
+    locked = alerts["writer_locked"]["conditions"][0]["condition_threshold"][0]
+    assert "writer_locked" in locked["filter"]
+    assert locked["aggregations"][0]["group_by_fields"] == ["metric.label.writer_index"]
     absent = alerts["no_successful_sync"]["conditions"][0]["condition_absent"][0]
     assert absent["duration"] == "3600s"
     assert absent["aggregations"][0]["group_by_fields"] == ["metric.label.calendar_key"]
@@ -406,3 +440,17 @@ def test_unknown_channel_records_expire_by_a_ttl_policy(calsync_module: TfFolder
     field = calsync_module.resource("google_firestore_field", "ttl")
     assert field["field"] in UnknownChannel.model_fields
     assert "ttl_config" in field
+
+
+def test_refresh_tokens_are_encrypted_with_kms_where_enabled(calsync_module: TfFolder) -> None:
+    """With KMS, the functions get the key's name and its encrypt/decrypt role, and no token key secret."""
+    env = calsync_module.locals["common_env"]
+    assert env["CALSYNC_KMS_TOKEN_KEY"] == '${var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""}'
+    assert calsync_module.locals["calendar_secrets"] == (
+        '${var.enable_kms_token_key ? ["oauth_client"] : ["oauth_client", "token_key"]}'
+    )
+    grant = calsync_module.resource("google_kms_crypto_key_iam_member", "token_key_user")
+    assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    functions = calsync_module.locals["functions"]
+    users = {name for name, cfg in functions.items() if "oauth_client" in _string_list(cfg["secrets"], calsync_module)}
+    assert users == {"sync", "renew", "publish"}, "only the functions calling Calendar touch clinics' tokens"

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from calsync.ports.queries import ConflictQuery
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from tests.integration.test_sync_emulator import CONFIG, KEY, Env, env, publish  # noqa: F401 - env: fixture
 
 ZONED = replace(CONFIG, time_zone="America/Sao_Paulo")
@@ -102,3 +102,31 @@ def test_all_day_days_and_series_instances_block_time_and_shown_as_free_does_not
     )
     env.sync(config=ZONED)
     assert open_overlaps(env) == {"ferias001": "a1"}
+
+
+def test_deleting_a_series_resolves_the_overlaps_of_its_instances(env: Env) -> None:  # noqa: F811
+    day = env.clock.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    body: dict[str, Any] = env.event("evsemana2", 0, allocation="a6")
+    start = day + timedelta(hours=13)
+    body |= {"start": {"dateTime": start.isoformat()}, "end": {"dateTime": (start + timedelta(hours=1)).isoformat()}}
+    publish(env, body)
+    env.sync(config=ZONED)
+    series = env.seeder.insert_event(
+        env.cal,
+        {
+            "summary": "Bloqueio",
+            "recurrence": ["RRULE:FREQ=WEEKLY"],
+            "start": {"dateTime": (start - timedelta(days=7, minutes=30)).isoformat()},
+            "end": {"dateTime": (start - timedelta(days=7) + timedelta(minutes=30)).isoformat()},
+        },
+    )
+    env.sync(config=ZONED)
+    assert set(open_overlaps(env).values()) == {"a6"}
+
+    env.seeder.delete_event(env.cal, series.id)
+    env.sync(config=ZONED)
+    assert open_overlaps(env) == {}
+    live, _ = env.firestore.list_mirror_events(
+        MirrorQuery(KEY, time_min=None, time_max=None, page_size=500, page_token=None)
+    )
+    assert [e.external_id for e in live if e.recurring_event_id == series.id] == []

@@ -165,6 +165,28 @@ def test_oidc_token_is_attached_when_configured(tasks_emulator: str) -> None:
     assert token.audience == "https://sync-xyz.a.run.app/"
 
 
+def test_each_target_gets_its_own_invoker(tasks_emulator: str) -> None:
+    invokers = {
+        "https://r-p.cloudfunctions.net/calsync-prod-sync": "sync-inv@demo.iam.gserviceaccount.com",
+        "https://r-p.cloudfunctions.net/calsync-prod-publish": "publish-inv@demo.iam.gserviceaccount.com",
+    }
+    adapter = CloudTasksQueue(PROJECT, LOCATION, emulator_host=tasks_emulator, invokers_by_url=invokers)
+    try:
+        to_sync = adapter.build_task(TaskRequest(queue="q", url=f"{next(iter(invokers))}/", payload={}))
+        to_publish = adapter.build_task(
+            TaskRequest(
+                queue="q", url="https://r-p.cloudfunctions.net/calsync-prod-publish/publish/tasks/apply", payload={}
+            )
+        )
+        elsewhere = adapter.build_task(TaskRequest(queue="q", url="https://r-p.cloudfunctions.net/other", payload={}))
+    finally:
+        adapter.close()
+
+    assert to_sync.http_request.oidc_token.service_account_email == "sync-inv@demo.iam.gserviceaccount.com"
+    assert to_publish.http_request.oidc_token.service_account_email == "publish-inv@demo.iam.gserviceaccount.com"
+    assert "oidc_token" not in elsewhere.http_request
+
+
 def test_no_oidc_token_without_invoker(tasks: CloudTasksQueue) -> None:
     task = tasks.build_task(TaskRequest(queue="q", url="http://127.0.0.1:1/", payload={}))
 

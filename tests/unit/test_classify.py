@@ -82,7 +82,13 @@ def test_own_echo_opens_nothing_and_resolves_event_conflicts() -> None:
     decision = classify(wire(etag='"5"', tags=TAGS), current.model_copy(update={"etag": '"4"'}))
     assert decision.reasons == ("own_echo",)
     assert not decision.open
-    assert set(decision.resolve) == {"moved_in_google", "deleted_in_google", "attendees_changed", "title_changed"}
+    assert set(decision.resolve) == {
+        "moved_in_google",
+        "deleted_in_google",
+        "attendees_changed",
+        "title_changed",
+        "series_from_ours",
+    }
 
 
 def test_moved_in_google_wins_with_suggestion() -> None:

@@ -39,6 +39,7 @@ from calsync.results import (
     PlanCalendar,
     PlanItem,
     PlanStatus,
+    PlanWarning,
     ProgressAnswer,
     ProgressCalendar,
     ProgressError,
@@ -48,6 +49,7 @@ from calsync.results import (
     Totals,
 )
 from calsync.results import Result as ApiResult
+from calsync.results_connections import ClinicDisconnected, ConnectionStarted
 
 PlanAction = Literal["create", "update", "delete", "skip"]
 
@@ -382,6 +384,24 @@ def test_plan_with_clear_future_asks_for_it_and_says_so(api: FakeAdminApi, env: 
     assert "clear_future" in result.stdout
 
 
+def test_plan_shows_its_warnings_of_busy_time(api: FakeAdminApi, env: dict[str, str | None]) -> None:
+    warning = PlanWarning(
+        allocation_id="alloc-7",
+        calendar_id="prof-ana",
+        kind="busy_elsewhere",
+        start=PLANNED_AT + timedelta(days=1),
+        end=PLANNED_AT + timedelta(days=1, hours=2),
+    )
+    api.on("POST", "/publish/plan", (201, wire(_plan().model_copy(update={"warnings": [warning]}))))
+
+    result = run(env, "plan", "--clinic", "clinic-1", "--from", "2025-03-10", "--to", "2025-03-16", "--tz", "UTC")
+
+    assert result.exit_code == 0, result.output
+    shown = result.stdout[result.stdout.index("Warnings") :]
+    row = next(line for line in shown.splitlines() if "alloc-7" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")][:3] == ["alloc-7", "prof-ana", "busy_elsewhere"]
+
+
 def test_plan_refuses_a_malformed_date_without_calling_the_api(api: FakeAdminApi, env: dict[str, str | None]) -> None:
     result = run(
         env, "plan", "--clinic", "c", "--from", "2025-13-40", "--to", "2025-03-16", "--tz", "America/Sao_Paulo"
@@ -646,23 +666,56 @@ def test_status_shows_per_calendar_progress(api: FakeAdminApi, env: dict[str, st
 # --- provision, sync, conflicts, resolve, health ------------------------------------------------------
 
 
-def test_provision_posts_the_clinic_and_lists_what_was_created(api: FakeAdminApi, env: dict[str, str | None]) -> None:
-    answer = wire(
-        Provisioned(
-            clinic_id="clinic-1", created=2, shared=2, watched=2, calendars=["clinic-1-prof-ana", "clinic-1-room-101"]
-        )
-    )
-    api.on("POST", "/provision", (201, answer))
+def test_provision_schedules_the_clinic_and_follows_it_to_the_end(
+    api: FakeAdminApi, env: dict[str, str | None]
+) -> None:
+    keys = ["clinic-1-prof-ana", "clinic-1-room-101"]
 
-    result = run(env, "provision", "--clinic", "clinic-1")
+    def status(created: int, done: bool) -> dict[str, Any]:
+        return wire(
+            Provisioned(
+                clinic_id="clinic-1", created=created, shared=min(created, 1), watched=created, calendars=keys,
+                total=2, done=done,
+            )
+        )  # fmt: skip
+
+    started = status(0, False) | {"scheduled": 2}
+    api.on("POST", "/provision", (200, started), (200, status(2, True)))
+    api.on("GET", "/provision/clinic-1", (200, status(1, False)), (200, status(2, True)))
+
+    result = run(env, "provision", "--clinic", "clinic-1", "--poll-interval", "0")
 
     assert result.exit_code == 0, result.output
     assert api.requests_to("POST", "/provision")[0].body == {"clinic_id": "clinic-1"}
+    assert len(api.requests_to("GET", "/provision/clinic-1")) == 2  # followed until every calendar is watched
     assert "Provisioned clinic clinic-1" in result.stdout
     created = next(line for line in result.stdout.splitlines() if "created" in line)
     assert [cell.strip() for cell in created.strip("│ ").split("│")] == ["created", "2"]
     assert "clinic-1-prof-ana, clinic-1-room-101" in result.stdout
-    assert json.loads(run(env, "provision", "--clinic", "clinic-1", "--json").stdout) == answer
+    # Again: everything exists, nothing to follow.
+    assert json.loads(run(env, "provision", "--clinic", "clinic-1", "--json").stdout) == status(2, True)
+
+
+def test_connect_prints_the_consent_link_and_disconnect_revokes(api: FakeAdminApi, env: dict[str, str | None]) -> None:
+    url = "https://accounts.google.com/o/oauth2/v2/auth?client_id=x&state=s"
+    started = ConnectionStarted(
+        clinic_id="clinic-1", consent_url=url, expires_at=datetime(2026, 3, 2, 12, 10, tzinfo=UTC), scopes=["a", "b"]
+    )
+    api.on("POST", "/clinics/clinic-1/connection", (201, wire(started)))
+    api.on(
+        "DELETE", "/clinics/clinic-1/connection", (200, wire(ClinicDisconnected(clinic_id="clinic-1", revoked=True)))
+    )
+
+    result = run(env, "connect", "--clinic", "clinic-1", "--login-hint", "agenda@clinic.example", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["consent_url"] == url
+    assert api.requests_to("POST", "/clinics/clinic-1/connection")[0].query == {"login_hint": "agenda@clinic.example"}
+    shown = run(env, "connect", "--clinic", "clinic-1")
+    assert "Google account" in " ".join(shown.stdout.split())
+    gone = run(env, "disconnect", "--clinic", "clinic-1")
+    assert gone.exit_code == 0, gone.output
+    revoked = next(line for line in gone.stdout.splitlines() if "revoked" in line)
+    assert [cell.strip() for cell in revoked.strip("│ ").split("│")] == ["revoked", "yes"]
 
 
 def test_sync_a_calendar_and_one_event(api: FakeAdminApi, env: dict[str, str | None]) -> None:

@@ -48,6 +48,8 @@ def test_a_deployed_configuration_is_accepted(environment: str) -> None:
         ({"webhook_url": "http://127.0.0.1:9/"}, "webhook_url"),
         ({"admin_id_token_audiences": ["32555940559.apps.googleusercontent.com"]}, "audiences"),
         ({"admin_token": SecretStr("changeme")}, "placeholder"),
+        ({"oauth_authorize_uri": "http://127.0.0.1:9/o/oauth2/v2/auth"}, "oauth_authorize_uri"),
+        ({"oauth_revoke_uri": "https://evil.example/revoke"}, "oauth_revoke_uri"),
     ],
 )
 @pytest.mark.parametrize("environment", ["stg", "prod"])

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from calsync import errors
+from calsync.job_results import CleanupRun, PollRun, RenewRun
 from calsync.model import Allocation, CalendarRecord, Conflict, FreeBusyState, MirrorEvent
 from calsync.ports.queries import UnknownChannelSeen
-from calsync.results import CleanupRun, PollRun, RenewRun
 from calsync.services.channels import ChannelConfig, open_channel
 from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue

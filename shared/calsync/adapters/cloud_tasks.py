@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type hints
@@ -91,6 +92,7 @@ class CloudTasksQueue:
         client: tasks_v2.CloudTasksClient | None = None,
         emulator_host: str | None = None,
         invoker_service_account: str = "",
+        invokers_by_url: Mapping[str, str] | None = None,
         oidc_audience: str | None = None,
         retry: Retry | None = None,
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
@@ -99,6 +101,8 @@ class CloudTasksQueue:
 
         ``invoker_service_account`` (empty: none) is the service account whose OIDC token Cloud Tasks
         attaches; the token's audience is ``oidc_audience`` or else each task's URL.
+        ``invokers_by_url`` gives each target its own invoker (function URL prefix → account), so an
+        account that may call sync cannot call publish; a URL none of them prefixes uses the default.
         """
         if client is not None and emulator_host:
             raise ValueError("pass either client or emulator_host, not both")
@@ -113,6 +117,7 @@ class CloudTasksQueue:
         self.project = project
         self.location = location
         self._invoker = invoker_service_account
+        self._invokers = {url: email for url, email in (invokers_by_url or {}).items() if url and email}
         self._audience = oidc_audience
         self._retry = retry if retry is not None else default_retry()
         self._timeout_s = call_timeout_s
@@ -137,6 +142,11 @@ class CloudTasksQueue:
         """The full task name for a caller's short task ``name`` (sanitised by ``task_id``)."""
         return tasks_v2.CloudTasksClient.task_path(self.project, self.location, queue, task_id(name))
 
+    def invoker_for(self, url: str) -> str:
+        """The account whose OIDC token a task to ``url`` carries (empty: none)."""
+        matches = [prefix for prefix in self._invokers if url.startswith(prefix)]
+        return self._invokers[max(matches, key=len)] if matches else self._invoker
+
     def build_task(self, task: TaskRequest) -> tasks_v2.Task:
         """The ``tasks_v2.Task`` for a ``TaskRequest``: a JSON POST, named and scheduled if asked."""
         headers: dict[str, str] = {**task.headers, "Content-Type": "application/json"}
@@ -146,9 +156,10 @@ class CloudTasksQueue:
             "headers": headers,
             "body": pydantic_core.to_json(dict(task.payload)),
         }
-        if self._invoker:
+        invoker = self.invoker_for(task.url)
+        if invoker:
             http_request["oidc_token"] = tasks_v2.OidcToken(
-                service_account_email=self._invoker, audience=self._audience or task.url
+                service_account_email=invoker, audience=self._audience or task.url
             )
         fields: dict[str, Any] = {"http_request": tasks_v2.HttpRequest(**http_request)}
         if task.name:

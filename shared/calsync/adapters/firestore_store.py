@@ -2,7 +2,7 @@
 
 Each aggregate keeps its own collections under the environment's prefix (``{env}_calendars``,
 ``{env}_locks``, ``{env}_conflicts``, ``{env}_channels``, ``{env}_unknown_channels``, ``{env}_plans``,
-``{env}_quota``, ``{env}_professionals``, ``{env}_rooms``, ``{env}_allocations``; the mirror and the
+``{env}_quota``, ``{env}_writers``, ``{env}_professionals``, ``{env}_rooms``, ``{env}_allocations``; the mirror and the
 sync cursor are subcollections of each calendar); the layout is described in each module. One
 instance shares one client and one schema check across all of them.
 """
@@ -19,6 +19,7 @@ from calsync.adapters.firestore.leases import FirestoreLeaseStore
 from calsync.adapters.firestore.mirror import FirestoreMirrorStore
 from calsync.adapters.firestore.plans import FirestorePlanStore
 from calsync.adapters.firestore.retention import FirestoreRetentionStore
+from calsync.adapters.firestore.writers import FirestoreWriterStore
 
 
 class FirestoreStateStore(
@@ -30,6 +31,7 @@ class FirestoreStateStore(
     FirestorePlanStore,
     FirestoreDirectoryStore,
     FirestoreRetentionStore,
+    FirestoreWriterStore,
 ):
     """Everything calsync keeps in Firestore (``ports.PublishStore``), namespaced per environment."""
 
@@ -48,3 +50,4 @@ if TYPE_CHECKING:  # each store implements its port (mypy checks these assignmen
         _plans: ports.PlanStore = FirestorePlanStore(client, environment="dev")
         _directory: ports.DirectoryStore = FirestoreDirectoryStore(client, environment="dev")
         _retention: ports.RetentionStore = FirestoreRetentionStore(client, environment="dev")
+        _writers: ports.WriterStore = FirestoreWriterStore(client, environment="dev")

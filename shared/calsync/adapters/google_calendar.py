@@ -262,8 +262,8 @@ class GoogleCalendarApi(CalendarApi):
         """channels.stop."""
         self._call("channels.stop", self._service.channels().stop(body={"id": channel_id, "resourceId": resource_id}))
 
-    def insert_calendar(self, summary: str, *, time_zone: str) -> str:
-        """calendars.insert; returns the new id."""
+    def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
+        """calendars.insert; returns the new id (this adapter acts as one account: ``writer`` is the pool's)."""
         answer = self._call(
             "calendars.insert", self._service.calendars().insert(body={"summary": summary, "timeZone": time_zone})
         )

@@ -1,6 +1,7 @@
-"""Per-calendar OAuth refresh tokens on Firestore, encrypted at rest (``token_crypto``).
+"""OAuth refresh tokens on Firestore, encrypted at rest (``token_crypto``), by owner key.
 
-One document per calendar in ``{env}_oauth_tokens`` (the environment prefix keeps staging and
+The owner key is the clinic id for a clinic connected through OAuth (``oauth_connect``). One
+document per owner in ``{env}_oauth_tokens`` (the environment prefix keeps staging and
 production apart even in one database). A document holds only the ciphertext, its key id and a
 schema version, never the token; the ciphertext is bound to ``{env}/oauth_token/{calendar_key}``,
 so a document copied to another calendar or environment does not decrypt. Tokens made with a
@@ -65,6 +66,13 @@ class EncryptedTokenStore:
         if self._cipher.needs_reencrypt(stored):
             self._rotate(calendar_key, token, snapshot.update_time)
         return token
+
+    def exists(self, calendar_key: str) -> bool:
+        """True when a token is stored under ``calendar_key`` (nothing is decrypted)."""
+        try:
+            return bool(self._doc(calendar_key).get(field_paths=["key_id"]).exists)
+        except gexc.GoogleAPICallError as exc:
+            raise errors.StoreUnavailable(f"reading a refresh token failed: {type(exc).__name__}") from exc
 
     def delete(self, calendar_key: str) -> None:
         """Forget the calendar's refresh token (after revocation or offboarding)."""

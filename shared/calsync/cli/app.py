@@ -30,7 +30,7 @@ from calsync.cli import render
 from calsync.cli.cache import CachedPlan, PlanCache, cache_dir
 from calsync.cli.client import CliError, ExitCode
 from calsync.cli.session import Session, YesOpt, expected_failures, shared_options
-from calsync.results import ProgressAnswer
+from calsync.results import ProgressAnswer, Provisioned
 
 DEFAULT_POLL_S = 1.0
 DEFAULT_WAIT_TIMEOUT_S = 1800.0
@@ -281,11 +281,70 @@ def status(
 def provision(
     *,
     clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the tasks are scheduled.")] = False,
+    poll_interval: Annotated[
+        float, typer.Option("--poll-interval", min=0.0, help="Seconds between progress polls.")
+    ] = DEFAULT_POLL_S,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", min=0.0, help="Stop waiting (exit 9) after this many seconds.")
+    ] = DEFAULT_WAIT_TIMEOUT_S,
     session: Session,
 ) -> None:
-    """Create a clinic's missing calendars, share them, open their channels (idempotent)."""
+    """Create a clinic's missing calendars on the writers' budgets, share and watch them, with a progress
+    bar (idempotent: running it again schedules nothing new)."""
     answer = session.client.provision(clinic)
+    if not no_wait and not answer.done:
+        answer = _wait_provisioned(session, clinic, poll_interval_s=poll_interval, wait_timeout_s=wait_timeout)
     session.emit(answer, lambda console, shown: render.generic(console, f"Provisioned clinic {clinic}", shown))
+
+
+def _wait_provisioned(session: Session, clinic: str, *, poll_interval_s: float, wait_timeout_s: float) -> Provisioned:
+    """Poll ``GET /provision/{clinic}`` under a progress bar until every calendar exists and is watched."""
+    deadline = time.monotonic() + wait_timeout_s
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=session.err, disable=session.as_json) as progress:
+        task = progress.add_task(f"provisioning {clinic}", total=None)
+        while True:
+            status = session.client.provision_status(clinic)
+            waiting = ", ".join(f"{w or 'writer'} locked until {t.isoformat()}" for w, t in status.waiting.items())
+            description = f"provisioning {clinic}" + (f" ({waiting})" if waiting else "")
+            progress.update(task, completed=status.watched, total=status.total or None, description=description)
+            if status.done:
+                return status
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"clinic {clinic} has {status.watched}/{status.total} calendars after {wait_timeout_s:g} s; "
+                    "provisioning goes on",
+                    ExitCode.STILL_RUNNING,
+                    hint=f"check it with: calsync provision --clinic {clinic}",
+                )
+            time.sleep(poll_interval_s)
+
+
+@command()
+def connect(
+    *,
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    login_hint: Annotated[
+        str, typer.Option("--login-hint", help="The clinic's Google account, preselected.", show_default=False)
+    ] = "",
+    session: Session,
+) -> None:
+    """Connect a clinic's own Google account (no Workspace): prints the consent URL to open as that account."""
+    answer = session.client.connect(clinic, login_hint)
+    title = f"Open this link as clinic {clinic}'s Google account before {answer.expires_at.isoformat()}"
+    session.emit(answer, lambda console, shown: render.generic(console, title, shown))
+
+
+@command()
+def disconnect(
+    *,
+    clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
+    session: Session,
+) -> None:
+    """Revoke a clinic's Google account connection and forget its token."""
+    answer = session.client.disconnect(clinic)
+    session.emit(answer, lambda console, shown: render.generic(console, f"Disconnected clinic {clinic}", shown))
 
 
 @command()

@@ -55,6 +55,7 @@ from calsync.results import (
     Result,
     SyncEnqueued,
 )
+from calsync.results_connections import ClinicDisconnected, ConnectionStarted
 
 DEFAULT_TIMEOUT_S = 30.0
 READ_RETRIES = 2
@@ -294,8 +295,12 @@ class AdminClient:
         return self.call(ProgressAnswer, "GET", f"publish/{_segment(plan_id)}")
 
     def provision(self, clinic_id: str) -> Provisioned:
-        """``POST /provision``: create a clinic's missing calendars (idempotent)."""
+        """``POST /provision``: schedule a clinic's missing calendars (idempotent)."""
         return self.call(Provisioned, "POST", "provision", body={"clinic_id": clinic_id})
+
+    def provision_status(self, clinic_id: str) -> Provisioned:
+        """``GET /provision/{clinic_id}``: how many of the clinic's calendars exist and are watched."""
+        return self.call(Provisioned, "GET", f"provision/{_segment(clinic_id)}")
 
     def sync(self, calendar_id: str) -> SyncEnqueued:
         """``POST /sync``: enqueue a sync of a calendar (202)."""
@@ -327,6 +332,15 @@ class AdminClient:
     def resolve(self, conflict_id: str, action: str) -> ConflictItem:
         """``POST /conflicts/{id}/resolve``: ``accept_google`` or ``republish``."""
         return self.call(ConflictItem, "POST", f"conflicts/{_segment(conflict_id)}/resolve", body={"action": action})
+
+    def connect(self, clinic_id: str, login_hint: str = "") -> ConnectionStarted:
+        """``POST /clinics/{id}/connection``: Google's consent URL for the clinic's own account."""
+        params = {"login_hint": login_hint} if login_hint else None
+        return self.call(ConnectionStarted, "POST", f"clinics/{quote(clinic_id, safe='')}/connection", params=params)
+
+    def disconnect(self, clinic_id: str) -> ClinicDisconnected:
+        """``DELETE /clinics/{id}/connection``: revoke the clinic's grant and forget its token."""
+        return self.call(ClinicDisconnected, "DELETE", f"clinics/{quote(clinic_id, safe='')}/connection")
 
     def health(self) -> HealthAnswer:
         """``GET /health``: overall and per-calendar status."""

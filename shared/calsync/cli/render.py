@@ -22,6 +22,7 @@ from calsync.results import ConflictsPage, HealthAnswer, PlanAnswer, PlanCalenda
 
 # Columns shown first in a plan's details, then the item's other fields.
 ITEM_COLUMNS = ("action", "allocation_id", "event_id", "start", "end", "reason")
+WARNING_COLUMNS = ("allocation_id", "calendar_id", "kind", "start", "end")
 ID_COLUMNS = frozenset({"id", "plan_id", "key", "calendar_id", "event_id", "allocation_id"})
 MAX_ID_WIDTH = 80
 STATUS_STYLE = {
@@ -122,7 +123,7 @@ def _counts(counts: PlanCalendar | Totals) -> list[str]:
 
 
 def plan(console: Console, answer: PlanAnswer) -> None:
-    """A plan: per-calendar counts, the quota estimate, every planned change, then the skips with reasons."""
+    """A plan: per-calendar counts, the quota estimate, every planned change, the skips with reasons, warnings."""
     counts = Table(title=f"Plan {text(answer.plan_id)}", title_justify="left")
     counts.add_column("calendar", overflow="fold")
     for action in ("create", "update", "delete", "skip"):
@@ -153,6 +154,9 @@ def plan(console: Console, answer: PlanAnswer) -> None:
         console.print("No changes planned.")
     if skips:
         console.print(records_table("Skipped (never written)", skips, ("calendar_id", "reason", *ITEM_COLUMNS)))
+    if answer.warnings:
+        warned = [fields(w) for w in answer.warnings]
+        console.print(records_table("Warnings: allocations over busy time (not blocking)", warned, WARNING_COLUMNS))
     if answer.clear_future:
         console.print(
             "[bold red]clear_future:[/bold red] this plan also deletes future calsync events not in the schedule; "
@@ -204,6 +208,8 @@ def health(console: Console, answer: HealthAnswer) -> None:
             "google_calendar_id",
         )
         console.print(records_table("Calendars", [fields(calendar) for calendar in answer.calendars], first))
+        for clinic in sorted({c.clinic_id for c in answer.calendars if c.reconnect and c.clinic_id}):
+            console.print(f"Clinic {clinic} must reconnect its Google account: calsync connect --clinic {clinic}")
     else:
         console.print("No calendars registered.")
     if answer.free_busy:

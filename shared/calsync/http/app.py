@@ -35,7 +35,7 @@ from werkzeug.exceptions import NotFound as HttpNotFound
 
 from calsync import errors
 from calsync.bootstrap import Container
-from calsync.http import calendars, conflicts, directory, edge, events, publish, tasks
+from calsync.http import calendars, conflicts, connections, directory, edge, events, publish, tasks
 from calsync.http.auth import VERIFIER_KEY, GoogleIdTokens, TokenVerifier, operation
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ErrorBody
@@ -110,7 +110,8 @@ def create_app(*, cors_origins: tuple[str, ...] = (), verifier: TokenVerifier | 
     app.request_class = JsonRequest
     app.url_map.merge_slashes = False  # a path is matched as given: "/a//b" is no route
     app.extensions[VERIFIER_KEY] = verifier or GoogleIdTokens()
-    for blueprint in (calendars.api, events.api, conflicts.api, directory.api, publish.api, tasks.api, docs):
+    blueprints = (calendars.api, events.api, conflicts.api, directory.api, connections.api, connections.callback)
+    for blueprint in (*blueprints, publish.api, tasks.api, docs):
         app.register_api(blueprint)
     app.register_error_handler(errors.CalsyncError, _calsync_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -123,7 +123,7 @@ def authorize(policy: Policy, identity: str, container: Container) -> None:
     if policy == "public" or identity in {"admin-token", "cloud-tasks-emulator"}:
         return
     if policy == "task":
-        if identity != settings.tasks_invoker_service_account.lower():
+        if identity != settings.invoker_of("publish").lower():
             raise errors.PermissionDenied("not the Cloud Tasks invoker")
         return
     if identity not in {e.lower() for e in settings.admin_emails}:

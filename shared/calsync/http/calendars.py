@@ -70,5 +70,5 @@ def get_health() -> tuple[HealthAnswer, int]:
     """Health of every calendar and overall."""
     c = get_container()
     store = publish_store(c)
-    answer = health.health(store=store, clock=c.clock, config=health_config(c.settings), directory=store)
+    answer = health.health(store=store, clock=c.clock, config=health_config(c.settings), directory=store, writers=store)
     return answer, 200

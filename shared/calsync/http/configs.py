@@ -16,6 +16,7 @@ from calsync.bootstrap import (
     publish_config,
     push_config,
     sync_config,
+    writer_config,
 )
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.services.plan import PublishConfig
@@ -32,6 +33,7 @@ __all__ = [
     "publish_store",
     "push_config",
     "sync_config",
+    "writer_config",
 ]
 
 
@@ -54,11 +56,11 @@ class PublishPorts(IoPorts):
     config: PublishConfig
 
 
-def io_ports(container: Container) -> IoPorts:
-    """The container's Calendar API, store and clock."""
-    return {"api": container.calendar_api, "store": publish_store(container), "clock": container.clock}
+def io_ports(container: Container, api: CalendarApi | None = None) -> IoPorts:
+    """The container's Calendar API (or ``api``, e.g. a clinic's own account), store and clock."""
+    return {"api": api or container.calendar_api, "store": publish_store(container), "clock": container.clock}
 
 
-def publish_ports(container: Container) -> PublishPorts:
-    """The container's Calendar API, store, clock and publish config."""
-    return {**io_ports(container), "config": publish_config(container.settings)}
+def publish_ports(container: Container, api: CalendarApi | None = None) -> PublishPorts:
+    """The container's Calendar API (or ``api``), store, clock and publish config."""
+    return {**io_ports(container, api), "config": publish_config(container.settings)}

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import availability_config, io_ports, publish_store
+from calsync.http.configs import availability_config, io_ports, publish_ports, publish_store, writer_config
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
@@ -51,22 +51,32 @@ def put_rooms(path: ClinicPath, body: RoomsBody) -> tuple[DirectoryReplaced, int
 def post_availability(path: ClinicPath) -> tuple[AvailabilityChecked, int]:
     """Read each professional's free/busy; open or resolve ``busy_elsewhere`` conflicts."""
     c = get_container()
-    return availability.check_clinic(path.clinic_id, **io_ports(c), config=availability_config(c.settings)), 200
+    api = c.api_for_clinic(path.clinic_id)
+    return availability.check_clinic(path.clinic_id, **io_ports(c, api), config=availability_config(c.settings)), 200
 
 
-@api.post("/provision", responses={200: Provisioned}, summary="Create, share and watch a clinic's calendars")
+@api.post("/provision", responses={200: Provisioned}, summary="Create, share and watch a clinic's calendars (paced)")
 @operation(audit=True)
 def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
-    """Create the clinic's missing calendars, share and watch them."""
+    """Schedule the clinic's missing calendars on their writers' budgets (a task each); their status."""
     c = get_container()
-    done = provision.provision_clinic(
+    done = provision.start_provision(
         body.clinic_id,
-        **io_ports(c),
+        **publish_ports(c),
+        clinic_api=c.api_for_clinic(body.clinic_id),
         queue=c.queue,
         channels=channel_config(c.settings),
-        control_calendar_id=c.settings.control_calendar_id,
+        writers=writer_config(c.settings),
     )
     return done, 200
+
+
+@api.get("/provision/<clinic_id>", responses={200: Provisioned}, summary="Progress of a clinic's provisioning")
+@operation()
+def get_provision(path: ClinicPath) -> tuple[Provisioned, int]:
+    """How many of the clinic's calendars exist and are watched; writers locked."""
+    c = get_container()
+    return provision.provision_status(path.clinic_id, store=publish_store(c), clock=c.clock), 200
 
 
 @api.put(

@@ -255,6 +255,14 @@ class ApplyTaskBody(Strict):
     chunk: int = Field(ge=0)
 
 
+class ProvisionTaskBody(Strict):
+    """``POST /provision/tasks/calendar``: create one calendar of a clinic as a writer (Cloud Tasks)."""
+
+    clinic_id: SafeId
+    calendar_key: Id
+    writer: str = Field(max_length=320)
+
+
 class NewEventBody(Strict):
     """``POST /events``: an ad-hoc event (optionally with a Meet link)."""
 

@@ -52,9 +52,11 @@ from calsync.ports.stores import (
     RetentionStore,
     StateStore,
 )
+from calsync.ports.writers import Admission, WriterStore
 
 __all__ = [
     "FREEBUSY_MAX_CALENDARS",
+    "Admission",
     "AllocationStore",
     "BatchKind",
     "BatchOp",
@@ -90,6 +92,7 @@ __all__ = [
     "TaskQueue",
     "TaskRequest",
     "UnknownChannelSeen",
+    "WriterStore",
     "pages",
 ]
 

@@ -157,8 +157,8 @@ class CalendarApi(Protocol):
         """channels.stop."""
         ...
 
-    def insert_calendar(self, summary: str, *, time_zone: str) -> str:
-        """calendars.insert; returns the new calendar's id."""
+    def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
+        """calendars.insert as ``writer`` (None: the default acting account); returns the new id."""
         ...
 
     def get_calendar(self, calendar_id: str) -> Mapping[str, Any]:

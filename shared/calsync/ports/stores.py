@@ -28,6 +28,7 @@ from calsync.model import (
     UnknownChannel,
 )
 from calsync.ports.queries import ConflictQuery, MirrorQuery, SyncCommit, UnknownChannelSeen
+from calsync.ports.writers import WriterStore
 
 # --- calendars and their leases ------------------------------------------------------------------
 
@@ -115,6 +116,10 @@ class MirrorRetention(Protocol):
         """Delete up to ``limit`` mirror events (any calendar) whose end is before ``cutoff``; the count."""
         ...
 
+    def scrub_people_content(self, limit: int) -> int:
+        """Drop title, description, location and guests from up to ``limit`` people's mirror events; the count."""
+        ...
+
 
 class MirrorStore(MirrorRetention, Protocol):
     """calsync's copy of the events of each calendar, and each calendar's unfinished sync pass."""
@@ -145,6 +150,10 @@ class MirrorStore(MirrorRetention, Protocol):
 
     def manual_events_overlapping(self, calendar_key: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         """Non-cancelled manual (untagged) mirror events overlapping ``[time_min, time_max)``."""
+        ...
+
+    def series_instances(self, calendar_key: str, series_id: str) -> list[MirrorEvent]:
+        """Non-cancelled mirror events that are instances of the series ``series_id``."""
         ...
 
     def list_mirror_events(self, spec: MirrorQuery) -> tuple[list[MirrorEvent], str | None]:
@@ -358,5 +367,5 @@ class PushStore(StateStore, CleanupStore, Protocol):
     """The state store as the push path (webhook, renew, poll, cleanup) uses it."""
 
 
-class PublishStore(PushStore, DirectoryStore, PlanStore, Protocol):
+class PublishStore(PushStore, DirectoryStore, PlanStore, WriterStore, Protocol):
     """Everything calsync keeps in Firestore, as the publish function uses it."""

@@ -15,20 +15,23 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Plan, PlanChunkProgress
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
-from calsync.results import ProgressAnswer, ProgressCalendar, ProgressError
-from calsync.services.apply_chunk import QUOTA_TIMELINE, paced_rate_per_s, run_chunk
+from calsync.results import ChunkDone, ProgressAnswer, ProgressCalendar, ProgressError
+from calsync.services import apply_chunk
+from calsync.services.apply_chunk import paced_rate_per_s
 from calsync.services.plan import PlanCommand, PublishConfig, compute
 from calsync.services.plan_actions import PlanAction, action_dict, fingerprint, hash_token
 from calsync.services.tasks import PUBLISH_TASK_ROUTE, publish_task
+from calsync.services.writer_gate import GuardedApi, deferred_task
+from calsync.services.writers import WriterConfig, chunk_usage, cost_s, record_lockout, writer_of
 
-__all__ = ["ApplyCommand", "calendar_env", "plan_progress", "run_chunk", "start_apply"]
+__all__ = ["ApplyCommand", "calendar_env", "paced_rate_per_s", "plan_progress", "run_chunk", "start_apply"]
 
 log = get_logger(__name__)
 
@@ -68,6 +71,7 @@ def start_apply(
     queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
+    writers: WriterConfig | None = None,
 ) -> ProgressAnswer:
     """Confirm, check staleness, store the chunks and enqueue their paced tasks; answers the progress."""
     plan = store.get_plan(cmd.plan_id)
@@ -87,7 +91,7 @@ def start_apply(
         ):
             again = store.get_plan(plan.id)
             assert again is not None
-            _enqueue(again, store, queue, clock, config, only_unfinished=True)
+            _enqueue(again, store, queue, clock, config, only_unfinished=True, writers=writers)
         return plan_progress(plan.id, store=store)
     now = clock.now()
     if now >= plan.expires_at:
@@ -123,7 +127,7 @@ def start_apply(
     assert running is not None
     if not chunks:
         store.transition_plan(plan.id, "running", {"status": "failed" if guard_errors else "done"})
-    _enqueue(running, store, queue, clock, config, only_unfinished=False)
+    _enqueue(running, store, queue, clock, config, only_unfinished=False, writers=writers)
     log.info("publish.apply_started", plan_id=plan.id, total=len(writes), count=len(chunks))
     return plan_progress(plan.id, store=store)
 
@@ -158,39 +162,51 @@ def _foreign_calendars(
 
 
 def _enqueue(
-    plan: Plan, store: PublishStore, queue: TaskQueue, clock: Clock, config: PublishConfig, *, only_unfinished: bool
+    plan: Plan,
+    store: PublishStore,
+    queue: TaskQueue,
+    clock: Clock,
+    config: PublishConfig,
+    *,
+    only_unfinished: bool,
+    writers: WriterConfig | None = None,
 ) -> int:
-    """Enqueue the plan's chunk tasks, round-robin across calendars, paced by their calls.
+    """Enqueue the plan's chunk tasks, round-robin across calendars, paced on their writers' budgets.
 
-    Each chunk starts when the calls before it have had their share of the quota, so wall time tracks
-    the quota-bound minimum rather than the number of chunks. The plan's whole window is reserved on
-    a timeline shared by every publish (``QuotaStore``), so two clinics published at once queue
-    behind each other instead of doubling the rate.
+    Each writer's chunks reserve their cost on that writer's usage timeline (``services.writers``: the
+    per-user request quota, events created and external guests invited, at the configured share of
+    Google's thresholds), so wall time tracks the budget-bound minimum per writer rather than the
+    number of chunks, writers publish side by side, and two publishes (or a provisioning) sharing a
+    writer queue behind each other instead of adding up.
     """
+    pool = writers or WriterConfig()
     progress = store.list_plan_progress(plan.id)
     if only_unfinished:
         progress = [p for p in progress if not p.finished]
     # Interleave calendars (chunk 0 of each, then chunk 1 ...): every calendar makes progress early.
     ordered = sorted(progress, key=lambda p: (p.chunk, p.calendar_key))
-    per_s = paced_rate_per_s(config)
-    calls = sum(p.total for p in ordered)
-    start = store.reserve_quota(QUOTA_TIMELINE, calls / per_s, clock.now())
-    done = 0
+    owners = {key: writer_of(store.get_calendar(key), pool) for key in {p.calendar_key for p in ordered}}
+    by_writer: dict[str, list[tuple[PlanChunkProgress, float]]] = {}
     for chunk in ordered:
-        at = start + timedelta(seconds=done / per_s)
-        queue.enqueue(
-            publish_task(
-                config.publish_queue,
-                config.publish_url,
-                env=config.env,
-                plan_id=plan.id,
-                calendar_key=chunk.calendar_key,
-                chunk=chunk.chunk,
-                at=at,
-                attempt=plan.apply_attempt,
+        writer = owners[chunk.calendar_key]
+        by_writer.setdefault(writer, []).append((chunk, cost_s(chunk_usage(chunk, writer), pool)))
+    now = clock.now()
+    for writer, chunks in sorted(by_writer.items()):
+        at = store.reserve_writer(writer, sum(cost for _, cost in chunks), now)
+        for chunk, cost in chunks:
+            queue.enqueue(
+                publish_task(
+                    config.publish_queue,
+                    config.publish_url,
+                    env=config.env,
+                    plan_id=plan.id,
+                    calendar_key=chunk.calendar_key,
+                    chunk=chunk.chunk,
+                    at=at,
+                    attempt=plan.apply_attempt,
+                )
             )
-        )
-        done += chunk.total
+            at += timedelta(seconds=cost)
     return len(ordered)
 
 
@@ -204,7 +220,8 @@ def plan_progress(plan_id: str, *, store: PublishStore) -> ProgressAnswer:
         raise errors.UnknownResource("unknown plan", details={"plan_id": plan_id})
     per: dict[str, ProgressCalendar] = {}
     errs = [ProgressError(calendar_id="", event_id="", code=e) for e in plan.errors]
-    for p in store.list_plan_progress(plan_id):
+    chunks = store.list_plan_progress(plan_id)
+    for p in chunks:
         row = per.setdefault(
             p.calendar_key,
             ProgressCalendar(calendar_id=p.calendar_key, done=0, total=0, written=0, skipped=0, failed=0),
@@ -220,6 +237,11 @@ def plan_progress(plan_id: str, *, store: PublishStore) -> ProgressAnswer:
             row.skip_reasons[reason] = row.skip_reasons.get(reason, 0) + count
         errs.extend(ProgressError(calendar_id=p.calendar_key, **e) for e in p.errors)
     calendars = [per[k] for k in sorted(per)]
+    waiting = {
+        p.waiting_writer: p.waiting_until
+        for p in sorted(chunks, key=lambda p: p.waiting_until or plan.created_at)
+        if not p.finished and p.waiting_writer is not None and p.waiting_until is not None
+    }
     planned_writes = sum(plan.totals.get(kind, 0) for kind in ("create", "update", "delete"))
     return ProgressAnswer(
         plan_id=plan.id,
@@ -228,4 +250,87 @@ def plan_progress(plan_id: str, *, store: PublishStore) -> ProgressAnswer:
         total=plan.total_writes if plan.status != "planned" else planned_writes,
         errors=errs,
         calendars=calendars,
+        waiting=waiting,
+    )
+
+
+# --- the chunk task, behind its writer's lockout -------------------------------------------------
+
+
+def run_chunk(
+    plan_id: str,
+    calendar_key: str,
+    chunk: int,
+    *,
+    store: PublishStore,
+    api: CalendarApi,
+    queue: TaskQueue,
+    clock: Clock,
+    config: PublishConfig,
+    writers: WriterConfig | None = None,
+) -> ChunkDone:
+    """One chunk task (``services.apply_chunk``), unless its writer is locked: then it is put back at the
+    lock's end and acknowledged (``services.writer_gate``); a lockout its calls meet is recorded."""
+    pool = writers or WriterConfig()
+    progress = store.get_plan_progress(plan_id, calendar_key, chunk)
+    record = store.get_calendar(calendar_key)
+    if progress is None or progress.finished or record is None:
+        return apply_chunk.run_chunk(
+            plan_id, calendar_key, chunk, store=store, api=api, queue=queue, clock=clock, config=config
+        )
+    writer = writer_of(record, pool)
+    admission = store.admit_writer(writer, clock.now(), probe_s=pool.probe_s)
+    if admission.wait_until is not None:
+        return _defer(progress, writer, admission.wait_until, store=store, queue=queue, config=config)
+    if progress.waiting_until is not None:
+        store.put_plan_progress(progress.model_copy(update={"waiting_writer": None, "waiting_until": None}))
+    guarded = GuardedApi(api, writer, probe=admission.probe)
+    try:
+        done = apply_chunk.run_chunk(
+            plan_id, calendar_key, chunk, store=store, api=guarded, queue=queue, clock=clock, config=config
+        )
+    except errors.CalendarApiError:
+        if guarded.quota is None:
+            raise
+        until = record_lockout(store, writer, pool, clock.now())
+        again = store.get_plan_progress(plan_id, calendar_key, chunk) or progress
+        return _defer(again, writer, until, store=store, queue=queue, config=config)
+    if admission.probe:
+        store.unlock_writer(writer, clock.now())  # the probe went through: Google lifted the lockout
+    return done
+
+
+def _defer(
+    progress: PlanChunkProgress,
+    writer: str,
+    until: datetime,
+    *,
+    store: PublishStore,
+    queue: TaskQueue,
+    config: PublishConfig,
+) -> ChunkDone:
+    """Put the chunk's task back at ``until`` (no retry spent) and say so in its progress."""
+    plan = store.get_plan(progress.plan_id)
+    attempt = plan.apply_attempt if plan is not None else 0
+    task = publish_task(
+        config.publish_queue,
+        config.publish_url,
+        env=config.env,
+        plan_id=progress.plan_id,
+        calendar_key=progress.calendar_key,
+        chunk=progress.chunk,
+        at=until,
+        attempt=attempt,
+    )
+    queue.enqueue(deferred_task(task, until))
+    store.put_plan_progress(progress.model_copy(update={"waiting_writer": writer, "waiting_until": until}))
+    log.info("publish.chunk_deferred", plan_id=progress.plan_id, calendar_key=progress.calendar_key)
+    return ChunkDone(
+        plan_id=progress.plan_id,
+        calendar_id=progress.calendar_key,
+        chunk=progress.chunk,
+        done=progress.done,
+        skipped=progress.skipped,
+        failed=progress.failed,
+        waiting_until=until,
     )

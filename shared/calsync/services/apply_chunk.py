@@ -48,7 +48,7 @@ from calsync.model import (
 )
 from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
 from calsync.results import ChunkDone
-from calsync.services.classify import diverging_kinds
+from calsync.services.classify import SERIES_KIND, diverging_kinds
 from calsync.services.our_events import event_body, event_matches, merged_body, mirror_of_written
 from calsync.services.plan import R_CONFLICT, R_FOREIGN, R_PAST, R_UNTAGGED, PlanAction, PublishConfig, action_from
 from calsync.services.reconcile import Reconciler
@@ -107,6 +107,8 @@ def not_ours_reason(event: GoogleEvent, env: str) -> str | None:
         return R_UNTAGGED
     if tags.get(TAG_ENV) != env:
         return R_FOREIGN
+    if event.recurrence or event.recurring_event_id:  # a person's series of it: a write rewrites every instance
+        return SERIES_KIND
     return None
 
 

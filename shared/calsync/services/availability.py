@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from calsync.job_results import AvailabilityRun
 from calsync.logs import get_logger
 from calsync.model import Allocation, Conflict, ConflictKind, FreeBusyState, Professional, has_started
 from calsync.ports import FREEBUSY_MAX_CALENDARS, CalendarApi, Clock, PublishStore
 from calsync.ports.queries import ConflictQuery, pages
-from calsync.results import AvailabilityChecked, AvailabilityRun
+from calsync.results import AvailabilityChecked
 from calsync.services.classify import conflict_id, when_text
 from calsync.services.our_events import event_id, professional_key
 

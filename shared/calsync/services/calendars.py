@@ -64,6 +64,7 @@ def calendar_state(calendar_key: str, *, store: StateStore) -> CalendarState:
         record,
         has_sync_token=record.sync_token is not None,
         channel_expires_at=channel.expiration if channel is not None else None,
+        writer=record.writer,
     )
 
 

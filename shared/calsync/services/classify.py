@@ -13,6 +13,11 @@ reason codes, and the reconciler (``services.reconcile``) performs the I/O aroun
   ``google`` and records a conflict whose suggestion tells a person how to adjust the allocation.
 - Conflicts have deterministic ids, so re-syncs never duplicate them, and they are resolved when the
   divergence disappears.
+- **A series made of ours**: a person who turns one of our events into a series gives its instances
+  (ids ``<our id>_<start>``, ``recurringEventId`` = our id) our private tags. The instances are
+  mirrored as they are (tagged, never written by calsync) and the series is one divergence: one
+  ``series_from_ours`` conflict on our event's id, resolved when that id is listed as a single event
+  again (the series collapsed) or deleted.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ EVENT_CONFLICT_KINDS: tuple[ConflictKind, ...] = (
     "attendees_changed",
     "title_changed",
 )
-ALL_CONFLICT_KINDS: tuple[ConflictKind, ...] = (*EVENT_CONFLICT_KINDS, "overlap_manual")
+SERIES_KIND: ConflictKind = "series_from_ours"
+ALL_CONFLICT_KINDS: tuple[ConflictKind, ...] = (*EVENT_CONFLICT_KINDS, "overlap_manual", SERIES_KIND)
 
 
 def conflict_id(calendar_key: str, event_id: str, kind: ConflictKind) -> str:
@@ -106,6 +112,11 @@ def suggestion(
         return f"allocation {allocation} was deleted in Google: re-publish or cancel it"
     if kind == "title_changed":
         return f"the title of allocation {allocation} was changed in Google: update the allocation or re-publish it"
+    if kind == "series_from_ours":
+        return (
+            f"the event of allocation {allocation} was made a recurring series in Google: calsync leaves the"
+            " series alone; schedule the repeats as allocations and end the series, or keep it as it is"
+        )
     if kind == "attendees_changed":
         return f"attendees of allocation {allocation} were changed in Google: update the allocation or re-publish it"
     return f"a manual Google event at {when_text(start, end, tz)} overlaps allocation {allocation}: move one of them"
@@ -120,6 +131,13 @@ def _origin(event: GoogleEvent, current: MirrorEvent | None) -> tuple[EventOrigi
         # Deleted events are only guaranteed to carry their id: the tags are gone with them.
         return current.origin, current.env, current.allocation_id
     return "manual", None, None
+
+
+def series_of(event: GoogleEvent) -> str | None:
+    """The series id of an instance (its ``recurringEventId``) or of a master (its own id), else None."""
+    if event.recurring_event_id:
+        return event.recurring_event_id
+    return event.id if event.recurrence else None
 
 
 def _unchanged(event: GoogleEvent, current: MirrorEvent | None) -> bool:
@@ -319,16 +337,23 @@ def classify_event(
         reason = "manual_deleted" if event.cancelled else ("manual_new" if current is None else "manual_changed")
         return EventDecision(event.id, "write", (reason,), mirror=mirror)
 
+    # A deleted master is our event deleted (its instances are tombstoned with it): not a series any more.
+    series = None if event.cancelled and not event.recurring_event_id else series_of(event)
+    if series is not None:
+        return _series_decision(event, mirror, series, tz)
+
     published = mirror.published
     if published is None:
         return EventDecision(event.id, "write", ("system_no_snapshot",), mirror=mirror)
     if published.etag is not None and published.etag == event.etag:
         # Our own write coming back through the sync token: nothing diverges.
-        return EventDecision(event.id, "write", ("own_echo",), mirror=mirror, resolve=EVENT_CONFLICT_KINDS)
+        resolve = (*EVENT_CONFLICT_KINDS, SERIES_KIND)
+        return EventDecision(event.id, "write", ("own_echo",), mirror=mirror, resolve=resolve)
 
     opened, reasons = _divergences(event, mirror, published, tz)
     open_kinds = {c.kind for c in opened}
-    resolved = tuple(k for k in EVENT_CONFLICT_KINDS if k not in open_kinds)
+    # Our id listed on its own again: not (or no longer) a series.
+    resolved = (*(k for k in EVENT_CONFLICT_KINDS if k not in open_kinds), SERIES_KIND)
     if opened:
         mirror = mirror.model_copy(update={"source_of_truth": "google"})
     return EventDecision(
@@ -339,6 +364,24 @@ def classify_event(
         open=tuple(opened),
         resolve=resolved,
     )
+
+
+def _series_decision(event: GoogleEvent, mirror: MirrorEvent, series: str, tz: tzinfo) -> EventDecision:
+    """A tagged instance (or master) of a series a person made of our event: mirrored, one conflict.
+
+    The conflict is on the series id (our deterministic event id), so every instance names the same
+    one; it carries no times (they differ per instance). A cancelled instance only updates the mirror.
+    """
+    mirror = mirror.model_copy(update={"source_of_truth": "google", "recurring_event_id": series})
+    if event.cancelled:
+        return EventDecision(event.id, "write", ("series_instance_cancelled",), mirror=mirror)
+    action = ConflictAction(
+        kind=SERIES_KIND,
+        event_id=series,
+        allocation_id=mirror.allocation_id,
+        suggestion=suggestion(SERIES_KIND, mirror.allocation_id, None, None, tz),
+    )
+    return EventDecision(event.id, "write", (SERIES_KIND,), mirror=mirror, open=(action,))
 
 
 def _bounds(when: EventTime | None, tz: tzinfo) -> datetime | None:

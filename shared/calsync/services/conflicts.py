@@ -23,7 +23,7 @@ from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.results import ConflictItem
 from calsync.services.calendars import conflict_item
-from calsync.services.our_events import desired_for, merged_body, mirror_of_written
+from calsync.services.our_events import desired_for, invites_patients, merged_body, mirror_of_written
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig
 from calsync.services.reconcile import Reconciler
 
@@ -99,7 +99,10 @@ def _republish(conflict: Conflict, api: CalendarApi, store: PublishStore, clock:
     tags = current.private_tags
     if tags.get("env") not in (None, config.env):
         raise errors.PermissionDenied("the event belongs to another environment")
-    desired = desired_for(allocation, record)
+    if current.recurrence or current.recurring_event_id:
+        # A person's series made of the event: an update would rewrite or collapse every instance.
+        raise errors.InvalidRequest("the event is a recurring series a person made: it is never republished")
+    desired = desired_for(allocation, record, invite=invites_patients(allocation.clinic_id, config.invite_patients))
     body = merged_body(current, config.env, allocation.id, conflict.event_id, desired, clinic_id=allocation.clinic_id)
     written = api.update_event(
         record.google_calendar_id, conflict.event_id, body, if_match=current.etag, send_updates="none"

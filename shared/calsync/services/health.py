@@ -14,7 +14,7 @@ from typing import Literal
 
 from calsync.copying import copy_into
 from calsync.model import CalendarRecord
-from calsync.ports import Clock, DirectoryStore, PushStore
+from calsync.ports import Clock, DirectoryStore, PushStore, WriterStore
 from calsync.ports.queries import ConflictQuery, pages
 from calsync.results import HealthAnswer, HealthCalendar, HealthFreeBusy
 
@@ -62,12 +62,25 @@ def calendar_health(
     return "ok"
 
 
+def reconnect_link(record: CalendarRecord) -> str | None:
+    """The admin call that starts a new consent for the calendar's clinic, when it needs one."""
+    if record.status != "needs_reauth" or not record.clinic_id:
+        return None
+    return f"POST /clinics/{record.clinic_id}/connection"
+
+
 def health(
-    *, store: PushStore, clock: Clock, config: HealthConfig, directory: DirectoryStore | None = None
+    *,
+    store: PushStore,
+    clock: Clock,
+    config: HealthConfig,
+    directory: DirectoryStore | None = None,
+    writers: WriterStore | None = None,
 ) -> HealthAnswer:
     """Every calendar's health, the overall status and the instant it was judged at (``checked_at``).
 
-    With ``directory``, also each professional's free/busy readability, as the last check found it.
+    With ``directory``, also each professional's free/busy readability, as the last check found it;
+    with ``writers``, the writers in Google's read-only mode (the health is at least ``degraded``).
     """
     now = clock.now()
     rows: list[HealthCalendar] = []
@@ -88,8 +101,18 @@ def health(
                 last_sync_age_s=int((now - record.last_synced_at).total_seconds()) if record.last_synced_at else None,
                 channel_expires_at=expires,
                 open_conflicts=conflicts,
+                clinic_id=record.clinic_id,
+                reconnect=reconnect_link(record),
+                writer=record.writer,
             )
         )
     states = directory.list_free_busy_states() if directory is not None else []
     free_busy = [HealthFreeBusy(**state.model_dump(exclude={"expire_at"})) for state in states]
-    return HealthAnswer(status=worst, checked_at=now, calendars=rows, free_busy=free_busy)
+    locked = {
+        w.writer: w.locked_until
+        for w in (writers.list_writers() if writers is not None else [])
+        if w.locked_until is not None and w.locked_until > now
+    }
+    if locked and RANK[worst] < RANK["degraded"]:
+        worst = "degraded"
+    return HealthAnswer(status=worst, checked_at=now, calendars=rows, free_busy=free_busy, locked_writers=locked)

@@ -21,6 +21,12 @@ run reads the documents that are due, not every calendar and channel (10,000 cal
   watched, or a channel that lapsed) becomes ``webhook_expired``, which the renew and poll queries
   find. Firestore only; never touches Google. The audit is the one full read of calendars and
   channels, once a day.
+- **cleanup, people's content** (a migration): mirror documents of people's events written before
+  calsync kept busy time only lose their title, description, location and guests. It runs here, not
+  on the next sync of the calendar: a sync rewrites only the events Google lists as changed, and its
+  merge-write never removes a field, so an unchanged old document would keep its content for ever.
+  The daily run reads people's events only (few on calsync calendars) and writes just those that
+  still hold content, so it is idempotent and costs nothing once every document is clean.
 
 The due work is derived from fields every calendar and channel document already has
 (``last_synced_at``, ``status``, ``expiration``), so existing documents need no migration.
@@ -36,10 +42,10 @@ from functools import partial
 from typing import Literal, TypeVar, get_args
 
 from calsync import errors
+from calsync.job_results import CleanupRun, PollRun, RenewRun
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, ChannelRecord
 from calsync.ports import CalendarApi, Clock, ExpiringKind, PushStore, TaskQueue
-from calsync.results import CleanupRun, PollRun, RenewRun
 from calsync.services.channels import (
     NOT_RENEWABLE_STATUSES,
     ChannelConfig,
@@ -209,16 +215,18 @@ def audit_watches(store: PushStore, now: datetime) -> int:
 
 
 def run_cleanup(*, store: PushStore, clock: Clock, config: JobsConfig) -> CleanupRun:
-    """Delete mirror events past retention and old resolved conflicts in bounded batches, then audit
-    the watches; the counts."""
+    """Delete mirror events past retention and old resolved conflicts in bounded batches, drop people's
+    content from old mirror documents, then audit the watches; the counts."""
     now = clock.now()
     mirror_cutoff = now - timedelta(days=config.mirror_retention_days)
     conflict_cutoff = now - timedelta(days=config.conflict_retention_days)
     mirror_deleted = _drain(lambda: store.delete_mirror_events_ended_before(mirror_cutoff, config.cleanup_batch))
     conflicts_deleted = _drain(lambda: store.delete_resolved_conflicts_before(conflict_cutoff, config.cleanup_batch))
     expired: dict[str, int] = {k: _drain(partial(store.delete_expired, k, now, config.cleanup_batch)) for k in EXPIRING}
+    scrubbed = _drain(lambda: store.scrub_people_content(config.cleanup_batch))
     return CleanupRun(
         mirror_events_deleted=mirror_deleted,
+        people_content_scrubbed=scrubbed,
         conflicts_deleted=conflicts_deleted,
         expired_deleted=expired,
         unwatched=audit_watches(store, now),

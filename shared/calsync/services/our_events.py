@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,13 +73,21 @@ class Desired:
     attendees: tuple[str, ...]
 
 
-def desired_for(allocation: Allocation, calendar: CalendarRecord) -> Desired:
+def invites_patients(clinic_id: str, clinics: Sequence[str]) -> bool:
+    """Whether a clinic's patients are invited as attendees (``clinics`` lists them; ``*`` is every clinic)."""
+    return "*" in clinics or clinic_id in clinics
+
+
+def desired_for(allocation: Allocation, calendar: CalendarRecord, *, invite: bool = True) -> Desired:
     """Our event of ``allocation`` on ``calendar``: attendees only on the professional's calendar.
 
     Guests are invited once, from the professional's copy; the room and control copies carry none, so
-    a patient never receives three invitations for one appointment.
+    a patient never receives three invitations for one appointment. A clinic that does not invite its
+    patients (``invite=False``) publishes no attendees at all: each invitation of a guest outside the
+    writers' domain counts against Google's external-guest limit (``services.writers``).
     """
-    attendees = tuple(sorted({a.lower() for a in allocation.attendees})) if calendar.kind == "professional" else ()
+    guests = allocation.attendees if invite else []
+    attendees = tuple(sorted({a.lower() for a in guests})) if calendar.kind == "professional" else ()
     return Desired(summary=allocation.title, start=allocation.start, end=allocation.end, attendees=attendees)
 
 

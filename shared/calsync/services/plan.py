@@ -4,7 +4,8 @@
 mirror of each target calendar and the open conflicts in, actions with stable reason codes out. The
 use case ``make_plan`` gathers those inputs from the store, stores the plan with hashed confirmation
 tokens and a fingerprint of its actions (apply re-plans and compares: a different fingerprint means
-allocations or Google changed, so the plan is stale), and answers the admin's dry run.
+allocations or Google changed, so the plan is stale), and answers the admin's dry run with warnings:
+the allocations it would place over busy time (``plan_warnings``).
 
 Rules:
 
@@ -14,6 +15,9 @@ Rules:
   (manual) event, to an event of another environment, or to an event a person edited in Google with
   an open conflict: those are skips with a reason, never overwritten silently (``republish`` on the
   conflict is the only way).
+- Never a write to an instance of a series a person made of our event (``series_from_ours``: it
+  carries our tags, but its id is not one of ours); the series' master is our id with an open
+  ``series_from_ours`` conflict, so it is skipped like any conflicted event.
 - ``clear_future`` also deletes future system events of the window that are not in the schedule.
 - **Clinic scope.** The control calendar is shared by the environment's clinics: a plan reads, writes
   and deletes only its clinic's events (``owner``: the clinic tag, or for a schema-1 event its
@@ -35,7 +39,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import (
     Allocation,
@@ -55,10 +58,12 @@ from calsync.services.our_events import (
     Desired,
     desired_for,
     event_id,
+    invites_patients,
     professional_key,
     room_key,
 )
-from calsync.services.plan_actions import fingerprint, hash_token, summarize
+from calsync.services.plan_actions import fingerprint, hash_token, summarize, validate_window
+from calsync.services.plan_warnings import plan_warnings
 
 log = get_logger(__name__)
 
@@ -68,7 +73,6 @@ action_from = actions.action_from
 
 PUBLISHED_STATUSES = frozenset({"reviewed", "adjusted"})
 PLAN_TTL_S = 3600
-MAX_WINDOW_DAYS = 62
 MIRROR_PAGE = 500
 
 # Reason codes (stable, safe to log and show).
@@ -86,6 +90,7 @@ R_RETAG = "tag_migration"
 R_REASSIGNED = "reassigned"
 R_OTHER_CLINIC = "other_clinic"
 R_UNKNOWN_CLINIC = "unknown_clinic"
+R_SERIES = "series_from_ours"
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,8 @@ def _guard(
         return R_FOREIGN
     if mirror.status != "cancelled" and has_started(mirror.start, now):
         return R_PAST
+    if mirror.recurring_event_id is not None:  # an instance of a person's series: never our id to write
+        return R_SERIES
     if owned_by != clinic:
         return R_UNKNOWN_CLINIC if owned_by is None else R_OTHER_CLINIC
     if mirror.external_id in conflicted:  # only an open conflict blocks a write (a resolved one returned control)
@@ -159,6 +166,7 @@ def plan_actions(
     time_max: datetime,
     clear_future: bool,
     allocation_clinics: Mapping[str, str] | None = None,
+    invite_patients: bool = True,
 ) -> list[PlanAction]:
     """Every action of ``clinic_id``'s publish, sorted by (calendar, event id): pure, deterministic, no I/O.
 
@@ -190,7 +198,7 @@ def plan_actions(
                     put(PlanAction(key, eid, "skip", R_NO_CALENDAR, allocation.id, clinic_id=clinic_id))
                 continue
             current = view.mirror.get(eid)
-            desired = desired_for(allocation, view.record)
+            desired = desired_for(allocation, view.record, invite=invite_patients)
             if allocation.status == "cancelled":
                 if current is None or current.status == "cancelled":
                     continue
@@ -290,6 +298,7 @@ class PublishConfig:
     sync_queue: str = "calsync-sync"
     sync_url: str = ""
     time_zone: str = "UTC"  # of the times in conflict suggestions
+    invite_patients: tuple[str, ...] = ("*",)  # clinics whose patients are attendees ("*": every clinic)
 
 
 @dataclass(frozen=True)
@@ -357,9 +366,11 @@ def gather(store: PublishStore, cmd: PlanCommand, config: PublishConfig) -> Plan
     return PlanInputs(allocations=allocations, calendars=views, allocation_clinics=clinics)
 
 
-def compute(store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: datetime) -> list[PlanAction]:
-    """Gather the inputs and run the pure planner."""
-    inputs = gather(store, cmd, config)
+def compute(
+    store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: datetime, inputs: PlanInputs | None = None
+) -> list[PlanAction]:
+    """Gather the inputs (unless given) and run the pure planner."""
+    inputs = inputs or gather(store, cmd, config)
     return plan_actions(
         env=config.env,
         clinic_id=cmd.clinic_id,
@@ -370,6 +381,7 @@ def compute(store: PublishStore, cmd: PlanCommand, config: PublishConfig, now: d
         time_max=cmd.time_max,
         clear_future=cmd.clear_future,
         allocation_clinics=inputs.allocation_clinics,
+        invite_patients=invites_patients(cmd.clinic_id, config.invite_patients),
     )
 
 
@@ -380,21 +392,16 @@ def quota_estimate(writes: int, calendars: int, config: PublishConfig) -> tuple[
     return requests, round(requests / rate, 2) if requests else 0.0
 
 
-def validate_window(time_min: datetime, time_max: datetime) -> None:
-    """Refuse naive, empty or oversized windows."""
-    if time_min.tzinfo is None or time_max.tzinfo is None:
-        raise errors.InvalidRequest("from and to must carry a timezone offset")
-    if time_max <= time_min:
-        raise errors.InvalidRequest("to must be after from")
-    if time_max - time_min > timedelta(days=MAX_WINDOW_DAYS):
-        raise errors.InvalidRequest(f"a plan covers at most {MAX_WINDOW_DAYS} days")
-
-
 def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: PublishConfig) -> PlanAnswer:
     """Plan a publish, store it (tokens hashed) and answer the dry run with the tokens."""
     validate_window(cmd.time_min, cmd.time_max)
     now = clock.now()
-    actions = compute(store, cmd, config, now)
+    inputs = gather(store, cmd, config)
+    actions = compute(store, cmd, config, now, inputs)
+    window = {"time_min": cmd.time_min, "time_max": cmd.time_max, "now": now}
+    warnings = plan_warnings(
+        store, clinic_id=cmd.clinic_id, allocations=inputs.allocations, calendar_keys=inputs.calendars, **window
+    )
     totals, sections = summarize(actions)
     writes = totals.create + totals.update + totals.delete
     write_calendars = {a.calendar_key for a in actions if a.action != "skip"}
@@ -430,5 +437,6 @@ def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: Pu
         totals=totals,
         quota=Quota(requests=requests, minutes=minutes),
         calendars=sections,
+        warnings=warnings,
         **second,
     )

@@ -10,12 +10,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from calsync import errors
 from calsync.model import PlanActionKind
 from calsync.results import PlanCalendar, PlanItem, Totals
 from calsync.services.our_events import Desired
+
+MAX_WINDOW_DAYS = 62
 
 
 @dataclass(frozen=True)
@@ -111,3 +114,13 @@ def summarize(actions: Sequence[PlanAction]) -> tuple[Totals, list[PlanCalendar]
             owner_id = a.clinic_id or "unknown"
             section.deletes_by_clinic = by_clinic | {owner_id: by_clinic.get(owner_id, 0) + 1}
     return totals, [sections[k] for k in sorted(sections)]
+
+
+def validate_window(time_min: datetime, time_max: datetime) -> None:
+    """Refuse naive, empty or oversized plan windows."""
+    if time_min.tzinfo is None or time_max.tzinfo is None:
+        raise errors.InvalidRequest("from and to must carry a timezone offset")
+    if time_max <= time_min:
+        raise errors.InvalidRequest("to must be after from")
+    if time_max - time_min > timedelta(days=MAX_WINDOW_DAYS):
+        raise errors.InvalidRequest(f"a plan covers at most {MAX_WINDOW_DAYS} days")

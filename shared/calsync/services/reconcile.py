@@ -181,6 +181,7 @@ class Reconciler:
         """
         if not items:
             return
+        items = [*items, *self._series_tombstones(items)]
         now = self.clock.now()
         ids = list(dict.fromkeys(e.id for e in items))
         current = self.store.get_events(self.calendar_key, ids)
@@ -218,6 +219,23 @@ class Reconciler:
         self.store.merge_observed_events(list(writes.values()))
         self.counts.written += len(writes)
         self._recheck_opened(opened, {e.id: e for e in items}, current, now)
+
+    def _series_tombstones(self, items: Sequence[GoogleEvent]) -> list[GoogleEvent]:
+        """Tombstones for the mirrored instances of the series this page deletes.
+
+        Google lists a deleted series as its master's tombstone only; the instances the mirror holds
+        would stay live (and keep their overlap conflicts open). A tombstone without an etag is the
+        full sync's own (its diff covers the instances too) and is not looked up.
+        """
+        masters = sorted({e.id for e in items if e.cancelled and e.etag is not None and not e.recurring_event_id})
+        found: list[GoogleEvent] = []
+        for master in masters:
+            self.checkpoint()
+            found += [
+                GoogleEvent(id=m.external_id, status="cancelled")
+                for m in self.store.series_instances(self.calendar_key, master)
+            ]
+        return found
 
     def _recheck_opened(
         self,

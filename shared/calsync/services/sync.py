@@ -291,7 +291,7 @@ class SyncService:
                 continue
             self.lease.renew()  # the fence of this page's mirror and conflict writes
             try:
-                reconciler.merge(page.items)
+                reconciler.merge(self._in_window(page.items, state))
             except OutOfBudget:
                 return self._continue_later(state)  # before the page's writes: it is listed again
             self._note_mode(state)
@@ -299,6 +299,8 @@ class SyncService:
             state.pages += 1
             if state.mode == "full":
                 state.seen_ids.update(e.id for e in page.items)
+                # A series' master is listed only as its instances: their series id is seen too.
+                state.seen_ids.update(e.recurring_event_id for e in page.items if e.recurring_event_id)
             if page.next_page_token:
                 state.page_token = page.next_page_token
                 if self.budget.spent():
@@ -315,6 +317,23 @@ class SyncService:
                 return self._continue_later(state)
         self._complete(state, state.next_sync_token)
         return "again" if state.follow_up else "done"
+
+    def _in_window(self, items: list[GoogleEvent], state: PassState) -> list[GoogleEvent]:
+        """A page without the series instances outside the sync window that the mirror does not hold.
+
+        A sync token allows no ``timeMax``, so an incremental listing returns a changed series' instances
+        far ahead (an infinite series: a year of them); the mirror keeps the window a full sync covers.
+        Instances it already holds are still merged, so a moved or cancelled one is never left stale.
+        """
+        if state.mode != "incremental":
+            return items
+        lo = state.started_at - timedelta(days=self.config.past_days)
+        hi = state.started_at + timedelta(days=self.config.future_days)
+        outside = {e.id for e in items if e.recurring_event_id and not _overlaps_window(e, lo, hi)}
+        if not outside:
+            return items
+        known = self.store.get_events(self.calendar_key, sorted(outside))
+        return [e for e in items if e.id not in outside or e.id in known]
 
     def _note_mode(self, state: PassState) -> None:
         self.summary.mode = "full" if state.mode == "full" or self.summary.mode == "full" else "incremental"
@@ -402,6 +421,13 @@ class SyncService:
             before = self.counts.written
             reconciler.merge([GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
             self.summary.tombstoned += self.counts.written - before
+
+
+def _overlaps_window(event: GoogleEvent, lo: datetime, hi: datetime) -> bool:
+    """Whether an event's time meets ``[lo, hi)`` (a tombstone without times is taken as inside)."""
+    start = event.start.as_utc() if event.start else None
+    end = event.end.as_utc() if event.end else None
+    return start is None or end is None or (start < hi and end > lo)
 
 
 def sync_calendar(

@@ -23,6 +23,7 @@ from calsync.testing.memory.conflicts import InMemoryConflictStore
 from calsync.testing.memory.directory import InMemoryDirectoryStore
 from calsync.testing.memory.mirror import InMemoryMirrorStore
 from calsync.testing.memory.plans import InMemoryPlanStore
+from calsync.testing.memory.writers import InMemoryWriterStore
 
 __all__ = [
     "CountingStore",
@@ -35,6 +36,7 @@ __all__ = [
     "InMemoryMirrorStore",
     "InMemoryPlanStore",
     "InMemoryStateStore",
+    "InMemoryWriterStore",
     "ReadCountingStore",
     "RecordingTaskQueue",
 ]
@@ -52,3 +54,4 @@ if TYPE_CHECKING:  # each fake implements its port (mypy checks these assignment
     _channels: ports.ChannelStore = InMemoryChannelStore()
     _plans: ports.PlanStore = InMemoryPlanStore()
     _directory: ports.DirectoryStore = InMemoryDirectoryStore()
+    _writers: ports.WriterStore = InMemoryWriterStore()

@@ -275,8 +275,8 @@ class FakeCalendarApi(CalendarApi):
         if self.channels.pop(channel_id, None) is None:
             raise errors.NotFound("Channel not found", status=404, reason="notFound")
 
-    def insert_calendar(self, summary: str, *, time_zone: str) -> str:
-        """calendars.insert."""
+    def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
+        """calendars.insert (one acting account: ``writer`` is for the pool adapter)."""
         self._fault("insert_calendar")
         if not summary:
             raise errors.BadRequest("Missing summary.", status=400, reason="required")

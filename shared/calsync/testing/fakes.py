@@ -17,6 +17,7 @@ from calsync.testing.memory.leases import InMemoryLeaseStore
 from calsync.testing.memory.mirror import InMemoryMirrorStore
 from calsync.testing.memory.plans import InMemoryPlanStore
 from calsync.testing.memory.retention import InMemoryRetentionStore
+from calsync.testing.memory.writers import InMemoryWriterStore
 
 
 class InMemoryStateStore(
@@ -28,6 +29,7 @@ class InMemoryStateStore(
     InMemoryPlanStore,
     InMemoryDirectoryStore,
     InMemoryRetentionStore,
+    InMemoryWriterStore,
 ):
     """``ports.PublishStore`` in memory: the aggregate stores of ``calsync.testing.memory`` in one."""
 

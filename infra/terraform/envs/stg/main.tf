@@ -15,6 +15,7 @@ module "calsync" {
   admin_emails                = var.admin_emails
   admin_id_token_audiences    = var.admin_id_token_audiences
   delegated_user              = var.delegated_user
+  writers                     = var.writers
   firestore_location          = var.firestore_location
   deletion_protection         = var.deletion_protection
   enable_kms_token_key        = var.enable_kms_token_key

@@ -35,6 +35,12 @@ variable "delegated_user" {
   default     = ""
 }
 
+variable "writers" {
+  description = "Workspace users calsync writes as (the writer pool); empty: delegated_user alone. Append only."
+  type        = list(string)
+  default     = []
+}
+
 variable "firestore_location" {
   description = "Firestore location id (region or multi-region)."
   type        = string

@@ -38,10 +38,12 @@ locals {
       collection = "${var.environment}_calendars"
       fields     = [["status", "ASCENDING"], ["key", "ASCENDING"]]
     }
-    # Renew job: active channels expiring before now + margin, paged by (expiration, channel_id).
+    # Renew job: active channels expiring before now + margin, paged by (expiration, channel_id);
+    # channels live in the push database.
     channels_status_expiration = {
       collection = "${var.environment}_channels"
       fields     = [["status", "ASCENDING"], ["expiration", "ASCENDING"], ["channel_id", "ASCENDING"]]
+      push       = true
     }
   }
 
@@ -60,13 +62,18 @@ locals {
     # (Settings.unknown_channel_retention_s) besides the store's cap on how many are kept.
     unknown_channels = "${var.environment}_unknown_channels"
   }
+
+  # The push state (calsync.adapters.firestore.base.PUSH_COLLECTIONS) is in its own database: the
+  # internet-facing webhook may use that database only (iam.tf), never plans, allocations, mirrors
+  # or conflicts.
+  push_collections = ["channels", "unknown_channels"]
 }
 
 resource "google_firestore_field" "ttl" {
   for_each = local.ttl_collections
 
   project    = var.project_id
-  database   = google_firestore_database.this.name
+  database   = contains(local.push_collections, each.key) ? google_firestore_database.push.name : google_firestore_database.this.name
   collection = each.value
   field      = "expire_at"
 
@@ -84,11 +91,22 @@ resource "google_firestore_database" "this" {
   deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
 }
 
+resource "google_firestore_database" "push" {
+  project                           = var.project_id
+  name                              = "${local.prefix}-push"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+}
+
 resource "google_firestore_index" "this" {
   for_each = local.firestore_indexes
 
   project     = var.project_id
-  database    = google_firestore_database.this.name
+  database    = lookup(each.value, "push", false) ? google_firestore_database.push.name : google_firestore_database.this.name
   collection  = each.value.collection
   query_scope = "COLLECTION"
 

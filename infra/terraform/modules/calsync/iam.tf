@@ -16,16 +16,28 @@ locals {
     }
   ]...)
 
-  token_key_users = [for fn, cfg in local.functions : fn if contains(cfg.secrets, "token_key")]
+  # The functions that encrypt or decrypt clinics' refresh tokens (they read the OAuth client).
+  token_key_users = [for fn, cfg in local.functions : fn if contains(cfg.secrets, "oauth_client")]
 }
 
-# Firestore has no per-collection IAM; every function reads and writes calsync's state.
+# Firestore has no per-collection IAM, but a role binding can be conditioned on the database: the
+# webhook (public, authenticated only by channel tokens) may use the push database only; the other
+# functions use both of calsync's databases and no other.
 resource "google_project_iam_member" "firestore_user" {
   for_each = local.functions
 
   project = var.project_id
   role    = "roles/datastore.user"
   member  = module.function[each.key].service_account_member
+
+  condition {
+    title       = each.key == "webhook" ? "push-database-only" : "calsync-databases-only"
+    description = each.key == "webhook" ? "Channels and unknown channels only." : "calsync's state and push databases."
+    expression = join(" || ", [
+      for db in(each.key == "webhook" ? [google_firestore_database.push.name] : [google_firestore_database.this.name, google_firestore_database.push.name]) :
+      "resource.name.startsWith(\"projects/${var.project_id}/databases/${db}\")"
+    ])
+  }
 }
 
 resource "google_secret_manager_secret_iam_member" "accessor" {
@@ -47,13 +59,16 @@ resource "google_cloud_tasks_queue_iam_member" "enqueuer" {
   member   = module.function[each.value.function].service_account_member
 }
 
-# Creating a task that carries the invoker's OIDC token needs actAs on that account.
+# Creating a task that carries an invoker's OIDC token needs actAs on that account: each function
+# may act as the invokers of the targets it enqueues to, and no other.
 resource "google_service_account_iam_member" "tasks_invoker_act_as" {
-  for_each = toset(distinct([for item in values(local.queue_enqueuers) : item.function]))
+  for_each = merge([
+    for fn, cfg in local.functions : { for target in cfg.task_targets : "${fn}/${target}" => { function = fn, target = target } }
+  ]...)
 
-  service_account_id = google_service_account.tasks_invoker.name
+  service_account_id = google_service_account.invoker[each.value.target].name
   role               = "roles/iam.serviceAccountUser"
-  member             = module.function[each.key].service_account_member
+  member             = module.function[each.value.function].service_account_member
 }
 
 resource "google_kms_crypto_key_iam_member" "token_key_user" {

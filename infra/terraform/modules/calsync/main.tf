@@ -28,7 +28,9 @@ locals {
     admin_token  = "${local.prefix}-admin-token"
   }
 
-  calendar_secrets = ["oauth_client", "token_key"]
+  # With Cloud KMS (enable_kms_token_key), refresh tokens are envelope-encrypted by the KMS key and
+  # the local token key secret is read by nobody.
+  calendar_secrets = var.enable_kms_token_key ? ["oauth_client"] : ["oauth_client", "token_key"]
 
   # The functions that call Calendar: they sign delegation assertions as the calendar account.
   calendar_callers = ["sync", "renew", "publish"]
@@ -44,6 +46,7 @@ locals {
       invokers      = ["allUsers"]
       secrets       = []
       queues        = ["sync"]
+      task_targets  = ["sync"]
       timeout_s     = 30
       memory        = "512Mi"
       max_instances = 20
@@ -56,9 +59,10 @@ locals {
       entry_point   = "main"
       description   = "Runs one calendar's incremental or full sync (Cloud Tasks target)."
       ingress       = "ALLOW_INTERNAL_ONLY" # Cloud Tasks of the project counts as internal
-      invokers      = [google_service_account.tasks_invoker.member]
+      invokers      = [google_service_account.invoker["sync"].member]
       secrets       = local.calendar_secrets
       queues        = ["sync"] # continues itself when a run exceeds its budget
+      task_targets  = ["sync"]
       timeout_s     = 300
       memory        = "512Mi"
       max_instances = 10
@@ -71,9 +75,11 @@ locals {
       ingress     = "ALLOW_INTERNAL_ONLY" # Cloud Scheduler of the project counts as internal
       # The scheduler's jobs; plus the renewal fan-out tasks (Settings.renew_queue) Cloud Tasks
       # delivers back to renew when more channels are due than renew_inline_max.
-      invokers      = [google_service_account.scheduler.member, google_service_account.tasks_invoker.member]
+      invokers = [google_service_account.scheduler.member, google_service_account.invoker["renew"].member]
+      # Renewing a connected clinic's channels acts as the clinic's account (its OAuth token).
       secrets       = local.calendar_secrets
       queues        = ["sync"]
+      task_targets  = ["sync", "renew"]
       timeout_s     = 540
       memory        = "512Mi"
       max_instances = 2
@@ -85,9 +91,10 @@ locals {
       description = "Plans and applies publishes of allocations to Google Calendar."
       # Admins call it from their machines with an ID token; the publish queue calls it back.
       ingress       = "ALLOW_ALL"
-      invokers      = ["group:${var.admin_group}", google_service_account.tasks_invoker.member]
+      invokers      = ["group:${var.admin_group}", google_service_account.invoker["publish"].member]
       secrets       = concat(local.calendar_secrets, ["admin_token"])
       queues        = ["publish", "sync"]
+      task_targets  = ["publish", "sync"]
       timeout_s     = 540
       memory        = "512Mi"
       max_instances = 2
@@ -99,42 +106,49 @@ locals {
   # Every CALSYNC_* variable the Settings class reads without a default is set here (and checked
   # by tests/infra against calsync.config.Settings).
   common_env = {
-    CALSYNC_ENVIRONMENT                   = var.environment
-    CALSYNC_GCP_PROJECT                   = var.project_id
-    CALSYNC_REGION                        = var.region
-    CALSYNC_CONTROL_CALENDAR_ID           = var.control_calendar_id
-    CALSYNC_WEBHOOK_URL                   = local.function_urls["webhook"]
-    CALSYNC_SYNC_URL                      = local.function_urls["sync"]
-    CALSYNC_RENEW_URL                     = local.function_urls["renew"]
-    CALSYNC_PUBLISH_URL                   = local.function_urls["publish"]
-    CALSYNC_SYNC_QUEUE                    = google_cloud_tasks_queue.sync.name
-    CALSYNC_PUBLISH_QUEUE                 = google_cloud_tasks_queue.publish.name
-    CALSYNC_TASKS_INVOKER_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
-    CALSYNC_FIRESTORE_DATABASE            = google_firestore_database.this.name
-    CALSYNC_SECRETS_BACKEND               = "secret_manager"
-    CALSYNC_CALENDAR_CREDENTIALS          = "delegated"
-    CALSYNC_DELEGATION_SERVICE_ACCOUNT    = google_service_account.calendar.email
-    CALSYNC_DELEGATED_USER                = var.delegated_user
-    CALSYNC_SECRET_OAUTH_CLIENT           = google_secret_manager_secret.this["oauth_client"].secret_id
-    CALSYNC_SECRET_TOKEN_KEY              = google_secret_manager_secret.this["token_key"].secret_id
-    CALSYNC_SECRET_ADMIN_TOKEN            = google_secret_manager_secret.this["admin_token"].secret_id
-    CALSYNC_ADMIN_EMAILS                  = jsonencode(var.admin_emails)
-    CALSYNC_ADMIN_ID_TOKEN_AUDIENCES      = jsonencode(var.environment == "dev" ? var.admin_id_token_audiences : [])
-    CALSYNC_RENEW_QUEUE                   = google_cloud_tasks_queue.sync.name
-    CALSYNC_POLL_INTERVAL_S               = tostring(local.poll_interval_s)
-    CALSYNC_POLL_STALE_S                  = tostring(local.poll_stale_s)
-    CALSYNC_SYNC_PAST_DAYS                = tostring(var.sync_past_days)
-    CALSYNC_LOG_LEVEL                     = "INFO"
+    CALSYNC_ENVIRONMENT                = var.environment
+    CALSYNC_GCP_PROJECT                = var.project_id
+    CALSYNC_REGION                     = var.region
+    CALSYNC_CONTROL_CALENDAR_ID        = var.control_calendar_id
+    CALSYNC_WEBHOOK_URL                = local.function_urls["webhook"]
+    CALSYNC_SYNC_URL                   = local.function_urls["sync"]
+    CALSYNC_RENEW_URL                  = local.function_urls["renew"]
+    CALSYNC_PUBLISH_URL                = local.function_urls["publish"]
+    CALSYNC_SYNC_QUEUE                 = google_cloud_tasks_queue.sync.name
+    CALSYNC_PUBLISH_QUEUE              = google_cloud_tasks_queue.publish.name
+    CALSYNC_TASKS_INVOKERS             = jsonencode({ for target, account in google_service_account.invoker : target => account.email })
+    CALSYNC_FIRESTORE_DATABASE         = google_firestore_database.this.name
+    CALSYNC_FIRESTORE_PUSH_DATABASE    = google_firestore_database.push.name
+    CALSYNC_SECRETS_BACKEND            = "secret_manager"
+    CALSYNC_CALENDAR_CREDENTIALS       = "delegated"
+    CALSYNC_DELEGATION_SERVICE_ACCOUNT = google_service_account.calendar.email
+    CALSYNC_DELEGATED_USER             = var.delegated_user
+    CALSYNC_WRITERS                    = jsonencode(var.writers)
+    CALSYNC_INVITE_PATIENTS            = jsonencode(var.invite_patients)
+    CALSYNC_SECRET_OAUTH_CLIENT        = google_secret_manager_secret.this["oauth_client"].secret_id
+    CALSYNC_SECRET_TOKEN_KEY           = google_secret_manager_secret.this["token_key"].secret_id
+    CALSYNC_KMS_TOKEN_KEY              = var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""
+    CALSYNC_SECRET_ADMIN_TOKEN         = google_secret_manager_secret.this["admin_token"].secret_id
+    CALSYNC_ADMIN_EMAILS               = jsonencode(var.admin_emails)
+    CALSYNC_ADMIN_ID_TOKEN_AUDIENCES   = jsonencode(var.environment == "dev" ? var.admin_id_token_audiences : [])
+    CALSYNC_RENEW_QUEUE                = google_cloud_tasks_queue.sync.name
+    CALSYNC_POLL_INTERVAL_S            = tostring(local.poll_interval_s)
+    CALSYNC_POLL_STALE_S               = tostring(local.poll_stale_s)
+    CALSYNC_SYNC_PAST_DAYS             = tostring(var.sync_past_days)
+    CALSYNC_LOG_LEVEL                  = "INFO"
   }
 
   labels = merge(var.labels, { app = "calsync", env = var.environment })
 }
 
-resource "google_service_account" "tasks_invoker" {
+# One Cloud Tasks invoker per target: the account a task to sync carries cannot call publish or renew.
+resource "google_service_account" "invoker" {
+  for_each = toset(["sync", "renew", "publish"])
+
   project      = var.project_id
-  account_id   = "${local.prefix}-tasks"
-  display_name = "calsync ${var.environment} Cloud Tasks invoker"
-  description  = "Identity whose OIDC token Cloud Tasks sends to the sync and publish functions."
+  account_id   = "${local.prefix}-inv-${each.key}"
+  display_name = "calsync ${var.environment} Cloud Tasks invoker of ${each.key}"
+  description  = "Identity whose OIDC token Cloud Tasks sends to the ${each.key} function only."
 }
 
 resource "google_service_account" "scheduler" {

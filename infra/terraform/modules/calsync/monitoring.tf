@@ -43,10 +43,20 @@ locals {
       filter      = "jsonPayload.message=\"conflict.opened\""
       label       = "calendar_key"
     }
+    needs_reauth = {
+      description = "Syncs that found a clinic's Google connection revoked or expired (invalid_grant)."
+      filter      = "jsonPayload.message=\"sync.failed\" AND jsonPayload.status=\"needs_reauth\""
+      label       = "calendar_key"
+    }
     channel_expiring = {
       description = "Push channels found expiring within 12 h (renewal has failed at least once)."
       filter      = "jsonPayload.message=\"channel.expiring_soon\""
       label       = "calendar_key"
+    }
+    writer_locked = {
+      description = "A writer answered 403 quotaExceeded: Google made the account read-only (usage limits); its writes wait."
+      filter      = "jsonPayload.message=\"writer.locked\""
+      label       = "writer_index"
     }
   }
 }
@@ -96,6 +106,40 @@ resource "google_monitoring_alert_policy" "channel_expiring" {
     display_name = "channel.expiring_soon logged"
     condition_threshold {
       filter          = "metric.type=\"${local.metric_type["channel_expiring"]}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.calendar_key"]
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+resource "google_monitoring_alert_policy" "needs_reauth" {
+  project               = var.project_id
+  display_name          = "calsync ${var.environment}: a calendar needs its clinic to reconnect Google"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = local.labels
+
+  documentation {
+    content   = "Google refused a clinic's refresh token (invalid_grant: access removed, password changed, token expired). Its calendars are `needs_reauth` in GET /health, which names the clinic; reconnect with `calsync connect --clinic <id>` (POST /clinics/{id}/connection) and open the link as the clinic's Google account."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "sync.failed with status needs_reauth logged"
+    condition_threshold {
+      filter          = "metric.type=\"${local.metric_type["needs_reauth"]}\" AND resource.type=\"cloud_run_revision\""
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -177,6 +221,40 @@ resource "google_monitoring_alert_policy" "no_successful_sync" {
         per_series_aligner   = "ALIGN_SUM"
         cross_series_reducer = "REDUCE_SUM"
         group_by_fields      = ["metric.label.calendar_key"]
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}
+
+resource "google_monitoring_alert_policy" "writer_locked" {
+  project               = var.project_id
+  display_name          = "calsync ${var.environment}: a writer is in Google's read-only mode (usage limits)"
+  combiner              = "OR"
+  notification_channels = var.alert_notification_channels
+  user_labels           = local.labels
+
+  documentation {
+    content   = "A writer of the pool answered 403 quotaExceeded (Calendar usage limits exceeded): Google keeps the account read-only for hours. calsync waits it out (its publish and provisioning tasks are put back at the lock's end; syncs go on) and probes once per lockout. GET /health lists locked_writers. Frequent lockouts mean the budgets (CALSYNC_USAGE_*) are too high or the pool too small: add writers (var.writers)."
+    mime_type = "text/markdown"
+  }
+
+  conditions {
+    display_name = "writer.locked logged"
+    condition_threshold {
+      filter          = "metric.type=\"${local.metric_type["writer_locked"]}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+        group_by_fields      = ["metric.label.writer_index"]
       }
     }
   }

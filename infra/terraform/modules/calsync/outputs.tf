@@ -8,9 +8,14 @@ output "function_service_accounts" {
   value       = { for name, fn in module.function : name => fn.service_account_email }
 }
 
-output "tasks_invoker_service_account" {
-  description = "Service account whose OIDC token Cloud Tasks sends."
-  value       = google_service_account.tasks_invoker.email
+output "tasks_invoker_service_accounts" {
+  description = "Per task target (sync, renew, publish), the service account whose OIDC token Cloud Tasks sends."
+  value       = { for target, account in google_service_account.invoker : target => account.email }
+}
+
+output "firestore_push_database" {
+  description = "The Firestore database of the push state (channels), the webhook's only one."
+  value       = google_firestore_database.push.name
 }
 
 output "scheduler_service_account" {

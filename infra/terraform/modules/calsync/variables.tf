@@ -46,6 +46,18 @@ variable "delegated_user" {
   default     = ""
 }
 
+variable "writers" {
+  description = "Workspace users calsync writes as (the writer pool, e.g. agenda-1@ ... agenda-N@); each calendar stays with the one that created it, new calendars go to the least busy. Empty: delegated_user alone. Append only: removing a writer orphans its calendars."
+  type        = list(string)
+  default     = []
+}
+
+variable "invite_patients" {
+  description = "Clinics whose patients are invited as attendees of the professional's event (\"*\": every clinic; []: none). Invitations to guests outside the writers' domain count against Google's external-guest limit."
+  type        = list(string)
+  default     = ["*"]
+}
+
 variable "bundle_dir" {
   description = "Folder holding the source zips built by `make bundle` (<function>.zip)."
   type        = string
@@ -110,7 +122,7 @@ variable "calendar_user_requests_per_minute" {
 }
 
 variable "enable_kms_token_key" {
-  description = "Create a Cloud KMS key (90-day rotation) for refresh-token encryption and let the token users use it."
+  description = "Envelope-encrypt clinics' refresh tokens with a Cloud KMS key (90-day rotation) instead of the token key secret."
   type        = bool
   default     = false
 }

@@ -22,6 +22,9 @@ from calsync import errors
 
 SCHEMA_VERSION = 1
 BATCH_LIMIT = 500
+# The push state, all the internet-facing webhook reads and writes. Given a push client, it lives in
+# its own database, so the webhook's identity can be granted that database only (docs/deploy.md).
+PUSH_COLLECTIONS = frozenset({"channels", "unknown_channels"})
 GET_ALL_CHUNK = 1000
 # The admin listings bound their `start` range by this much before `time_min` (longer events that
 # started earlier are not listed; clinic events last hours).
@@ -76,22 +79,30 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class FirestoreBase:
     """The client, the environment's namespace and the schema check every aggregate store shares."""
 
-    def __init__(self, client: firestore.Client, *, environment: str) -> None:
+    def __init__(
+        self, client: firestore.Client, *, environment: str, push_client: firestore.Client | None = None
+    ) -> None:
+        """``push_client``: the database of the push state (``PUSH_COLLECTIONS``); default ``client``'s."""
         self.client = client
+        self.push_client = push_client or client
         self.env = environment
-        self._schema_checked = False
+        self._schema_checked: set[int] = set()
+
+    def _client_for(self, name: str) -> firestore.Client:
+        return self.push_client if name in PUSH_COLLECTIONS else self.client
 
     def _col(self, name: str) -> Any:
-        return self.client.collection(f"{self.env}_{name}")
+        return self._client_for(name).collection(f"{self.env}_{name}")
 
     def _calendar_ref(self, key: str) -> Any:
         return self._col("calendars").document(key)
 
-    def _schema(self) -> None:
+    def _schema(self, client: firestore.Client | None = None) -> None:
         """Create the schema marker on first use; refuse a database written by another schema."""
-        if self._schema_checked:
+        client = client or self.client
+        if id(client) in self._schema_checked:
             return
-        ref = self._col("meta").document("schema")
+        ref = client.collection(f"{self.env}_meta").document("schema")
         snap = ref.get()
         if not snap.exists:
             try:
@@ -99,7 +110,7 @@ class FirestoreBase:
             except gexc.AlreadyExists:
                 snap = ref.get()
             else:
-                self._schema_checked = True
+                self._schema_checked.add(id(client))
                 return
         version = (snap.to_dict() or {}).get("version")
         if version != SCHEMA_VERSION:
@@ -107,12 +118,14 @@ class FirestoreBase:
                 f"state store schema {version} does not match this code's {SCHEMA_VERSION}",
                 details={"schema_version": version},
             )
-        self._schema_checked = True
+        self._schema_checked.add(id(client))
 
-    def _commit(self, writes: Sequence[tuple[Any, Mapping[str, Any] | None]]) -> None:
-        """Set (or delete, for None) documents in batches of at most ``BATCH_LIMIT``."""
+    def _commit(
+        self, writes: Sequence[tuple[Any, Mapping[str, Any] | None]], client: firestore.Client | None = None
+    ) -> None:
+        """Set (or delete, for None) documents of ``client``'s database in batches of at most ``BATCH_LIMIT``."""
         for chunk in chunks(writes, BATCH_LIMIT):
-            batch = self.client.batch()
+            batch = (client or self.client).batch()
             for ref, data in chunk:
                 if data is None:
                     batch.delete(ref)

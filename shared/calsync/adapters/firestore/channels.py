@@ -51,7 +51,7 @@ class FirestoreChannelStore(FirestoreBase):
     @classified
     def get_channel(self, channel_id: str) -> ChannelRecord | None:
         """The channel with this id, or None."""
-        self._schema()
+        self._schema(self.push_client)
         if not _storable(channel_id):
             return None
         snap = self._col("channels").document(channel_id).get()
@@ -60,13 +60,13 @@ class FirestoreChannelStore(FirestoreBase):
     @classified
     def put_channel(self, record: ChannelRecord) -> None:
         """Create or replace a channel record."""
-        self._schema()
+        self._schema(self.push_client)
         self._col("channels").document(record.channel_id).set(record.model_dump())
 
     @classified
     def active_channel(self, calendar_key: str) -> ChannelRecord | None:
         """The active channel of a calendar with the latest expiration, or None."""
-        self._schema()
+        self._schema(self.push_client)
         query = self._col("channels").where(filter=FieldFilter("calendar_key", "==", calendar_key))
         query = query.where(filter=FieldFilter("status", "==", "active"))
         active = [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
@@ -77,14 +77,14 @@ class FirestoreChannelStore(FirestoreBase):
     @classified
     def list_channels_for_calendar(self, calendar_key: str) -> list[ChannelRecord]:
         """Every channel record of a calendar, any status."""
-        self._schema()
+        self._schema(self.push_client)
         query = self._col("channels").where(filter=FieldFilter("calendar_key", "==", calendar_key))
         return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
 
     @classified
     def list_active_channels(self) -> list[ChannelRecord]:
         """Every channel whose status is ``active``."""
-        self._schema()
+        self._schema(self.push_client)
         query = self._col("channels").where(filter=FieldFilter("status", "==", "active"))
         return [ChannelRecord.model_validate(s.to_dict()) for s in query.stream()]
 
@@ -97,7 +97,7 @@ class FirestoreChannelStore(FirestoreBase):
         A cursor query on the (status, expiration, channel_id) index: the renew job reads only the
         channels due, not every channel.
         """
-        self._schema()
+        self._schema(self.push_client)
         query = self._col("channels").where(filter=FieldFilter("status", "==", "active"))
         query = query.where(filter=FieldFilter("expiration", "<", cutoff))
         query = query.order_by("expiration").order_by("channel_id")
@@ -110,7 +110,7 @@ class FirestoreChannelStore(FirestoreBase):
         self, channel_id: str, message_number: int, at: datetime, *, enqueued_bucket: int | None = None
     ) -> bool:
         """Compare-and-set the highest message number in a transaction (False: not higher, a duplicate)."""
-        self._schema()
+        self._schema(self.push_client)
         if not _storable(channel_id):
             return False
         ref = self._col("channels").document(channel_id)
@@ -129,13 +129,13 @@ class FirestoreChannelStore(FirestoreBase):
             transaction.update(ref, update)
             return True
 
-        result: bool = record(self.client.transaction())
+        result: bool = record(self.push_client.transaction())
         return result
 
     @classified
     def record_unknown_channel(self, note: UnknownChannelSeen) -> bool:
         """Note a channel id that is not ours in its slot, at most once per ``min_interval_s`` per id."""
-        self._schema()
+        self._schema(self.push_client)
         ref = self._col("unknown_channels").document(unknown_channel_slot(note.channel_id, note.max_records))
         snap = ref.get()
         seen = UnknownChannel.model_validate(snap.to_dict()) if snap.exists else None
@@ -152,5 +152,5 @@ class FirestoreChannelStore(FirestoreBase):
     @classified
     def list_unknown_channels(self) -> list[UnknownChannel]:
         """The unknown-channel records kept (one per slot at most)."""
-        self._schema()
+        self._schema(self.push_client)
         return [UnknownChannel.model_validate(s.to_dict()) for s in self._col("unknown_channels").stream()]

@@ -25,6 +25,14 @@ from calsync.model import MirrorEvent, SyncCursor, merge_published
 from calsync.ports.queries import MirrorQuery
 
 SEEN_CHUNK = 5000
+# What people's events held before calsync kept their busy time only (``scrub_people_content``).
+PEOPLE_CONTENT = ("summary", "description", "location", "attendees")
+SCRUBBED: Mapping[str, Any] = {
+    "summary": None,
+    "attendees": [],
+    "description": firestore.DELETE_FIELD,
+    "location": firestore.DELETE_FIELD,
+}
 
 
 def cursor_documents(sync: Any, cursor: SyncCursor) -> list[tuple[Any, Mapping[str, Any] | None]]:
@@ -122,6 +130,14 @@ class FirestoreMirrorStore(FirestoreBase):
         """Non-cancelled manual mirror events overlapping the window (index: origin, end)."""
         return self._overlapping(calendar_key, "manual", time_min, time_max)
 
+    @classified
+    def series_instances(self, calendar_key: str, series_id: str) -> list[MirrorEvent]:
+        """Non-cancelled mirror events that are instances of ``series_id`` (single-field index)."""
+        self._schema()
+        query = self._events(calendar_key).where(filter=FieldFilter("recurring_event_id", "==", series_id))
+        found = (MirrorEvent.model_validate(snap.to_dict()) for snap in query.stream())
+        return [e for e in found if e.status != "cancelled"]
+
     def _overlapping(self, calendar_key: str, origin: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         self._schema()
         query = self._events(calendar_key).where(filter=FieldFilter("origin", "==", origin))
@@ -205,3 +221,30 @@ class FirestoreMirrorStore(FirestoreBase):
             self._commit([(ref, None) for ref in refs])
             deleted += len(refs)
         return deleted
+
+    @classified
+    def scrub_people_content(self, limit: int) -> int:
+        """Drop content from up to ``limit`` people's mirror events (calendar by calendar); the count.
+
+        Documents written before calsync kept busy time only may hold a person's title, description,
+        location or guests; a sync's merge-write never removes a field, so they are deleted here.
+        """
+        self._schema()
+        scrubbed = 0
+        for calendar in self._col("calendars").select(["key"]).stream():
+            query = self._events(calendar.id).where(filter=FieldFilter("origin", "==", "manual"))
+            snaps = query.select(list(PEOPLE_CONTENT)).stream()
+            held = [s.reference for s in snaps if any((s.to_dict() or {}).get(f) for f in PEOPLE_CONTENT)]
+            held = held[: limit - scrubbed]
+            self._commit_updates([(ref, SCRUBBED) for ref in held])
+            scrubbed += len(held)
+            if scrubbed >= limit:
+                break
+        return scrubbed
+
+    def _commit_updates(self, updates: Sequence[tuple[Any, Mapping[str, Any]]]) -> None:
+        for chunk in chunks(list(updates), BATCH_LIMIT):
+            batch = self.client.batch()
+            for ref, fields in chunk:
+                batch.update(ref, dict(fields))
+            batch.commit()

@@ -22,7 +22,7 @@ class FirestoreRetentionStore(FirestoreBase):
     @classified
     def delete_expired(self, kind: ExpiringKind, now: datetime, limit: int) -> int:
         """Delete up to ``limit`` expired records of ``kind``; the count."""
-        self._schema()
+        self._schema(self._client_for(kind))
         query = self._col(kind).where(filter=FieldFilter("expire_at", "<", now)).limit(limit)
         writes: list[tuple[Any, None]] = []
         count = 0
@@ -31,5 +31,5 @@ class FirestoreRetentionStore(FirestoreBase):
                 writes.extend((p.reference, None) for p in snap.reference.collection("progress").stream())
             writes.append((snap.reference, None))
             count += 1
-        self._commit(writes)
+        self._commit(writes, self._client_for(kind))
         return count

@@ -81,6 +81,15 @@ class InMemoryMirrorStore:
         """Non-cancelled manual mirror events overlapping the window."""
         return self._overlapping(calendar_key, "manual", time_min, time_max)
 
+    def series_instances(self, calendar_key: str, series_id: str) -> list[MirrorEvent]:
+        """Non-cancelled mirror events that are instances of ``series_id``."""
+        found = [
+            e
+            for (key, _), e in sorted(self.events.items())
+            if key == calendar_key and e.recurring_event_id == series_id and e.status != "cancelled"
+        ]
+        return [e.model_copy(deep=True) for e in found]
+
     def _overlapping(self, calendar_key: str, origin: str, time_min: datetime, time_max: datetime) -> list[MirrorEvent]:
         return [
             e.model_copy(deep=True)
@@ -129,6 +138,14 @@ class InMemoryMirrorStore:
     def _registered(self, calendar_key: str) -> bool:
         """Whether a calendar's events are subject to retention (the composite store asks its calendars)."""
         return True
+
+    def scrub_people_content(self, limit: int) -> int:
+        """Drop title and guests from up to ``limit`` people's mirror events (the record keeps no other content)."""
+        held = sorted(k for k, e in self.events.items() if e.origin == "manual" and (e.summary or e.attendees))
+        held = [k for k in held if self._registered(k[0])][:limit]
+        for key in held:
+            self.events[key] = self.events[key].model_copy(update={"summary": None, "attendees": []})
+        return len(held)
 
     def delete_mirror_events_ended_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to ``limit`` mirror events that ended before ``cutoff``, calendar by calendar and by end

@@ -1,0 +1,66 @@
+"""Incremental sync keeps a series' instances outside the sync window out of the mirror.
+
+With ``singleEvents=true`` an incremental listing (no ``timeMax``: a sync token allows no filter)
+returns a changed series as its instances far beyond the window a full sync covers. An infinite
+weekly series must not grow the mirror: on the Calendar emulator (google-api-python-client) and
+Google's Firestore emulator, every pass mirrors exactly the instances inside its own window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from calsync.ports import ListEvents
+from calsync.ports.queries import MirrorQuery
+from tests.integration.test_sync_emulator import CONFIG, KEY, Env, env  # noqa: F401 - env: fixture
+
+DAY_S = 86400
+
+
+def mirrored(env: Env) -> set[str]:  # noqa: F811 - the fixture's name
+    events, token = env.firestore.list_mirror_events(
+        MirrorQuery(KEY, time_min=None, time_max=None, page_size=1000, page_token=None)
+    )
+    assert token is None
+    return {e.external_id for e in events}
+
+
+def in_window(env: Env, series: str, now: datetime) -> set[str]:  # noqa: F811
+    """The series' instances Google lists inside the window of a pass made at ``now``."""
+    page = env.seeder.list_events(
+        ListEvents(
+            env.cal,
+            time_min=now - timedelta(days=CONFIG.past_days),
+            time_max=now + timedelta(days=CONFIG.future_days),
+            single_events=True,
+        )
+    )
+    assert page.next_page_token is None
+    return {e.id for e in page.items if e.recurring_event_id == series}
+
+
+def test_an_infinite_weekly_series_does_not_grow_the_mirror_across_incremental_passes(env: Env) -> None:  # noqa: F811
+    assert env.sync().mode == "full"
+    start = env.clock.now().replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    series = env.seeder.insert_event(
+        env.cal,
+        {
+            "summary": "weekly block",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "recurrence": ["RRULE:FREQ=WEEKLY"],
+        },
+    )
+    now = env.clock.now()
+    assert env.sync().mode == "incremental"
+    first = mirrored(env)
+    assert first == in_window(env, series.id, now)
+    assert 20 < len(first) <= 27  # about 180 days of weeks, not the year Google expands to
+
+    # The series is edited (every instance changes) a month later: the window moved, so did the mirror's reach.
+    env.clock.advance(30 * DAY_S)
+    env.seeder.update_event(env.cal, series.id, series.to_api() | {"summary": "weekly block (moved room)"})
+    now = env.clock.now()
+    assert env.sync().mode == "incremental"
+    assert mirrored(env) == in_window(env, series.id, now)
+    assert len(mirrored(env)) - len(first) <= 5
