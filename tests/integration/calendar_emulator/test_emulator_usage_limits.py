@@ -248,7 +248,7 @@ def local_limits_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def test_the_stacks_local_limits_are_in_force_from_start_and_after_reset(local_limits_emulator: str) -> None:
-    assert stack.usage_limits_from({}) is None  # off unless asked for
+    assert stack.usage_limits_from({}) == stack.LOCAL_USAGE_LIMITS  # on unless turned off
     assert stack.usage_limits_from({"CALSYNC_DEVSTACK_USAGE_LIMITS": "off"}) is None
     with pytest.raises(stack.StackError):
         stack.usage_limits_from({"CALSYNC_DEVSTACK_USAGE_LIMITS": "google"})
