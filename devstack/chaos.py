@@ -209,6 +209,8 @@ class FieldsChaos:
         self.accepted: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         # Our events whose start passed while a chunk waited: (gid, eid) → writes recorded before the start.
         self.started: dict[tuple[str, str], int] = {}
+        # Started events a person then moved to the future: (gid, eid, first write, last write) they covered.
+        self.restarted: list[tuple[str, str, int, int]] = []
 
     def step_people_fields(self) -> None:
         """A person edits the title, description, location or reminders of one of our events."""
@@ -338,8 +340,9 @@ class FieldsChaos:
         failures: list[str] = []
         by_gid = {gid: key for key, gid in self.calendars.items()}
         # b. nothing calsync wrote after an event started
-        for (gid, eid), index in sorted(self.started.items()):
-            for w in self.api.writes[index:]:
+        spans = [(gid, eid, index, len(self.api.writes)) for (gid, eid), index in self.started.items()]
+        for gid, eid, index, until in sorted(spans + self.restarted):
+            for w in self.api.writes[index:until]:
                 if (w.calendar_id, w.event_id) == (gid, eid) and w.ok:
                     failures.append(f"invB {by_gid[gid]}: calsync {w.kind} on {eid[:10]} after it started")
         # c. the fields people own survive
@@ -461,6 +464,13 @@ class SeedRun(FieldsChaos):
             actor, action, event.get("etag"), str(event.get("status", "confirmed"))
         )
         self.counts["person_edits"] += 1
+        began = _utc(event.get("start"))
+        index = self.started.get((calendar_id, event_id))
+        if index is not None and event.get("status") != "cancelled" and began is not None and began > self.clock.now():
+            # A person moved a started event to the future: Google's version has not started any more, so
+            # calsync may write it again (the writes while it had started stay checked).
+            self.restarted.append((calendar_id, event_id, index, len(self.api.writes)))
+            del self.started[(calendar_id, event_id)]
         return event
 
     def sync(self, key: str, *, api: Any = None, store: Any = None, reason: str = "admin") -> Any:
