@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from calsync.model import GoogleEvent, MirrorEvent
-from calsync.ports import CalendarApi, Clock, MirrorStore
+from calsync.ports import CalendarApi, Clock, ListEvents, MirrorStore
+from calsync.ports.queries import MirrorQuery
 
 PAST_DAYS = 45
 FUTURE_DAYS = 180
@@ -83,7 +84,9 @@ class FullWindowPoller:
         items: list[GoogleEvent] = []
         token: str | None = None
         while True:
-            page = self.api.list_events(self.google_calendar_id, page_token=token, time_min=time_min, time_max=time_max)
+            page = self.api.list_events(
+                ListEvents(self.google_calendar_id, page_token=token, time_min=time_min, time_max=time_max)
+            )
             summary.pages += 1
             items.extend(page.items)
             token = page.next_page_token
@@ -96,7 +99,7 @@ class FullWindowPoller:
         token: str | None = None
         while True:
             page, token = self.store.list_mirror_events(
-                self.calendar_key, time_min=None, time_max=None, page_size=MIRROR_PAGE, page_token=token
+                MirrorQuery(self.calendar_key, time_min=None, time_max=None, page_size=MIRROR_PAGE, page_token=token)
             )
             stored.update((m.external_id, m) for m in page)
             if token is None:

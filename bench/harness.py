@@ -29,6 +29,7 @@ from calsync.bootstrap import Container, bootstrap
 from calsync.config import Settings
 from calsync.model import Conflict, MirrorEvent
 from calsync.ports import StateStore
+from calsync.ports.queries import MirrorQuery
 from devstack import procs
 
 PROJECT = "demo-calsync"
@@ -183,19 +184,9 @@ class CountingStore:
         self.counts["mirror_reads"] += len(ids)
         return ids
 
-    def list_mirror_events(
-        self,
-        calendar_key: str,
-        *,
-        time_min: datetime | None,
-        time_max: datetime | None,
-        page_size: int,
-        page_token: str | None,
-    ) -> tuple[list[MirrorEvent], str | None]:
+    def list_mirror_events(self, spec: MirrorQuery) -> tuple[list[MirrorEvent], str | None]:
         """Counted page of the mirror."""
-        page, token = self.inner.list_mirror_events(
-            calendar_key, time_min=time_min, time_max=time_max, page_size=page_size, page_token=page_token
-        )
+        page, token = self.inner.list_mirror_events(spec)
         self.counts["mirror_reads"] += len(page)
         return page, token
 

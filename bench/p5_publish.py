@@ -23,7 +23,7 @@ from bench.harness import BenchStack, Row, fmt
 from calsync import errors
 from calsync.bootstrap import Container
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.ports import CalendarApi, TaskRequest
+from calsync.ports import CalendarApi, ListEvents, TaskRequest
 from calsync.services.apply import ApplyCommand, plan_progress, start_apply
 from calsync.services.apply_chunk import RETRYABLE, run_chunk
 from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
@@ -194,7 +194,7 @@ def _count_events(api: CalendarApi, calendar_id: str) -> int:
     """Live events of a calendar in Google."""
     count, token = 0, None
     while True:
-        page = api.list_events(calendar_id, page_token=token)
+        page = api.list_events(ListEvents(calendar_id, page_token=token))
         count += sum(1 for e in page.items if not e.cancelled)
         token = page.next_page_token
         if token is None:

@@ -67,6 +67,7 @@ import requests
 from calsync import errors
 from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, MirrorEvent, Professional, Room
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
 from calsync.services.classify import EVENT_CONFLICT_KINDS
@@ -255,7 +256,7 @@ class FieldsChaos:
 
     def step_accept_google(self) -> None:
         """An admin accepts a person's edit; agendador then changes that allocation and it is published."""
-        page, _ = self.store.list_conflicts(None, status="open", page_size=500, page_token=None)
+        page, _ = self.store.list_conflicts(ConflictQuery(None, status="open", page_size=500, page_token=None))
         candidates = sorted(
             (c for c in page if c.kind in EVENT_CONFLICT_KINDS and c.allocation_id in self.allocations),
             key=lambda c: c.id,
@@ -354,7 +355,7 @@ class FieldsChaos:
         open_events: set[tuple[str, str]] = set()
         token: str | None = None
         while True:
-            page, token = self.store.list_conflicts(None, status="open", page_size=500, page_token=token)
+            page, token = self.store.list_conflicts(ConflictQuery(None, status="open", page_size=500, page_token=token))
             kinds = (*EVENT_CONFLICT_KINDS, "series_from_ours")
             open_events.update((c.calendar_key, c.event_id) for c in page if c.kind in kinds)
             if token is None:
@@ -903,11 +904,13 @@ class SeedRun(FieldsChaos):
         token: str | None = None
         while True:
             page, token = self.store.list_mirror_events(
-                key,
-                time_min=self.now - timedelta(days=PAST_DAYS - 1),
-                time_max=self.now + timedelta(days=FUTURE_DAYS - 1),
-                page_size=500,
-                page_token=token,
+                MirrorQuery(
+                    key,
+                    time_min=self.now - timedelta(days=PAST_DAYS - 1),
+                    time_max=self.now + timedelta(days=FUTURE_DAYS - 1),
+                    page_size=500,
+                    page_token=token,
+                )
             )
             out.update((m.external_id, m) for m in page)
             if token is None:
@@ -1026,7 +1029,7 @@ class SeedRun(FieldsChaos):
         actual: Counter[tuple[str, str, str]] = Counter()
         token: str | None = None
         while True:
-            page, token = self.store.list_conflicts(None, status="open", page_size=500, page_token=token)
+            page, token = self.store.list_conflicts(ConflictQuery(None, status="open", page_size=500, page_token=token))
             actual.update((c.calendar_key, c.event_id, c.kind) for c in page)
             if token is None:
                 break

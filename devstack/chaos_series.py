@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import requests
 
+from calsync.ports.queries import ConflictQuery, pages
+
 if TYPE_CHECKING:
     from devstack.chaos import SeedRun
 
@@ -148,12 +150,8 @@ def exception(run: SeedRun) -> None:
 def series_of_ours(run: SeedRun) -> None:
     """A person turns one of our future events, untouched so far, into a weekly series."""
     open_ids: set[tuple[str, str]] = set()
-    token: str | None = None
-    while True:
-        page, token = run.store.list_conflicts(None, status="open", page_size=500, page_token=token)
+    for page in pages(run.store.list_conflicts, ConflictQuery(None, status="open", page_size=500)):
         open_ids.update((run.calendars[c.calendar_key], c.event_id) for c in page if c.calendar_key in run.calendars)
-        if token is None:
-            break
     now = run.clock.now()
     candidates = []
     for gid, eid in run.published_live():

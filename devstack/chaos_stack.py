@@ -35,7 +35,7 @@ from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.bootstrap import Container, bootstrap
 from calsync.config import Settings
-from calsync.ports import BatchOp, BatchResult, TaskRequest
+from calsync.ports import BatchOp, BatchResult, ListEvents, TaskRequest
 from devstack import procs
 
 PROJECT = "demo-calsync"
@@ -229,9 +229,9 @@ class RecordingApi:
         with self._lock:
             self.writes.append(record)
 
-    def list_events(self, calendar_id: str, **kwargs: Any) -> Any:
+    def list_events(self, query: ListEvents) -> Any:
         """events.list, remembering the page and sync tokens Google handed out (for the log audit)."""
-        page = self.inner.list_events(calendar_id, **kwargs)
+        page = self.inner.list_events(query)
         with self._lock:
             self.tokens.update(t for t in (page.next_page_token, page.next_sync_token) if t)
         return page
@@ -264,6 +264,14 @@ class RecordingApi:
             raise
         self._record(WriteRecord(kind, calendar_id, event_id, body, True, None))
         return out
+
+    def execute_op(self, op: BatchOp) -> Any:
+        """One write as its own request (a wrapper such as the writer gate sends its writes here)."""
+        if op.kind == "get":
+            return self.inner.execute_op(op)
+        event_id = op.event_id or str((op.body or {}).get("id", ""))
+        body = dict(op.body) if op.body is not None else None
+        return self._single(op.kind, op.calendar_id, event_id, body, lambda: self.inner.execute_op(op))
 
     def insert_event(self, calendar_id: str, body: Any, **kwargs: Any) -> Any:
         """events.insert."""

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from calsync.config import Settings
 from calsync.logs import configure
@@ -34,8 +34,20 @@ if TYPE_CHECKING:
     from calsync.ports import CalendarApi, Clock, PublishStore, Secrets, TaskQueue
 
 ApiFactory = Callable[["Settings", "Secrets"], "CalendarApi"]
+C = TypeVar("C")
 # The ports a container holds (each may be overridden).
 PORTS = ("store", "calendar_api", "queue", "clock", "secrets")
+
+
+class Ports(TypedDict, total=False):
+    """The overrides ``bootstrap`` and ``Container`` take; a port not given is built from the settings."""
+
+    store: PublishStore
+    calendar_api: CalendarApi
+    api_factory: ApiFactory
+    queue: TaskQueue
+    clock: Clock
+    secrets: Secrets
 
 
 class SystemClock:
@@ -49,80 +61,69 @@ class SystemClock:
 # --- configs derived from Settings -----------------------------------------------------------------
 
 
+def _from_settings(config: Callable[..., C], settings: Settings, same_names: str, **values: Any) -> C:
+    """``config`` built with each field named in ``same_names`` read from the setting of that name and
+    the other fields as given (an unknown setting name fails here, not in production)."""
+    return config(**{name: getattr(settings, name) for name in same_names.split()}, **values)
+
+
+def _env_and_zone(settings: Settings) -> dict[str, Any]:
+    return {"env": settings.environment, "time_zone": settings.display_time_zone}
+
+
 def sync_config(settings: Settings) -> SyncConfig:
     """The sync use case's settings."""
-    return SyncConfig(
-        env=settings.environment,
-        sync_queue=settings.sync_queue,
-        sync_url=settings.sync_url,
+    return _from_settings(
+        SyncConfig,
+        settings,
+        "sync_queue sync_url lock_lease_s",
         past_days=settings.sync_past_days,
         future_days=settings.sync_future_days,
-        lock_lease_s=settings.lock_lease_s,
         run_budget_s=settings.sync_run_budget_s,
-        time_zone=settings.display_time_zone,
+        **_env_and_zone(settings),
     )
 
 
 def publish_config(settings: Settings) -> PublishConfig:
     """The publish use cases' settings (planning, apply, ad-hoc events, conflict resolution)."""
-    return PublishConfig(
-        env=settings.environment,
-        control_calendar_id=settings.control_calendar_id,
-        publish_queue=settings.publish_queue,
-        publish_url=settings.publish_url,
-        batch_size=settings.batch_size,
-        sync_queue=settings.sync_queue,
-        sync_url=settings.sync_url,
-        time_zone=settings.display_time_zone,
+    return _from_settings(
+        PublishConfig,
+        settings,
+        "control_calendar_id publish_queue publish_url batch_size sync_queue sync_url",
         invite_patients=tuple(settings.invite_patients),
+        **_env_and_zone(settings),
     )
 
 
 def channel_config(settings: Settings) -> ChannelConfig:
     """The channel lifecycle's settings."""
-    return ChannelConfig(
-        webhook_url=settings.webhook_url,
-        channel_ttl_s=settings.channel_ttl_s,
-        renew_margin_s=settings.renew_margin_s,
-        sync_queue=settings.sync_queue,
-        sync_url=settings.sync_url,
-    )
+    return _from_settings(ChannelConfig, settings, "webhook_url channel_ttl_s renew_margin_s sync_queue sync_url")
 
 
 def jobs_config(settings: Settings) -> JobsConfig:
     """The scheduled jobs' settings (renewal, polling, cleanup)."""
-    return JobsConfig(
+    return _from_settings(
+        JobsConfig,
+        settings,
+        "renew_url renew_queue renew_inline_max poll_limit poll_stale_s poll_interval_s"
+        " mirror_retention_days conflict_retention_days cleanup_batch",
         channel=channel_config(settings),
-        renew_url=settings.renew_url,
-        renew_queue=settings.renew_queue,
-        renew_inline_max=settings.renew_inline_max,
-        poll_limit=settings.poll_limit,
-        poll_stale_s=settings.poll_stale_s,
-        poll_interval_s=settings.poll_interval_s,
-        mirror_retention_days=settings.mirror_retention_days,
-        conflict_retention_days=settings.conflict_retention_days,
-        cleanup_batch=settings.cleanup_batch,
     )
 
 
 def push_config(settings: Settings) -> PushConfig:
     """The webhook's settings."""
-    return PushConfig(
-        sync_queue=settings.sync_queue,
-        sync_url=settings.sync_url,
-        debounce_s=settings.debounce_s,
-        unknown_channel_interval_s=settings.unknown_channel_interval_s,
-        unknown_channel_retention_s=settings.unknown_channel_retention_s,
-        unknown_channel_max=settings.unknown_channel_max,
-        unknown_channel_cache_s=settings.unknown_channel_cache_s,
+    return _from_settings(
+        PushConfig,
+        settings,
+        "sync_queue sync_url debounce_s unknown_channel_interval_s unknown_channel_retention_s"
+        " unknown_channel_max unknown_channel_cache_s",
     )
 
 
 def availability_config(settings: Settings) -> AvailabilityConfig:
     """The free/busy check's settings."""
-    return AvailabilityConfig(
-        env=settings.environment, time_zone=settings.display_time_zone, horizon_days=settings.availability_horizon_days
-    )
+    return AvailabilityConfig(horizon_days=settings.availability_horizon_days, **_env_and_zone(settings))
 
 
 def writer_config(settings: Settings) -> WriterConfig:
@@ -171,29 +172,19 @@ class Container:
     ``clock``, ``secrets``); the ones not given are built from the settings when first used.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        store: PublishStore | None = None,
-        calendar_api: CalendarApi | None = None,
-        api_factory: ApiFactory | None = None,
-        queue: TaskQueue | None = None,
-        clock: Clock | None = None,
-        secrets: Secrets | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, **ports: Unpack[Ports]) -> None:
         self.settings = settings
-        self._store = store
-        self._calendar_api = calendar_api
-        self._api_factory: ApiFactory = api_factory or default_api
-        self._queue = queue
-        self._clock = clock
-        self._secrets = secrets
+        self._store = ports.get("store")
+        self._calendar_api = ports.get("calendar_api")
+        self._api_factory = ports.get("api_factory") or default_api
+        self._queue = ports.get("queue")
+        self._clock = ports.get("clock")
+        self._secrets = ports.get("secrets")
 
-    def replace(self, **ports: Any) -> Container:
+    def replace(self, **ports: Unpack[Ports]) -> Container:
         """A container with the same settings and ports (those built so far included), some replaced."""
-        current = {name: self.__dict__.get(name, getattr(self, f"_{name}")) for name in PORTS}
-        return Container(self.settings, api_factory=self._api_factory, **(current | ports))
+        current: dict[str, Any] = {name: self.__dict__.get(name, getattr(self, f"_{name}")) for name in PORTS}
+        return Container(self.settings, api_factory=self._api_factory, **{**current, **ports})
 
     # --- ports -------------------------------------------------------------------------------------
 
@@ -334,29 +325,12 @@ class Container:
         return health_config(self.settings)
 
 
-def bootstrap(
-    settings: Settings | None = None,
-    *,
-    store: PublishStore | None = None,
-    calendar_api: CalendarApi | None = None,
-    api_factory: ApiFactory | None = None,
-    queue: TaskQueue | None = None,
-    clock: Clock | None = None,
-    secrets: Secrets | None = None,
-) -> Container:
+def bootstrap(settings: Settings | None = None, **ports: Unpack[Ports]) -> Container:
     """The object graph: ``settings`` (else read from the environment) with any port overridden."""
     if settings is None:
         settings = Settings()  # values come from the environment
         configure(settings.log_level)
-    return Container(
-        settings,
-        store=store,
-        calendar_api=calendar_api,
-        api_factory=api_factory,
-        queue=queue,
-        clock=clock,
-        secrets=secrets,
-    )
+    return Container(settings, **ports)
 
 
 _lock = threading.Lock()

@@ -9,7 +9,7 @@ Event resource: https://developers.google.com/workspace/calendar/api/v3/referenc
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -81,6 +81,20 @@ class Record(BaseModel):
     """Base of stored records: strict field names, validated on assignment."""
 
     model_config = ConfigDict(validate_assignment=True, extra="ignore")
+
+
+class Expiring(Record):
+    """A record Firestore's TTL policy deletes at ``expire_at``: ``RETENTION`` after its ``EXPIRES_AFTER`` field."""
+
+    RETENTION: ClassVar[timedelta]
+    EXPIRES_AFTER: ClassVar[str]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expire_at(self) -> datetime | None:
+        """``RETENTION`` after the instant in ``EXPIRES_AFTER`` (None while that field is unset)."""
+        start: datetime | None = getattr(self, self.EXPIRES_AFTER)
+        return None if start is None else start + self.RETENTION
 
 
 class CalendarRecord(Record):
@@ -266,20 +280,17 @@ class Professional(Record):
     email: str
 
 
-class FreeBusyState(Record):
+class FreeBusyState(Expiring):
     """Whether calsync can read a professional's free/busy (their own primary calendar), and when it last did."""
+
+    RETENTION = FREE_BUSY_RETENTION
+    EXPIRES_AFTER = "checked_at"  # a check refreshes it
 
     clinic_id: str
     professional_id: str
     readable: bool
     reason: str | None = None
     checked_at: datetime
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def expire_at(self) -> datetime:
-        """``FREE_BUSY_RETENTION`` after the check (a check refreshes it)."""
-        return self.checked_at + FREE_BUSY_RETENTION
 
 
 class Room(Record):
@@ -290,8 +301,11 @@ class Room(Record):
     name: str
 
 
-class Allocation(Record):
+class Allocation(Expiring):
     """A scheduled slot from agendador: one professional in one room, published to three calendars."""
+
+    RETENTION = ALLOCATION_RETENTION
+    EXPIRES_AFTER = "end"
 
     id: str
     clinic_id: str
@@ -308,12 +322,6 @@ class Allocation(Record):
     adjustment_note: str | None = None
     updated_at: datetime | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def expire_at(self) -> datetime:
-        """``ALLOCATION_RETENTION`` after the allocation ended."""
-        return self.end + ALLOCATION_RETENTION
-
 
 class PlanCalendarCounts(Record):
     """Per target calendar counts of a stored plan."""
@@ -325,8 +333,11 @@ class PlanCalendarCounts(Record):
     skip: int = 0
 
 
-class Plan(Record):
+class Plan(Expiring):
     """A stored publish plan: what to write, a fingerprint of its actions, and hashed confirmations."""
+
+    RETENTION = PLAN_RETENTION
+    EXPIRES_AFTER = "created_at"
 
     id: str
     clinic_id: str
@@ -350,15 +361,12 @@ class Plan(Record):
     apply_attempt: int = 0
     errors: list[str] = Field(default_factory=list)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def expire_at(self) -> datetime:
-        """``PLAN_RETENTION`` after the plan was made."""
-        return self.created_at + PLAN_RETENTION
 
-
-class PlanChunkProgress(Record):
+class PlanChunkProgress(Expiring):
     """The outcome of one apply task (one chunk of one calendar); rewritten whole by a retried task."""
+
+    RETENTION = PLAN_RETENTION
+    EXPIRES_AFTER = "updated_at"
 
     plan_id: str
     calendar_key: str
@@ -380,12 +388,6 @@ class PlanChunkProgress(Record):
     # Put back until its writer's lockout ends (Google's read-only mode after a usage limit).
     waiting_writer: str | None = None
     waiting_until: datetime | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def expire_at(self) -> datetime | None:
-        """With its plan: ``PLAN_RETENTION`` after the chunk was last written."""
-        return self.updated_at + PLAN_RETENTION if self.updated_at else None
 
 
 def merge_published(current: MirrorEvent | None, written: MirrorEvent) -> MirrorEvent:

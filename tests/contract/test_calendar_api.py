@@ -21,7 +21,7 @@ import requests
 from calsync import errors
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.model import GoogleEvent
-from calsync.ports import BatchOp, CalendarApi
+from calsync.ports import BatchOp, CalendarApi, ListEvents
 from calsync.testing import FakeCalendarApi, FrozenClock
 
 START = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ def listing(api: CalendarApi, cal: str, **kwargs: Any) -> tuple[list[list[Google
     pages: list[list[GoogleEvent]] = []
     page_token: str | None = None
     while True:
-        page = api.list_events(cal, page_token=page_token, **kwargs)
+        page = api.list_events(ListEvents(cal, page_token=page_token, **kwargs))
         pages.append(page.items)
         if page.next_page_token is None:
             assert page.next_sync_token, "the last page carries the sync token"
@@ -126,7 +126,7 @@ def test_paging_gives_the_sync_token_only_on_the_last_page(api: CalendarApi, cal
     assert token
     windowed, _ = listing(api, cal, time_min=START + timedelta(hours=1), time_max=START + timedelta(hours=3))
     assert sorted(ids(windowed)) == [eid(1), eid(2)]  # [timeMin, timeMax) overlaps
-    empty = api.list_events(cal, sync_token=token)
+    empty = api.list_events(ListEvents(cal, sync_token=token))
     assert (empty.items, empty.next_page_token) == ([], None)
     assert empty.next_sync_token
 
@@ -159,31 +159,31 @@ def test_stale_invalid_or_foreign_sync_tokens_are_gone(world: World, api: Calend
     other = api.insert_calendar("Other", time_zone="UTC")
     for bad_calendar, bad_token in ((other, token), (cal, "notatoken")):
         with pytest.raises(errors.SyncTokenGone) as gone:
-            api.list_events(bad_calendar, sync_token=bad_token)
+            api.list_events(ListEvents(bad_calendar, sync_token=bad_token))
         assert (gone.value.status, gone.value.reason) == (410, "fullSyncRequired")
     world.expire_sync_tokens(cal)
     with pytest.raises(errors.SyncTokenGone):
-        api.list_events(cal, sync_token=token)
+        api.list_events(ListEvents(cal, sync_token=token))
     _, fresh = listing(api, cal)  # the full re-sync's token works
-    assert api.list_events(cal, sync_token=fresh).items == []
+    assert api.list_events(ListEvents(cal, sync_token=fresh)).items == []
 
 
 def test_a_sync_token_is_never_combined_with_filters(api: CalendarApi, cal: str) -> None:
     _, token = listing(api, cal)
     with pytest.raises(errors.InvalidRequest):
-        api.list_events(cal, sync_token=token, time_min=START)
+        api.list_events(ListEvents(cal, sync_token=token, time_min=START))
     with pytest.raises(errors.InvalidRequest):
-        api.list_events(cal, sync_token=token, private_filters=["source=agendador"])
+        api.list_events(ListEvents(cal, sync_token=token, private_filters=["source=agendador"]))
 
 
 def test_an_invalid_page_token_is_a_bad_request(api: CalendarApi, cal: str) -> None:
     with pytest.raises(errors.BadRequest):
-        api.list_events(cal, page_token="notapagetoken")
+        api.list_events(ListEvents(cal, page_token="notapagetoken"))
 
 
 def test_unknown_calendar_or_event_is_not_found(api: CalendarApi, cal: str) -> None:
     with pytest.raises(errors.NotFound):
-        api.list_events("nobody@group.calendar.google.com")
+        api.list_events(ListEvents("nobody@group.calendar.google.com"))
     with pytest.raises(errors.NotFound):
         api.get_event(cal, eid(99))
     with pytest.raises(errors.NotFound):
@@ -269,7 +269,7 @@ def test_full_listing_filters_by_private_property_and_window(api: CalendarApi, c
     ours, _ = listing(api, cal, private_filters=["source=agendador", "env=dev"])  # every filter must hold
     assert ids(ours) == [eid(1)]
     with pytest.raises(errors.BadRequest):  # an empty window
-        api.list_events(cal, time_min=START + timedelta(hours=2), time_max=START + timedelta(hours=2))
+        api.list_events(ListEvents(cal, time_min=START + timedelta(hours=2), time_max=START + timedelta(hours=2)))
 
 
 def test_free_busy_reads_opaque_live_time_only_and_names_unreadable_calendars(api: CalendarApi, cal: str) -> None:

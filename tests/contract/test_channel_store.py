@@ -10,6 +10,7 @@ import pytest
 
 from calsync.model import ChannelRecord
 from calsync.ports import ChannelStore
+from calsync.ports.queries import UnknownChannelSeen
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -102,12 +103,14 @@ def test_concurrent_duplicates_record_once(channel_store: ChannelStore) -> None:
 
 def _unknown(store: ChannelStore, channel_id: str, resource_id: str | None, at: datetime, cap: int = 1000) -> bool:
     return store.record_unknown_channel(
-        channel_id,
-        resource_id,
-        at,
-        min_interval_s=3600,
-        expire_at=at + timedelta(days=7),
-        max_records=cap,
+        UnknownChannelSeen(
+            channel_id,
+            resource_id,
+            at,
+            min_interval_s=3600,
+            expire_at=at + timedelta(days=7),
+            max_records=cap,
+        )
     )
 
 

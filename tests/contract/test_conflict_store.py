@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from calsync.model import Conflict
 from calsync.ports import ConflictStore
+from calsync.ports.queries import ConflictQuery
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -28,7 +29,9 @@ def every_page(
     pages: list[list[str]] = []
     token = None
     while True:
-        page, token = store.list_conflicts(key, status=status, page_size=page_size, page_token=token, kind=kind)
+        page, token = store.list_conflicts(
+            ConflictQuery(key, status=status, page_size=page_size, page_token=token, kind=kind)
+        )
         pages.append([c.id for c in page])
         if token is None:
             return pages
@@ -41,7 +44,7 @@ def test_conflicts_by_id_and_pages(conflict_store: ConflictStore) -> None:
     got: list[str] = []
     token = None
     while True:
-        page, token = store.list_conflicts("k", status="open", page_size=2, page_token=token)
+        page, token = store.list_conflicts(ConflictQuery("k", status="open", page_size=2, page_token=token))
         got.extend(c.id for c in page)
         if token is None:
             break
@@ -52,10 +55,10 @@ def test_pages_are_keyset_by_id_and_a_full_last_page_is_followed_by_an_empty_one
     conflict_store.put_conflicts([conflict(f"c{i}") for i in range(4)])
     assert every_page(conflict_store, None, page_size=2, status="open") == [["c0", "c1"], ["c2", "c3"], []]
     assert every_page(conflict_store, "k", page_size=3, status="open") == [["c0", "c1", "c2"], ["c3"]]
-    first, token = conflict_store.list_conflicts(None, status=None, page_size=2, page_token=None)
+    first, token = conflict_store.list_conflicts(ConflictQuery(None, status=None, page_size=2, page_token=None))
     assert [c.id for c in first] == ["c0", "c1"]
     conflict_store.put_conflicts([conflict("c00")])  # written between pages, before the token: shifts nothing
-    rest, _ = conflict_store.list_conflicts(None, status=None, page_size=5, page_token=token)
+    rest, _ = conflict_store.list_conflicts(ConflictQuery(None, status=None, page_size=5, page_token=token))
     assert [c.id for c in rest] == ["c2", "c3"]
 
 

@@ -13,6 +13,7 @@ import pytest
 from calsync import errors
 from calsync.model import CalendarRecord, SyncCursor
 from calsync.ports import PublishStore
+from calsync.ports.queries import SyncCommit
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -56,13 +57,15 @@ def test_a_lease_taken_over_refuses_its_old_holder(store: PublishStore) -> None:
     later = NOW + timedelta(seconds=61)
     assert store.acquire_lock("k", "b", lease_s=60, now=later)  # a's lease expired: b takes it
     assert not store.renew_lock("k", "a", lease_s=60, now=later)
-    assert not store.commit_sync_state("k", "a", now=later, calendar_fields={"sync_token": "stale"}, clear_cursor=True)
-    assert not store.commit_sync_state("k", "a", now=later, cursor=_cursor(3))
+    assert not store.commit_sync_state(
+        SyncCommit("k", "a", now=later, calendar_fields={"sync_token": "stale"}, clear_cursor=True)
+    )
+    assert not store.commit_sync_state(SyncCommit("k", "a", now=later, cursor=_cursor(3)))
     record = store.get_calendar("k")
     assert record is not None
     assert record.sync_token == "old"
     assert store.get_sync_cursor("k") is None
-    assert store.commit_sync_state("k", "b", now=later, calendar_fields={"sync_token": "new"})
+    assert store.commit_sync_state(SyncCommit("k", "b", now=later, calendar_fields={"sync_token": "new"}))
     record = store.get_calendar("k")
     assert record is not None
     assert record.sync_token == "new"
@@ -71,7 +74,7 @@ def test_a_lease_taken_over_refuses_its_old_holder(store: PublishStore) -> None:
 def test_an_expired_lease_fences_even_its_own_holder(store: PublishStore) -> None:
     assert store.acquire_lock("k", "a", lease_s=60, now=NOW)
     expired = NOW + timedelta(seconds=60)
-    assert not store.commit_sync_state("k", "a", now=expired, calendar_fields={"sync_token": "late"})
+    assert not store.commit_sync_state(SyncCommit("k", "a", now=expired, calendar_fields={"sync_token": "late"}))
     record = store.get_calendar("k")
     assert record is not None
     assert record.sync_token == "old"
@@ -79,25 +82,25 @@ def test_an_expired_lease_fences_even_its_own_holder(store: PublishStore) -> Non
 
 def test_fenced_cursor_writes_replace_and_clear_with_the_calendar_fields(store: PublishStore) -> None:
     assert store.acquire_lock("k", "a", lease_s=60, now=NOW)
-    assert store.commit_sync_state("k", "a", now=NOW, cursor=_cursor(12_000))  # several seen-id chunks
+    assert store.commit_sync_state(SyncCommit("k", "a", now=NOW, cursor=_cursor(12_000)))  # several seen-id chunks
     saved = store.get_sync_cursor("k")
     assert saved is not None
     assert (len(saved.seen_ids), saved.page_token, saved.saves) == (12_000, "p2", 1)
     diff_left = _cursor(3, page_token=None, next_sync_token="next")  # listing done, the diff remains
-    assert store.commit_sync_state("k", "a", now=NOW, cursor=diff_left)
+    assert store.commit_sync_state(SyncCommit("k", "a", now=NOW, cursor=diff_left))
     saved = store.get_sync_cursor("k")
     assert saved is not None
     assert (saved.seen_ids, saved.page_token, saved.next_sync_token) == (diff_left.seen_ids, None, "next")
     fields = {"sync_token": "next", "status": "ok"}
-    assert store.commit_sync_state("k", "a", now=NOW, calendar_fields=fields, clear_cursor=True)
+    assert store.commit_sync_state(SyncCommit("k", "a", now=NOW, calendar_fields=fields, clear_cursor=True))
     record = store.get_calendar("k")
     assert record is not None
     assert (record.sync_token, record.status) == ("next", "ok")
     assert store.get_sync_cursor("k") is None
-    assert store.commit_sync_state("k", "a", now=NOW, clear_cursor=True)  # no cursor: nothing to do
+    assert store.commit_sync_state(SyncCommit("k", "a", now=NOW, clear_cursor=True))  # no cursor: nothing to do
 
 
 def test_fenced_write_to_an_unknown_calendar(state_store: PublishStore) -> None:
     assert state_store.acquire_lock("gone", "a", lease_s=60, now=NOW)
     with pytest.raises(errors.UnknownResource):
-        state_store.commit_sync_state("gone", "a", now=NOW, calendar_fields={"status": "ok"})
+        state_store.commit_sync_state(SyncCommit("gone", "a", now=NOW, calendar_fields={"status": "ok"}))

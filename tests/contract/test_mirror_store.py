@@ -10,6 +10,7 @@ import pytest
 from calsync import errors
 from calsync.model import CalendarRecord, EventOrigin, MirrorEvent, PublishedSnapshot, SyncCursor
 from calsync.ports import MirrorStore, PublishStore
+from calsync.ports.queries import MirrorQuery
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def every_page(store: MirrorStore, *, time_min: datetime | None, time_max: datet
     token = None
     while True:
         page, token = store.list_mirror_events(
-            "k", time_min=time_min, time_max=time_max, page_size=size, page_token=token
+            MirrorQuery("k", time_min=time_min, time_max=time_max, page_size=size, page_token=token)
         )
         seen.extend(e.external_id for e in page)
         if token is None:
@@ -74,13 +75,15 @@ def test_overlap_queries_by_origin(mirror_store: MirrorStore) -> None:
 
 def test_pages_skip_cancelled_events_and_refuse_an_unknown_token(mirror_store: MirrorStore) -> None:
     mirror_store.put_events([mirror(f"ev{i}", i, status="cancelled" if i in (1, 2) else "confirmed") for i in range(5)])
-    first, token = mirror_store.list_mirror_events("k", time_min=None, time_max=None, page_size=2, page_token=None)
+    first, token = mirror_store.list_mirror_events(
+        MirrorQuery("k", time_min=None, time_max=None, page_size=2, page_token=None)
+    )
     assert [e.external_id for e in first] == ["ev0"]  # pages may be short: cancelled ones are read, not listed
     assert token is not None
     assert every_page(mirror_store, time_min=None, time_max=None, size=2) == ["ev0", "ev3", "ev4"]
     assert every_page(mirror_store, time_min=None, time_max=None, size=5) == ["ev0", "ev3", "ev4"]
     with pytest.raises(errors.InvalidRequest):
-        mirror_store.list_mirror_events("k", time_min=None, time_max=None, page_size=2, page_token="gone0")
+        mirror_store.list_mirror_events(MirrorQuery("k", time_min=None, time_max=None, page_size=2, page_token="gone0"))
 
 
 def test_cursor_round_trip_with_many_seen_ids(mirror_store: MirrorStore) -> None:

@@ -18,6 +18,7 @@ from calsync.model import (
     PlanChunkProgress,
 )
 from calsync.ports import ExpiringKind, PublishStore
+from calsync.ports.queries import UnknownChannelSeen
 
 NOW = datetime(2030, 6, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -85,7 +86,9 @@ def test_each_kind_goes_after_its_retention_and_not_before(state_store: PublishS
     )
 
     for cid, at in (("gone", NOW - 8 * DAY), ("kept", NOW)):
-        store.record_unknown_channel(cid, None, at, min_interval_s=1, expire_at=at + 7 * DAY, max_records=100)
+        store.record_unknown_channel(
+            UnknownChannelSeen(cid, None, at, min_interval_s=1, expire_at=at + 7 * DAY, max_records=100)
+        )
 
     counts = {kind: store.delete_expired(kind, NOW, 100) for kind in get_args(ExpiringKind)}
 

@@ -26,6 +26,7 @@ from calsync.adapters.google_calendar import GoogleCalendarApi
 from calsync.bootstrap import SystemClock
 from calsync.job_results import RenewRun
 from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
+from calsync.ports.queries import ConflictQuery
 from calsync.services.channels import ChannelConfig, hash_token, open_channel
 from devstack import procs
 
@@ -220,7 +221,7 @@ def test_person_edit_reaches_mirror_through_push_and_records_conflict(world: Wor
     mirror = world.mirror()
     assert mirror is not None
     assert mirror.source_of_truth == "google"
-    conflicts, _ = world.store.list_conflicts(KEY, status="open", page_size=10, page_token=None)
+    conflicts, _ = world.store.list_conflicts(ConflictQuery(KEY, status="open", page_size=10, page_token=None))
     assert [(c.kind, c.event_id) for c in conflicts] == [("moved_in_google", world.event_id)]
     time.sleep(DEBOUNCE_S + 1)
     assert world.list_calls() - before == 1  # one push → one task → one incremental listing

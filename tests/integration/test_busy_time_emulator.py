@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from tests.integration.test_sync_emulator import CONFIG, KEY, Env, env, publish  # noqa: F401 - env: fixture
 
 ZONED = replace(CONFIG, time_zone="America/Sao_Paulo")
@@ -18,7 +19,7 @@ ZONED = replace(CONFIG, time_zone="America/Sao_Paulo")
 
 def open_overlaps(env: Env) -> dict[str, str]:  # noqa: F811 - the fixture's name
     """Open overlap conflicts: the person's event id → the allocation it names."""
-    conflicts, _ = env.firestore.list_conflicts(KEY, status="open", page_size=50, page_token=None)
+    conflicts, _ = env.firestore.list_conflicts(ConflictQuery(KEY, status="open", page_size=50, page_token=None))
     return {c.event_id: c.allocation_id or "" for c in conflicts if c.kind == "overlap_manual"}
 
 
@@ -125,5 +126,7 @@ def test_deleting_a_series_resolves_the_overlaps_of_its_instances(env: Env) -> N
     env.seeder.delete_event(env.cal, series.id)
     env.sync(config=ZONED)
     assert open_overlaps(env) == {}
-    live, _ = env.firestore.list_mirror_events(KEY, time_min=None, time_max=None, page_size=500, page_token=None)
+    live, _ = env.firestore.list_mirror_events(
+        MirrorQuery(KEY, time_min=None, time_max=None, page_size=500, page_token=None)
+    )
     assert [e.external_id for e in live if e.recurring_event_id == series.id] == []

@@ -17,6 +17,7 @@ import requests
 
 from calsync.model import Allocation
 from calsync.ports import BatchOp, BatchResult
+from calsync.ports.queries import ConflictQuery
 from calsync.services.apply import plan_progress, run_chunk
 from calsync.services.conflicts import resolve_conflict
 from calsync.services.plan import PlanCommand, event_id, make_plan, professional_key, room_key
@@ -90,7 +91,7 @@ def sync(env: Env, key: str) -> None:
 
 
 def open_conflicts(env: Env, key: str) -> list[tuple[str, str]]:
-    found, _ = env.store.list_conflicts(key, status="open", page_size=50, page_token=None)
+    found, _ = env.store.list_conflicts(ConflictQuery(key, status="open", page_size=50, page_token=None))
     return sorted((c.event_id, c.kind) for c in found)
 
 
@@ -111,7 +112,7 @@ PEOPLES_FIELDS = {
 
 def accept_google(env: Env, key: str) -> None:
     """An admin settles the (single) open conflict of ``key`` with ``accept_google``."""
-    [conflict] = env.store.list_conflicts(key, status="open", page_size=5, page_token=None)[0]
+    [conflict] = env.store.list_conflicts(ConflictQuery(key, status="open", page_size=5, page_token=None))[0]
     resolve_conflict(conflict.id, "accept_google", api=env.api, store=env.store, clock=env.clock, config=env.config)
 
 

@@ -15,7 +15,7 @@ from google.oauth2.credentials import Credentials
 
 from calsync import errors
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
-from calsync.ports import BatchOp
+from calsync.ports import BatchOp, ListEvents
 
 START = datetime(2030, 3, 4, 12, 0, tzinfo=UTC)
 
@@ -108,7 +108,7 @@ def test_unknown_calendar_and_event_are_not_found(api: GoogleCalendarApi, calend
     with pytest.raises(errors.NotFound):
         api.get_event(calendar_id, "doesnotexist0")
     with pytest.raises(errors.NotFound):
-        api.list_events("nobody@group.calendar.google.com")
+        api.list_events(ListEvents("nobody@group.calendar.google.com"))
 
 
 def test_invalid_event_id_is_a_bad_request(api: GoogleCalendarApi, calendar_id: str) -> None:
@@ -121,14 +121,18 @@ def test_pages_then_incremental_sync(calendar_base: str, sleeps: SleepRecorder) 
     calendar_id = api.insert_calendar("Sala 1", time_zone="America/Sao_Paulo")
     api.execute_batch([BatchOp(kind="insert", calendar_id=calendar_id, body=event_body(i)) for i in range(25)])
 
-    pages = [api.list_events(calendar_id, time_min=START - timedelta(days=1), time_max=START + timedelta(days=3))]
+    pages = [
+        api.list_events(ListEvents(calendar_id, time_min=START - timedelta(days=1), time_max=START + timedelta(days=3)))
+    ]
     while pages[-1].next_page_token:
         pages.append(
             api.list_events(
-                calendar_id,
-                page_token=pages[-1].next_page_token,
-                time_min=START - timedelta(days=1),
-                time_max=START + timedelta(days=3),
+                ListEvents(
+                    calendar_id,
+                    page_token=pages[-1].next_page_token,
+                    time_min=START - timedelta(days=1),
+                    time_max=START + timedelta(days=3),
+                )
             )
         )
     assert [len(p.items) for p in pages] == [10, 10, 5]
@@ -140,7 +144,7 @@ def test_pages_then_incremental_sync(calendar_base: str, sleeps: SleepRecorder) 
     api.update_event(calendar_id, moved.id, event_body(40), if_match=moved.etag)
     api.delete_event(calendar_id, pages[0].items[1].id)
 
-    delta = api.list_events(calendar_id, sync_token=token)
+    delta = api.list_events(ListEvents(calendar_id, sync_token=token))
     assert {e.id: e.status for e in delta.items} == {moved.id: "confirmed", pages[0].items[1].id: "cancelled"}
     assert delta.next_sync_token is not None
     assert delta.next_page_token is None
@@ -148,18 +152,18 @@ def test_pages_then_incremental_sync(calendar_base: str, sleeps: SleepRecorder) 
 
 def test_sync_token_is_never_combined_with_filters(api: GoogleCalendarApi, calendar_id: str) -> None:
     with pytest.raises(errors.InvalidRequest):
-        api.list_events(calendar_id, sync_token="abc", time_min=START)
+        api.list_events(ListEvents(calendar_id, sync_token="abc", time_min=START))
 
 
 def test_expired_sync_token_is_sync_token_gone_without_retry(
     calendar_base: str, api: GoogleCalendarApi, calendar_id: str, sleeps: SleepRecorder
 ) -> None:
-    token = api.list_events(calendar_id).next_sync_token
+    token = api.list_events(ListEvents(calendar_id)).next_sync_token
     assert token is not None
     requests.post(f"{calendar_base}/_emulator/sync-tokens/expire", json={}, timeout=5).raise_for_status()
     before = list_calls(calendar_base)
     with pytest.raises(errors.SyncTokenGone) as caught:
-        api.list_events(calendar_id, sync_token=token)
+        api.list_events(ListEvents(calendar_id, sync_token=token))
     assert caught.value.reason == "fullSyncRequired"
     assert list_calls(calendar_base) == before + 1
     assert sleeps.waits == []
@@ -174,7 +178,7 @@ def test_rate_limits_and_5xx_are_retried(
 ) -> None:
     fault(calendar_base, method="GET", path=r"/calendar/v3/calendars/.*/events", status=status, reason=reason, count=2)
     before = list_calls(calendar_base)
-    page = api.list_events(calendar_id)
+    page = api.list_events(ListEvents(calendar_id))
     assert page.next_sync_token is not None
     assert list_calls(calendar_base) == before + 3
     assert len(sleeps.waits) == 2
@@ -195,7 +199,7 @@ def test_retry_after_is_honoured(
         count=1,
         retry_after_s=7,
     )
-    api.list_events(calendar_id)
+    api.list_events(ListEvents(calendar_id))
     assert sleeps.waits == [7.0]
 
 
@@ -212,7 +216,7 @@ def test_retries_are_bounded(calendar_base: str, sleeps: SleepRecorder) -> None:
     )
     before = list_calls(calendar_base)
     with pytest.raises(errors.Transient):
-        api.list_events(calendar_id)
+        api.list_events(ListEvents(calendar_id))
     assert list_calls(calendar_base) == before + 3
     assert len(sleeps.waits) == 2
 
@@ -238,7 +242,7 @@ def test_final_errors_are_not_retried(
     fault(calendar_base, method="GET", path=r"/calendar/v3/calendars/.*/events", status=status, reason=reason, count=5)
     before = list_calls(calendar_base)
     with pytest.raises(expected) as caught:
-        api.list_events(calendar_id)
+        api.list_events(ListEvents(calendar_id))
     assert caught.value.reason == reason
     assert list_calls(calendar_base) == before + 1
     assert sleeps.waits == []
@@ -286,7 +290,7 @@ def test_batch_retries_rate_limited_parts(calendar_base: str, sleeps: SleepRecor
     results = api.execute_batch(ops)
     assert all(r.ok for r in results), [r.error for r in results if r.error]
     assert len(sleeps.waits) >= 1
-    ids = {e.id for e in api.list_events(calendar_id).items}
+    ids = {e.id for e in api.list_events(ListEvents(calendar_id)).items}
     assert ids == {f"retrqpart{i:04d}" for i in range(10)}
 
 
@@ -324,12 +328,12 @@ def test_revoked_refresh_token_is_auth_revoked(calendar_base: str, sleeps: Sleep
         retry=RetryPolicy(max_attempts=3, sleep=sleeps),
     )
     calendar_id = api.insert_calendar("Agenda Ana", time_zone="America/Sao_Paulo")
-    assert api.list_events(calendar_id).next_sync_token is not None
+    assert api.list_events(ListEvents(calendar_id)).next_sync_token is not None
     requests.post(
         f"{calendar_base}/_emulator/revoke", json={"refresh_token": refresh_token}, timeout=5
     ).raise_for_status()
     credentials.token = None  # the access token expires; the next call must refresh
     credentials.expiry = datetime(2000, 1, 1)
     with pytest.raises(errors.AuthRevoked):
-        api.list_events(calendar_id)
+        api.list_events(ListEvents(calendar_id))
     assert sleeps.waits == []

@@ -19,6 +19,8 @@ from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, CalendarRecord, Professional, Room
+from calsync.ports import ListEvents
+from calsync.ports.queries import ConflictQuery
 from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
 from calsync.services.plan import (
     CONTROL_KEY,
@@ -63,11 +65,13 @@ class Env:
         now = self.clock.now()
         while True:
             page = self.seeder.list_events(
-                self.gids[key],
-                page_token=token,
-                time_min=now - timedelta(days=30),
-                time_max=now + timedelta(days=30),
-                show_deleted=True,
+                ListEvents(
+                    self.gids[key],
+                    page_token=token,
+                    time_min=now - timedelta(days=30),
+                    time_max=now + timedelta(days=30),
+                    show_deleted=True,
+                )
             )
             out.update({e.id: e.model_dump(by_alias=True) for e in page.items})
             token = page.next_page_token
@@ -307,7 +311,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     drain(env)
     edited = env.api.get_event(gid, eid)
     assert edited.summary == "moved by the professional"  # not overwritten
-    conflicts, _ = env.store.list_conflicts(prof, status="open", page_size=10, page_token=None)
+    conflicts, _ = env.store.list_conflicts(ConflictQuery(prof, status="open", page_size=10, page_token=None))
     # Moved and retitled: two fields calsync owns, two conflicts.
     assert sorted((c.event_id, c.kind) for c in conflicts) == [(eid, "moved_in_google"), (eid, "title_changed")]
     progress = plan_progress(plan2.plan_id, store=env.store)

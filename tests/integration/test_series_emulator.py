@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from calsync.model import Conflict
+from calsync.ports.queries import ConflictQuery
 from calsync.services.apply import ApplyCommand, plan_progress, start_apply
 from calsync.services.our_events import event_id, professional_key
 from calsync.services.plan import PlanCommand, make_plan
@@ -45,7 +46,7 @@ def sync(env: Env, key: str = PROF) -> None:
 
 
 def open_conflicts(env: Env) -> list[Conflict]:
-    conflicts, _ = env.store.list_conflicts(PROF, status="open", page_size=50, page_token=None)
+    conflicts, _ = env.store.list_conflicts(ConflictQuery(PROF, status="open", page_size=50, page_token=None))
     return conflicts
 
 

@@ -19,7 +19,8 @@ from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, PublishedSnapshot
-from calsync.ports import BatchOp, CalendarApi
+from calsync.ports import BatchOp, CalendarApi, ListEvents
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
 from calsync.testing import CountingStore, RecordingTaskQueue
 from tests.integration.calendar_emulator.helpers import calendar
@@ -131,7 +132,9 @@ class Env:
         now = self.clock.now()
         while True:
             page = self.seeder.list_events(
-                self.cal, page_token=token, time_min=now - timedelta(days=45), time_max=now + timedelta(days=180)
+                ListEvents(
+                    self.cal, page_token=token, time_min=now - timedelta(days=45), time_max=now + timedelta(days=180)
+                )
             )
             state.update({e.id: e.etag or "" for e in page.items})
             token = page.next_page_token
@@ -144,7 +147,7 @@ class Env:
         token = None
         while True:
             page, token = self.firestore.list_mirror_events(
-                KEY, time_min=None, time_max=None, page_size=500, page_token=token
+                MirrorQuery(KEY, time_min=None, time_max=None, page_size=500, page_token=token)
             )
             state.update({e.external_id: e.etag or "" for e in page})
             if token is None:
@@ -369,7 +372,7 @@ def test_each_conflict_kind_once_across_three_syncs(env: Env) -> None:
     writes_before = env.control("stats", method="GET")["methods"]
     opened = [env.sync().conflicts_opened for _ in range(3)]
     assert opened == [4, 0, 0]
-    conflicts, _ = env.firestore.list_conflicts(KEY, status="open", page_size=50, page_token=None)
+    conflicts, _ = env.firestore.list_conflicts(ConflictQuery(KEY, status="open", page_size=50, page_token=None))
     assert sorted(c.kind for c in conflicts) == [
         "attendees_changed",
         "deleted_in_google",

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from calsync.ports import ListEvents
+from calsync.ports.queries import MirrorQuery
 from tests.integration.test_sync_emulator import CONFIG, KEY, Env, env  # noqa: F401 - env: fixture
 
 DAY_S = 86400
 
 
 def mirrored(env: Env) -> set[str]:  # noqa: F811 - the fixture's name
-    events, token = env.firestore.list_mirror_events(KEY, time_min=None, time_max=None, page_size=1000, page_token=None)
+    events, token = env.firestore.list_mirror_events(
+        MirrorQuery(KEY, time_min=None, time_max=None, page_size=1000, page_token=None)
+    )
     assert token is None
     return {e.external_id for e in events}
 
@@ -24,10 +28,12 @@ def mirrored(env: Env) -> set[str]:  # noqa: F811 - the fixture's name
 def in_window(env: Env, series: str, now: datetime) -> set[str]:  # noqa: F811
     """The series' instances Google lists inside the window of a pass made at ``now``."""
     page = env.seeder.list_events(
-        env.cal,
-        time_min=now - timedelta(days=CONFIG.past_days),
-        time_max=now + timedelta(days=CONFIG.future_days),
-        single_events=True,
+        ListEvents(
+            env.cal,
+            time_min=now - timedelta(days=CONFIG.past_days),
+            time_max=now + timedelta(days=CONFIG.future_days),
+            single_events=True,
+        )
     )
     assert page.next_page_token is None
     return {e.id for e in page.items if e.recurring_event_id == series}

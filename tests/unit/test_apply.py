@@ -10,6 +10,7 @@ import pytest
 
 from calsync import errors
 from calsync.model import TAG_SOURCE
+from calsync.ports.queries import ConflictQuery
 from calsync.services.apply import ApplyCommand, paced_rate_per_s, plan_progress, run_chunk, start_apply
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, run_tasks, world
@@ -133,7 +134,7 @@ def test_person_edit_between_plan_and_apply_is_skipped_and_a_conflict_recorded()
     row = next(c for c in progress.calendars if c.calendar_id == key)
     assert (row.written, row.skipped) == (0, 1)
     assert w.api.calendars["prof0@group"][eid]["start"]["dateTime"] == moved  # not overwritten
-    conflicts, _ = w.store.list_conflicts(key, status="open", page_size=10, page_token=None)
+    conflicts, _ = w.store.list_conflicts(ConflictQuery(key, status="open", page_size=10, page_token=None))
     assert [c.kind for c in conflicts] == ["moved_in_google"]
     assert w.api.calendars["prof0@group"][eid]["extendedProperties"]["private"][TAG_SOURCE] == "agendador"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from calsync.model import Allocation, Professional
+from calsync.ports.queries import ConflictQuery
 from calsync.services.availability import AvailabilityConfig, check_clinic, collisions
 from calsync.testing.calendar_api import FakeCalendarApi
 from calsync.testing.clock import FrozenClock
@@ -51,7 +52,7 @@ def world(*professionals: Professional) -> tuple[InMemoryStateStore, FakeCalenda
 def open_busy(store: InMemoryStateStore) -> dict[str, str]:
     found = {}
     for key in {f"c1-prof-{p.id}" for p in store.list_professionals("c1")}:
-        page, _ = store.list_conflicts(key, status="open", page_size=100, page_token=None)
+        page, _ = store.list_conflicts(ConflictQuery(key, status="open", page_size=100, page_token=None))
         found.update({c.allocation_id or "": c.suggestion for c in page if c.kind == "busy_elsewhere"})
     return found
 

@@ -9,6 +9,7 @@ import pytest
 from calsync import errors
 from calsync.job_results import CleanupRun, PollRun, RenewRun
 from calsync.model import Allocation, CalendarRecord, Conflict, FreeBusyState, MirrorEvent
+from calsync.ports.queries import UnknownChannelSeen
 from calsync.services.channels import ChannelConfig, open_channel
 from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
@@ -201,7 +202,9 @@ def test_cleanup_deletes_every_expiring_kind_past_its_retention() -> None:
     )
     store.put_free_busy_states([FreeBusyState(clinic_id="c1", professional_id="p", readable=True, checked_at=long_ago)])
     store.record_unknown_channel(
-        "junk", None, long_ago, min_interval_s=1, expire_at=long_ago + timedelta(days=7), max_records=10
+        UnknownChannelSeen(
+            "junk", None, long_ago, min_interval_s=1, expire_at=long_ago + timedelta(days=7), max_records=10
+        )
     )
 
     result = run_cleanup(store=store, clock=clock, config=CONFIG)

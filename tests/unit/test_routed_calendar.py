@@ -6,7 +6,7 @@ import pytest
 
 from calsync import errors
 from calsync.adapters.routed_calendar import RoutedCalendarApi
-from calsync.ports import BatchOp
+from calsync.ports import BatchOp, ListEvents
 from calsync.testing import FakeCalendarApi, FrozenClock
 
 
@@ -36,8 +36,8 @@ def test_calls_go_to_the_calendars_owner(
     default, clinic, routed, ours, theirs = apis
     routed.insert_event(theirs, event("a"))
     routed.insert_event(ours, event("b"))
-    assert [e.summary for e in routed.list_events(theirs).items] == ["a"]
-    assert [e.summary for e in routed.list_events(ours).items] == ["b"]
+    assert [e.summary for e in routed.list_events(ListEvents(theirs)).items] == ["a"]
+    assert [e.summary for e in routed.list_events(ListEvents(ours)).items] == ["b"]
     assert clinic.calls["insert_event"] == 1
     assert default.calls["insert_event"] == 1
     assert routed.get_calendar(theirs)["summary"] == "room"

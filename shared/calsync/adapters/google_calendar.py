@@ -36,7 +36,7 @@ from calsync.adapters.google_errors import classify_exception
 from calsync.config import GOOGLE_CALENDAR_API, GOOGLE_CALENDAR_BATCH
 from calsync.logs import get_logger
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
-from calsync.ports import BatchOp, BatchResult, BusyTimes, SendUpdates
+from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, ListEvents
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -93,7 +93,7 @@ def _expiration(value: object) -> datetime | None:
     return datetime.fromtimestamp(int(str(value)) / 1000, tz=UTC)
 
 
-class GoogleCalendarApi:
+class GoogleCalendarApi(CalendarApi):
     """The ``CalendarApi`` port on google-api-python-client (one instance per credential)."""
 
     def __init__(
@@ -206,40 +206,27 @@ class GoogleCalendarApi:
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def list_events(
-        self,
-        calendar_id: str,
-        *,
-        sync_token: str | None = None,
-        page_token: str | None = None,
-        time_min: datetime | None = None,
-        time_max: datetime | None = None,
-        single_events: bool = True,
-        show_deleted: bool | None = None,
-        private_filters: Sequence[str] = (),
-    ) -> EventsPage:
-        """One page of events.list; a sync token is never combined with filters."""
+    def list_events(self, query: ListEvents) -> EventsPage:
+        """One page of events.list."""
         params: dict[str, Any] = {
-            "calendarId": calendar_id,
+            "calendarId": query.calendar_id,
             "maxResults": self._page_size,
-            "singleEvents": single_events,
+            "singleEvents": query.single_events,
             "fields": LIST_FIELDS,
         }
-        if sync_token is not None:
-            if time_min or time_max or private_filters or show_deleted is False:
-                raise errors.InvalidRequest("a sync token cannot be combined with filters")
-            params["syncToken"] = sync_token
+        if query.sync_token is not None:
+            params["syncToken"] = query.sync_token
         else:
-            if time_min is not None:
-                params["timeMin"] = _rfc3339(time_min)
-            if time_max is not None:
-                params["timeMax"] = _rfc3339(time_max)
-            if private_filters:
-                params["privateExtendedProperty"] = list(private_filters)
-        if show_deleted is not None:
-            params["showDeleted"] = show_deleted
-        if page_token is not None:
-            params["pageToken"] = page_token
+            if query.time_min is not None:
+                params["timeMin"] = _rfc3339(query.time_min)
+            if query.time_max is not None:
+                params["timeMax"] = _rfc3339(query.time_max)
+            if query.private_filters:
+                params["privateExtendedProperty"] = list(query.private_filters)
+        if query.show_deleted is not None:
+            params["showDeleted"] = query.show_deleted
+        if query.page_token is not None:
+            params["pageToken"] = query.page_token
         body = self._call("events.list", self._service.events().list(**params))
         return EventsPage(
             items=[GoogleEvent.model_validate(item) for item in body.get("items", [])],
@@ -252,53 +239,10 @@ class GoogleCalendarApi:
         body = self._call("events.get", self._service.events().get(calendarId=calendar_id, eventId=event_id))
         return GoogleEvent.model_validate(body)
 
-    def insert_event(
-        self,
-        calendar_id: str,
-        body: Mapping[str, Any],
-        *,
-        conference: bool = False,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
-        """events.insert (a retried insert that meets 409 ``Duplicate`` is the caller's to verify)."""
-        request = self._service.events().insert(
-            calendarId=calendar_id,
-            body=dict(body),
-            sendUpdates=send_updates,
-            conferenceDataVersion=1 if conference else 0,
-        )
-        return GoogleEvent.model_validate(self._call("events.insert", request))
-
-    def update_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        body: Mapping[str, Any],
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
-        """events.update (full replace) with ``If-Match`` when given."""
-        request = self._service.events().update(
-            calendarId=calendar_id, eventId=event_id, body=dict(body), sendUpdates=send_updates
-        )
-        if if_match:
-            request.headers["If-Match"] = if_match
-        return GoogleEvent.model_validate(self._call("events.update", request))
-
-    def delete_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> None:
-        """events.delete with ``If-Match`` when given."""
-        request = self._service.events().delete(calendarId=calendar_id, eventId=event_id, sendUpdates=send_updates)
-        if if_match:
-            request.headers["If-Match"] = if_match
-        self._call("events.delete", request)
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """One op as its own request: events.insert, update (``If-Match`` when given), delete or get."""
+        body = self._call(f"events.{op.kind}", self._request_for(op))
+        return None if op.kind == "delete" else GoogleEvent.model_validate(body)
 
     # -- channels, calendars, acl ---------------------------------------------------------------------
 

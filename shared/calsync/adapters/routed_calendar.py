@@ -17,10 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
-from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, SendUpdates
+from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, ListEvents
 
 
-class RoutedCalendarApi:
+class RoutedCalendarApi(CalendarApi):
     """The ``CalendarApi`` port, routed per calendar to its owner's API."""
 
     def __init__(self, default: CalendarApi, choose: Callable[[str], CalendarApi]) -> None:
@@ -30,59 +30,17 @@ class RoutedCalendarApi:
         self._lock = threading.Lock()
         self._channels: dict[str, CalendarApi] = {}
 
-    def list_events(
-        self,
-        calendar_id: str,
-        *,
-        sync_token: str | None = None,
-        page_token: str | None = None,
-        time_min: datetime | None = None,
-        time_max: datetime | None = None,
-        single_events: bool = True,
-        show_deleted: bool | None = None,
-        private_filters: Sequence[str] = (),
-    ) -> EventsPage:
+    def list_events(self, query: ListEvents) -> EventsPage:
         """events.list as the calendar's owner."""
-        return self._choose(calendar_id).list_events(
-            calendar_id,
-            sync_token=sync_token,
-            page_token=page_token,
-            time_min=time_min,
-            time_max=time_max,
-            single_events=single_events,
-            show_deleted=show_deleted,
-            private_filters=private_filters,
-        )
+        return self._choose(query.calendar_id).list_events(query)
 
     def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
         """events.get as the calendar's owner."""
         return self._choose(calendar_id).get_event(calendar_id, event_id)
 
-    def insert_event(
-        self, calendar_id: str, body: Mapping[str, Any], *, conference: bool = False, send_updates: SendUpdates = "none"
-    ) -> GoogleEvent:
-        """events.insert as the calendar's owner."""
-        api = self._choose(calendar_id)
-        return api.insert_event(calendar_id, body, conference=conference, send_updates=send_updates)
-
-    def update_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        body: Mapping[str, Any],
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
-        """events.update as the calendar's owner."""
-        api = self._choose(calendar_id)
-        return api.update_event(calendar_id, event_id, body, if_match=if_match, send_updates=send_updates)
-
-    def delete_event(
-        self, calendar_id: str, event_id: str, *, if_match: str | None = None, send_updates: SendUpdates = "none"
-    ) -> None:
-        """events.delete as the calendar's owner."""
-        self._choose(calendar_id).delete_event(calendar_id, event_id, if_match=if_match, send_updates=send_updates)
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """events.insert, update or delete as the calendar's owner."""
+        return self._choose(op.calendar_id).execute_op(op)
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch as the calendar's owner (remembered for ``stop_channel``)."""

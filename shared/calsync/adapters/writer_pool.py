@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from calsync import errors
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
-from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, SendUpdates
+from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, ListEvents
 
 T = TypeVar("T")
 WRITER_DETAIL = "writer"
@@ -33,7 +33,7 @@ def tag_writer(exc: errors.CalendarApiError, writer: str) -> errors.CalendarApiE
     return exc
 
 
-class WriterPoolCalendarApi:
+class WriterPoolCalendarApi(CalendarApi):
     """Routes each call to the adapter of the calendar's writer (see the module docstring)."""
 
     def __init__(
@@ -87,46 +87,17 @@ class WriterPoolCalendarApi:
 
     # -- calls about one calendar -------------------------------------------------------------------
 
-    def list_events(self, calendar_id: str, **kwargs: Any) -> EventsPage:
+    def list_events(self, query: ListEvents) -> EventsPage:
         """events.list as the calendar's writer."""
-        return self._on(calendar_id, lambda api: api.list_events(calendar_id, **kwargs))
+        return self._on(query.calendar_id, lambda api: api.list_events(query))
 
     def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
         """events.get as the calendar's writer."""
         return self._on(calendar_id, lambda api: api.get_event(calendar_id, event_id))
 
-    def insert_event(
-        self, calendar_id: str, body: Mapping[str, Any], *, conference: bool = False, send_updates: SendUpdates = "none"
-    ) -> GoogleEvent:
-        """events.insert as the calendar's writer."""
-        return self._on(
-            calendar_id,
-            lambda api: api.insert_event(calendar_id, body, conference=conference, send_updates=send_updates),
-        )
-
-    def update_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        body: Mapping[str, Any],
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
-        """events.update as the calendar's writer."""
-        return self._on(
-            calendar_id,
-            lambda api: api.update_event(calendar_id, event_id, body, if_match=if_match, send_updates=send_updates),
-        )
-
-    def delete_event(
-        self, calendar_id: str, event_id: str, *, if_match: str | None = None, send_updates: SendUpdates = "none"
-    ) -> None:
-        """events.delete as the calendar's writer."""
-        self._on(
-            calendar_id,
-            lambda api: api.delete_event(calendar_id, event_id, if_match=if_match, send_updates=send_updates),
-        )
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """events.insert, update or delete as the calendar's writer."""
+        return self._on(op.calendar_id, lambda api: api.execute_op(op))
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch as the calendar's writer."""

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from calsync.copying import copy_into
 from calsync.results import IsoTime, PlanAnswer, Totals
 
 ENV_CACHE_DIR = "CALSYNC_CACHE_DIR"
@@ -70,16 +71,11 @@ class PlanCache:
 
     def save(self, url: str, plan: PlanAnswer, *, clinic_id: str) -> Path:
         """Record a plan answer's tokens and what the confirmation shows; the file written."""
-        entry = CachedPlan(
-            plan_id=plan.plan_id,
+        entry = copy_into(
+            CachedPlan,
+            plan,
             url=url,
-            confirm_token=plan.confirm_token,
-            confirm_clear_future_token=plan.confirm_clear_future_token,
-            clear_future=plan.clear_future,
             clinic_id=clinic_id,
-            planned_at=plan.planned_at,
-            expires_at=plan.expires_at,
-            totals=plan.totals,
             calendars=len(plan.calendars),
             saved_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )

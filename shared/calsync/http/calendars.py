@@ -6,7 +6,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import health_config, publish_config, publish_store, sync_config
+from calsync.http.configs import health_config, io_ports, publish_ports, publish_store, sync_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import CalendarPath, RegisterBody, SyncBody
 from calsync.results import CalendarState, EventResynced, HealthAnswer, SyncEnqueued, Watched
@@ -24,7 +24,7 @@ def register_calendar(body: RegisterBody) -> tuple[CalendarState, int]:
     """Register an existing Google calendar."""
     c = get_container()
     command = calendars_service.RegisterCalendar(**body.model_dump())
-    calendars_service.register_calendar(command, api=c.calendar_api, store=c.store, clock=c.clock)
+    calendars_service.register_calendar(command, **io_ports(c))
     return calendars_service.calendar_state(body.key, store=c.store), 201
 
 
@@ -40,14 +40,7 @@ def get_calendar(path: CalendarPath) -> tuple[CalendarState, int]:
 def open_watch(path: CalendarPath) -> tuple[Watched, int]:
     """Open a push channel on a calendar (events.watch) and enqueue its initial sync."""
     c = get_container()
-    record = open_channel(
-        path.key,
-        api=c.calendar_api,
-        store=c.store,
-        queue=c.queue,
-        clock=c.clock,
-        config=channel_config(c.settings),
-    )
+    record = open_channel(path.key, **io_ports(c), queue=c.queue, config=channel_config(c.settings))
     return Watched(
         calendar_id=record.calendar_key, channel_id=record.channel_id, channel_expires_at=record.expiration
     ), 201
@@ -63,15 +56,7 @@ def force_sync(body: SyncBody) -> tuple[SyncEnqueued | EventResynced, int]:
     """Enqueue a sync with reason ``admin`` (202), or with ``event_id`` reprocess that event now (200)."""
     c = get_container()
     if body.event_id is not None:
-        done = events_service.resync_event(
-            body.calendar_id,
-            body.event_id,
-            api=c.calendar_api,
-            store=publish_store(c),
-            queue=c.queue,
-            clock=c.clock,
-            config=publish_config(c.settings),
-        )
+        done = events_service.resync_event(body.calendar_id, body.event_id, **publish_ports(c), queue=c.queue)
         return done, 200
     enqueued = calendars_service.force_sync(
         body.calendar_id, store=c.store, queue=c.queue, clock=c.clock, config=sync_config(c.settings)

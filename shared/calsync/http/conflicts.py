@@ -6,7 +6,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store
+from calsync.http.configs import publish_ports
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ConflictPath, ConflictsQuery, ResolveBody
 from calsync.results import ConflictItem, ConflictsPage
@@ -20,14 +20,7 @@ api = APIBlueprint("conflicts", __name__, **blueprint_options("conflicts"))
 @operation(audit=True)  # edits people made to their appointments: every read is audited
 def list_conflicts(query: ConflictsQuery) -> tuple[ConflictsPage, int]:
     """Conflicts, optionally of one calendar and status."""
-    page = calendars_service.list_conflicts(
-        query.calendar_id,
-        store=get_container().store,
-        status=query.status,
-        page_size=query.page_size,
-        page_token=query.page_token,
-    )
-    return page, 200
+    return calendars_service.list_conflicts(query.spec(), store=get_container().store), 200
 
 
 @api.post("/conflicts/<conflict_id>/resolve", responses={200: ConflictItem}, summary="Settle a conflict")
@@ -35,12 +28,5 @@ def list_conflicts(query: ConflictsQuery) -> tuple[ConflictsPage, int]:
 def resolve_conflict(path: ConflictPath, body: ResolveBody) -> tuple[ConflictItem, int]:
     """Settle a conflict: keep Google's version or republish ours (idempotent)."""
     c = get_container()
-    settled = conflicts_service.resolve_conflict(
-        path.conflict_id,
-        body.action,
-        api=c.calendar_api,
-        store=publish_store(c),
-        clock=c.clock,
-        config=publish_config(c.settings),
-    )
+    settled = conflicts_service.resolve_conflict(path.conflict_id, body.action, **publish_ports(c))
     return settled, 200

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import availability_config, publish_config, publish_store, writer_config
+from calsync.http.configs import availability_config, io_ports, publish_ports, publish_store, writer_config
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
@@ -51,14 +51,8 @@ def put_rooms(path: ClinicPath, body: RoomsBody) -> tuple[DirectoryReplaced, int
 def post_availability(path: ClinicPath) -> tuple[AvailabilityChecked, int]:
     """Read each professional's free/busy; open or resolve ``busy_elsewhere`` conflicts."""
     c = get_container()
-    checked = availability.check_clinic(
-        path.clinic_id,
-        store=publish_store(c),
-        api=c.api_for_clinic(path.clinic_id),
-        clock=c.clock,
-        config=availability_config(c.settings),
-    )
-    return checked, 200
+    api = c.api_for_clinic(path.clinic_id)
+    return availability.check_clinic(path.clinic_id, **io_ports(c, api), config=availability_config(c.settings)), 200
 
 
 @api.post("/provision", responses={200: Provisioned}, summary="Create, share and watch a clinic's calendars (paced)")
@@ -68,13 +62,10 @@ def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
     c = get_container()
     done = provision.start_provision(
         body.clinic_id,
-        api=c.calendar_api,
+        **publish_ports(c),
         clinic_api=c.api_for_clinic(body.clinic_id),
-        store=publish_store(c),
         queue=c.queue,
-        clock=c.clock,
         channels=channel_config(c.settings),
-        config=publish_config(c.settings),
         writers=writer_config(c.settings),
     )
     return done, 200

@@ -7,8 +7,9 @@ from typing import Any
 from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
+from calsync.copying import copy_into
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store
+from calsync.http.configs import publish_ports
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import EventPatchBody, EventPath, EventQuery, EventsQuery, IfMatchHeader, NewEventBody
 from calsync.results import EventAnswer, EventCancelled, EventsPage
@@ -23,15 +24,7 @@ CHANGED: dict[str | int, Any] = {412: error("the event changed (If-Match)")}
 @operation(audit=True)  # people's appointments: every read is audited
 def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
     """The mirror of one calendar (cancelled events excluded; no Google call)."""
-    page = calendars_service.list_events(
-        query.calendar_id,
-        store=get_container().store,
-        time_min=query.time_min,
-        time_max=query.time_max,
-        page_size=query.page_size,
-        page_token=query.page_token,
-    )
-    return page, 200
+    return calendars_service.list_events(query.spec(), store=get_container().store), 200
 
 
 @api.post("/events", responses={201: EventAnswer}, summary="Create an ad-hoc event (optional Meet link)")
@@ -39,18 +32,8 @@ def list_events(query: EventsQuery) -> tuple[EventsPage, int]:
 def post_event(body: NewEventBody) -> tuple[EventAnswer, int]:
     """Create an ad-hoc event (optionally with Meet); a retried ``request_id`` creates nothing new."""
     c = get_container()
-    command = events_service.NewEvent(
-        calendar_key=body.calendar_id,
-        summary=body.summary,
-        start=body.start,
-        end=body.end,
-        attendees=tuple(body.attendees),
-        meet=body.meet,
-        request_id=body.request_id,
-    )
-    created = events_service.create_event(
-        command, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
-    )
+    command = copy_into(events_service.NewEvent, body, calendar_key=body.calendar_id, attendees=tuple(body.attendees))
+    created = events_service.create_event(command, **publish_ports(c))
     return created, 201
 
 
@@ -61,18 +44,15 @@ def patch_event(
 ) -> tuple[EventAnswer, int]:
     """Change one of our events (If-Match)."""
     c = get_container()
-    change = events_service.EventChange(
+    change = copy_into(
+        events_service.EventChange,
+        body,
         calendar_key=query.calendar_id,
         event_id=path.event_id,
-        summary=body.summary,
-        start=body.start,
-        end=body.end,
         attendees=tuple(body.attendees) if body.attendees is not None else None,
         if_match=header.if_match,
     )
-    changed = events_service.patch_event(
-        change, api=c.calendar_api, store=publish_store(c), clock=c.clock, config=publish_config(c.settings)
-    )
+    changed = events_service.patch_event(change, **publish_ports(c))
     return changed, 200
 
 
@@ -87,9 +67,6 @@ def delete_event(path: EventPath, query: EventQuery, header: IfMatchHeader) -> t
         query.calendar_id,
         path.event_id,
         if_match=header.if_match,
-        api=c.calendar_api,
-        store=publish_store(c),
-        clock=c.clock,
-        config=publish_config(c.settings),
+        **publish_ports(c),
     )
     return cancelled, 200

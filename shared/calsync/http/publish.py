@@ -6,7 +6,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store, writer_config
+from calsync.http.configs import publish_config, publish_ports, publish_store, writer_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyBody, PlanBody, PlanPath
 from calsync.results import PlanAnswer, ProgressAnswer
@@ -31,15 +31,8 @@ def post_plan(body: PlanBody) -> tuple[PlanAnswer, int]:
 def post_apply(body: ApplyBody) -> tuple[ProgressAnswer, int]:
     """Confirm a plan and enqueue its paced tasks."""
     c = get_container()
-    progress = apply_service.start_apply(
-        apply_service.ApplyCommand(body.plan_id, body.confirm, body.confirm_clear_future),
-        store=publish_store(c),
-        api=c.calendar_api,
-        queue=c.queue,
-        clock=c.clock,
-        config=publish_config(c.settings),
-        writers=writer_config(c.settings),
-    )
+    command = apply_service.ApplyCommand(body.plan_id, body.confirm, body.confirm_clear_future)
+    progress = apply_service.start_apply(command, **publish_ports(c), queue=c.queue, writers=writer_config(c.settings))
     return progress, 202
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services import allocations as allocations_service
 from calsync.services import calendars as calendars_service
 from calsync.services import directory
@@ -122,12 +123,20 @@ class EventsQuery(Paging):
     time_min: Instant | None = None
     time_max: Instant | None = None
 
+    def spec(self) -> MirrorQuery:
+        """The store's query (the wire's ``calendar_id`` is calsync's calendar key)."""
+        return MirrorQuery(self.calendar_id, **self.model_dump(exclude={"calendar_id"}))
+
 
 class ConflictsQuery(Paging):
     """``GET /conflicts``."""
 
     calendar_id: Id | None = None
     status: Literal["open", "resolved"] | None = None
+
+    def spec(self) -> ConflictQuery:
+        """The store's query (the wire's ``calendar_id`` is calsync's calendar key)."""
+        return ConflictQuery(self.calendar_id, **self.model_dump(exclude={"calendar_id"}))
 
 
 class EventQuery(Strict):

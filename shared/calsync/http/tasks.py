@@ -12,7 +12,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import channel_config, get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_store, writer_config
+from calsync.http.configs import publish_ports, writer_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyTaskBody, ProvisionTaskBody
 from calsync.results import ChunkDone, Provisioned
@@ -27,16 +27,9 @@ api = APIBlueprint("tasks", __name__, **blueprint_options("tasks"))
 def apply_task(body: ApplyTaskBody) -> tuple[ChunkDone, int]:
     """Run one chunk of a running plan (the Cloud Tasks target; idempotent)."""
     c = get_container()
+    writers = writer_config(c.settings)
     done = apply_service.run_chunk(
-        body.plan_id,
-        body.calendar_key,
-        body.chunk,
-        store=publish_store(c),
-        api=c.calendar_api,
-        queue=c.queue,
-        clock=c.clock,
-        config=publish_config(c.settings),
-        writers=writer_config(c.settings),
+        body.plan_id, body.calendar_key, body.chunk, **publish_ports(c), queue=c.queue, writers=writers
     )
     return done, 200
 
@@ -52,12 +45,9 @@ def provision_task(body: ProvisionTaskBody) -> tuple[Provisioned, int]:
         body.clinic_id,
         body.calendar_key,
         body.writer,
-        api=c.api_for_clinic(body.clinic_id),
-        store=publish_store(c),
+        **publish_ports(c, c.api_for_clinic(body.clinic_id)),
         queue=c.queue,
-        clock=c.clock,
         channels=channel_config(c.settings),
-        config=publish_config(c.settings),
         writers=writer_config(c.settings),
     )
     return done, 200

@@ -6,6 +6,7 @@ Services receive these as arguments; ``adapters/`` implements them on Google's c
 - ``calendar_api``: ``CalendarApi`` (Calendar API v3) and its batch types.
 - ``stores``: one narrow store port per aggregate and the composites ``StateStore``, ``PushStore``
   and ``PublishStore``.
+- ``queries``: the parameter objects of the store ports' wider calls, and ``pages``.
 - here: ``Clock``, ``TaskQueue`` (Cloud Tasks) and ``Secrets``.
 """
 
@@ -25,8 +26,10 @@ from calsync.ports.calendar_api import (
     BatchResult,
     BusyTimes,
     CalendarApi,
+    ListEvents,
     SendUpdates,
 )
+from calsync.ports.queries import ConflictQuery, MirrorQuery, SyncCommit, UnknownChannelSeen, pages
 from calsync.ports.stores import (
     AllocationStore,
     CalendarStore,
@@ -65,13 +68,16 @@ __all__ = [
     "ChannelStore",
     "CleanupStore",
     "Clock",
+    "ConflictQuery",
     "ConflictRetention",
     "ConflictStore",
     "DirectoryStore",
     "DueCalendarQueries",
     "ExpiringKind",
     "LeaseStore",
+    "ListEvents",
     "LockStore",
+    "MirrorQuery",
     "MirrorRetention",
     "MirrorStore",
     "PlanStore",
@@ -82,9 +88,12 @@ __all__ = [
     "Secrets",
     "SendUpdates",
     "StateStore",
+    "SyncCommit",
     "TaskQueue",
     "TaskRequest",
+    "UnknownChannelSeen",
     "WriterStore",
+    "pages",
 ]
 
 

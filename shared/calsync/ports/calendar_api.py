@@ -7,17 +7,41 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from calsync.errors import CalendarApiError
+from calsync.errors import CalendarApiError, InvalidRequest
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
 
 BatchKind = Literal["insert", "update", "delete", "get"]
 # sendUpdates: "none" for mirror maintenance (no e-mail storms on resyncs or republishes), "all" when a
 # person should be told (an ad-hoc event with guests). Chosen by the caller, never left to a default.
 SendUpdates = Literal["all", "externalOnly", "none"]
+
+
+@dataclass(frozen=True)
+class ListEvents:
+    """One page of events.list: the changes since ``sync_token``, or the events matching the filters.
+
+    A sync token is never combined with filters (Google answers 400): such a query is refused here,
+    before any request.
+    """
+
+    calendar_id: str
+    _: KW_ONLY
+    sync_token: str | None = None
+    page_token: str | None = None
+    time_min: datetime | None = None
+    time_max: datetime | None = None
+    single_events: bool = True
+    show_deleted: bool | None = None
+    private_filters: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        filtered = self.time_min or self.time_max or self.private_filters or self.show_deleted is False
+        if self.sync_token is not None and filtered:
+            raise InvalidRequest("a sync token cannot be combined with filters")
 
 
 @dataclass(frozen=True)
@@ -64,26 +88,29 @@ class BusyTimes:
     error: str | None = None
 
 
-class CalendarApi(Protocol):
-    """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type."""
+def _written(event: GoogleEvent | None) -> GoogleEvent:
+    if event is None:
+        raise CalendarApiError("events.insert/update answered no event")
+    return event
 
-    def list_events(
-        self,
-        calendar_id: str,
-        *,
-        sync_token: str | None = None,
-        page_token: str | None = None,
-        time_min: datetime | None = None,
-        time_max: datetime | None = None,
-        single_events: bool = True,
-        show_deleted: bool | None = None,
-        private_filters: Sequence[str] = (),
-    ) -> EventsPage:
+
+class CalendarApi(Protocol):
+    """The Calendar API v3 calls calsync makes; every failure raises an ``errors`` type.
+
+    The adapter and the fake subclass it: ``insert_event``, ``update_event`` and ``delete_event`` are
+    written once here, as one-op calls of their ``execute_op``.
+    """
+
+    def list_events(self, query: ListEvents) -> EventsPage:
         """One page of events.list (``SyncTokenGone`` on 410 fullSyncRequired)."""
         ...
 
     def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
         """events.get (cancelled events are returned too)."""
+        ...
+
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """One ``BatchOp`` as its own request (retried like any call): the event, or None for a delete."""
         ...
 
     def insert_event(
@@ -95,7 +122,8 @@ class CalendarApi(Protocol):
         send_updates: SendUpdates = "none",
     ) -> GoogleEvent:
         """events.insert (``Duplicate`` on 409; ``conference`` asks for a Meet link)."""
-        ...
+        op = BatchOp("insert", calendar_id, body=body, conference=conference, send_updates=send_updates)
+        return _written(self.execute_op(op))
 
     def update_event(
         self,
@@ -107,7 +135,8 @@ class CalendarApi(Protocol):
         send_updates: SendUpdates = "none",
     ) -> GoogleEvent:
         """events.update (full replace), guarded by ``If-Match`` when given."""
-        ...
+        op = BatchOp("update", calendar_id, event_id, body, if_match=if_match, send_updates=send_updates)
+        return _written(self.execute_op(op))
 
     def delete_event(
         self,
@@ -118,7 +147,7 @@ class CalendarApi(Protocol):
         send_updates: SendUpdates = "none",
     ) -> None:
         """events.delete, guarded by ``If-Match`` when given (``ResourceGone`` if already deleted)."""
-        ...
+        self.execute_op(BatchOp("delete", calendar_id, event_id, if_match=if_match, send_updates=send_updates))
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch: open a push channel on a calendar."""

@@ -27,6 +27,7 @@ from calsync.model import (
     SyncCursor,
     UnknownChannel,
 )
+from calsync.ports.queries import ConflictQuery, MirrorQuery, SyncCommit, UnknownChannelSeen
 from calsync.ports.writers import WriterStore
 
 # --- calendars and their leases ------------------------------------------------------------------
@@ -57,16 +58,7 @@ class LeaseStore(Protocol):
         """When the calendar's current lease ends (None: no lease)."""
         ...
 
-    def commit_sync_state(
-        self,
-        calendar_key: str,
-        holder: str,
-        *,
-        now: datetime,
-        calendar_fields: Mapping[str, Any] | None = None,
-        cursor: SyncCursor | None = None,
-        clear_cursor: bool = False,
-    ) -> bool:
+    def commit_sync_state(self, commit: SyncCommit) -> bool:
         """In one transaction, only if ``holder`` holds a lease live at ``now``: update the calendar's
         ``calendar_fields``, then replace the sync cursor with ``cursor`` or (``clear_cursor``) delete it.
         False, writing nothing, otherwise."""
@@ -164,15 +156,7 @@ class MirrorStore(MirrorRetention, Protocol):
         """Non-cancelled mirror events that are instances of the series ``series_id``."""
         ...
 
-    def list_mirror_events(
-        self,
-        calendar_key: str,
-        *,
-        time_min: datetime | None,
-        time_max: datetime | None,
-        page_size: int,
-        page_token: str | None,
-    ) -> tuple[list[MirrorEvent], str | None]:
+    def list_mirror_events(self, spec: MirrorQuery) -> tuple[list[MirrorEvent], str | None]:
         """One page of non-cancelled mirror events by start time, and the next page token (or None)."""
         ...
 
@@ -211,15 +195,7 @@ class ConflictStore(ConflictRetention, Protocol):
         """Create or replace conflicts."""
         ...
 
-    def list_conflicts(
-        self,
-        calendar_key: str | None,
-        *,
-        status: str | None,
-        page_size: int,
-        page_token: str | None,
-        kind: str | None = None,
-    ) -> tuple[list[Conflict], str | None]:
+    def list_conflicts(self, spec: ConflictQuery) -> tuple[list[Conflict], str | None]:
         """One page of conflicts (optionally of one calendar/status/kind), and the next page token."""
         ...
 
@@ -268,16 +244,7 @@ class ChannelQueries(Protocol):
         and (when given) ``last_enqueued_bucket``, and return True; else change nothing and return False."""
         ...
 
-    def record_unknown_channel(
-        self,
-        channel_id: str,
-        resource_id: str | None,
-        at: datetime,
-        *,
-        min_interval_s: float,
-        expire_at: datetime,
-        max_records: int,
-    ) -> bool:
+    def record_unknown_channel(self, note: UnknownChannelSeen) -> bool:
         """Note a channel id that is not ours; at most one write per id per ``min_interval_s`` (True: written).
 
         The record carries ``expire_at`` (deleted after it); the store keeps at most ``max_records``

@@ -23,11 +23,8 @@ log = get_logger(__name__)
 MAX_ALLOCATIONS = 5000
 
 
-class AllocationsRejected(errors.InvalidRequest):
+class AllocationsRejected(errors.InvalidRequest, code="invalid_allocations", http_status=422):
     """A bulk upsert with invalid items (HTTP 422): nothing was written."""
-
-    code = "invalid_allocations"
-    http_status = 422
 
 
 @dataclass

@@ -26,6 +26,7 @@ from calsync.job_results import AvailabilityRun
 from calsync.logs import get_logger
 from calsync.model import Allocation, Conflict, ConflictKind, FreeBusyState, Professional, has_started
 from calsync.ports import FREEBUSY_MAX_CALENDARS, CalendarApi, Clock, PublishStore
+from calsync.ports.queries import ConflictQuery, pages
 from calsync.results import AvailabilityChecked
 from calsync.services.classify import conflict_id, when_text
 from calsync.services.our_events import event_id, professional_key
@@ -108,12 +109,8 @@ def _conflict(env: str, collision: Collision, now: datetime, tz: ZoneInfo) -> Co
 def _open_conflicts(store: PublishStore, calendar_keys: Iterable[str]) -> list[Conflict]:
     found: list[Conflict] = []
     for key in calendar_keys:
-        token: str | None = None
-        while True:
-            page, token = store.list_conflicts(key, status="open", page_size=200, page_token=token, kind=KIND)
+        for page in pages(store.list_conflicts, ConflictQuery(key, status="open", page_size=200, kind=KIND)):
             found.extend(page)
-            if token is None:
-                break
     return found
 
 

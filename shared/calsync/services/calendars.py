@@ -6,12 +6,13 @@ Google calendar exists and is reachable before recording it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 
 from calsync import errors
+from calsync.copying import copy_into
 from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.results import CalendarState, ConflictItem, ConflictsPage, EventItem, EventsPage, SyncEnqueued
 from calsync.services.sync import SyncConfig
 from calsync.services.tasks import admin_sync_task_name, sync_task
@@ -58,17 +59,9 @@ def calendar_state(calendar_key: str, *, store: StateStore) -> CalendarState:
     if record is None:
         raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"key": calendar_key})
     channel = store.active_channel(calendar_key)
-    return CalendarState(
-        key=record.key,
-        google_calendar_id=record.google_calendar_id,
-        kind=record.kind,
-        clinic_id=record.clinic_id,
-        owner_id=record.owner_id,
-        status=record.status,
-        last_synced_at=record.last_synced_at,
-        last_full_sync_at=record.last_full_sync_at,
-        error_message=record.error_message,
-        counters=record.counters,
+    return copy_into(
+        CalendarState,
+        record,
         has_sync_token=record.sync_token is not None,
         channel_expires_at=channel.expiration if channel is not None else None,
         writer=record.writer,
@@ -77,37 +70,12 @@ def calendar_state(calendar_key: str, *, store: StateStore) -> CalendarState:
 
 def event_item(event: MirrorEvent) -> EventItem:
     """A mirror event as the admin API shows it."""
-    return EventItem(
-        id=event.external_id,
-        calendar_id=event.calendar_key,
-        status=event.status,
-        start=event.start,
-        end=event.end,
-        all_day=event.all_day,
-        summary=event.summary,
-        attendees=event.attendees,
-        origin=event.origin,
-        source_of_truth=event.source_of_truth,
-        allocation_id=event.allocation_id,
-        etag=event.etag,
-        updated=event.updated,
-        last_synced_at=event.last_synced_at,
-    )
+    return copy_into(EventItem, event, id=event.external_id, calendar_id=event.calendar_key)
 
 
 def conflict_item(conflict: Conflict) -> ConflictItem:
     """A conflict as the admin API shows it."""
-    return ConflictItem(
-        id=conflict.id,
-        kind=conflict.kind,
-        calendar_id=conflict.calendar_key,
-        event_id=conflict.event_id,
-        allocation_id=conflict.allocation_id,
-        suggestion=conflict.suggestion,
-        status=conflict.status,
-        detected_at=conflict.detected_at,
-        resolved_at=conflict.resolved_at,
-    )
+    return copy_into(ConflictItem, conflict, calendar_id=conflict.calendar_key)
 
 
 def _require_calendar(store: StateStore, calendar_key: str) -> None:
@@ -115,38 +83,20 @@ def _require_calendar(store: StateStore, calendar_key: str) -> None:
         raise errors.UnknownResource(f"unknown calendar {calendar_key}", details={"calendar_id": calendar_key})
 
 
-def list_events(
-    calendar_key: str,
-    *,
-    store: StateStore,
-    time_min: datetime | None,
-    time_max: datetime | None,
-    page_size: int,
-    page_token: str | None,
-) -> EventsPage:
+def list_events(spec: MirrorQuery, *, store: StateStore) -> EventsPage:
     """One page of the mirror (cancelled excluded; no Google call)."""
-    _require_calendar(store, calendar_key)
-    if time_min is not None and time_max is not None and time_max <= time_min:
+    _require_calendar(store, spec.calendar_key)
+    if spec.time_min is not None and spec.time_max is not None and spec.time_max <= spec.time_min:
         raise errors.InvalidRequest("time_max must be after time_min")
-    items, token = store.list_mirror_events(
-        calendar_key,
-        time_min=time_min,
-        time_max=time_max,
-        page_size=min(page_size, MAX_PAGE_SIZE),
-        page_token=page_token,
-    )
+    items, token = store.list_mirror_events(replace(spec, page_size=min(spec.page_size, MAX_PAGE_SIZE)))
     return EventsPage(items=[event_item(e) for e in items], next_page_token=token)
 
 
-def list_conflicts(
-    calendar_key: str | None, *, store: StateStore, status: str | None, page_size: int, page_token: str | None
-) -> ConflictsPage:
+def list_conflicts(spec: ConflictQuery, *, store: StateStore) -> ConflictsPage:
     """One page of conflicts (optionally of one calendar and status)."""
-    if calendar_key is not None:
-        _require_calendar(store, calendar_key)
-    items, token = store.list_conflicts(
-        calendar_key, status=status, page_size=min(page_size, MAX_PAGE_SIZE), page_token=page_token
-    )
+    if spec.calendar_key is not None:
+        _require_calendar(store, spec.calendar_key)
+    items, token = store.list_conflicts(replace(spec, page_size=min(spec.page_size, MAX_PAGE_SIZE)))
     return ConflictsPage(items=[conflict_item(c) for c in items], next_page_token=token)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Literal
 
 from calsync import errors
+from calsync.copying import copy_into
 from calsync.logs import get_logger
 from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
@@ -65,15 +66,7 @@ def resolve_conflict(
 def _accept_google(conflict: Conflict, store: PublishStore, now: datetime, clock: Clock, config: PublishConfig) -> None:
     mirror = store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
     if mirror is not None and mirror.origin == "system":
-        snapshot = PublishedSnapshot(
-            etag=mirror.etag,
-            status=mirror.status,
-            start=mirror.start,
-            end=mirror.end,
-            attendees=list(mirror.attendees),
-            summary=mirror.summary,
-            published_at=now,
-        )
+        snapshot = copy_into(PublishedSnapshot, mirror, attendees=list(mirror.attendees), published_at=now)
         reconciler = Reconciler(
             store,
             conflict.calendar_key,

@@ -23,19 +23,23 @@ def _unique(ids: Sequence[str]) -> None:
         raise errors.InvalidRequest("duplicate ids", details={"ids": dupes[:20]})
 
 
+def _replace(clinic_id: str, items: Sequence[Professional] | Sequence[Room], what: str) -> DirectoryReplaced:
+    """The answer for ``items``, checked first: unique ids, every one of ``clinic_id`` (else ``InvalidRequest``)."""
+    _unique([item.id for item in items])
+    if any(item.clinic_id != clinic_id for item in items):
+        raise errors.InvalidRequest(f"every {what} must belong to the clinic of the path")
+    return DirectoryReplaced(count=len(items))
+
+
 def replace_professionals(clinic_id: str, items: Sequence[Professional], *, store: PublishStore) -> DirectoryReplaced:
     """Make ``items`` the clinic's professionals."""
-    _unique([p.id for p in items])
-    if any(p.clinic_id != clinic_id for p in items):
-        raise errors.InvalidRequest("every professional must belong to the clinic of the path")
+    answer = _replace(clinic_id, items, "professional")
     store.replace_professionals(clinic_id, items)
-    return DirectoryReplaced(count=len(items))
+    return answer
 
 
 def replace_rooms(clinic_id: str, items: Sequence[Room], *, store: PublishStore) -> DirectoryReplaced:
     """Make ``items`` the clinic's rooms."""
-    _unique([r.id for r in items])
-    if any(r.clinic_id != clinic_id for r in items):
-        raise errors.InvalidRequest("every room must belong to the clinic of the path")
+    answer = _replace(clinic_id, items, "room")
     store.replace_rooms(clinic_id, items)
-    return DirectoryReplaced(count=len(items))
+    return answer

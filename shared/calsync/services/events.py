@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from calsync import errors
+from calsync.copying import copy_into
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore, SendUpdates, TaskQueue
@@ -237,13 +238,4 @@ def resync_event(
     event = api.get_event(record.google_calendar_id, eid)
     reconciler = _reconciler(store, record, clock, config)
     reconciler.merge([event])
-    summary = reconciler.counts
-    return EventResynced(
-        calendar_id=record.key,
-        event_id=eid,
-        written=summary.written,
-        unchanged=summary.unchanged,
-        ignored=summary.ignored,
-        conflicts_opened=summary.conflicts_opened,
-        conflicts_resolved=summary.conflicts_resolved,
-    )
+    return copy_into(EventResynced, reconciler.counts, calendar_id=record.key, event_id=eid)

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from calsync.copying import copy_into
 from calsync.model import CalendarRecord
 from calsync.ports import Clock, DirectoryStore, PushStore, WriterStore
+from calsync.ports.queries import ConflictQuery, pages
 from calsync.results import HealthAnswer, HealthCalendar, HealthFreeBusy
 
 Health = Literal["ok", "degraded", "failing"]
@@ -30,13 +32,8 @@ class HealthConfig:
 
 
 def _open_conflicts(store: PushStore, calendar_key: str) -> int:
-    count = 0
-    token: str | None = None
-    while True:
-        page, token = store.list_conflicts(calendar_key, status="open", page_size=COUNT_PAGE, page_token=token)
-        count += len(page)
-        if token is None:
-            return count
+    query = ConflictQuery(calendar_key, status="open", page_size=COUNT_PAGE)
+    return sum(len(page) for page in pages(store.list_conflicts, query))
 
 
 def calendar_health(
@@ -96,13 +93,11 @@ def health(
         status = calendar_health(record, channel_expires_at=expires, open_conflicts=conflicts, now=now, config=config)
         worst = status if RANK[status] > RANK[worst] else worst
         rows.append(
-            HealthCalendar(
-                key=record.key,
-                google_calendar_id=record.google_calendar_id,
-                kind=record.kind,
+            copy_into(
+                HealthCalendar,
+                record,
                 status=status,
                 sync_status=record.status,
-                last_synced_at=record.last_synced_at,
                 last_sync_age_s=int((now - record.last_synced_at).total_seconds()) if record.last_synced_at else None,
                 channel_expires_at=expires,
                 open_conflicts=conflicts,

@@ -37,6 +37,7 @@ from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import SyncCursor
 from calsync.ports import Clock, LeaseStore, LockStore
+from calsync.ports.queries import SyncCommit
 
 log = get_logger(__name__)
 
@@ -112,12 +113,14 @@ class Lease:
     ) -> None:
         """Write the calendar's sync state only while holding the lease; ``LeaseLost`` otherwise."""
         done = self.store.commit_sync_state(
-            self.calendar_key,
-            self.holder,
-            now=self.clock.now(),
-            calendar_fields=calendar_fields,
-            cursor=cursor,
-            clear_cursor=clear_cursor,
+            SyncCommit(
+                self.calendar_key,
+                self.holder,
+                now=self.clock.now(),
+                calendar_fields=calendar_fields,
+                cursor=cursor,
+                clear_cursor=clear_cursor,
+            )
         )
         if not done:
             raise self._lost("commit")

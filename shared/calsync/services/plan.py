@@ -50,6 +50,7 @@ from calsync.model import (
     has_started,
 )
 from calsync.ports import Clock, PublishStore
+from calsync.ports.queries import ConflictQuery, MirrorQuery, pages
 from calsync.results import PlanAnswer, Quota
 from calsync.services import plan_actions as actions
 from calsync.services.our_events import (
@@ -349,23 +350,15 @@ def gather(store: PublishStore, cmd: PlanCommand, config: PublishConfig) -> Plan
             continue
         mirror = store.get_events(key, wanted) if wanted else {}
         if cmd.clear_future:
-            token: str | None = None
-            while True:
-                page, token = store.list_mirror_events(
-                    key, time_min=cmd.time_min, time_max=cmd.time_max, page_size=MIRROR_PAGE, page_token=token
-                )
+            window = MirrorQuery(key, time_min=cmd.time_min, time_max=cmd.time_max, page_size=MIRROR_PAGE)
+            for page in pages(store.list_mirror_events, window):
                 for event in page:
                     mirror.setdefault(event.external_id, event)
-                if token is None:
-                    break
         untagged_allocations.update(e.allocation_id for e in mirror.values() if e.allocation_id and not e.clinic_id)
         conflicted: set[str] = set()
-        token = None
-        while mirror:  # no event to guard, no conflict to read
-            conflicts, token = store.list_conflicts(key, status="open", page_size=MIRROR_PAGE, page_token=token)
-            conflicted.update(c.event_id for c in conflicts if c.kind != "overlap_manual")
-            if token is None:
-                break
+        if mirror:  # no event to guard, no conflict to read
+            for conflicts in pages(store.list_conflicts, ConflictQuery(key, status="open", page_size=MIRROR_PAGE)):
+                conflicted.update(c.event_id for c in conflicts if c.kind != "overlap_manual")
         views[key] = CalendarView(record=record, mirror=mirror, conflicted=frozenset(conflicted))
     untagged_allocations -= {a.id for a in allocations}
     found = store.get_allocations(sorted(untagged_allocations)) if untagged_allocations else {}

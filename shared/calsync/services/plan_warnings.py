@@ -22,6 +22,7 @@ from datetime import datetime
 
 from calsync.model import Allocation, ConflictKind, has_started
 from calsync.ports import PublishStore
+from calsync.ports.queries import ConflictQuery, pages
 from calsync.results import PlanWarning
 from calsync.services.availability import Interval, collisions
 from calsync.services.classify import busy, overlaps
@@ -44,20 +45,11 @@ def _elsewhere_busy(store: PublishStore, clinic_id: str, professional_ids: Itera
     """Busy intervals on each professional's own calendar, as the last free/busy check recorded them."""
     found: dict[str, list[Interval]] = {}
     for pid in sorted(set(professional_ids)):
-        token: str | None = None
-        while True:
-            page, token = store.list_conflicts(
-                professional_key(clinic_id, pid),
-                status="open",
-                kind="busy_elsewhere",
-                page_size=PAGE,
-                page_token=token,
-            )
+        query = ConflictQuery(professional_key(clinic_id, pid), status="open", kind="busy_elsewhere", page_size=PAGE)
+        for page in pages(store.list_conflicts, query):
             found.setdefault(pid, []).extend(
                 (c.google_start, c.google_end) for c in page if c.google_start and c.google_end
             )
-            if token is None:
-                break
     return {pid: sorted(set(intervals)) for pid, intervals in found.items() if intervals}
 
 

@@ -40,6 +40,7 @@ from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import ChannelRecord
 from calsync.ports import ChannelQueries, ChannelStore, Clock, TaskQueue, TaskRequest
+from calsync.ports.queries import UnknownChannelSeen
 from calsync.services.channels import hash_token
 from calsync.services.tasks import sync_task, webhook_task_name
 
@@ -254,12 +255,14 @@ def _note_unknown(
         cache.add(notification.channel_id, now + timedelta(seconds=config.unknown_channel_cache_s))
     if limiter is None or limiter.allow():
         store.record_unknown_channel(
-            notification.channel_id,
-            notification.resource_id,
-            now,
-            min_interval_s=config.unknown_channel_interval_s,
-            expire_at=now + timedelta(seconds=config.unknown_channel_retention_s),
-            max_records=config.unknown_channel_max,
+            UnknownChannelSeen(
+                notification.channel_id,
+                notification.resource_id,
+                now,
+                min_interval_s=config.unknown_channel_interval_s,
+                expire_at=now + timedelta(seconds=config.unknown_channel_retention_s),
+                max_records=config.unknown_channel_max,
+            )
         )
 
 

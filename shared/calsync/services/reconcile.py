@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, Conflict, ConflictKind, GoogleEvent, MirrorEvent
 from calsync.ports import Clock, ConflictStore, MirrorStore
+from calsync.ports.queries import ConflictQuery
 from calsync.services.classify import (
     EVENT_CONFLICT_KINDS,
     ConflictAction,
@@ -333,7 +334,9 @@ class Reconciler:
             while True:
                 self.checkpoint()
                 conflicts, token = self.store.list_conflicts(
-                    self.calendar_key, status="open", kind="overlap_manual", page_size=500, page_token=token
+                    ConflictQuery(
+                        self.calendar_key, status="open", kind="overlap_manual", page_size=500, page_token=token
+                    )
                 )
                 named.extend(c.event_id for c in conflicts if c.allocation_id in allocations)
                 if token is None:

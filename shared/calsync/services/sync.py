@@ -28,7 +28,7 @@ from typing import Any, Literal
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import CalendarRecord, GoogleEvent, SyncReason
-from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
+from calsync.ports import CalendarApi, Clock, ListEvents, StateStore, TaskQueue
 from calsync.services.lease import Budget, Lease, OutOfBudget
 from calsync.services.reconcile import READ_CHUNK, ReconcileCounts, Reconciler, chunks
 from calsync.services.sync_state import PassState
@@ -341,14 +341,16 @@ class SyncService:
     def _list(self, google_calendar_id: str, state: PassState) -> Any:
         if state.mode == "incremental":
             return self.api.list_events(
-                google_calendar_id, sync_token=state.base_sync_token, page_token=state.page_token
+                ListEvents(google_calendar_id, sync_token=state.base_sync_token, page_token=state.page_token)
             )
         return self.api.list_events(
-            google_calendar_id,
-            page_token=state.page_token,
-            time_min=state.time_min,
-            time_max=state.time_max,
-            single_events=True,
+            ListEvents(
+                google_calendar_id,
+                page_token=state.page_token,
+                time_min=state.time_min,
+                time_max=state.time_max,
+                single_events=True,
+            )
         )
 
     def _complete(self, state: PassState, next_sync_token: str) -> None:

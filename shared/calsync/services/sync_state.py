@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from calsync.copying import copy_into
 from calsync.model import SyncCursor
 
 
@@ -31,39 +32,10 @@ class PassState:
     @classmethod
     def of(cls, cursor: SyncCursor) -> PassState:
         """The pass a saved cursor resumes."""
-        return cls(
-            mode=cursor.mode,
-            cursor_id=cursor.cursor_id,
-            started_at=cursor.started_at,
-            page_token=cursor.page_token,
-            base_sync_token=cursor.base_sync_token,
-            time_min=cursor.time_min,
-            time_max=cursor.time_max,
-            tombstone_diff=cursor.tombstone_diff,
-            seen_ids=set(cursor.seen_ids),
-            pages=cursor.pages,
-            resumed=True,
-            follow_up=cursor.follow_up,
-            next_sync_token=cursor.next_sync_token,
-            saves=cursor.saves,
-        )
+        return copy_into(cls, cursor, seen_ids=set(cursor.seen_ids), resumed=True)
 
     def cursor(self, calendar_key: str, query_version: str) -> SyncCursor:
         """This position, to save for a continuation."""
-        return SyncCursor(
-            calendar_key=calendar_key,
-            cursor_id=self.cursor_id,
-            mode=self.mode,
-            page_token=self.page_token,
-            next_sync_token=self.next_sync_token,
-            query_version=query_version,
-            base_sync_token=self.base_sync_token,
-            time_min=self.time_min,
-            time_max=self.time_max,
-            tombstone_diff=self.tombstone_diff,
-            seen_ids=sorted(self.seen_ids),
-            pages=self.pages,
-            started_at=self.started_at,
-            follow_up=self.follow_up,
-            saves=self.saves,
+        return copy_into(
+            SyncCursor, self, calendar_key=calendar_key, query_version=query_version, seen_ids=sorted(self.seen_ids)
         )

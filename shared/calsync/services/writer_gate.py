@@ -24,7 +24,7 @@ from typing import Any
 
 from calsync import errors
 from calsync.model import EventsPage, GoogleEvent, WatchChannel
-from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, SendUpdates, TaskRequest
+from calsync.ports import BatchOp, BatchResult, BusyTimes, CalendarApi, ListEvents, TaskRequest
 from calsync.services.writers import locked_writer
 
 
@@ -34,7 +34,7 @@ def deferred_task(task: TaskRequest, until: datetime) -> TaskRequest:
     return dataclasses.replace(task, name=name, schedule_time=until)
 
 
-class GuardedApi:
+class GuardedApi(CalendarApi):
     """A writer's ``CalendarApi`` for one task: notes usage-limit answers; as the probe, one write first."""
 
     def __init__(self, inner: CalendarApi, writer: str, *, probe: bool = False) -> None:
@@ -76,9 +76,9 @@ class GuardedApi:
             self._note(result.error)
         return results
 
-    def list_events(self, calendar_id: str, **kwargs: Any) -> EventsPage:
+    def list_events(self, query: ListEvents) -> EventsPage:
         """events.list."""
-        page: EventsPage = self._call(self.inner.list_events, calendar_id, **kwargs)
+        page: EventsPage = self._call(self.inner.list_events, query)
         return page
 
     def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:
@@ -86,35 +86,10 @@ class GuardedApi:
         event: GoogleEvent = self._call(self.inner.get_event, calendar_id, event_id)
         return event
 
-    def insert_event(
-        self, calendar_id: str, body: Mapping[str, Any], *, conference: bool = False, send_updates: SendUpdates = "none"
-    ) -> GoogleEvent:
-        """events.insert."""
-        event: GoogleEvent = self._call(
-            self.inner.insert_event, calendar_id, body, conference=conference, send_updates=send_updates
-        )
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """events.insert, update or delete."""
+        event: GoogleEvent | None = self._call(self.inner.execute_op, op)
         return event
-
-    def update_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        body: Mapping[str, Any],
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
-        """events.update."""
-        event: GoogleEvent = self._call(
-            self.inner.update_event, calendar_id, event_id, body, if_match=if_match, send_updates=send_updates
-        )
-        return event
-
-    def delete_event(
-        self, calendar_id: str, event_id: str, *, if_match: str | None = None, send_updates: SendUpdates = "none"
-    ) -> None:
-        """events.delete."""
-        self._call(self.inner.delete_event, calendar_id, event_id, if_match=if_match, send_updates=send_updates)
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from calsync import errors
 from calsync.model import EventsPage, GoogleEvent, WatchChannel, utc
-from calsync.ports import FREEBUSY_MAX_CALENDARS, BatchOp, BatchResult, BusyTimes, SendUpdates
+from calsync.ports import FREEBUSY_MAX_CALENDARS, BatchOp, BatchResult, BusyTimes, CalendarApi, ListEvents
 from calsync.testing.clock import FrozenClock
 
 EVENT_ID_RE = re.compile(r"[a-v0-9]{5,1024}")
@@ -59,7 +59,7 @@ def _event_bounds(body: Mapping[str, Any]) -> tuple[datetime | None, datetime | 
     return start, end
 
 
-class FakeCalendarApi:
+class FakeCalendarApi(CalendarApi):
     """``ports.CalendarApi`` in memory, with Google's paging, sync-token and error rules."""
 
     def __init__(self, clock: FrozenClock | None = None, *, page_size: int = 2500) -> None:
@@ -117,27 +117,15 @@ class FakeCalendarApi:
         self.person_edit(calendar_id, event_id, status="cancelled")
 
     # --- CalendarApi ---
-    def list_events(
-        self,
-        calendar_id: str,
-        *,
-        sync_token: str | None = None,
-        page_token: str | None = None,
-        time_min: datetime | None = None,
-        time_max: datetime | None = None,
-        single_events: bool = True,
-        show_deleted: bool | None = None,
-        private_filters: Sequence[str] = (),
-    ) -> EventsPage:
+    def list_events(self, query: ListEvents) -> EventsPage:
         """events.list with Google's paging and sync-token rules."""
+        calendar_id, sync_token, page_token = query.calendar_id, query.sync_token, query.page_token
+        time_min, time_max = query.time_min, query.time_max
         self._fault("list_events")
         if self.on_list is not None:
             self.on_list(calendar_id, self.calls["list_events"])
         if calendar_id not in self.calendars:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        if sync_token is not None and (time_min or time_max or private_filters or show_deleted is False):
-            # As GoogleCalendarApi: refused before any request (Google would answer 400).
-            raise errors.InvalidRequest("a sync token cannot be combined with filters")
         if time_min is not None and time_max is not None and time_max <= time_min:
             raise errors.BadRequest("The specified time range is empty.", status=400, reason="timeRangeEmpty")
         last: tuple[int, str] | None = None
@@ -152,9 +140,9 @@ class FakeCalendarApi:
             snapshot, base = self.seq, -1
         if sync_token is not None:
             base = self._token_base(calendar_id, sync_token)
-        rows = self._select(calendar_id, sync_token is not None, base, snapshot, time_min, time_max, show_deleted)
-        if private_filters:
-            rows = [r for r in rows if _has_private(self.calendars[calendar_id][r[1]["id"]], private_filters)]
+        rows = self._select(calendar_id, sync_token is not None, base, snapshot, time_min, time_max, query.show_deleted)
+        if query.private_filters:
+            rows = [r for r in rows if _has_private(self.calendars[calendar_id][r[1]["id"]], query.private_filters)]
         if last is not None:
             rows = [r for r in rows if (r[0], r[1]["id"]) > last]
         chunk = rows[: self.page_size]
@@ -225,65 +213,48 @@ class FakeCalendarApi:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
         return GoogleEvent.model_validate(copy.deepcopy(event))
 
-    def insert_event(
-        self,
-        calendar_id: str,
-        body: Mapping[str, Any],
-        *,
-        conference: bool = False,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
+    def execute_op(self, op: BatchOp) -> GoogleEvent | None:
+        """One op: its fault hook and call count are the method's (``insert_event`` ...)."""
+        if op.kind == "get":
+            return self.get_event(op.calendar_id, op.event_id or "")
+        self._fault(f"{op.kind}_event")
+        handler = {"insert": self._insert, "update": self._update, "delete": self._delete}[op.kind]
+        return handler(op)
+
+    def _insert(self, op: BatchOp) -> GoogleEvent:
         """events.insert (409 duplicate when the id exists, live or cancelled)."""
-        self._fault("insert_event")
-        if calendar_id not in self.calendars:
+        if op.calendar_id not in self.calendars:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        event = copy.deepcopy(dict(body))
+        event = copy.deepcopy(dict(op.body or {}))
         event.setdefault("id", f"fake{next(self._seq):08d}")
         event.setdefault("status", "confirmed")
         if not _valid_event_id(event["id"]):
             raise errors.BadRequest("Invalid resource id value.", status=400, reason="invalid")
-        if event["id"] in self.calendars[calendar_id]:
+        if event["id"] in self.calendars[op.calendar_id]:
             raise errors.Duplicate("The requested identifier already exists.", status=409, reason="duplicate")
-        return GoogleEvent.model_validate(self._touch(calendar_id, event))
+        return GoogleEvent.model_validate(self._touch(op.calendar_id, event))
 
-    def update_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        body: Mapping[str, Any],
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> GoogleEvent:
+    def _update(self, op: BatchOp) -> GoogleEvent:
         """events.update (412 on a stale If-Match)."""
-        self._fault("update_event")
-        current = self.calendars.get(calendar_id, {}).get(event_id)
+        current = self.calendars.get(op.calendar_id, {}).get(op.event_id or "")
         if current is None:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        if not _matches(if_match, current["etag"]):
+        if not _matches(op.if_match, current["etag"]):
             raise errors.PreconditionFailed("Precondition Failed", status=412, reason="conditionNotMet")
-        event = {**copy.deepcopy(dict(body)), "id": event_id}
+        event = {**copy.deepcopy(dict(op.body or {})), "id": op.event_id}
         event.setdefault("status", "confirmed")
-        return GoogleEvent.model_validate(self._touch(calendar_id, event))
+        return GoogleEvent.model_validate(self._touch(op.calendar_id, event))
 
-    def delete_event(
-        self,
-        calendar_id: str,
-        event_id: str,
-        *,
-        if_match: str | None = None,
-        send_updates: SendUpdates = "none",
-    ) -> None:
+    def _delete(self, op: BatchOp) -> None:
         """events.delete (410 deleted when already deleted)."""
-        self._fault("delete_event")
-        current = self.calendars.get(calendar_id, {}).get(event_id)
+        current = self.calendars.get(op.calendar_id, {}).get(op.event_id or "")
         if current is None:
             raise errors.NotFound("Not Found", status=404, reason="notFound")
-        if not _matches(if_match, current["etag"]):  # checked before the tombstone, as Google does
+        if not _matches(op.if_match, current["etag"]):  # checked before the tombstone, as Google does
             raise errors.PreconditionFailed("Precondition Failed", status=412, reason="conditionNotMet")
         if current.get("status") == "cancelled":
             raise errors.ResourceGone("Resource has been deleted", status=410, reason="deleted")
-        self._touch(calendar_id, {**current, "status": "cancelled"})
+        self._touch(op.calendar_id, {**current, "status": "cancelled"})
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
         """events.watch."""
@@ -331,16 +302,7 @@ class FakeCalendarApi:
         results: list[BatchResult] = []
         for op in ops:
             try:
-                event: GoogleEvent | None
-                if op.kind == "insert":
-                    event = self.insert_event(op.calendar_id, op.body or {}, conference=op.conference)
-                elif op.kind == "update":
-                    event = self.update_event(op.calendar_id, op.event_id or "", op.body or {}, if_match=op.if_match)
-                elif op.kind == "delete":
-                    self.delete_event(op.calendar_id, op.event_id or "", if_match=op.if_match)
-                    event = None
-                else:
-                    event = self.get_event(op.calendar_id, op.event_id or "")
+                event = self.execute_op(op)
                 results.append(BatchResult(op=op, event=event))
             except errors.CalendarApiError as exc:
                 results.append(BatchResult(op=op, error=exc))

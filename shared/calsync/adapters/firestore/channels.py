@@ -27,6 +27,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from calsync.adapters.firestore.base import FirestoreBase, classified
 from calsync.model import ChannelRecord, UnknownChannel
+from calsync.ports.queries import UnknownChannelSeen
 
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 
@@ -132,37 +133,19 @@ class FirestoreChannelStore(FirestoreBase):
         return result
 
     @classified
-    def record_unknown_channel(
-        self,
-        channel_id: str,
-        resource_id: str | None,
-        at: datetime,
-        *,
-        min_interval_s: float,
-        expire_at: datetime,
-        max_records: int,
-    ) -> bool:
+    def record_unknown_channel(self, note: UnknownChannelSeen) -> bool:
         """Note a channel id that is not ours in its slot, at most once per ``min_interval_s`` per id."""
         self._schema(self.push_client)
-        ref = self._col("unknown_channels").document(unknown_channel_slot(channel_id, max_records))
+        ref = self._col("unknown_channels").document(unknown_channel_slot(note.channel_id, note.max_records))
         snap = ref.get()
         seen = UnknownChannel.model_validate(snap.to_dict()) if snap.exists else None
-        if seen is not None and seen.channel_id == channel_id:
-            if (at - seen.last_seen_at).total_seconds() < min_interval_s:
+        if seen is not None and seen.channel_id == note.channel_id:
+            if note.too_soon_after(seen):
                 return False
             # Not transactional on purpose: a lost increment of this diagnostic count is harmless.
-            ref.update(
-                {
-                    "last_seen_at": at,
-                    "count": seen.count + 1,
-                    "resource_id": resource_id or seen.resource_id,
-                    "expire_at": expire_at,
-                }
-            )
+            ref.update(note.update_of(seen))
             return True
-        record = UnknownChannel(
-            channel_id=channel_id, resource_id=resource_id, first_seen_at=at, last_seen_at=at, expire_at=expire_at
-        )
+        record = note.first_record()
         ref.set(record.model_dump())
         return True
 

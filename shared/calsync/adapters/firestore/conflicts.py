@@ -13,6 +13,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from calsync.adapters.firestore.base import FirestoreBase, classified
 from calsync.model import Conflict
+from calsync.ports.queries import ConflictQuery
 
 
 class FirestoreConflictStore(FirestoreBase):
@@ -32,26 +33,18 @@ class FirestoreConflictStore(FirestoreBase):
         self._commit([(col.document(c.id), c.model_dump()) for c in conflicts])
 
     @classified
-    def list_conflicts(
-        self,
-        calendar_key: str | None,
-        *,
-        status: str | None,
-        page_size: int,
-        page_token: str | None,
-        kind: str | None = None,
-    ) -> tuple[list[Conflict], str | None]:
+    def list_conflicts(self, spec: ConflictQuery) -> tuple[list[Conflict], str | None]:
         """One page of conflicts by id (equality filters only: served by single-field indexes)."""
         self._schema()
         col = self._col("conflicts")
         query = col.order_by("__name__")
-        for name, value in (("calendar_key", calendar_key), ("status", status), ("kind", kind)):
+        for name, value in (("calendar_key", spec.calendar_key), ("status", spec.status), ("kind", spec.kind)):
             if value is not None:
                 query = query.where(filter=FieldFilter(name, "==", value))
-        if page_token:
-            query = query.start_after({"__name__": col.document(page_token)})
-        snaps = list(query.limit(page_size).stream())
-        token = snaps[-1].id if len(snaps) == page_size else None
+        if spec.page_token:
+            query = query.start_after({"__name__": col.document(spec.page_token)})
+        snaps = list(query.limit(spec.page_size).stream())
+        token = snaps[-1].id if len(snaps) == spec.page_size else None
         return [Conflict.model_validate(s.to_dict()) for s in snaps], token
 
     @classified

@@ -21,7 +21,7 @@ from calsync import errors
 from calsync.adapters.firestore.base import FirestoreBase, classified
 from calsync.adapters.firestore.calendars import lock_retrying
 from calsync.adapters.firestore.mirror import cursor_documents
-from calsync.model import SyncCursor
+from calsync.ports.queries import SyncCommit
 
 
 def _holds(lock: Mapping[str, Any] | None, holder: str, now: datetime) -> bool:
@@ -60,39 +60,30 @@ class FirestoreLeaseStore(FirestoreBase):
         return expires
 
     @classified
-    def commit_sync_state(
-        self,
-        calendar_key: str,
-        holder: str,
-        *,
-        now: datetime,
-        calendar_fields: Mapping[str, Any] | None = None,
-        cursor: SyncCursor | None = None,
-        clear_cursor: bool = False,
-    ) -> bool:
+    def commit_sync_state(self, commit: SyncCommit) -> bool:
         """In one transaction, if ``holder``'s lease is live at ``now``: calendar fields, then the cursor."""
         self._schema()
-        lock_ref = self._col("locks").document(calendar_key)
-        calendar_ref = self._calendar_ref(calendar_key)
+        lock_ref = self._col("locks").document(commit.calendar_key)
+        calendar_ref = self._calendar_ref(commit.calendar_key)
         sync = calendar_ref.collection("sync")
-        touch_cursor = cursor is not None or clear_cursor
+        touch_cursor = commit.cursor is not None or commit.clear_cursor
 
         @firestore.transactional
         def write(transaction: Any) -> bool:
             lock = lock_ref.get(transaction=transaction)
             old = sync.document("cursor").get(transaction=transaction) if touch_cursor else None
-            if not lock.exists or not _holds(lock.to_dict(), holder, now):
+            if not lock.exists or not _holds(lock.to_dict(), commit.holder, commit.now):
                 return False
-            if calendar_fields:
-                transaction.update(calendar_ref, dict(calendar_fields))
+            if commit.calendar_fields:
+                transaction.update(calendar_ref, dict(commit.calendar_fields))
             if not touch_cursor:
                 return True
             old_parts = int((old.to_dict() or {}).get("seen_chunks", 0)) if old is not None and old.exists else 0
-            writes = cursor_documents(sync, cursor) if cursor is not None else []
+            writes = cursor_documents(sync, commit.cursor) if commit.cursor is not None else []
             new_parts = len(writes) - 1 if writes else 0
             for n in range(new_parts, old_parts):
                 transaction.delete(sync.document(f"seen_{n}"))
-            if cursor is None:
+            if commit.cursor is None:
                 transaction.delete(sync.document("cursor"))
             for ref, data in writes:
                 transaction.set(ref, dict(data or {}))
@@ -101,5 +92,5 @@ class FirestoreLeaseStore(FirestoreBase):
         try:
             result: bool = write(self.client.transaction())
         except gexc.NotFound as exc:
-            raise errors.UnknownResource(f"unknown calendar {calendar_key}") from exc
+            raise errors.UnknownResource(f"unknown calendar {commit.calendar_key}") from exc
         return result

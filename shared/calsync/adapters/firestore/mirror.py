@@ -22,6 +22,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from calsync import errors
 from calsync.adapters.firestore.base import BATCH_LIMIT, MAX_EVENT_SPAN, FirestoreBase, chunks, classified
 from calsync.model import MirrorEvent, SyncCursor, merge_published
+from calsync.ports.queries import MirrorQuery
 
 SEEN_CHUNK = 5000
 # What people's events held before calsync kept their busy time only (``scrub_people_content``).
@@ -149,38 +150,30 @@ class FirestoreMirrorStore(FirestoreBase):
         return result
 
     @classified
-    def list_mirror_events(
-        self,
-        calendar_key: str,
-        *,
-        time_min: datetime | None,
-        time_max: datetime | None,
-        page_size: int,
-        page_token: str | None,
-    ) -> tuple[list[MirrorEvent], str | None]:
+    def list_mirror_events(self, spec: MirrorQuery) -> tuple[list[MirrorEvent], str | None]:
         """One page of non-cancelled mirror events by start (pages may be short; the token is an id)."""
         self._schema()
-        events = self._events(calendar_key)
+        events = self._events(spec.calendar_key)
         query = events.order_by("start").order_by("__name__")
-        if time_max is not None:
-            query = query.where(filter=FieldFilter("start", "<", time_max))
-        if time_min is not None:
-            query = query.where(filter=FieldFilter("start", ">=", time_min - MAX_EVENT_SPAN))
-        if page_token:
-            last = events.document(page_token).get()
+        if spec.time_max is not None:
+            query = query.where(filter=FieldFilter("start", "<", spec.time_max))
+        if spec.time_min is not None:
+            query = query.where(filter=FieldFilter("start", ">=", spec.time_min - MAX_EVENT_SPAN))
+        if spec.page_token:
+            last = events.document(spec.page_token).get()
             if not last.exists:
                 raise errors.InvalidRequest("page_token is no longer valid", details={"page_token": "unknown"})
             query = query.start_after(last)
-        snaps = list(query.limit(page_size).stream())
+        snaps = list(query.limit(spec.page_size).stream())
         items = []
         for snap in snaps:
             event = MirrorEvent.model_validate(snap.to_dict())
             if event.status == "cancelled":
                 continue
-            if time_min is not None and (event.end is None or event.end <= time_min):
+            if spec.time_min is not None and (event.end is None or event.end <= spec.time_min):
                 continue
             items.append(event)
-        token = snaps[-1].id if len(snaps) == page_size else None
+        token = snaps[-1].id if len(snaps) == spec.page_size else None
         return items, token
 
     @classified

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from calsync.model import ChannelRecord, UnknownChannel
+from calsync.ports.queries import UnknownChannelSeen
 
 
 def _expiry_order(channel: ChannelRecord) -> tuple[datetime, str]:
@@ -76,40 +77,16 @@ class InMemoryChannelStore:
             self.channels[channel_id] = record.model_copy(update=update)
             return True
 
-    def record_unknown_channel(
-        self,
-        channel_id: str,
-        resource_id: str | None,
-        at: datetime,
-        *,
-        min_interval_s: float,
-        expire_at: datetime,
-        max_records: int,
-    ) -> bool:
+    def record_unknown_channel(self, note: UnknownChannelSeen) -> bool:
         """Note an unknown channel id, at most once per ``min_interval_s``; beyond ``max_records`` the oldest go."""
         with self._channel_guard:
-            seen = self.unknown_channels.get(channel_id)
-            if seen is not None and (at - seen.last_seen_at).total_seconds() < min_interval_s:
+            seen = self.unknown_channels.get(note.channel_id)
+            if seen is not None and note.too_soon_after(seen):
                 return False
-            if seen is None:
-                record = UnknownChannel(
-                    channel_id=channel_id,
-                    resource_id=resource_id,
-                    first_seen_at=at,
-                    last_seen_at=at,
-                    expire_at=expire_at,
-                )
-            else:
-                update = {
-                    "last_seen_at": at,
-                    "count": seen.count + 1,
-                    "resource_id": resource_id or seen.resource_id,
-                    "expire_at": expire_at,
-                }
-                record = seen.model_copy(update=update)
-            self.unknown_channels[channel_id] = record
-            while len(self.unknown_channels) > max_records:
-                others = (u for u in self.unknown_channels.values() if u.channel_id != channel_id)
+            record = note.first_record() if seen is None else seen.model_copy(update=note.update_of(seen))
+            self.unknown_channels[note.channel_id] = record
+            while len(self.unknown_channels) > note.max_records:
+                others = (u for u in self.unknown_channels.values() if u.channel_id != note.channel_id)
                 oldest = min(others, key=lambda u: u.last_seen_at)
                 del self.unknown_channels[oldest.channel_id]
             return True

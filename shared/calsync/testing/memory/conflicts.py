@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from calsync.model import Conflict
+from calsync.ports.queries import ConflictQuery
 
 
 class InMemoryConflictStore:
@@ -24,26 +25,18 @@ class InMemoryConflictStore:
         for conflict in conflicts:
             self.conflicts[conflict.id] = conflict.model_copy(deep=True)
 
-    def list_conflicts(
-        self,
-        calendar_key: str | None,
-        *,
-        status: str | None,
-        page_size: int,
-        page_token: str | None,
-        kind: str | None = None,
-    ) -> tuple[list[Conflict], str | None]:
+    def list_conflicts(self, spec: ConflictQuery) -> tuple[list[Conflict], str | None]:
         """One page of conflicts by id; the token is the last id (a full page always has one)."""
         items = [
             c
             for _, c in sorted(self.conflicts.items())
-            if (calendar_key is None or c.calendar_key == calendar_key)
-            and (status is None or c.status == status)
-            and (kind is None or c.kind == kind)
-            and (not page_token or c.id > page_token)
+            if (spec.calendar_key is None or c.calendar_key == spec.calendar_key)
+            and (spec.status is None or c.status == spec.status)
+            and (spec.kind is None or c.kind == spec.kind)
+            and (not spec.page_token or c.id > spec.page_token)
         ]
-        chunk = items[:page_size]
-        token = chunk[-1].id if len(chunk) == page_size else None
+        chunk = items[: spec.page_size]
+        token = chunk[-1].id if len(chunk) == spec.page_size else None
         return [c.model_copy(deep=True) for c in chunk], token
 
     def delete_resolved_conflicts_before(self, cutoff: datetime, limit: int) -> int:

@@ -4,12 +4,12 @@ store's leases and records and the mirror store's cursors (it is a part of ``InM
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from calsync import errors
 from calsync.model import CalendarRecord, SyncCursor
+from calsync.ports.queries import SyncCommit
 
 
 class InMemoryLeaseStore:
@@ -37,29 +37,20 @@ class InMemoryLeaseStore:
         lock = self.locks.get(calendar_key)
         return None if lock is None else lock["expires_at"]
 
-    def commit_sync_state(
-        self,
-        calendar_key: str,
-        holder: str,
-        *,
-        now: datetime,
-        calendar_fields: Mapping[str, Any] | None = None,
-        cursor: SyncCursor | None = None,
-        clear_cursor: bool = False,
-    ) -> bool:
+    def commit_sync_state(self, commit: SyncCommit) -> bool:
         """If ``holder``'s lease is live at ``now``: calendar fields, then the cursor (all or nothing)."""
         with self._lock_guard:
-            if not self._holds(calendar_key, holder, now):
+            if not self._holds(commit.calendar_key, commit.holder, commit.now):
                 return False
-            if calendar_fields:
-                record = self.calendars.get(calendar_key)
+            if commit.calendar_fields:
+                record = self.calendars.get(commit.calendar_key)
                 if record is None:
-                    raise errors.UnknownResource(f"unknown calendar {calendar_key}")
-                self.calendars[calendar_key] = CalendarRecord.model_validate(
-                    {**record.model_dump(), **dict(calendar_fields)}
+                    raise errors.UnknownResource(f"unknown calendar {commit.calendar_key}")
+                self.calendars[commit.calendar_key] = CalendarRecord.model_validate(
+                    {**record.model_dump(), **dict(commit.calendar_fields)}
                 )
-            if cursor is not None:
-                self.cursors[calendar_key] = cursor.model_copy(deep=True)
-            elif clear_cursor:
-                self.cursors.pop(calendar_key, None)
+            if commit.cursor is not None:
+                self.cursors[commit.calendar_key] = commit.cursor.model_copy(deep=True)
+            elif commit.clear_cursor:
+                self.cursors.pop(commit.calendar_key, None)
             return True

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from calsync import errors
 from calsync.model import MirrorEvent, SyncCursor, merge_published
+from calsync.ports.queries import MirrorQuery
 
 # As the Firestore store: the admin listing looks this far before ``time_min`` for events that overlap it.
 MAX_EVENT_SPAN = timedelta(days=31)
@@ -96,38 +97,30 @@ class InMemoryMirrorStore:
             if e.origin == origin and _overlaps(e, time_min, time_max)
         ]
 
-    def list_mirror_events(
-        self,
-        calendar_key: str,
-        *,
-        time_min: datetime | None,
-        time_max: datetime | None,
-        page_size: int,
-        page_token: str | None,
-    ) -> tuple[list[MirrorEvent], str | None]:
+    def list_mirror_events(self, spec: MirrorQuery) -> tuple[list[MirrorEvent], str | None]:
         """One page of non-cancelled mirror events by start, paged like Firestore (pages may be short;
         the token is the last id read; an unknown token is ``InvalidRequest``)."""
         rows = sorted(
             (
                 e
-                for e in self._of(calendar_key)
-                if (time_max is None or (e.start is not None and e.start < time_max))
-                and (time_min is None or (e.start is not None and e.start >= time_min - MAX_EVENT_SPAN))
+                for e in self._of(spec.calendar_key)
+                if (spec.time_max is None or (e.start is not None and e.start < spec.time_max))
+                and (spec.time_min is None or (e.start is not None and e.start >= spec.time_min - MAX_EVENT_SPAN))
             ),
             key=_by_start,
         )
-        if page_token:
-            last = self.events.get((calendar_key, page_token))
+        if spec.page_token:
+            last = self.events.get((spec.calendar_key, spec.page_token))
             if last is None:
                 raise errors.InvalidRequest("page_token is no longer valid", details={"page_token": "unknown"})
             rows = [e for e in rows if _by_start(e) > _by_start(last)]
-        chunk = rows[:page_size]
+        chunk = rows[: spec.page_size]
         items = [
             e.model_copy(deep=True)
             for e in chunk
-            if e.status != "cancelled" and (time_min is None or (e.end is not None and e.end > time_min))
+            if e.status != "cancelled" and (spec.time_min is None or (e.end is not None and e.end > spec.time_min))
         ]
-        return items, (chunk[-1].external_id if len(chunk) == page_size else None)
+        return items, (chunk[-1].external_id if len(chunk) == spec.page_size else None)
 
     def get_sync_cursor(self, calendar_key: str) -> SyncCursor | None:
         """The unfinished pass of this calendar, or None."""
