@@ -215,6 +215,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _nothing_local_outside_dev(self) -> Settings:
+        if not (self.kms_token_key or self.secret_token_key):
+            raise ValueError("refresh tokens need a key: set kms_token_key or secret_token_key")
         if self.environment != "dev":
             refused = self._local_only()
             if refused:
