@@ -192,26 +192,30 @@ class Listing:
             raise full_sync_required()
         types = event_types.wanted(query)
         since = int(payload["s"])
-        upto, index, skip = cal.seq, bisect.bisect_right(cal.log_seq, since), 0
+        upto, index, after = cal.seq, bisect.bisect_right(cal.log_seq, since), None
         if page := one(query, "pageToken"):
             state = wire.decode_token(page)
             if state is None or state.get("m") != "inc" or state.get("f") != since:
                 raise bad_request("Invalid page token", location="pageToken")
-            upto, index, skip = int(state["u"]), int(state["i"]), int(state.get("j", 0))
+            upto, index, after = int(state["u"]), int(state["i"]), state.get("k")
         items: list[Row] = []
         end = len(cal.log_seq)
         while index < end and cal.log_seq[index] <= upto and len(items) < size:
             ev = cal.events.get(cal.log_ids[index])
             # Only an event's latest log entry counts, so each change appears once per pass.
             if ev is not None and ev.change_seq == cal.log_seq[index]:
-                changed = [r for r in self._changed_rows(cal, ev, single) if _typed(r.resource, types)][skip:]
+                changed = sorted(
+                    (r for r in self._changed_rows(cal, ev, single) if _typed(r.resource, types)), key=_place
+                )
+                if after is not None:  # resume after the last row sent, not after a count of rows:
+                    changed = [r for r in changed if _place(r) > tuple(after)]  # an instance may have left
                 room = size - len(items)
                 if len(changed) > room:  # a series' instances can span pages
                     items.extend(changed[:room])
-                    state = {"m": "inc", "f": since, "u": upto, "i": index, "j": skip + room}
+                    state = {"m": "inc", "f": since, "u": upto, "i": index, "k": list(_place(changed[room - 1]))}
                     return items, {"nextPageToken": wire.encode_token(state)}
                 items.extend(changed)
-            skip = 0
+            after = None
             index += 1
         if index < end and cal.log_seq[index] <= upto:
             return items, {"nextPageToken": wire.encode_token({"m": "inc", "f": since, "u": upto, "i": index})}
@@ -260,6 +264,14 @@ class Listing:
         if more:
             return items, {"nextPageToken": wire.encode_token({"m": "full", "s": snapshot, "k": key(items[-1])})}
         return items, {"nextSyncToken": self.sync_token(cal, snapshot)}
+
+
+def _place(row: Row) -> tuple[int, float, str]:
+    """A row's place among its event's changed rows: instances by start, then cancelled ones by id.
+
+    Stable while the series is paged, so a page token can name the last row sent: an instance a person
+    moves or cancels meanwhile (it becomes a stored exception) shifts no other instance."""
+    return (0, row.sub, "") if row.sub else (1, 0.0, str(row.resource.get("id", "")))
 
 
 def _page_size(query: Query) -> int:

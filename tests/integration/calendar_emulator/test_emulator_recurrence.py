@@ -236,6 +236,39 @@ def test_series_edits_reach_unchanged_instances_and_incremental_listings(calenda
     assert _all(api, cal, singleEvents=True) == []
 
 
+def test_an_instance_changed_while_a_listing_pages_through_its_series_costs_no_other_instance(
+    calendar_base: str,
+) -> None:
+    """A person cancels (or moves) an instance between two pages of an incremental listing: the pages
+    still hold every unchanged instance once; the changed one is in this listing or the next."""
+    api, cal = _setup(calendar_base)
+    token = api.events().list(calendarId=cal, singleEvents=True).execute()["nextSyncToken"]
+    body = _series("almoço", "2030-09-02T12:00:00", "2030-09-02T13:00:00", ["RRULE:FREQ=WEEKLY;COUNT=8"])
+    sid = api.events().insert(calendarId=cal, body=body).execute()["id"]
+    every = [i["id"] for i in _all(api, cal, singleEvents=True)]
+    assert len(every) == 8
+    assert all(i.startswith(f"{sid}_") for i in every)
+
+    first = api.events().list(calendarId=cal, syncToken=token, singleEvents=True, maxResults=3).execute()
+    listed = [i["id"] for i in first["items"]]
+    assert listed == every[:3]
+    api.events().delete(calendarId=cal, eventId=every[1]).execute()  # returned already
+    api.events().patch(calendarId=cal, eventId=every[4], body={"summary": "almoço (fora)"}).execute()  # not yet
+    page = first
+    while "nextPageToken" in page:
+        page = (
+            api.events()
+            .list(calendarId=cal, syncToken=token, singleEvents=True, maxResults=3, pageToken=page["nextPageToken"])
+            .execute()
+        )
+        listed += [i["id"] for i in page["items"]]
+    token = page["nextSyncToken"]
+    unchanged = [i for i in every if i not in (every[1], every[4])]
+    assert sorted(i for i in listed if i in unchanged) == sorted(unchanged)  # each once, none skipped
+    later, _ = _sync(api, cal, token, singleEvents=True)
+    assert {i["id"]: i["status"] for i in later} == {every[1]: "cancelled", every[4]: "confirmed"}
+
+
 def test_this_and_following_is_an_until_on_the_master_and_a_new_series(calendar_base: str) -> None:
     api, cal = _setup(calendar_base)
     body = _series("terapia", "2030-09-02T08:00:00", "2030-09-02T09:00:00", ["RRULE:FREQ=WEEKLY"])
