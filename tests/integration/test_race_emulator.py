@@ -7,6 +7,7 @@ admin's decision, both ways.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from calsync.ports.queries import ConflictQuery
 from calsync.services.classify import mirror_diverging_kinds
 from calsync.services.conflicts import resolve_conflict
 from calsync.services.plan import event_id
+from calsync.testing import FrozenClock
 from tests.integration.test_fields_emulator import (
     PATIENT,
     PROF,
@@ -28,7 +30,15 @@ from tests.integration.test_fields_emulator import (
     publish,
     sync,
 )
-from tests.integration.test_fields_emulator import env as env  # the fixture
+from tests.integration.test_publish_emulator import setup_clinic
+
+
+@pytest.fixture
+def env(calendar_base: str, firestore_client: Any) -> Env:
+    """The fields tests' clinic: one professional, one room, no quota limit, a frozen clock."""
+    built = setup_clinic(calendar_base, firestore_client, professionals=1, rooms=1)
+    built.control("quota", {"per_user_per_minute": 1_000_000, "per_project_per_minute": 1_000_000})
+    return replace(built, clock=FrozenClock(built.clock.now()))  # type: ignore[arg-type]
 
 
 def times(start: datetime) -> dict[str, Any]:
@@ -90,6 +100,7 @@ def test_accept_google_leaves_no_conflict_without_a_divergence(env: Env, retitle
     if retitle_synced:  # the whole Google version was accepted: the title with it
         assert kinds == set()
         flagged = env.store.get_allocations(["a1"])["a1"]
-        assert flagged.needs_adjustment and "title" in (flagged.adjustment_note or "")
+        assert flagged.needs_adjustment
+        assert "title" in (flagged.adjustment_note or "")
     else:  # the admin accepted the version they saw; the later title is a divergence of its own
         assert kinds == {"title_changed"}
