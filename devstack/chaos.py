@@ -265,10 +265,13 @@ class FieldsChaos:
             return
         conflict = self.rng.choice(candidates)
         config = self.publish_config()  # type: ignore[attr-defined]
+        # What the admin accepts is the Google version the mirror shows them: a later edit that no sync
+        # has brought in yet is a divergence of its own (it gets its conflict when a sync sees it).
+        shown = self.store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
         resolve_conflict(conflict.id, "accept_google", api=self.api, store=self.store, clock=self.clock, config=config)
         gid = self.calendars[conflict.calendar_key]
-        accepted = self.person(None, "GET", gid, conflict.event_id)  # type: ignore[attr-defined]
-        self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), accepted)
+        if shown is not None:
+            self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), self.body_of(shown))
         self.ledger.last_write.pop((gid, conflict.event_id), None)  # control returned to the backend
         old = self.allocations[conflict.allocation_id or ""]
         shift = timedelta(minutes=self.rng.choice([-60, 30, 90]))
@@ -322,6 +325,17 @@ class FieldsChaos:
 
         self.ledger.step(f"late chunk: {what} {changed.id}, chunks run after its start")
         self.publish(crash=False, before_chunks=wait_for_start)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def body_of(mirror: MirrorEvent) -> dict[str, Any]:
+        """A mirror document's Google content as an event body (the fields the checks compare)."""
+        return {
+            "status": mirror.status,
+            "start": {"dateTime": mirror.start.isoformat()} if mirror.start else None,
+            "end": {"dateTime": mirror.end.isoformat()} if mirror.end else None,
+            "summary": mirror.summary,
+            "attendees": [{"email": e} for e in mirror.attendees],
+        }
 
     def published_after_accepts(self, published: dict[tuple[str, str], dict[str, Any] | None]) -> None:
         """What calsync last published, where an accepted Google version counts until calsync writes again."""
