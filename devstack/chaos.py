@@ -21,8 +21,9 @@ seed, with every choice drawn from ``random.Random(seed)``:
    4. calsync modified no untagged or past event (its writes are recorded by ``RecordingApi``; the
       final etags of personal and past events are the ones their last writer — never calsync — got);
    5. every divergence (our event moved/deleted/re-invited/retitled in Google compared with what
-      calsync last wrote or an admin accepted; a personal event overlapping one of ours) has exactly
-      one open conflict, and no open conflict lacks a divergence;
+      calsync last wrote or an admin accepted — the Google version the mirror showed them; a personal
+      event overlapping one of ours) has exactly one open conflict, and no open conflict lacks a
+      divergence;
    and, for the fields people own and the write-time guards (``FieldsChaos``: people editing titles,
    descriptions, locations and reminders of our events; ``accept_google`` followed by an allocation
    change; chunks delayed past an event's start):
