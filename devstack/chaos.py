@@ -67,7 +67,7 @@ import requests
 
 from calsync import errors
 from calsync.bootstrap import SystemClock
-from calsync.model import Allocation, MirrorEvent, Professional, Room
+from calsync.model import Allocation, MirrorEvent, Professional, PublishedSnapshot, Room
 from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
@@ -266,13 +266,14 @@ class FieldsChaos:
             return
         conflict = self.rng.choice(candidates)
         config = self.publish_config()  # type: ignore[attr-defined]
-        # What the admin accepts is the Google version the mirror shows them: a later edit that no sync
-        # has brought in yet is a divergence of its own (it gets its conflict when a sync sees it).
-        shown = self.store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
         resolve_conflict(conflict.id, "accept_google", api=self.api, store=self.store, clock=self.clock, config=config)
         gid = self.calendars[conflict.calendar_key]
-        if shown is not None:
-            self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), self.body_of(shown))
+        # What the admin accepts is the Google version the mirror holds then (read by the accept itself,
+        # so a sync storing a newer one meanwhile is no race here): a later edit no sync has brought in
+        # yet is a divergence of its own, which gets its conflict when a sync sees it.
+        doc = self.store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
+        if doc is not None and doc.published is not None:
+            self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), self.body_of(doc.published))
         self.ledger.last_write.pop((gid, conflict.event_id), None)  # control returned to the backend
         old = self.allocations[conflict.allocation_id or ""]
         shift = timedelta(minutes=self.rng.choice([-60, 30, 90]))
@@ -328,14 +329,14 @@ class FieldsChaos:
         self.publish(crash=False, before_chunks=wait_for_start)  # type: ignore[attr-defined]
 
     @staticmethod
-    def body_of(mirror: MirrorEvent) -> dict[str, Any]:
-        """A mirror document's Google content as an event body (the fields the checks compare)."""
+    def body_of(snapshot: PublishedSnapshot) -> dict[str, Any]:
+        """An accepted version as an event body (the fields the checks compare)."""
         return {
-            "status": mirror.status,
-            "start": {"dateTime": mirror.start.isoformat()} if mirror.start else None,
-            "end": {"dateTime": mirror.end.isoformat()} if mirror.end else None,
-            "summary": mirror.summary,
-            "attendees": [{"email": e} for e in mirror.attendees],
+            "status": snapshot.status,
+            "start": {"dateTime": snapshot.start.isoformat()} if snapshot.start else None,
+            "end": {"dateTime": snapshot.end.isoformat()} if snapshot.end else None,
+            "summary": snapshot.summary,
+            "attendees": [{"email": e} for e in snapshot.attendees],
         }
 
     def published_after_accepts(self, published: dict[tuple[str, str], dict[str, Any] | None]) -> None:
