@@ -79,6 +79,7 @@ def sync_config(settings: Settings) -> SyncConfig:
         "sync_queue sync_url lock_lease_s",
         past_days=settings.sync_past_days,
         future_days=settings.sync_future_days,
+        window_refresh_days=settings.sync_window_refresh_days,
         run_budget_s=settings.sync_run_budget_s,
         **_env_and_zone(settings),
     )

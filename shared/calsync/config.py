@@ -124,6 +124,9 @@ class Settings(BaseSettings):
 
     sync_past_days: int = Field(default=45, ge=30, le=60, description="Full-sync window into the past.")
     sync_future_days: int = Field(default=180, ge=1, le=730, description="Full-sync window into the future.")
+    sync_window_refresh_days: int = Field(
+        default=7, ge=1, le=60, description="A full listing at least this often, so the window follows the clock."
+    )
     page_size: int = Field(default=2500, ge=1, le=2500, description="events.list maxResults.")
     batch_size: int = Field(default=50, ge=1, le=1000, description="Calls per batch request.")
     lock_lease_s: int = Field(
@@ -215,6 +218,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _nothing_local_outside_dev(self) -> Settings:
+        if not (self.kms_token_key or self.secret_token_key):
+            raise ValueError("refresh tokens need a key: set kms_token_key or secret_token_key")
         if self.environment != "dev":
             refused = self._local_only()
             if refused:

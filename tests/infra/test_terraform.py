@@ -252,7 +252,7 @@ def test_every_secret_referenced_exists(calsync_module: TfFolder, function_modul
     assert referenced, "no secret is referenced at all?"
     assert referenced <= declared
     secret = calsync_module.resource("google_secret_manager_secret", "this")
-    assert secret["for_each"] == "${local.secrets}"
+    assert secret["for_each"] == "${local.created_secrets}"
     # Values are added out of band; a version resource would put the value in state.
     for folder in (calsync_module, function_module):
         assert "google_secret_manager_secret_version" not in folder.text
@@ -261,7 +261,11 @@ def test_every_secret_referenced_exists(calsync_module: TfFolder, function_modul
     for setting in (name for name in Settings.model_fields if name.startswith("secret_")):
         key = f"CALSYNC_{setting.upper()}"
         assert key in env, f"{key} not set"
-        match = re.fullmatch(r'\$\{google_secret_manager_secret\.this\["(\w+)"\]\.secret_id\}', env[key])
+        # A secret that is not created (the token key under KMS) is named by nothing.
+        match = re.fullmatch(
+            r'\$\{(?:var\.enable_kms_token_key \? "" : )?google_secret_manager_secret\.this\["(\w+)"\]\.secret_id\}',
+            env[key],
+        )
         assert match, env[key]
         assert match.group(1) in declared, env[key]
 
@@ -443,9 +447,17 @@ def test_unknown_channel_records_expire_by_a_ttl_policy(calsync_module: TfFolder
 
 
 def test_refresh_tokens_are_encrypted_with_kms_where_enabled(calsync_module: TfFolder) -> None:
-    """With KMS, the functions get the key's name and its encrypt/decrypt role, and no token key secret."""
+    """With KMS, the functions get the key's name and its encrypt/decrypt role, and no token key secret:
+    it is neither created nor named to the functions."""
     env = calsync_module.locals["common_env"]
     assert env["CALSYNC_KMS_TOKEN_KEY"] == '${var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""}'
+    assert env["CALSYNC_SECRET_TOKEN_KEY"] == (
+        '${var.enable_kms_token_key ? "" : google_secret_manager_secret.this["token_key"].secret_id}'
+    )
+    assert calsync_module.locals["created_secrets"] == (
+        '${var.enable_kms_token_key ? {for name, secret_id in local.secrets : name => secret_id if name != "token_key"}'
+        " : local.secrets}"
+    )
     assert calsync_module.locals["calendar_secrets"] == (
         '${var.enable_kms_token_key ? ["oauth_client"] : ["oauth_client", "token_key"]}'
     )

@@ -302,9 +302,9 @@ def test_watch_and_stop_channel(api: GoogleCalendarApi, calendar_id: str) -> Non
     assert channel.resource_id
     assert channel.expiration is not None
     assert timedelta(minutes=59) < channel.expiration - datetime.now(UTC) <= timedelta(hours=1, minutes=1)
-    api.stop_channel(channel.id, channel.resource_id)
+    api.stop_channel(calendar_id, channel.id, channel.resource_id)
     with pytest.raises(errors.NotFound):
-        api.stop_channel(channel.id, channel.resource_id)
+        api.stop_channel(calendar_id, channel.id, channel.resource_id)
 
 
 def test_acl_and_calendar_get(api: GoogleCalendarApi, calendar_id: str) -> None:

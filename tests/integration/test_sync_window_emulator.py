@@ -8,6 +8,7 @@ Google's Firestore emulator, every pass mirrors exactly the instances inside its
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from calsync.ports import ListEvents
@@ -58,9 +59,38 @@ def test_an_infinite_weekly_series_does_not_grow_the_mirror_across_incremental_p
     assert 20 < len(first) <= 27  # about 180 days of weeks, not the year Google expands to
 
     # The series is edited (every instance changes) a month later: the window moved, so did the mirror's reach.
+    # (The window is refreshed by a full listing less often here, to see the incremental pass.)
     env.clock.advance(30 * DAY_S)
     env.seeder.update_event(env.cal, series.id, series.to_api() | {"summary": "weekly block (moved room)"})
     now = env.clock.now()
-    assert env.sync().mode == "incremental"
+    assert env.sync(config=replace(CONFIG, window_refresh_days=60)).mode == "incremental"
     assert mirrored(env) == in_window(env, series.id, now)
     assert len(mirrored(env)) - len(first) <= 5
+
+
+def test_instances_entering_the_window_reach_the_mirror_without_any_change(env: Env) -> None:  # noqa: F811
+    """An endless weekly block nobody edits: as days pass, its later instances come inside the window.
+    A sync token only reports changes, so the window is refreshed by a full listing once the last one is
+    ``window_refresh_days`` old: the conflicts a late instance causes are seen before its day comes."""
+    start = env.clock.now().replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    series = env.seeder.insert_event(
+        env.cal,
+        {
+            "summary": "lunch",
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+            "recurrence": ["RRULE:FREQ=WEEKLY"],
+        },
+    )
+    assert env.sync().mode == "full"
+    assert mirrored(env) == in_window(env, series.id, env.clock.now())
+
+    env.clock.advance((CONFIG.window_refresh_days - 1) * DAY_S)
+    assert env.sync().mode == "incremental"  # within the refresh period: only changes are listed
+
+    env.clock.advance(2 * DAY_S)
+    now = env.clock.now()
+    summary = env.sync()
+    assert summary.mode == "full"
+    assert mirrored(env) == in_window(env, series.id, now)
+    assert env.sync().mode == "incremental"  # refreshed: back to the token

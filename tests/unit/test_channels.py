@@ -32,10 +32,10 @@ class StopRecordingApi(FakeCalendarApi):
         self.live_at_google_at_stop: list[set[str]] = []
         self.watch_tokens: dict[str, str] = {}
 
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
         self.active_at_stop.append({c.channel_id for c in self.store.list_active_channels()})
         self.live_at_google_at_stop.append(set(self.channels))
-        super().stop_channel(channel_id, resource_id)
+        super().stop_channel(calendar_id, channel_id, resource_id)
 
     def watch_events(self, calendar_id, *, channel_id, address, token, ttl_s):  # type: ignore[no-untyped-def]
         self.watch_tokens[channel_id] = token

@@ -58,6 +58,19 @@ def test_local_only_settings_are_refused_outside_dev(environment: str, over: dic
         deployed(environment=environment, **over)
 
 
+def test_with_kms_no_token_key_secret_is_named() -> None:
+    """stg/prod as Terraform sets them with KMS on: the token key secret does not exist."""
+    kms = "projects/p/locations/europe-west1/keyRings/calsync-prod-tokens/cryptoKeys/calsync-prod-token-key"
+    assert deployed(kms_token_key=kms, secret_token_key="").kms_token_key == kms
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_refresh_tokens_need_a_key(environment: str) -> None:
+    """Neither a KMS key nor a token key secret: stored refresh tokens could be neither sealed nor read."""
+    with pytest.raises(ValidationError, match="kms_token_key or secret_token_key"):
+        deployed(environment=environment, kms_token_key="", secret_token_key="")
+
+
 def test_the_emulator_variable_the_firestore_client_obeys_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8080")
     with pytest.raises(ValidationError, match="emulator hosts"):

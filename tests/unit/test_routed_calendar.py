@@ -65,11 +65,15 @@ def test_a_batch_is_split_by_owner_and_answered_in_order(
     assert clinic.calls["get_event"] == 1
 
 
-def test_a_channel_is_stopped_by_whoever_opened_it(
+def test_a_channel_is_stopped_by_the_calendars_owner_in_any_instance(
     apis: tuple[FakeCalendarApi, FakeCalendarApi, RoutedCalendarApi, str, str],
 ) -> None:
-    _, _, routed, _, theirs = apis
+    """Renewal often runs in another function instance than the watch: the owner comes from the calendar."""
+    default, clinic, routed, _, theirs = apis
     channel = routed.watch_events(theirs, channel_id="c1", address="https://x/", token="t", ttl_s=3600)
-    routed.stop_channel("c1", channel.resource_id)
+    elsewhere = RoutedCalendarApi(default, lambda calendar_id: clinic if calendar_id == theirs else default)
+    elsewhere.stop_channel(theirs, "c1", channel.resource_id)
+    assert clinic.calls["stop_channel"] == 1
+    assert default.calls["stop_channel"] == 0
     with pytest.raises(errors.NotFound):
-        routed.stop_channel("c1", channel.resource_id)  # then unknown to the default identity
+        routed.stop_channel(theirs, "c1", channel.resource_id)  # stopped once, at its owner

@@ -80,6 +80,18 @@ def test_new_calendars_spread_over_the_writers_and_stay_theirs() -> None:
     assert isinstance(results[1].error, errors.NotFound)
 
 
+def test_a_channel_is_stopped_as_its_calendars_writer() -> None:
+    """events.watch acted as the calendar's writer; channels.stop must act as the same account."""
+    api, fakes, store, clock = pool_world()
+    store.replace_rooms("c1", [Room(clinic_id="c1", id=f"r{i}", name=f"R{i}") for i in range(2)])
+    provision(api, store, clock)
+    theirs = next(r for r in store.list_calendars() if r.writer == B).google_calendar_id
+    channel = api.watch_events(theirs, channel_id="ch-b", address="https://x/", token="t", ttl_s=3600)
+    api.stop_channel(theirs, "ch-b", channel.resource_id)
+    assert "ch-b" not in fakes[B].channels
+    assert fakes[A].calls["stop_channel"] == 0
+
+
 def test_calendars_without_a_writer_belong_to_the_first() -> None:
     assert writer_of(CalendarRecord(key="k", google_calendar_id="g", kind="room"), POOL) == A
     assert writer_of(CalendarRecord(key="k", google_calendar_id="g", kind="room", writer=B), POOL) == B

@@ -258,8 +258,8 @@ class GoogleCalendarApi(CalendarApi):
             expiration=_expiration(answer.get("expiration")),
         )
 
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
-        """channels.stop."""
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
+        """channels.stop (this adapter acts as one account: ``calendar_id`` is for the routing adapters)."""
         self._call("channels.stop", self._service.channels().stop(body={"id": channel_id, "resourceId": resource_id}))
 
     def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:

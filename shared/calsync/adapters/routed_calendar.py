@@ -4,14 +4,12 @@ A clinic connected through OAuth owns its calendars with its own Google account;
 calendar is reached through the default identity (keyless delegation). This adapter picks, per call,
 the API of the calendar's owner (``choose``, by Google calendar id), so publishing, conflict
 resolution, event routes and channel renewal work on connected clinics' calendars unchanged.
-Calls that name no calendar (``insert_calendar``, ``free_busy``) use the default; ``stop_channel``
-uses the API that opened the channel in this instance, else the default. A batch is split by owner
-and its results put back in order.
+Calls that name no calendar (``insert_calendar``, ``free_busy``) use the default. A batch is split by
+owner and its results put back in order.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,8 +25,6 @@ class RoutedCalendarApi(CalendarApi):
         """``choose(google_calendar_id)``: the API acting as that calendar's owner."""
         self.default = default
         self._choose = choose
-        self._lock = threading.Lock()
-        self._channels: dict[str, CalendarApi] = {}
 
     def list_events(self, query: ListEvents) -> EventsPage:
         """events.list as the calendar's owner."""
@@ -43,18 +39,14 @@ class RoutedCalendarApi(CalendarApi):
         return self._choose(op.calendar_id).execute_op(op)
 
     def watch_events(self, calendar_id: str, *, channel_id: str, address: str, token: str, ttl_s: int) -> WatchChannel:
-        """events.watch as the calendar's owner (remembered for ``stop_channel``)."""
-        api = self._choose(calendar_id)
-        channel = api.watch_events(calendar_id, channel_id=channel_id, address=address, token=token, ttl_s=ttl_s)
-        with self._lock:
-            self._channels[channel_id] = api
-        return channel
+        """events.watch as the calendar's owner."""
+        return self._choose(calendar_id).watch_events(
+            calendar_id, channel_id=channel_id, address=address, token=token, ttl_s=ttl_s
+        )
 
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
-        """channels.stop as whoever opened the channel in this instance, else the default identity."""
-        with self._lock:
-            api = self._channels.pop(channel_id, self.default)
-        api.stop_channel(channel_id, resource_id)
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
+        """channels.stop as the calendar's owner: the account that opened the channel, in any instance."""
+        self._choose(calendar_id).stop_channel(calendar_id, channel_id, resource_id)
 
     def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
         """calendars.insert as the default identity's ``writer`` (provisioning passes a clinic's API itself)."""

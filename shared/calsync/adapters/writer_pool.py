@@ -114,6 +114,10 @@ class WriterPoolCalendarApi(CalendarApi):
         """acl.insert as the calendar's writer (its owner)."""
         self._on(calendar_id, lambda api: api.insert_acl(calendar_id, email=email, role=role))
 
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
+        """channels.stop as the calendar's writer (the account that opened the channel)."""
+        self._on(calendar_id, lambda api: api.stop_channel(calendar_id, channel_id, resource_id))
+
     # -- calls that choose their writer ------------------------------------------------------------
 
     def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
@@ -123,10 +127,6 @@ class WriterPoolCalendarApi(CalendarApi):
         with self._lock:
             self._owners[calendar_id] = who
         return calendar_id
-
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
-        """channels.stop (names no calendar: the first writer)."""
-        self._as(self.writers[0], lambda api: api.stop_channel(channel_id, resource_id))
 
     def free_busy(self, calendar_ids: Sequence[str], time_min: datetime, time_max: datetime) -> list[BusyTimes]:
         """freebusy.query of people's own calendars, shared with the first writer."""

@@ -153,8 +153,8 @@ class CalendarApi(Protocol):
         """events.watch: open a push channel on a calendar."""
         ...
 
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
-        """channels.stop."""
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
+        """channels.stop of a channel watching ``calendar_id`` (as the account that opened it: its owner)."""
         ...
 
     def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:

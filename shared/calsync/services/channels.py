@@ -139,16 +139,23 @@ def needs_renewal(calendar: CalendarRecord, current: ChannelRecord | None, now: 
 
 
 def retire_channel(
-    channel: ChannelRecord, *, replaced_by: str | None, api: CalendarApi, store: StateStore, now: datetime
+    channel: ChannelRecord,
+    *,
+    calendar_id: str,
+    replaced_by: str | None,
+    api: CalendarApi,
+    store: StateStore,
+    now: datetime,
 ) -> None:
-    """Mark a channel replaced (or expired) and stop it at Google; a failed stop is logged, not raised."""
+    """Mark a channel replaced (or expired) and stop it at Google, as the owner of the watched
+    ``calendar_id``; a failed stop is logged, not raised."""
     expired = channel.expiration is not None and channel.expiration <= now
     status: Literal["replaced", "expired"] = "expired" if expired and replaced_by is None else "replaced"
     store.put_channel(channel.model_copy(update={"status": status, "replaced_by": replaced_by}))
     if expired:
         return  # Google has dropped it already; nothing to stop.
     try:
-        api.stop_channel(channel.channel_id, channel.resource_id)
+        api.stop_channel(calendar_id, channel.channel_id, channel.resource_id)
     except errors.CalendarApiError as exc:
         # Not fatal: the replacement is live; the old channel expires on its own and its late
         # notifications are answered 200 without work because it is marked replaced.
@@ -186,7 +193,14 @@ def renew_channel(
         assert current is not None  # needs_renewal is False only with a current channel
         for old in active:
             if old.channel_id != current.channel_id:
-                retire_channel(old, replaced_by=current.channel_id, api=api, store=store, now=now)
+                retire_channel(
+                    old,
+                    calendar_id=calendar.google_calendar_id,
+                    replaced_by=current.channel_id,
+                    api=api,
+                    store=store,
+                    now=now,
+                )
         return "fresh"
     try:
         # A gap (no live channel, or a failed one) may have lost notifications: sync once opened.
@@ -202,6 +216,8 @@ def renew_channel(
     except errors.CalendarApiError:
         return "failed"
     for old in active:
-        retire_channel(old, replaced_by=new.channel_id, api=api, store=store, now=now)
+        retire_channel(
+            old, calendar_id=calendar.google_calendar_id, replaced_by=new.channel_id, api=api, store=store, now=now
+        )
     log.info("channel.renewed", calendar_key=calendar_key, channel_id=new.channel_id, count=len(active))
     return "renewed" if current is not None else "opened"

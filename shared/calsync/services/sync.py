@@ -53,6 +53,9 @@ class SyncConfig:
     sync_url: str
     past_days: int = 45
     future_days: int = 180
+    # A full listing this often moves the window with the clock: a token lists only changes, so what
+    # enters the window unchanged (the next instances of an endless series) needs one.
+    window_refresh_days: int = 7
     lock_lease_s: float = 90.0  # renewed every page: a dead run's lease ends this soon
     run_budget_s: float = 240.0  # under the function's 300 s timeout
     time_zone: str = "UTC"  # of the times written in conflict suggestions
@@ -238,7 +241,9 @@ class SyncService:
             return PassState.of(cursor)
         if cursor is not None:
             self.lease.commit(clear_cursor=True)
-        if calendar.sync_token and calendar.sync_query_version == QUERY_VERSION:
+        listed = calendar.last_full_sync_at  # a full listing's window falls behind the clock: list it again
+        behind = listed is not None and self.clock.now() - listed >= timedelta(days=self.config.window_refresh_days)
+        if calendar.sync_token and calendar.sync_query_version == QUERY_VERSION and not behind:
             return PassState(
                 mode="incremental",
                 cursor_id=uuid.uuid4().hex[:16],

@@ -98,9 +98,9 @@ class GuardedApi(CalendarApi):
         )
         return channel
 
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
         """channels.stop."""
-        self._call(self.inner.stop_channel, channel_id, resource_id)
+        self._call(self.inner.stop_channel, calendar_id, channel_id, resource_id)
 
     def insert_calendar(self, summary: str, *, time_zone: str, writer: str | None = None) -> str:
         """calendars.insert."""

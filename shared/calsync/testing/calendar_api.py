@@ -269,7 +269,7 @@ class FakeCalendarApi(CalendarApi):
             expiration=self.clock.now() + timedelta(seconds=ttl_s),
         )
 
-    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+    def stop_channel(self, calendar_id: str, channel_id: str, resource_id: str) -> None:
         """channels.stop."""
         self._fault("stop_channel")
         if self.channels.pop(channel_id, None) is None:

@@ -28,8 +28,9 @@ locals {
     admin_token  = "${local.prefix}-admin-token"
   }
 
-  # With Cloud KMS (enable_kms_token_key), refresh tokens are envelope-encrypted by the KMS key and
-  # the local token key secret is read by nobody.
+  # With Cloud KMS (enable_kms_token_key), refresh tokens are envelope-encrypted by the KMS key: the
+  # local token key secret is neither created nor read.
+  created_secrets  = var.enable_kms_token_key ? { for name, secret_id in local.secrets : name => secret_id if name != "token_key" } : local.secrets
   calendar_secrets = var.enable_kms_token_key ? ["oauth_client"] : ["oauth_client", "token_key"]
 
   # The functions that call Calendar: they sign delegation assertions as the calendar account.
@@ -126,7 +127,7 @@ locals {
     CALSYNC_WRITERS                    = jsonencode(var.writers)
     CALSYNC_INVITE_PATIENTS            = jsonencode(var.invite_patients)
     CALSYNC_SECRET_OAUTH_CLIENT        = google_secret_manager_secret.this["oauth_client"].secret_id
-    CALSYNC_SECRET_TOKEN_KEY           = google_secret_manager_secret.this["token_key"].secret_id
+    CALSYNC_SECRET_TOKEN_KEY           = var.enable_kms_token_key ? "" : google_secret_manager_secret.this["token_key"].secret_id
     CALSYNC_KMS_TOKEN_KEY              = var.enable_kms_token_key ? google_kms_crypto_key.token[0].id : ""
     CALSYNC_SECRET_ADMIN_TOKEN         = google_secret_manager_secret.this["admin_token"].secret_id
     CALSYNC_ADMIN_EMAILS               = jsonencode(var.admin_emails)

@@ -5,7 +5,7 @@
  */
 
 resource "google_secret_manager_secret" "this" {
-  for_each = local.secrets
+  for_each = local.created_secrets
 
   project   = var.project_id
   secret_id = each.value
