@@ -24,8 +24,8 @@ from calsync import errors
 from calsync.bootstrap import Container
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.ports import CalendarApi, ListEvents, TaskRequest
-from calsync.services.apply import ApplyCommand, plan_progress, start_apply
-from calsync.services.apply_chunk import RETRYABLE, run_chunk
+from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
+from calsync.services.apply_chunk import RETRYABLE
 from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
 
 CLINIC = "clinic-bench"

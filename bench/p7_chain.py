@@ -31,7 +31,13 @@ from calsync.bootstrap import writer_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
 from calsync.services.plan import CONTROL_KEY, PlanCommand, make_plan
-from calsync.services.provision import PROVISION_TASK_ROUTE, provision_calendar, provision_status, start_provision
+from calsync.services.provision import (
+    PROVISION_TASK_ROUTE,
+    Provisioning,
+    provision_calendar,
+    provision_status,
+    start_provision,
+)
 from calsync.services.writers import WriterConfig
 from devstack import stack as devstack
 
@@ -103,8 +109,8 @@ def _drain(app: Any, queue: ScheduledQueue, config: Any, pool: WriterConfig) -> 
         try:
             if task.url.endswith(PROVISION_TASK_ROUTE):
                 provision_calendar(
-                    str(p["clinic_id"]), str(p["calendar_key"]), str(p["writer"]), **ports,
-                    channels=app.channel_config, config=config, writers=pool,
+                    str(p["clinic_id"]), str(p["calendar_key"]), str(p["writer"]),
+                    Provisioning(**ports, channels=app.channel_config, writers=pool), config,
                 )  # fmt: skip
             elif "plan_id" in p:
                 run_chunk(
@@ -145,7 +151,7 @@ def _one(stack: BenchStack, writers: tuple[str, ...], sizes: tuple[int, int, int
     ports = {"store": app.store, "api": app.calendar_api, "queue": queue, "clock": app.clock}
     began = time.monotonic()
     for clinic in clinics:
-        start_provision(clinic, **ports, channels=app.channel_config, config=config, writers=pool)
+        start_provision(clinic, Provisioning(**ports, channels=app.channel_config, writers=pool), config)
     retries = _drain(app, queue, config, pool)
     provision_s = time.monotonic() - began
     if not all(provision_status(c, store=app.store, clock=app.clock).done for c in clinics):

@@ -519,16 +519,7 @@ class SeedRun(FieldsChaos):
         ]
         replace_professionals(CLINIC, profs, store=self.store)
         replace_rooms(CLINIC, [Room(clinic_id=CLINIC, id="r1", name="Sala 1")], store=self.store)
-        channels = self.app.channel_config
-        provision_clinic(
-            CLINIC,
-            api=self.api,
-            store=self.store,
-            queue=self.tasks,
-            clock=self.clock,
-            channels=channels,
-            control_calendar_id=self.control_id,
-        )
+        provision_clinic(CLINIC, chaos_scope.provisioning(self), control_calendar_id=self.control_id)
         for record in self.store.list_calendars():
             self.calendars[record.key] = record.google_calendar_id
         for p in profs:

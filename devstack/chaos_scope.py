@@ -25,7 +25,7 @@ from calsync.model import Allocation, GoogleEvent, Professional, Room, has_start
 from calsync.services.allocations import upsert_allocations
 from calsync.services.directory import replace_professionals, replace_rooms
 from calsync.services.plan import event_id, professional_key, room_key
-from calsync.services.provision import provision_clinic
+from calsync.services.provision import Provisioning, provision_clinic
 
 if TYPE_CHECKING:
     from devstack.chaos import SeedRun
@@ -38,6 +38,11 @@ CONTROL_KEY = "control"
 
 def _tags(event: dict[str, Any]) -> dict[str, str]:
     return dict(((event.get("extendedProperties") or {}).get("private")) or {})
+
+
+def provisioning(run: SeedRun) -> Provisioning:
+    """Provisioning over the seed run's emulators (one writer)."""
+    return Provisioning(api=run.api, store=run.store, queue=run.tasks, clock=run.clock, channels=run.app.channel_config)
 
 
 def clinic_keys(run: SeedRun, clinic: str) -> list[str]:
@@ -53,29 +58,13 @@ def setup_second_clinic(run: SeedRun) -> None:
     ]
     replace_professionals(OTHER_CLINIC, profs, store=run.store)
     replace_rooms(OTHER_CLINIC, [Room(clinic_id=OTHER_CLINIC, id=r, name=f"Sala {r}") for r in ROOMS], store=run.store)
-    provision_clinic(
-        OTHER_CLINIC,
-        api=run.api,
-        store=run.store,
-        queue=run.tasks,
-        clock=run.clock,
-        channels=run.app.channel_config,
-        control_calendar_id=run.control_id,
-    )
+    provision_clinic(OTHER_CLINIC, provisioning(run), control_calendar_id=run.control_id)
     for record in run.store.list_calendars():
         run.calendars[record.key] = record.google_calendar_id
     # The first clinic may reassign to a second room too.
     if room_key("c1", "r2") not in run.calendars:
         replace_rooms("c1", [Room(clinic_id="c1", id=r, name=f"Sala {r}") for r in ROOMS], store=run.store)
-        provision_clinic(
-            "c1",
-            api=run.api,
-            store=run.store,
-            queue=run.tasks,
-            clock=run.clock,
-            channels=run.app.channel_config,
-            control_calendar_id=run.control_id,
-        )
+        provision_clinic("c1", provisioning(run), control_calendar_id=run.control_id)
         for record in run.store.list_calendars():
             run.calendars[record.key] = record.google_calendar_id
     added = [new_allocation(run, OTHER_CLINIC, i) for i in range(run.rng.randint(3, 5))]

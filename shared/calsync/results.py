@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
-from calsync.model import ConflictKind
+from calsync.model import ConflictKind, PlanChunkProgress
 
 IsoTime = Annotated[
     datetime,
@@ -380,6 +380,14 @@ class ChunkDone(Result):
     again: bool | None = None
     # Put back, unrun, until its writer's lockout ends.
     waiting_until: IsoTime | None = None
+
+    @classmethod
+    def of(
+        cls, progress: PlanChunkProgress, *, again: bool | None = None, waiting_until: datetime | None = None
+    ) -> ChunkDone:
+        """The answer of a chunk task from the chunk's stored progress."""
+        counts = progress.model_dump(include={"plan_id", "chunk", "done", "skipped", "failed"})
+        return cls(**counts, calendar_id=progress.calendar_key, again=again, waiting_until=waiting_until)
 
     def audit(self) -> AuditFields:
         """The chunk's writes."""

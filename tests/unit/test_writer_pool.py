@@ -12,7 +12,7 @@ from calsync.adapters.writer_pool import WriterPoolCalendarApi
 from calsync.model import CalendarRecord, Professional, Room
 from calsync.ports import BatchOp
 from calsync.services.channels import ChannelConfig
-from calsync.services.provision import provision_clinic
+from calsync.services.provision import Provisioning, provision_clinic
 from calsync.services.writers import Usage, WriterConfig, choose_writer, cost_s, locked_writer, writer_of
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
@@ -40,16 +40,8 @@ def pool_world() -> tuple[WriterPoolCalendarApi, dict[str, FakeCalendarApi], InM
 
 
 def provision(api: WriterPoolCalendarApi, store: InMemoryStateStore, clock: FrozenClock) -> None:
-    provision_clinic(
-        "c1",
-        api=api,
-        store=store,
-        queue=RecordingTaskQueue(),
-        clock=clock,
-        channels=CHANNELS,
-        control_calendar_id=CONTROL,
-        writers=POOL,
-    )
+    p = Provisioning(api=api, store=store, queue=RecordingTaskQueue(), clock=clock, channels=CHANNELS, writers=POOL)
+    provision_clinic("c1", p, control_calendar_id=CONTROL)
 
 
 def test_new_calendars_spread_over_the_writers_and_stay_theirs() -> None:

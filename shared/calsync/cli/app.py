@@ -36,6 +36,12 @@ DEFAULT_POLL_S = 1.0
 DEFAULT_WAIT_TIMEOUT_S = 1800.0
 TERMINAL_STATUSES = frozenset({"done", "failed"})
 
+# The options of the commands that wait for server-side work (apply, provision).
+PollIntervalOpt = Annotated[float, typer.Option("--poll-interval", min=0.0, help="Seconds between progress polls.")]
+WaitTimeoutOpt = Annotated[
+    float, typer.Option("--wait-timeout", min=0.0, help="Stop waiting (exit 9) after this many seconds.")
+]
+
 app = typer.Typer(
     name="calsync",
     help="Admin CLI of calsync: publish schedules to Google Calendar, provision, sync, conflicts, health.",
@@ -170,12 +176,8 @@ def apply(
     ] = None,
     yes: YesOpt = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the apply is accepted.")] = False,
-    poll_interval: Annotated[
-        float, typer.Option("--poll-interval", min=0.0, help="Seconds between progress polls.")
-    ] = DEFAULT_POLL_S,
-    wait_timeout: Annotated[
-        float, typer.Option("--wait-timeout", min=0.0, help="Stop waiting (exit 9) after this many seconds.")
-    ] = DEFAULT_WAIT_TIMEOUT_S,
+    poll_interval: PollIntervalOpt = DEFAULT_POLL_S,
+    wait_timeout: WaitTimeoutOpt = DEFAULT_WAIT_TIMEOUT_S,
     session: Session,
 ) -> None:
     """Apply a plan after confirmation (twice for clear_future), with a progress bar until it is done."""
@@ -282,12 +284,8 @@ def provision(
     *,
     clinic: Annotated[str, typer.Option("--clinic", help="Clinic id.", show_default=False)],
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once the tasks are scheduled.")] = False,
-    poll_interval: Annotated[
-        float, typer.Option("--poll-interval", min=0.0, help="Seconds between progress polls.")
-    ] = DEFAULT_POLL_S,
-    wait_timeout: Annotated[
-        float, typer.Option("--wait-timeout", min=0.0, help="Stop waiting (exit 9) after this many seconds.")
-    ] = DEFAULT_WAIT_TIMEOUT_S,
+    poll_interval: PollIntervalOpt = DEFAULT_POLL_S,
+    wait_timeout: WaitTimeoutOpt = DEFAULT_WAIT_TIMEOUT_S,
     session: Session,
 ) -> None:
     """Create a clinic's missing calendars on the writers' budgets, share and watch them, with a progress

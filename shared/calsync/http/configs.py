@@ -11,6 +11,7 @@ from typing import TypedDict
 from calsync.bootstrap import (
     Container,
     availability_config,
+    channel_config,
     health_config,
     jobs_config,
     publish_config,
@@ -20,6 +21,7 @@ from calsync.bootstrap import (
 )
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.services.plan import PublishConfig
+from calsync.services.provision import Provisioning
 
 __all__ = [
     "IoPorts",
@@ -28,6 +30,7 @@ __all__ = [
     "health_config",
     "io_ports",
     "jobs_config",
+    "provisioning",
     "publish_config",
     "publish_ports",
     "publish_store",
@@ -64,3 +67,13 @@ def io_ports(container: Container, api: CalendarApi | None = None) -> IoPorts:
 def publish_ports(container: Container, api: CalendarApi | None = None) -> PublishPorts:
     """The container's Calendar API (or ``api``), store, clock and publish config."""
     return {**io_ports(container, api), "config": publish_config(container.settings)}
+
+
+def provisioning(container: Container, api: CalendarApi | None = None) -> Provisioning:
+    """Provisioning over the container's ports (or ``api``), with its channel and writer-pool settings."""
+    return Provisioning(
+        **io_ports(container, api),
+        queue=container.queue,
+        channels=channel_config(container.settings),
+        writers=writer_config(container.settings),
+    )

@@ -7,9 +7,15 @@ from typing import Any
 from flask_openapi3.blueprint import APIBlueprint
 from pydantic import ValidationError
 
-from calsync.bootstrap import channel_config, get_container
+from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import availability_config, io_ports, publish_ports, publish_store, writer_config
+from calsync.http.configs import (
+    availability_config,
+    io_ports,
+    provisioning,
+    publish_config,
+    publish_store,
+)
 from calsync.http.docs import blueprint_options, error
 from calsync.http.schemas import AllocationIn, AllocationsBody, ClinicPath, ProfessionalsBody, ProvisionBody, RoomsBody
 from calsync.model import Allocation, Professional, Room
@@ -61,12 +67,7 @@ def post_provision(body: ProvisionBody) -> tuple[Provisioned, int]:
     """Schedule the clinic's missing calendars on their writers' budgets (a task each); their status."""
     c = get_container()
     done = provision.start_provision(
-        body.clinic_id,
-        **publish_ports(c),
-        clinic_api=c.api_for_clinic(body.clinic_id),
-        queue=c.queue,
-        channels=channel_config(c.settings),
-        writers=writer_config(c.settings),
+        body.clinic_id, provisioning(c), publish_config(c.settings), clinic_api=c.api_for_clinic(body.clinic_id)
     )
     return done, 200
 

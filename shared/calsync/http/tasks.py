@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask_openapi3.blueprint import APIBlueprint
 
-from calsync.bootstrap import channel_config, get_container
+from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_ports, writer_config
+from calsync.http.configs import provisioning, publish_config, publish_ports, writer_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyTaskBody, ProvisionTaskBody
 from calsync.results import ChunkDone, Provisioned
@@ -45,9 +45,7 @@ def provision_task(body: ProvisionTaskBody) -> tuple[Provisioned, int]:
         body.clinic_id,
         body.calendar_key,
         body.writer,
-        **publish_ports(c, c.api_for_clinic(body.clinic_id)),
-        queue=c.queue,
-        channels=channel_config(c.settings),
-        writers=writer_config(c.settings),
+        provisioning(c, c.api_for_clinic(body.clinic_id)),
+        publish_config(c.settings),
     )
     return done, 200

@@ -21,7 +21,7 @@ from typing import Any
 from calsync import errors
 from calsync.logs import get_logger
 from calsync.model import Plan, PlanChunkProgress
-from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue, TaskRequest
 from calsync.results import ChunkDone, ProgressAnswer, ProgressCalendar, ProgressError
 from calsync.services import apply_chunk
 from calsync.services.apply_chunk import paced_rate_per_s
@@ -194,18 +194,7 @@ def _enqueue(
     for writer, chunks in sorted(by_writer.items()):
         at = store.reserve_writer(writer, sum(cost for _, cost in chunks), now)
         for chunk, cost in chunks:
-            queue.enqueue(
-                publish_task(
-                    config.publish_queue,
-                    config.publish_url,
-                    env=config.env,
-                    plan_id=plan.id,
-                    calendar_key=chunk.calendar_key,
-                    chunk=chunk.chunk,
-                    at=at,
-                    attempt=plan.apply_attempt,
-                )
-            )
+            queue.enqueue(_chunk_task(config, chunk, at, plan.apply_attempt))
             at += timedelta(seconds=cost)
     return len(ordered)
 
@@ -273,22 +262,23 @@ def run_chunk(
     lock's end and acknowledged (``services.writer_gate``); a lockout its calls meet is recorded."""
     pool = writers or WriterConfig()
     progress = store.get_plan_progress(plan_id, calendar_key, chunk)
+    if progress is None:
+        raise errors.UnknownResource("unknown plan chunk", details={"plan_id": plan_id, "chunk": chunk})
+    if progress.finished:
+        return ChunkDone.of(progress, again=True)
     record = store.get_calendar(calendar_key)
-    if progress is None or progress.finished or record is None:
-        return apply_chunk.run_chunk(
-            plan_id, calendar_key, chunk, store=store, api=api, queue=queue, clock=clock, config=config
-        )
+    if record is None:
+        raise errors.UnknownResource("unknown calendar", details={"calendar_id": calendar_key})
     writer = writer_of(record, pool)
     admission = store.admit_writer(writer, clock.now(), probe_s=pool.probe_s)
     if admission.wait_until is not None:
         return _defer(progress, writer, admission.wait_until, store=store, queue=queue, config=config)
     if progress.waiting_until is not None:
-        store.put_plan_progress(progress.model_copy(update={"waiting_writer": None, "waiting_until": None}))
+        progress = progress.model_copy(update={"waiting_writer": None, "waiting_until": None})
+        store.put_plan_progress(progress)
     guarded = GuardedApi(api, writer, probe=admission.probe)
     try:
-        done = apply_chunk.run_chunk(
-            plan_id, calendar_key, chunk, store=store, api=guarded, queue=queue, clock=clock, config=config
-        )
+        done = apply_chunk.run_chunk(progress, record, store=store, api=guarded, clock=clock, config=config)
     except errors.CalendarApiError:
         if guarded.quota is None:
             raise
@@ -311,26 +301,13 @@ def _defer(
 ) -> ChunkDone:
     """Put the chunk's task back at ``until`` (no retry spent) and say so in its progress."""
     plan = store.get_plan(progress.plan_id)
-    attempt = plan.apply_attempt if plan is not None else 0
-    task = publish_task(
-        config.publish_queue,
-        config.publish_url,
-        env=config.env,
-        plan_id=progress.plan_id,
-        calendar_key=progress.calendar_key,
-        chunk=progress.chunk,
-        at=until,
-        attempt=attempt,
-    )
+    task = _chunk_task(config, progress, until, plan.apply_attempt if plan is not None else 0)
     queue.enqueue(deferred_task(task, until))
     store.put_plan_progress(progress.model_copy(update={"waiting_writer": writer, "waiting_until": until}))
     log.info("publish.chunk_deferred", plan_id=progress.plan_id, calendar_key=progress.calendar_key)
-    return ChunkDone(
-        plan_id=progress.plan_id,
-        calendar_id=progress.calendar_key,
-        chunk=progress.chunk,
-        done=progress.done,
-        skipped=progress.skipped,
-        failed=progress.failed,
-        waiting_until=until,
-    )
+    return ChunkDone.of(progress, waiting_until=until)
+
+
+def _chunk_task(config: PublishConfig, chunk: PlanChunkProgress, at: datetime, attempt: int) -> TaskRequest:
+    """The task of one chunk of a running plan, scheduled at ``at``."""
+    return publish_task(config.publish_queue, config.publish_url, env=config.env, chunk=chunk, at=at, attempt=attempt)

@@ -29,7 +29,7 @@ an hour) — against the ``Clock`` and Google's current version, read in one bat
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 
 from calsync import errors
@@ -46,7 +46,7 @@ from calsync.model import (
     PublishedSnapshot,
     has_started,
 )
-from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore, TaskQueue
+from calsync.ports import BatchOp, BatchResult, CalendarApi, Clock, PublishStore
 from calsync.results import ChunkDone
 from calsync.services.classify import SERIES_KIND, diverging_kinds
 from calsync.services.our_events import event_body, event_matches, merged_body, mirror_of_written
@@ -112,33 +112,27 @@ def not_ours_reason(event: GoogleEvent, env: str) -> str | None:
     return None
 
 
+@dataclass
 class ChunkRunner:
     """Runs one chunk of a plan (the body of one publish task)."""
 
-    def __init__(
-        self,
-        progress: PlanChunkProgress,
-        record: CalendarRecord,
-        *,
-        store: PublishStore,
-        api: CalendarApi,
-        queue: TaskQueue,
-        clock: Clock,
-        config: PublishConfig,
-    ) -> None:
-        self.progress = progress
-        self.record = record
-        self.store = store
-        self.api = api
-        self.queue = queue
-        self.clock = clock
-        self.config = config
+    progress: PlanChunkProgress
+    record: CalendarRecord
+    _: KW_ONLY
+    store: PublishStore
+    api: CalendarApi
+    clock: Clock
+    config: PublishConfig
+
+    def __post_init__(self) -> None:
         self.outcome = _Outcome(errors=[])
-        self.reconciler = Reconciler.of(store, record, clock=clock, env=config.env, time_zone=config.time_zone)
+        self.reconciler = Reconciler.of(
+            self.store, self.record, clock=self.clock, env=self.config.env, time_zone=self.config.time_zone
+        )
         self.mirror: list[MirrorEvent] = []
         self.reread: list[GoogleEvent] = []
         self.known: dict[str, MirrorEvent] = {}
-        self.attempts = progress.attempts
+        self.attempts = self.progress.attempts
 
     def op_for(self, a: PlanAction, current: GoogleEvent | None = None) -> BatchOp:
         """The batch call of one action (``sendUpdates=none``: see the module docstring)."""
@@ -371,56 +365,38 @@ class ChunkRunner:
 
 
 def run_chunk(
-    plan_id: str,
-    calendar_key: str,
-    chunk: int,
+    progress: PlanChunkProgress,
+    record: CalendarRecord,
     *,
     store: PublishStore,
     api: CalendarApi,
-    queue: TaskQueue,
     clock: Clock,
     config: PublishConfig,
 ) -> ChunkDone:
-    """Execute one chunk of a running plan (idempotent; ``RateLimited`` when calls must be retried)."""
-    progress = store.get_plan_progress(plan_id, calendar_key, chunk)
-    if progress is None:
-        raise errors.UnknownResource("unknown plan chunk", details={"plan_id": plan_id, "chunk": chunk})
-    if progress.finished:
-        return ChunkDone(
-            plan_id=plan_id,
-            calendar_id=calendar_key,
-            chunk=chunk,
-            done=progress.done,
-            skipped=progress.skipped,
-            failed=progress.failed,
-            again=True,
-        )
-    record = store.get_calendar(calendar_key)
-    if record is None:
-        raise errors.UnknownResource("unknown calendar", details={"calendar_id": calendar_key})
-    runner = ChunkRunner(progress, record, store=store, api=api, queue=queue, clock=clock, config=config)
+    """Execute one unfinished chunk of a running plan on its calendar (idempotent; ``RateLimited`` when
+    calls must be retried)."""
+    runner = ChunkRunner(progress, record, store=store, api=api, clock=clock, config=config)
     outcome = runner.run()
     finished = outcome.retry == 0
-    store.put_plan_progress(
-        progress.model_copy(
-            update={
-                "done": outcome.done,
-                "skipped": outcome.skipped,
-                "failed": outcome.failed,
-                "finished": finished,
-                # A finished chunk is never run again: its titles and attendees need not stay.
-                **({"actions": []} if finished else {}),
-                "errors": outcome.errors or [],
-                "attempts": runner.attempts,
-                "skip_reasons": {k: v for k, v in sorted(outcome.skip_reasons.items()) if v},
-                "updated_at": clock.now(),
-            }
-        )
+    saved = progress.model_copy(
+        update={
+            "done": outcome.done,
+            "skipped": outcome.skipped,
+            "failed": outcome.failed,
+            "finished": finished,
+            # A finished chunk is never run again: its titles and attendees need not stay.
+            **({"actions": []} if finished else {}),
+            "errors": outcome.errors or [],
+            "attempts": runner.attempts,
+            "skip_reasons": {k: v for k, v in sorted(outcome.skip_reasons.items()) if v},
+            "updated_at": clock.now(),
+        }
     )
+    store.put_plan_progress(saved)
     log.info(
         "publish.chunk",
-        plan_id=plan_id,
-        calendar_key=calendar_key,
+        plan_id=progress.plan_id,
+        calendar_key=progress.calendar_key,
         done=outcome.done,
         skipped=outcome.skipped,
         count=outcome.failed,
@@ -430,15 +406,8 @@ def run_chunk(
         raise errors.RateLimited(
             "some calls must be retried", status=429, reason="publishRetry", retry_after_s=chunk_interval_s(config)
         )
-    _maybe_finish(plan_id, store)
-    return ChunkDone(
-        plan_id=plan_id,
-        calendar_id=calendar_key,
-        chunk=chunk,
-        done=outcome.done,
-        skipped=outcome.skipped,
-        failed=outcome.failed,
-    )
+    _maybe_finish(progress.plan_id, store)
+    return ChunkDone.of(saved)
 
 
 def _maybe_finish(plan_id: str, store: PublishStore) -> None:

@@ -28,7 +28,7 @@ is visible in its writer's calendar list and harmless.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from calsync import errors
@@ -86,18 +86,43 @@ def _watched(key: str, store: PublishStore, now: datetime) -> bool:
     return current_channel(store.list_channels_for_calendar(key), now) is not None
 
 
-def _control(
-    *, api: CalendarApi, store: PublishStore, queue: TaskQueue, clock: Clock, channels: ChannelConfig, control_id: str
-) -> int:
-    """Register and watch the configured control calendar; channels opened (0 or 1)."""
-    api.get_calendar(control_id)  # NotFound: the configured control calendar does not exist
-    if store.get_calendar(CONTROL_KEY) is None:
-        store.put_calendar(
-            CalendarRecord(key=CONTROL_KEY, google_calendar_id=control_id, kind="control", created_at=clock.now())
+@dataclass(frozen=True)
+class Provisioning:
+    """What provisioning works with: the ports, the channels' settings and the writer pool.
+
+    ``api`` creates calendars (through the writer pool) and watches the control calendar; the
+    functions below take the clinic's own account, when it has one, for its calendars' channels.
+    """
+
+    api: CalendarApi
+    store: PublishStore
+    queue: TaskQueue
+    clock: Clock
+    channels: ChannelConfig
+    writers: WriterConfig = field(default_factory=WriterConfig)
+
+    def watch(self, key: str, api: CalendarApi | None = None) -> None:
+        """Open the calendar's channel as ``api`` (default: ``self.api``); it enqueues the initial sync."""
+        open_channel(
+            key, api=api or self.api, store=self.store, queue=self.queue, clock=self.clock, config=self.channels
         )
-    if _watched(CONTROL_KEY, store, clock.now()):
+
+    def status(self, clinic_id: str, scheduled: int | None = None) -> Provisioned:
+        """``provision_status`` of the clinic (with how many calendars this step scheduled or created)."""
+        done = provision_status(clinic_id, store=self.store, clock=self.clock)
+        return done if scheduled is None else done.model_copy(update={"scheduled": scheduled})
+
+
+def _control(p: Provisioning, control_id: str) -> int:
+    """Register and watch the configured control calendar; channels opened (0 or 1)."""
+    p.api.get_calendar(control_id)  # NotFound: the configured control calendar does not exist
+    if p.store.get_calendar(CONTROL_KEY) is None:
+        p.store.put_calendar(
+            CalendarRecord(key=CONTROL_KEY, google_calendar_id=control_id, kind="control", created_at=p.clock.now())
+        )
+    if _watched(CONTROL_KEY, p.store, p.clock.now()):
         return 0
-    open_channel(CONTROL_KEY, api=api, store=store, queue=queue, clock=clock, config=channels)
+    p.watch(CONTROL_KEY)
     return 1
 
 
@@ -113,114 +138,89 @@ def provision_task(config: PublishConfig, clinic_id: str, key: str, writer: str,
 
 
 def start_provision(
-    clinic_id: str,
-    *,
-    api: CalendarApi,
-    store: PublishStore,
-    queue: TaskQueue,
-    clock: Clock,
-    channels: ChannelConfig,
-    config: PublishConfig,
-    writers: WriterConfig | None = None,
-    clinic_api: CalendarApi | None = None,
+    clinic_id: str, p: Provisioning, config: PublishConfig, *, clinic_api: CalendarApi | None = None
 ) -> Provisioned:
     """Enqueue a paced task per missing calendar (see the module docstring); answers the status.
 
     ``clinic_api`` acts as the clinic's connected Google account (OAuth), when it has one: its
-    calendars are watched as that account; the control calendar stays ``api``'s.
+    calendars are watched as that account; the control calendar stays ``p.api``'s.
     """
-    pool = writers or WriterConfig()
+    store = p.store
     wanted = wanted_calendars(clinic_id, store)
-    watched = _control(
-        api=api, store=store, queue=queue, clock=clock, channels=channels, control_id=config.control_calendar_id
-    )
+    watched = _control(p, config.control_calendar_id)
     scheduled = 0
     for item in wanted:
-        now = clock.now()
+        now = p.clock.now()
         if store.get_calendar(item.key) is None:
             mark = store.get_provision_mark(item.key)
             if mark is not None and now <= mark.at + timedelta(seconds=MARK_GRACE_S):
                 continue  # its task is scheduled (a retried or lost one is rescheduled after the grace)
-            writer = choose_writer(store, pool, now)
-            at = reserve(store, writer, item.usage(), pool, now)
+            writer = choose_writer(store, p.writers, now)
+            at = reserve(store, writer, item.usage(), p.writers, now)
             store.put_provision_mark(ProvisionMark(calendar_key=item.key, writer=writer, at=at))
-            queue.enqueue(provision_task(config, clinic_id, item.key, writer, at))
+            p.queue.enqueue(provision_task(config, clinic_id, item.key, writer, at))
             scheduled += 1
         elif not _watched(item.key, store, now):
-            open_channel(item.key, api=clinic_api or api, store=store, queue=queue, clock=clock, config=channels)
+            p.watch(item.key, clinic_api)
             watched += 1
     log.info("provision.started", clinic_id=clinic_id, enqueued=scheduled, count=watched)
-    return provision_status(clinic_id, store=store, clock=clock).model_copy(update={"scheduled": scheduled})
+    return p.status(clinic_id, scheduled)
 
 
 def provision_calendar(
     clinic_id: str,
     calendar_key: str,
     writer: str,
-    *,
-    api: CalendarApi,
-    store: PublishStore,
-    queue: TaskQueue,
-    clock: Clock,
-    channels: ChannelConfig,
+    p: Provisioning,
     config: PublishConfig,
-    writers: WriterConfig | None = None,
+    *,
     task: TaskRequest | None = None,
 ) -> Provisioned:
     """One calendar's task: create it as ``writer``, register, share and watch it (idempotent)."""
-    pool = writers or WriterConfig()
+    store, clock = p.store, p.clock
     item = next((w for w in wanted_calendars(clinic_id, store) if w.key == calendar_key), None)
     record = store.get_calendar(calendar_key)
     if item is None or (record is not None and _watched(calendar_key, store, clock.now())):
-        return provision_status(clinic_id, store=store, clock=clock)  # gone from the directory, or done
+        return p.status(clinic_id)  # gone from the directory, or done
     who = record.writer if record is not None and record.writer is not None else writer
-    admission = store.admit_writer(who, clock.now(), probe_s=pool.probe_s)
+    admission = store.admit_writer(who, clock.now(), probe_s=p.writers.probe_s)
     again = task or provision_task(config, clinic_id, calendar_key, who, clock.now())
     if admission.wait_until is not None:
-        queue.enqueue(deferred_task(again, admission.wait_until))
-        return provision_status(clinic_id, store=store, clock=clock)
-    guarded = GuardedApi(api, who, probe=admission.probe)
+        p.queue.enqueue(deferred_task(again, admission.wait_until))
+        return p.status(clinic_id)
+    guarded = GuardedApi(p.api, who, probe=admission.probe)
     try:
-        _create(item, record, who, api=guarded, store=store, queue=queue, clock=clock, channels=channels)
+        _create(item, record, who, replace(p, api=guarded))
     except errors.CalendarApiError:
         if guarded.quota is None:
             raise
-        queue.enqueue(deferred_task(again, record_lockout(store, who, pool, clock.now())))
-        return provision_status(clinic_id, store=store, clock=clock)
+        p.queue.enqueue(deferred_task(again, record_lockout(store, who, p.writers, clock.now())))
+        return p.status(clinic_id)
     if admission.probe:
         store.unlock_writer(who, clock.now())
-    return provision_status(clinic_id, store=store, clock=clock)
+    return p.status(clinic_id)
 
 
 def _create(
-    item: Wanted,
-    record: CalendarRecord | None,
-    writer: str,
-    *,
-    api: CalendarApi,
-    store: PublishStore,
-    queue: TaskQueue,
-    clock: Clock,
-    channels: ChannelConfig,
-    time_zone: str = TIME_ZONE,
+    item: Wanted, record: CalendarRecord | None, writer: str, p: Provisioning, time_zone: str = TIME_ZONE
 ) -> None:
-    """calendars.insert (unless registered), share with the professional, open the channel."""
+    """calendars.insert as ``p.api`` (unless registered), share with the professional, open the channel."""
     if record is None:
-        google_id = api.insert_calendar(item.name, time_zone=time_zone, writer=writer)
+        google_id = p.api.insert_calendar(item.name, time_zone=time_zone, writer=writer)
         record = CalendarRecord(
             key=item.key,
             google_calendar_id=google_id,
             kind=item.kind,
             clinic_id=item.clinic_id,
             owner_id=item.owner_id,
-            created_at=clock.now(),
+            created_at=p.clock.now(),
             writer=writer,
         )
-    store.put_calendar(record)
+    p.store.put_calendar(record)
     if item.email:
         with contextlib.suppress(errors.Duplicate):  # already shared
-            api.insert_acl(record.google_calendar_id, email=item.email, role=ACL_ROLE)
-    open_channel(item.key, api=api, store=store, queue=queue, clock=clock, config=channels)
+            p.api.insert_acl(record.google_calendar_id, email=item.email, role=ACL_ROLE)
+    p.watch(item.key)
     log.info("provision.calendar", calendar_key=item.key, calendar_kind=item.kind)
 
 
@@ -246,46 +246,27 @@ def provision_status(clinic_id: str, *, store: PublishStore, clock: Clock) -> Pr
 
 def provision_clinic(
     clinic_id: str,
+    p: Provisioning,
     *,
-    api: CalendarApi,
-    store: PublishStore,
-    queue: TaskQueue,
-    clock: Clock,
-    channels: ChannelConfig,
     control_calendar_id: str,
     time_zone: str = TIME_ZONE,
-    writers: WriterConfig | None = None,
     clinic_api: CalendarApi | None = None,
 ) -> Provisioned:
     """Every step now, in order (no task): the control calendar, then each missing calendar as its writer.
 
     ``clinic_api`` acts as the clinic's connected Google account (OAuth), when it has one.
     """
-    pool = writers or WriterConfig()
-    own = clinic_api or api
-    watched = _control(
-        api=api, store=store, queue=queue, clock=clock, channels=channels, control_id=control_calendar_id
-    )
+    own = replace(p, api=clinic_api or p.api)
+    watched = _control(p, control_calendar_id)
     created = 0
-    for item in wanted_calendars(clinic_id, store):
-        record = store.get_calendar(item.key)
-        if record is None:
-            writer = choose_writer(store, pool, clock.now())
-            reserve(store, writer, item.usage(), pool, clock.now())
-            _create(
-                item,
-                None,
-                writer,
-                api=own,
-                store=store,
-                queue=queue,
-                clock=clock,
-                channels=channels,
-                time_zone=time_zone,
-            )
+    for item in wanted_calendars(clinic_id, p.store):
+        if p.store.get_calendar(item.key) is None:
+            writer = choose_writer(p.store, p.writers, p.clock.now())
+            reserve(p.store, writer, item.usage(), p.writers, p.clock.now())
+            _create(item, None, writer, own, time_zone)
             created += 1
-        elif not _watched(item.key, store, clock.now()):
-            open_channel(item.key, api=own, store=store, queue=queue, clock=clock, config=channels)
+        elif not _watched(item.key, p.store, p.clock.now()):
+            own.watch(item.key)
             watched += 1
     log.info("provision.done", clinic_id=clinic_id, created=created, count=watched)
-    return provision_status(clinic_id, store=store, clock=clock).model_copy(update={"scheduled": created})
+    return p.status(clinic_id, created)

@@ -21,7 +21,7 @@ the way gcal_sync's ``_run_sync`` does, plus what production needs:
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -103,33 +103,27 @@ def sanitized_error(exc: errors.CalsyncError) -> str:
     return exc.code
 
 
+@dataclass
 class SyncService:
     """Runs one sync invocation for one calendar over the ports (one instance per invocation)."""
 
-    def __init__(
-        self,
-        command: SyncCommand,
-        *,
-        api: CalendarApi,
-        store: StateStore,
-        queue: TaskQueue,
-        clock: Clock,
-        config: SyncConfig,
-        holder: str | None = None,
-    ) -> None:
-        self.command = command
-        self.api = api
-        self.store = store
-        self.queue = queue
-        self.clock = clock
-        self.config = config
-        self.holder = holder or uuid.uuid4().hex
-        self.calendar_key = command.calendar_key
+    command: SyncCommand
+    _: KW_ONLY
+    api: CalendarApi
+    store: StateStore
+    queue: TaskQueue
+    clock: Clock
+    config: SyncConfig
+    holder: str | None = None  # the lease holder's id (None: a new one)
+
+    def __post_init__(self) -> None:
+        self.calendar_key = self.command.calendar_key
         self.summary = SyncSummary(calendar_id=self.calendar_key)
         self.counts = ReconcileCounts()  # what the passes' reconcilers did, added into the summary
-        self.started = clock.now()
-        self.lease = Lease(store, self.calendar_key, self.holder, clock=clock, lease_s=config.lock_lease_s)
-        self.budget = Budget(clock, self.lease, budget_s=config.run_budget_s)
+        self.started = self.clock.now()
+        holder = self.holder or uuid.uuid4().hex
+        self.lease = Lease(self.store, self.calendar_key, holder, clock=self.clock, lease_s=self.config.lock_lease_s)
+        self.budget = Budget(self.clock, self.lease, budget_s=self.config.run_budget_s)
 
     # --- invocation ------------------------------------------------------------------------------
 
@@ -446,5 +440,4 @@ def sync_calendar(
     holder: str | None = None,
 ) -> SyncSummary:
     """Sync one calendar (``UnknownResource`` if the key is not registered; retryable errors raise)."""
-    service = SyncService(command, api=api, store=store, queue=queue, clock=clock, config=config, holder=holder)
-    return service.run()
+    return SyncService(command, api=api, store=store, queue=queue, clock=clock, config=config, holder=holder).run()

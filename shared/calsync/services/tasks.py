@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from calsync.model import SyncReason
+from calsync.model import PlanChunkProgress, SyncReason
 from calsync.ports import TaskRequest
 
 PUBLISH_TASK_ROUTE = "/publish/tasks/apply"
@@ -97,13 +97,14 @@ def publish_task_name(env: str, plan_id: str, calendar_key: str, chunk: int, att
 
 
 def publish_task(
-    queue: str, publish_url: str, *, env: str, plan_id: str, calendar_key: str, chunk: int, at: datetime, attempt: int
+    queue: str, publish_url: str, *, env: str, chunk: PlanChunkProgress, at: datetime, attempt: int
 ) -> TaskRequest:
     """The task of one chunk of a running plan, scheduled at its paced start."""
+    plan_id, calendar_key = chunk.plan_id, chunk.calendar_key
     return TaskRequest(
         queue=queue,
         url=publish_url.rstrip("/") + PUBLISH_TASK_ROUTE,
-        payload={"plan_id": plan_id, "calendar_key": calendar_key, "chunk": chunk},
-        name=publish_task_name(env, plan_id, calendar_key, chunk, attempt),
+        payload={"plan_id": plan_id, "calendar_key": calendar_key, "chunk": chunk.chunk},
+        name=publish_task_name(env, plan_id, calendar_key, chunk.chunk, attempt),
         schedule_time=at,
     )
