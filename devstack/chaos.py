@@ -21,8 +21,9 @@ seed, with every choice drawn from ``random.Random(seed)``:
    4. calsync modified no untagged or past event (its writes are recorded by ``RecordingApi``; the
       final etags of personal and past events are the ones their last writer — never calsync — got);
    5. every divergence (our event moved/deleted/re-invited/retitled in Google compared with what
-      calsync last wrote or an admin accepted; a personal event overlapping one of ours) has exactly
-      one open conflict, and no open conflict lacks a divergence;
+      calsync last wrote or an admin accepted — the Google version the mirror showed them; a personal
+      event overlapping one of ours) has exactly one open conflict, and no open conflict lacks a
+      divergence;
    and, for the fields people own and the write-time guards (``FieldsChaos``: people editing titles,
    descriptions, locations and reminders of our events; ``accept_google`` followed by an allocation
    change; chunks delayed past an event's start):
@@ -66,7 +67,7 @@ import requests
 
 from calsync import errors
 from calsync.bootstrap import SystemClock
-from calsync.model import Allocation, MirrorEvent, Professional, Room
+from calsync.model import Allocation, MirrorEvent, Professional, PublishedSnapshot, Room
 from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.allocations import upsert_allocations
 from calsync.services.apply import ApplyCommand, run_chunk, start_apply
@@ -267,8 +268,12 @@ class FieldsChaos:
         config = self.publish_config()  # type: ignore[attr-defined]
         resolve_conflict(conflict.id, "accept_google", api=self.api, store=self.store, clock=self.clock, config=config)
         gid = self.calendars[conflict.calendar_key]
-        accepted = self.person(None, "GET", gid, conflict.event_id)  # type: ignore[attr-defined]
-        self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), accepted)
+        # What the admin accepts is the Google version the mirror holds then (read by the accept itself,
+        # so a sync storing a newer one meanwhile is no race here): a later edit no sync has brought in
+        # yet is a divergence of its own, which gets its conflict when a sync sees it.
+        doc = self.store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
+        if doc is not None and doc.published is not None:
+            self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), self.body_of(doc.published))
         self.ledger.last_write.pop((gid, conflict.event_id), None)  # control returned to the backend
         old = self.allocations[conflict.allocation_id or ""]
         shift = timedelta(minutes=self.rng.choice([-60, 30, 90]))
@@ -322,6 +327,17 @@ class FieldsChaos:
 
         self.ledger.step(f"late chunk: {what} {changed.id}, chunks run after its start")
         self.publish(crash=False, before_chunks=wait_for_start)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def body_of(snapshot: PublishedSnapshot) -> dict[str, Any]:
+        """An accepted version as an event body (the fields the checks compare)."""
+        return {
+            "status": snapshot.status,
+            "start": {"dateTime": snapshot.start.isoformat()} if snapshot.start else None,
+            "end": {"dateTime": snapshot.end.isoformat()} if snapshot.end else None,
+            "summary": snapshot.summary,
+            "attendees": [{"email": e} for e in snapshot.attendees],
+        }
 
     def published_after_accepts(self, published: dict[tuple[str, str], dict[str, Any] | None]) -> None:
         """What calsync last published, where an accepted Google version counts until calsync writes again."""

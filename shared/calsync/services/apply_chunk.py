@@ -13,15 +13,15 @@ an hour) — against the ``Clock`` and Google's current version, read in one bat
 - **a person's edit since the plan**: when Google's etag is not the planned one, the fields calsync
   owns are compared with what it last published. A change to one of them (moved, deleted, re-invited,
   retitled) goes through the ``Reconciler``, which records the conflict, and the action is skipped
-  (``open_conflict``); a change to fields people own only is no conflict and the write goes on.
+  (``open_conflict``), even one equal to what it would write (unless this chunk's earlier run wrote
+  it: its batch reached Google, then it died); a change to fields people own only is no conflict.
 - inserts use the deterministic id; a 409 ``duplicate`` (a retried insert) is read back and verified
   by its tags — ours and live counts as done; cancelled, untagged or another environment's is not
   touched. A cancelled id is brought back by the planner as an *update*, never an insert.
 - **a deleted event is a person's deletion** (``deleted_in_google``, however it is first seen) unless
   this chunk's earlier run sent the delete (``attempts``, stored before the batch): a rerun after a
   crash recognises its own delete even when a sync mirrored the tombstone first.
-- ``sendUpdates=none`` on every write: publishing is mirror maintenance of a schedule agendador
-  already communicates; a weekly republish must not e-mail every guest again.
+- ``sendUpdates=none`` on every write: agendador tells guests; a republish must not e-mail them again.
 - Retryable failures (and a 412 where only people's fields changed) make the task fail (503), so
   Cloud Tasks retries it; every action is idempotent, and each chunk's progress is rewritten whole.
 """
@@ -181,7 +181,7 @@ class ChunkRunner:
                 if op is not None:
                     writes.append((action, op))
         if writes:
-            # Stored before the batch: a rerun after a crash knows its own deletes may have landed.
+            # Stored before the batch: a rerun after a crash knows its own writes may have landed.
             self.attempts += 1
             self.store.put_plan_progress(self.progress.model_copy(update={"attempts": self.attempts}))
             results = self.api.execute_batch([op for _, op in writes])
@@ -233,8 +233,8 @@ class ChunkRunner:
             self.outcome.skip(R_PAST)
             return None
         if event.etag != action.if_match:
-            if action.desired is not None and event_matches(event, action.desired):
-                self._written(action, event)  # our earlier run's write (or a person's identical edit)
+            if self.progress.attempts > 0 and action.desired is not None and event_matches(event, action.desired):
+                self._written(action, event)  # our earlier run's write (see the module docstring)
                 return None
             reason = None if restore else self._owned_change(action, event)
             if reason is not None:

@@ -1,8 +1,9 @@
 """Settling a conflict: ``POST /conflicts/{id}/resolve {"action": "accept_google" | "republish"}``.
 
 - ``accept_google`` keeps Google's version: the mirror's published snapshot becomes Google's current
-  version (so the same divergence is not reported again), the allocation is flagged for agendador to
-  adjust, with the conflict's suggestion, and the event's source of truth returns to the backend:
+  version as the mirror has it (so the same divergence is not reported again, and the event's other
+  conflicts that version carries are resolved with it), the allocation is flagged for agendador to
+  adjust, with those conflicts' suggestions, and the event's source of truth returns to the backend:
   only open conflicts block publishing, so the allocation's next change is published.
 - ``republish`` restores our fields (a read-modify-write: people's fields kept) with ``If-Match`` on
   Google's current etag — the only way an
@@ -23,9 +24,10 @@ from calsync.model import Conflict, PublishedSnapshot, has_started
 from calsync.ports import CalendarApi, Clock, PublishStore
 from calsync.results import ConflictItem
 from calsync.services.calendars import conflict_item
+from calsync.services.classify import EVENT_CONFLICT_KINDS, conflict_id
 from calsync.services.our_events import desired_for, invites_patients, merged_body, mirror_of_written
 from calsync.services.plan import PUBLISHED_STATUSES, PublishConfig
-from calsync.services.reconcile import Reconciler
+from calsync.services.reconcile import Reconciler, record_written
 
 log = get_logger(__name__)
 
@@ -54,7 +56,7 @@ def resolve_conflict(
         return conflict_item(conflict)
     now = clock.now()
     if action == "accept_google":
-        _accept_google(conflict, store, now, clock, config)
+        _accept_google(conflict, store, now)
     else:
         _republish(conflict, api, store, clock, config)
     resolved = conflict.model_copy(update={"status": "resolved", "resolved_at": now})
@@ -63,24 +65,24 @@ def resolve_conflict(
     return conflict_item(resolved)
 
 
-def _accept_google(conflict: Conflict, store: PublishStore, now: datetime, clock: Clock, config: PublishConfig) -> None:
+def _accept_google(conflict: Conflict, store: PublishStore, now: datetime) -> None:
     mirror = store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
+    notes = [conflict.suggestion]
     if mirror is not None and mirror.origin == "system":
         snapshot = copy_into(PublishedSnapshot, mirror, attendees=list(mirror.attendees), published_at=now)
-        reconciler = Reconciler(
-            store,
-            conflict.calendar_key,
-            google_calendar_id=mirror.google_calendar_id,
-            clock=clock,
-            env=config.env,
-            time_zone=config.time_zone,
-        )
-        # Google's version becomes what calsync published; control returns to the backend.
-        reconciler.record_written([mirror.model_copy(update={"published": snapshot, "source_of_truth": "backend"})])
+        ids = [conflict_id(conflict.calendar_key, conflict.event_id, kind) for kind in EVENT_CONFLICT_KINDS]
+        others = [c.id for c in store.get_conflicts(ids).values() if c.status == "open" and c.id != conflict.id]
+        # Google's version (as the mirror has it) becomes what calsync published; control returns to the
+        # backend. The event's other conflicts that version carries (a title next to the accepted
+        # attendees) diverge no more: they close with it, and agendador is told about them too.
+        published = mirror.model_copy(update={"published": snapshot, "source_of_truth": "backend"})
+        record_written(store, [published], calendar_key=conflict.calendar_key, now=now, reason="accepted_google")
+        notes += [c.suggestion for c in store.get_conflicts(others).values() if c.status == "resolved"]
     if conflict.allocation_id:
         allocation = store.get_allocations([conflict.allocation_id]).get(conflict.allocation_id)
         if allocation is not None:
-            flagged = allocation.model_copy(update={"needs_adjustment": True, "adjustment_note": conflict.suggestion})
+            note = "; ".join(notes)
+            flagged = allocation.model_copy(update={"needs_adjustment": True, "adjustment_note": note})
             store.put_allocations([flagged])
 
 

@@ -69,14 +69,20 @@ def chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 
 def record_written(
-    store: ReconcileStore, written: Sequence[MirrorEvent], *, calendar_key: str, now: datetime
+    store: ReconcileStore,
+    written: Sequence[MirrorEvent],
+    *,
+    calendar_key: str,
+    now: datetime,
+    reason: str = "superseded_by_publish",
 ) -> dict[str, MirrorEvent]:
     """Record events calsync just wrote, then resolve event conflicts the write made obsolete.
 
     The record is one transaction (``store.record_published``) that keeps any newer Google content a
     sync stored meanwhile. A ``moved``/``deleted``/``attendees`` conflict whose kind no longer
     diverges between the stored Google content and the new snapshot is resolved: a sync opened it
-    against our previous snapshot (it listed our write, or our deletion, before we recorded it).
+    against our previous snapshot (it listed our write, or our deletion, before we recorded it), or an
+    admin accepted the Google version that carries it (``reason``: the log's).
     """
     stored = store.record_published(written)
     settled_kinds = {
@@ -100,7 +106,7 @@ def record_written(
                 calendar_key=calendar_key,
                 conflict_id=conflict.id,
                 conflict_kind=conflict.kind,
-                reason="superseded_by_publish",
+                reason=reason,
             )
     return stored
 
