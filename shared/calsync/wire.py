@@ -107,6 +107,8 @@ class EventsPage(BaseModel):
     items: list[GoogleEvent] = Field(default_factory=list)
     next_page_token: str | None = None
     next_sync_token: str | None = None
+    # The calendar's time zone (the listing's ``timeZone``): an all-day date is a day of this zone.
+    time_zone: str | None = None
 
 
 class WatchChannel(BaseModel):

@@ -1,7 +1,7 @@
 """Busy time on a calsync calendar, through a real sync on the Calendar emulator and Firestore's emulator.
 
 People's events raise ``overlap_manual`` when they block time: timed, all-day (whole days of the
-clinic's zone, end exclusive, multi-day) and each instance of a series; never when they are shown as
+calendar's zone, end exclusive, multi-day) and each instance of a series; never when they are shown as
 free. Moving an instance away resolves its conflict. People's titles and guests are not kept.
 """
 
@@ -87,7 +87,7 @@ def test_all_day_days_and_series_instances_block_time_and_shown_as_free_does_not
     assert open_overlaps(env) == {"ferias001": "a1", instance: "a5"}
     mirror = env.firestore.get_events(KEY, ["ferias001", instance])
     assert (mirror["ferias001"].all_day, mirror["ferias001"].summary, mirror[instance].summary) == (True, None, None)
-    assert mirror["ferias001"].start == day + timedelta(hours=3)  # midnight in São Paulo, in UTC
+    assert mirror["ferias001"].start == day  # midnight of the calendar's zone (UTC), not São Paulo's
     assert mirror[instance].recurring_event_id == series.id
 
     moved = first + timedelta(days=7, hours=5)
@@ -130,3 +130,32 @@ def test_deleting_a_series_resolves_the_overlaps_of_its_instances(env: Env) -> N
         MirrorQuery(KEY, time_min=None, time_max=None, page_size=500, page_token=None)
     )
     assert [e.external_id for e in live if e.recurring_event_id == series.id] == []
+
+
+def test_all_day_dates_are_days_of_the_calendars_zone_not_the_display_zone(env: Env) -> None:  # noqa: F811
+    """Google reads an all-day date in the calendar's own time zone (UTC for this room), whatever zone
+    calsync writes its suggestions in (São Paulo here): the day ends at midnight UTC."""
+    day = env.clock.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+    body: dict[str, Any] = env.event("evnoite01", 0, allocation="a7")
+    late = day + timedelta(days=1, hours=1)  # 01:00 UTC the next day: 22:00 of the same day in São Paulo
+    body |= {"start": {"dateTime": late.isoformat()}, "end": {"dateTime": (late + timedelta(hours=1)).isoformat()}}
+    publish(env, body)
+    body = env.event("evmanha01", 0, allocation="a8")
+    early = day + timedelta(hours=1)  # 01:00 UTC of the day: 22:00 of the day before in São Paulo
+    body |= {"start": {"dateTime": early.isoformat()}, "end": {"dateTime": (early + timedelta(hours=1)).isoformat()}}
+    publish(env, body)
+    env.sync(config=ZONED)
+    date = day.date().isoformat()
+    env.seeder.insert_event(
+        env.cal,
+        {
+            "id": "congresso1",
+            "summary": "Congresso",
+            "start": {"date": date},
+            "end": {"date": (day + timedelta(days=1)).date().isoformat()},
+        },
+    )
+    env.sync(config=ZONED)
+    mirror = env.firestore.get_events(KEY, ["congresso1"])["congresso1"]
+    assert (mirror.start, mirror.end) == (day, day + timedelta(days=1))  # midnight to midnight, UTC
+    assert open_overlaps(env) == {"congresso1": "a8"}

@@ -53,7 +53,7 @@ EVENT_FIELDS = (
     "extendedProperties,recurringEventId,originalStartTime,transparency,eventType,iCalUID,sequence,hangoutLink,"
     "conferenceData"
 )
-LIST_FIELDS = f"items({EVENT_FIELDS}),nextPageToken,nextSyncToken"
+LIST_FIELDS = f"items({EVENT_FIELDS}),nextPageToken,nextSyncToken,timeZone"
 HTTP_TIMEOUT_S = 60
 
 
@@ -232,6 +232,7 @@ class GoogleCalendarApi(CalendarApi):
             items=[GoogleEvent.model_validate(item) for item in body.get("items", [])],
             next_page_token=body.get("nextPageToken"),
             next_sync_token=body.get("nextSyncToken"),
+            time_zone=body.get("timeZone"),
         )
 
     def get_event(self, calendar_id: str, event_id: str) -> GoogleEvent:

@@ -311,8 +311,12 @@ def classify_event(
     env: str,
     now: datetime,
     tz: tzinfo = UTC,
+    day_tz: tzinfo | None = None,
 ) -> EventDecision:
-    """Decide how one listed event changes the mirror and which event conflicts open or resolve."""
+    """Decide how one listed event changes the mirror and which event conflicts open or resolve.
+
+    ``tz``: the zone of suggestions' times; ``day_tz``: the calendar's, whose days all-day dates are
+    (default ``tz``)."""
     origin, event_env, allocation_id = _origin(event, current)
     if origin == "system" and event_env != env:
         return EventDecision(event.id, "ignore", ("foreign_env",))
@@ -331,7 +335,7 @@ def classify_event(
         env=event_env,
         allocation_id=allocation_id,
         now=now,
-        tz=tz,
+        tz=day_tz or tz,
     )
     if origin == "manual":
         reason = "manual_deleted" if event.cancelled else ("manual_new" if current is None else "manual_changed")

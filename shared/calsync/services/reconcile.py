@@ -179,8 +179,11 @@ class Reconciler:
 
     # --- what Google says ------------------------------------------------------------------------
 
-    def merge(self, items: Sequence[GoogleEvent]) -> None:
+    def merge(self, items: Sequence[GoogleEvent], *, calendar_zone: str | None = None) -> None:
         """Classify Google's events against the mirror; write conflicts, then changed mirror documents.
+
+        ``calendar_zone``: the calendar's time zone as Google lists it, whose days all-day dates are
+        (default: the zone of suggestions).
 
         Conflicts are written first: a crash before the mirror write leaves the page unmerged, and the
         next run classifies it again (the conflict ids are deterministic, so nothing doubles).
@@ -201,6 +204,7 @@ class Reconciler:
                 env=self.env,
                 now=now,
                 tz=self.tz,
+                day_tz=ZoneInfo(calendar_zone) if calendar_zone else None,
             )
             decisions[event.id] = decision
         self.counts.fetched += len(items)

@@ -290,7 +290,7 @@ class SyncService:
                 continue
             self.lease.renew()  # the fence of this page's mirror and conflict writes
             try:
-                reconciler.merge(self._in_window(page.items, state))
+                reconciler.merge(self._in_window(page.items, state), calendar_zone=page.time_zone)
             except OutOfBudget:
                 return self._continue_later(state)  # before the page's writes: it is listed again
             self._note_mode(state)

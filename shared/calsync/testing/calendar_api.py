@@ -147,11 +147,13 @@ class FakeCalendarApi(CalendarApi):
             rows = [r for r in rows if (r[0], r[1]["id"]) > last]
         chunk = rows[: self.page_size]
         items = [GoogleEvent.model_validate(e) for _, e in chunk]
+        zone = self.calendar_meta.get(calendar_id, {}).get("timeZone")
         if len(rows) > self.page_size:
             key, event = chunk[-1]
-            return EventsPage(items=items, next_page_token=f"{key}|{event['id']}|{snapshot}|{base}")
+            return EventsPage(items=items, next_page_token=f"{key}|{event['id']}|{snapshot}|{base}", time_zone=zone)
         generation = self.token_generation.get(calendar_id, 0)
-        return EventsPage(items=items, next_sync_token=f"{SYNC_MARK}|{calendar_id}|{generation}|{snapshot}")
+        token = f"{SYNC_MARK}|{calendar_id}|{generation}|{snapshot}"
+        return EventsPage(items=items, next_sync_token=token, time_zone=zone)
 
     def _token_base(self, calendar_id: str, sync_token: str) -> int:
         """The change sequence a sync token follows; 410 when it is expired, malformed or another calendar's."""
