@@ -25,6 +25,7 @@ from bench import (
     p8_poll,
 )
 from bench.harness import RESULTS, BenchStack, Row, machine, markdown_table, quiet_logs
+from devstack import procs
 
 ALL = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
 
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.keep_logs = True
         print(f"[bench] {name} done in {time.monotonic() - t0:.0f}s", file=sys.stderr, flush=True)
 
+    procs.exit_on_sigterm()  # a stopped run still stops its stack
     with quiet_logs(), BenchStack() as stack:
         if selected & {"P1", "P2"}:
 

@@ -78,7 +78,7 @@ from calsync.services.our_events import event_id
 from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
 from calsync.services.provision import provision_clinic
 from calsync.services.sync import SyncCommand, sync_calendar
-from devstack import chaos_scope, chaos_series
+from devstack import chaos_scope, chaos_series, procs
 from devstack.chaos_audit import Finding, audit_logs, capture_logs
 from devstack.chaos_series import utc as _utc
 from devstack.chaos_stack import ChaosCrash, ChaosStack, CrashingApi, CrashingStore, ListQueue, RecordingApi
@@ -1123,6 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="calsync-chaos-"))
     print(f"chaos: {len(seeds)} seed(s); logs in {log_dir}", flush=True)
+    procs.exit_on_sigterm()  # a stopped run still stops its stack
     stack = ChaosStack.start(log_dir)
     try:
         results, findings = run_seeds(stack, seeds, capture=log_dir / "in-process.log")

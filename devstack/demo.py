@@ -48,7 +48,7 @@ import requests
 from rich.console import Console
 from rich.table import Table
 
-from devstack import demo_data, stack
+from devstack import demo_data, procs, stack
 
 HTTP_TIMEOUT_S = 60.0
 DEMO_DEBOUNCE_S = "2"
@@ -965,6 +965,7 @@ def run(console: Console, *, spec: demo_data.DatasetSpec | None = None, batch_si
     """The whole demo with its report; the exit code (0 only when everything converged)."""
     if not console.is_terminal and console.width < REPORT_WIDTH:
         console.width = REPORT_WIDTH  # a log file or CI output: keep the tables' rows on one line
+    procs.exit_on_sigterm()  # a stopped demo still stops its stack
     result = run_demo(console, spec=spec, batch_size=batch_size)
     report(result, console)
     total = next(p.seconds for p in result.phases if p.name == "total")

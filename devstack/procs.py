@@ -89,6 +89,14 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM a ``SystemExit``, so ``finally`` blocks stop the servers a command started.
+
+    Python's default for SIGTERM ends the process at once, leaving its emulators and functions behind.
+    """
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def stop_pid(pid: int, timeout_s: float = 10.0) -> None:
     """SIGTERM the process group led by ``pid``; SIGKILL after ``timeout_s``."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
