@@ -76,7 +76,7 @@ from calsync.services.conflicts import resolve_conflict
 from calsync.services.directory import replace_professionals, replace_rooms
 from calsync.services.our_events import event_id
 from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
-from calsync.services.provision import provision_clinic
+from calsync.services.provision import TIME_ZONE, provision_clinic
 from calsync.services.sync import SyncCommand, sync_calendar
 from devstack import chaos_scope, chaos_series, procs
 from devstack.chaos_audit import Finding, audit_logs, capture_logs
@@ -512,7 +512,7 @@ class SeedRun(FieldsChaos):
         """Fresh emulators, a provisioned clinic, fixed personal/past events and a first publish."""
         self.stack.reset()
         self.stack.control("quota", {"per_user_per_minute": 1_000_000, "per_project_per_minute": 10_000_000})
-        self.control_id = self.api.insert_calendar("calsync control (chaos)", time_zone="America/Sao_Paulo")
+        self.control_id = self.api.insert_calendar("calsync control (chaos)", time_zone=TIME_ZONE)
         profs = [
             Professional(clinic_id=CLINIC, id=f"p{i}", name=f"Prof {i}", email=self.email(self.rng.choice(NAMES)))
             for i in (1, 2)

@@ -20,10 +20,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import requests
 
 from calsync.ports.queries import ConflictQuery, pages
+from calsync.services.provision import TIME_ZONE
+
+CALENDAR_ZONE = ZoneInfo(TIME_ZONE)
 
 if TYPE_CHECKING:
     from devstack.chaos import SeedRun
@@ -32,12 +36,14 @@ SERIES_KIND = "series_from_ours"
 
 
 def utc(value: Any) -> datetime | None:
-    """A Google time as UTC: ``dateTime``, or an all-day ``date`` at midnight UTC (the display zone of chaos)."""
+    """A Google time as UTC: ``dateTime``, or an all-day ``date`` at midnight of the calendar's zone."""
     if not value:
         return None
     if isinstance(value, dict) and not value.get("dateTime") and value.get("date"):
-        # An all-day date: midnight of the display zone, UTC here as calsync's (CALSYNC_DISPLAY_TIME_ZONE).
-        return datetime.fromisoformat(str(value["date"])).replace(tzinfo=UTC)
+        # Google reads a date in the calendar's own zone: every chaos calendar is made in provisioning's
+        # (the control calendar too), whatever zone calsync writes its suggestions in (UTC here).
+        midnight = datetime.fromisoformat(str(value["date"])).replace(tzinfo=CALENDAR_ZONE)
+        return midnight.astimezone(UTC)
     text = value.get("dateTime") if isinstance(value, dict) else value
     if not text:
         return None
