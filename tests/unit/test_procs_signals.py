@@ -18,8 +18,8 @@ def test_sigterm_runs_the_commands_finally_block(tmp_path: Path) -> None:
         import sys, time
         from devstack import procs
         procs.exit_on_sigterm()
-        print("ready", flush=True)
         try:
+            print("ready", flush=True)  # inside the try: the signal may come at once
             time.sleep(60)
         finally:
             open({str(marker)!r}, "w").write("stack stopped")
