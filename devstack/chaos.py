@@ -272,9 +272,15 @@ class FieldsChaos:
         # so a sync storing a newer one meanwhile is no race here): a later edit no sync has brought in
         # yet is a divergence of its own, which gets its conflict when a sync sees it.
         doc = self.store.get_events(conflict.calendar_key, [conflict.event_id]).get(conflict.event_id)
+        accepted_etag = None
         if doc is not None and doc.published is not None:
             self.accepted[(gid, conflict.event_id)] = (len(self.api.writes), self.body_of(doc.published))
-        self.ledger.last_write.pop((gid, conflict.event_id), None)  # control returned to the backend
+            accepted_etag = doc.published.etag
+        person = self.ledger.last_write.get((gid, conflict.event_id))
+        if person is not None and person.etag == accepted_etag:
+            # The person's edit is the version accepted: control returns to the backend. A later one (a
+            # delete right after the move the admin saw) is still theirs, and still wins.
+            del self.ledger.last_write[(gid, conflict.event_id)]
         old = self.allocations[conflict.allocation_id or ""]
         shift = timedelta(minutes=self.rng.choice([-60, 30, 90]))
         moved = old.model_copy(
