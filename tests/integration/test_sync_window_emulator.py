@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from calsync.model import GoogleEvent
 from calsync.ports import ListEvents
 from calsync.ports.queries import MirrorQuery
 from tests.integration.test_sync_emulator import CONFIG, KEY, Env, env  # noqa: F401 - env: fixture
@@ -40,18 +41,23 @@ def in_window(env: Env, series: str, now: datetime) -> set[str]:  # noqa: F811
     return {e.id for e in page.items if e.recurring_event_id == series}
 
 
-def test_an_infinite_weekly_series_does_not_grow_the_mirror_across_incremental_passes(env: Env) -> None:  # noqa: F811
-    assert env.sync().mode == "full"
+def endless_weekly(env: Env, summary: str) -> GoogleEvent:  # noqa: F811
+    """A person's endless weekly hour from tomorrow 09:00 (UTC) on the room."""
     start = env.clock.now().replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    series = env.seeder.insert_event(
+    return env.seeder.insert_event(
         env.cal,
         {
-            "summary": "weekly block",
+            "summary": summary,
             "start": {"dateTime": start.isoformat()},
             "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
             "recurrence": ["RRULE:FREQ=WEEKLY"],
         },
     )
+
+
+def test_an_infinite_weekly_series_does_not_grow_the_mirror_across_incremental_passes(env: Env) -> None:  # noqa: F811
+    assert env.sync().mode == "full"
+    series = endless_weekly(env, "weekly block")
     now = env.clock.now()
     assert env.sync().mode == "incremental"
     first = mirrored(env)
@@ -72,16 +78,7 @@ def test_instances_entering_the_window_reach_the_mirror_without_any_change(env: 
     """An endless weekly block nobody edits: as days pass, its later instances come inside the window.
     A sync token only reports changes, so the window is refreshed by a full listing once the last one is
     ``window_refresh_days`` old: the conflicts a late instance causes are seen before its day comes."""
-    start = env.clock.now().replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=1)
-    series = env.seeder.insert_event(
-        env.cal,
-        {
-            "summary": "lunch",
-            "start": {"dateTime": start.isoformat()},
-            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
-            "recurrence": ["RRULE:FREQ=WEEKLY"],
-        },
-    )
+    series = endless_weekly(env, "lunch")
     assert env.sync().mode == "full"
     assert mirrored(env) == in_window(env, series.id, env.clock.now())
 
