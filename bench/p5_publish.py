@@ -24,7 +24,7 @@ from calsync import errors
 from calsync.bootstrap import Container
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.ports import CalendarApi, ListEvents, TaskRequest
-from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, Publishing, plan_progress
 from calsync.services.apply_chunk import RETRYABLE
 from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
 
@@ -127,27 +127,12 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
     queue = ScheduledQueue()
     retries = 0
     started = time.monotonic()
-    start_apply(
-        ApplyCommand(plan.plan_id, plan.confirm_token),
-        store=store,
-        api=api,
-        queue=queue,
-        clock=clock,
-        config=config,
-    )
+    publishing = Publishing(store=store, api=api, queue=queue, clock=clock, config=config)
+    publishing.start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
     while (task := queue.next_due()) is not None:
         payload = task.payload
         try:
-            run_chunk(
-                str(payload["plan_id"]),
-                str(payload["calendar_key"]),
-                int(payload["chunk"]),
-                store=store,
-                api=api,
-                queue=queue,
-                clock=clock,
-                config=config,
-            )
+            publishing.run_chunk(str(payload["plan_id"]), str(payload["calendar_key"]), int(payload["chunk"]))
         except RETRYABLE as exc:
             retries += 1
             wait = exc.retry_after_s if isinstance(exc, errors.CalendarApiError) and exc.retry_after_s else 1.0

@@ -29,7 +29,7 @@ from bench.p5_publish import ScheduledQueue
 from calsync import errors
 from calsync.bootstrap import writer_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, Publishing
 from calsync.services.plan import CONTROL_KEY, PlanCommand, make_plan
 from calsync.services.provision import (
     PROVISION_TASK_ROUTE,
@@ -103,9 +103,10 @@ def _drain(app: Any, queue: ScheduledQueue, config: Any, pool: WriterConfig) -> 
     """Run every task at its time (provisioning and publish chunks; the channels' initial syncs are left
     out: they only read); how many were retried."""
     retries = 0
+    ports = {"store": app.store, "api": app.calendar_api, "queue": queue, "clock": app.clock}
+    publishing = Publishing(**ports, config=config, writers=pool)
     while (task := queue.next_due()) is not None:
         p = task.payload
-        ports = {"store": app.store, "api": app.calendar_api, "queue": queue, "clock": app.clock}
         try:
             if task.url.endswith(PROVISION_TASK_ROUTE):
                 provision_calendar(
@@ -113,10 +114,7 @@ def _drain(app: Any, queue: ScheduledQueue, config: Any, pool: WriterConfig) -> 
                     Provisioning(**ports, channels=app.channel_config, writers=pool), config,
                 )  # fmt: skip
             elif "plan_id" in p:
-                run_chunk(
-                    str(p["plan_id"]), str(p["calendar_key"]), int(p["chunk"]), **ports,
-                    config=config, writers=pool,
-                )  # fmt: skip
+                publishing.run_chunk(str(p["plan_id"]), str(p["calendar_key"]), int(p["chunk"]))
         except (errors.RateLimited, errors.Transient) as exc:
             retries += 1
             queue.retry(task, datetime.now(UTC) + timedelta(seconds=exc.retry_after_s or 1.0))
@@ -162,7 +160,7 @@ def _one(stack: BenchStack, writers: tuple[str, ...], sizes: tuple[int, int, int
         plan = make_plan(
             PlanCommand(clinic, now, now + timedelta(days=8)), store=app.store, clock=app.clock, config=config
         )
-        start_apply(ApplyCommand(plan.plan_id, plan.confirm_token), **ports, config=config, writers=pool)
+        Publishing(**ports, config=config, writers=pool).start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
     retries += _drain(app, queue, config, pool)
     publish_s = time.monotonic() - began
     stats = requests.get(f"{base}/_emulator/stats", timeout=30).json()

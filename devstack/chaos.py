@@ -70,7 +70,7 @@ from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, MirrorEvent, Professional, PublishedSnapshot, Room
 from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.allocations import upsert_allocations
-from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, Publishing
 from calsync.services.classify import EVENT_CONFLICT_KINDS
 from calsync.services.conflicts import resolve_conflict
 from calsync.services.directory import replace_professionals, replace_rooms
@@ -632,9 +632,7 @@ class SeedRun(FieldsChaos):
                 self.ledger.tokens.add(answer.confirm_clear_future_token)
             apply = ApplyCommand(answer.plan_id, answer.confirm_token, answer.confirm_clear_future_token)
             try:
-                start_apply(
-                    apply, store=self.store, api=self.api, queue=self.publish_queue, clock=self.clock, config=config
-                )
+                Publishing(self.store, self.api, self.publish_queue, self.clock, config).start_apply(apply)
             except errors.StaleState:
                 time.sleep(0.1)  # a sync changed the mirror between plan and apply: plan again
                 continue
@@ -647,6 +645,8 @@ class SeedRun(FieldsChaos):
         self.ledger.step(f"publish {clinic} (clear_future={clear}, crash={crash}): {answer.totals.model_dump()}")
         if before_chunks is not None:
             before_chunks()
+        # The chunks' own re-enqueues are dropped: the loop below retries what failed.
+        chunks = Publishing(self.store, api, ListQueue(), self.clock, config)
         pending = self.publish_queue.pop_all()
         for _ in range(40):
             if not pending:
@@ -655,16 +655,7 @@ class SeedRun(FieldsChaos):
             for task in pending:
                 payload = task.payload
                 try:
-                    run_chunk(
-                        payload["plan_id"],
-                        payload["calendar_key"],
-                        payload["chunk"],
-                        store=self.store,
-                        api=api,
-                        queue=ListQueue(),
-                        clock=self.clock,
-                        config=config,
-                    )
+                    chunks.run_chunk(payload["plan_id"], payload["calendar_key"], payload["chunk"])
                 except (ChaosCrash, errors.CalsyncError) as exc:
                     # Cloud Tasks would retry the task: so do we (every step is idempotent).
                     chunk = f"{payload['calendar_key']}#{payload['chunk']}"

@@ -18,7 +18,7 @@ import requests
 from calsync.model import Allocation
 from calsync.ports import BatchOp, BatchResult
 from calsync.ports.queries import ConflictQuery
-from calsync.services.apply import plan_progress, run_chunk
+from calsync.services.apply import plan_progress
 from calsync.services.conflicts import resolve_conflict
 from calsync.services.plan import PlanCommand, event_id, make_plan, professional_key, room_key
 from calsync.services.sync import SyncCommand, SyncConfig, sync_calendar
@@ -282,16 +282,7 @@ def test_a_person_deleting_while_the_allocation_is_cancelled_is_recorded(env: En
             sync(env, PROF)
     for task in env.queue.pop_all():
         p = task.payload
-        run_chunk(
-            p["plan_id"],
-            p["calendar_key"],
-            p["chunk"],
-            store=env.store,
-            api=api,
-            queue=env.queue,
-            clock=env.clock,
-            config=env.config,
-        )
+        env.publishing(api=api).run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
     sync(env, PROF)
 
     assert open_conflicts(env, PROF) == [(eid, "deleted_in_google")]
@@ -326,31 +317,15 @@ def test_a_rerun_after_a_crash_recognises_its_own_delete(env: Env, synced_betwee
     for task in tasks:
         p = task.payload
         with pytest.raises(RuntimeError):
-            run_chunk(
-                p["plan_id"],
-                p["calendar_key"],
-                p["chunk"],
-                store=env.store,
-                api=CrashAfterWrite(env.api, lambda: None),
-                queue=env.queue,
-                clock=env.clock,
-                config=env.config,
+            env.publishing(api=CrashAfterWrite(env.api, lambda: None)).run_chunk(
+                p["plan_id"], p["calendar_key"], p["chunk"]
             )
     if synced_between:
         for key in {t.payload["calendar_key"] for t in tasks}:
             sync(env, key)
     for task in tasks:  # Cloud Tasks delivers it again
         p = task.payload
-        run_chunk(
-            p["plan_id"],
-            p["calendar_key"],
-            p["chunk"],
-            store=env.store,
-            api=env.api,
-            queue=env.queue,
-            clock=env.clock,
-            config=env.config,
-        )
+        env.publishing().run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
     sync(env, PROF)
 
     progress = plan_progress(plan.plan_id, store=env.store)

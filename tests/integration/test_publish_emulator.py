@@ -19,9 +19,9 @@ from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
 from calsync.bootstrap import SystemClock
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.ports import ListEvents
+from calsync.ports import CalendarApi, ListEvents
 from calsync.ports.queries import ConflictQuery
-from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, Publishing, plan_progress
 from calsync.services.plan import (
     CONTROL_KEY,
     PlanCommand,
@@ -52,6 +52,10 @@ class Env:
     clock: SystemClock
     config: PublishConfig
     gids: dict[str, str]
+
+    def publishing(self, api: CalendarApi | None = None) -> Publishing:
+        """Applying plans over this environment's emulator client (or ``api``) and Firestore."""
+        return Publishing(self.store, api or self.api, self.queue, self.clock, self.config)
 
     def control(self, path: str, body: Any = None, method: str = "POST") -> Any:
         response = requests.request(method, f"{self.base}/_emulator/{path}", json=body, timeout=30)
@@ -149,14 +153,7 @@ def plan_and_apply(env: Env, days: int = 7, clear: bool = False) -> dict[str, An
         clock=env.clock,
         config=env.config,
     )
-    start_apply(
-        ApplyCommand(plan.plan_id, plan.confirm_token, plan.confirm_clear_future_token),
-        store=env.store,
-        api=env.api,
-        queue=env.queue,
-        clock=env.clock,
-        config=env.config,
-    )
+    env.publishing().start_apply(ApplyCommand(plan.plan_id, plan.confirm_token, plan.confirm_clear_future_token))
     return plan
 
 
@@ -176,16 +173,7 @@ def drain(env: Env, *, crash_first: bool = False) -> dict[str, int]:
             p = task.payload
             figures["tasks"] += 1
             try:
-                run_chunk(
-                    p["plan_id"],
-                    p["calendar_key"],
-                    p["chunk"],
-                    store=env.store,
-                    api=env.api,
-                    queue=env.queue,
-                    clock=env.clock,
-                    config=env.config,
-                )
+                env.publishing().run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
             except errors.CalsyncError:
                 figures["retries"] += 1
                 env.queue.tasks.append(task)
@@ -256,16 +244,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
     p = task.payload
     before = env.store.get_plan_progress(p["plan_id"], p["calendar_key"], 0)
     assert before is not None
-    run_chunk(
-        p["plan_id"],
-        p["calendar_key"],
-        p["chunk"],
-        store=env.store,
-        api=env.api,
-        queue=env.queue,
-        clock=env.clock,
-        config=env.config,
-    )
+    env.publishing().run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
     firestore_client.recursive_delete(
         firestore_client.collection("dev_calendars").document(p["calendar_key"]).collection("events")
     )
@@ -300,14 +279,7 @@ def test_person_edit_past_and_untagged_events_and_crashed_retry(base: str, fires
         timeout=10,
     )
     assert person.status_code == 200, person.text
-    start_apply(
-        ApplyCommand(plan2.plan_id, plan2.confirm_token),
-        store=env.store,
-        api=env.api,
-        queue=env.queue,
-        clock=env.clock,
-        config=env.config,
-    )
+    env.publishing().start_apply(ApplyCommand(plan2.plan_id, plan2.confirm_token))
     drain(env)
     edited = env.api.get_event(gid, eid)
     assert edited.summary == "moved by the professional"  # not overwritten

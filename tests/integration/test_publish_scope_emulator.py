@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key, room_key
 from calsync.services.sync import SyncCommand, SyncConfig, sync_calendar
 from calsync.testing import RecordingTaskQueue
@@ -62,7 +62,7 @@ def publish(env: Env, clinic: str, *, clear: bool = False) -> Any:
         config=env.config,
     )
     apply = ApplyCommand(plan.plan_id, plan.confirm_token, plan.confirm_clear_future_token)
-    start_apply(apply, store=env.store, api=env.api, queue=env.queue, clock=env.clock, config=env.config)
+    env.publishing().start_apply(apply)
     drain(env)
     return plan
 
@@ -168,27 +168,11 @@ def test_reassigned_allocation_leaves_no_copy_on_its_old_calendars(calendar_base
     # Publishing twice, re-applying the plan and delivering each chunk twice change nothing.
     again = publish(env, "c1")
     assert (again.totals.create, again.totals.update, again.totals.delete) == (0, 0, 0)
-    start_apply(
-        ApplyCommand(plan.plan_id, plan.confirm_token),
-        store=env.store,
-        api=env.api,
-        queue=env.queue,
-        clock=env.clock,
-        config=env.config,
-    )
+    env.publishing().start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
     drain(env)
     for progress in env.store.list_plan_progress(plan.plan_id):
         env.store.put_plan_progress(progress.model_copy(update={"finished": False}))
         for _ in range(2):
-            run_chunk(
-                plan.plan_id,
-                progress.calendar_key,
-                progress.chunk,
-                store=env.store,
-                api=env.api,
-                queue=env.queue,
-                clock=env.clock,
-                config=env.config,
-            )
+            env.publishing().run_chunk(plan.plan_id, progress.calendar_key, progress.chunk)
     for key, expected in ((p0, 0), (r0, 0), (p1, 1), (r1, 1), (CONTROL_KEY, 1)):
         assert len([e for e in live(env, key).values() if e.get("extendedProperties")]) == expected, key

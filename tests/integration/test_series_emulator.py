@@ -15,7 +15,7 @@ import requests
 
 from calsync.model import Conflict
 from calsync.ports.queries import ConflictQuery
-from calsync.services.apply import ApplyCommand, plan_progress, start_apply
+from calsync.services.apply import ApplyCommand, plan_progress
 from calsync.services.our_events import event_id, professional_key
 from calsync.services.plan import PlanCommand, make_plan
 from calsync.services.sync import SyncCommand, sync_calendar
@@ -140,14 +140,7 @@ def test_a_chunk_planned_before_the_series_was_made_leaves_it_alone(calendar_bas
     )
     # The professional makes a series of the event after the plan, before its chunk runs.
     make_series(env, eid)
-    start_apply(
-        ApplyCommand(plan.plan_id, plan.confirm_token),
-        store=env.store,
-        api=env.api,
-        queue=env.queue,
-        clock=env.clock,
-        config=env.config,
-    )
+    env.publishing().start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
     drain(env)
 
     master = env.api.get_event(env.gids[PROF], eid)

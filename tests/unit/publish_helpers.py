@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from calsync import errors
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.services.apply import run_chunk
+from calsync.ports import CalendarApi
+from calsync.services.apply import Publishing
 from calsync.services.plan import CONTROL_KEY, PublishConfig, professional_key, room_key
+from calsync.services.writers import WriterConfig
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
 
 CLINIC = "c1"
@@ -25,6 +27,12 @@ class World:
     api: FakeCalendarApi
     store: InMemoryStateStore
     queue: RecordingTaskQueue
+
+    def publishing(
+        self, api: CalendarApi | None = None, config: PublishConfig = CONFIG, writers: WriterConfig | None = None
+    ) -> Publishing:
+        """Applying plans over this world's fakes (or ``api``), with ``config`` and ``writers``."""
+        return Publishing(self.store, api or self.api, self.queue, self.clock, config, writers or WriterConfig())
 
 
 def world(professionals: int = 2, rooms: int = 2) -> World:
@@ -86,16 +94,7 @@ def run_tasks(w: World) -> int:
         for task in w.queue.pop_all():
             p = task.payload
             try:
-                run_chunk(
-                    p["plan_id"],
-                    p["calendar_key"],
-                    p["chunk"],
-                    store=w.store,
-                    api=w.api,
-                    queue=w.queue,
-                    clock=w.clock,
-                    config=CONFIG,
-                )
+                w.publishing().run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
             except errors.RateLimited:
                 w.queue.tasks.append(task)  # Cloud Tasks retries it
             ran += 1

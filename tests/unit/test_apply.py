@@ -11,7 +11,7 @@ import pytest
 from calsync import errors
 from calsync.model import TAG_SOURCE
 from calsync.ports.queries import ConflictQuery
-from calsync.services.apply import ApplyCommand, paced_rate_per_s, plan_progress, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, paced_rate_per_s, plan_progress
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, run_tasks, world
 
@@ -24,7 +24,7 @@ def _plan(w: World, clear: bool = False) -> dict[str, Any]:
 
 def _apply(w: World, plan: dict[str, Any], **kw: Any) -> dict[str, Any]:
     cmd = ApplyCommand(plan.plan_id, kw.get("confirm", plan.confirm_token), kw.get("clear"))
-    return start_apply(cmd, store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG)
+    return w.publishing().start_apply(cmd)
 
 
 def _google_ids(w: World, gid: str) -> list[str]:
@@ -69,16 +69,7 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     inserts = w.api.calls["insert_event"]
     for task in tasks:  # a duplicated delivery of every task
         p = task.payload
-        run_chunk(
-            p["plan_id"],
-            p["calendar_key"],
-            p["chunk"],
-            store=w.store,
-            api=w.api,
-            queue=w.queue,
-            clock=w.clock,
-            config=CONFIG,
-        )
+        w.publishing().run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
     assert w.api.calls["insert_event"] == inserts
     assert _apply(w, plan).status == "done"
     assert len(_google_ids(w, "control@group.calendar.google.com")) == 120
@@ -93,20 +84,11 @@ def test_crashed_partial_chunk_retried_gives_no_duplicates() -> None:
     p = task.payload
     w.api.fail_next("insert_event", errors.RateLimited("slow", status=403, reason="userRateLimitExceeded"), times=4)
     with pytest.raises(errors.RateLimited):
-        run_chunk(
-            p["plan_id"],
-            p["calendar_key"],
-            p["chunk"],
-            store=w.store,
-            api=w.api,
-            queue=w.queue,
-            clock=w.clock,
-            config=CONFIG,
-        )
+        w.publishing().run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
     # The crashed task lost its mirror writes: a retry meets 409 duplicate and verifies by tags.
     key = p["calendar_key"]
     w.store.events = {k: v for k, v in w.store.events.items() if k[0] != key}
-    run_chunk(p["plan_id"], key, p["chunk"], store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG)
+    w.publishing().run_chunk(p["plan_id"], key, p["chunk"])
     gid = w.store.get_calendar(key).google_calendar_id  # type: ignore[union-attr]
     assert len(_google_ids(w, gid)) == 10
     mirrored = w.store.get_events(key, [event_id("dev", f"a{i}", key) for i in range(10)])

@@ -19,7 +19,7 @@ import pytest
 from calsync.model import Allocation, CalendarRecord, Professional, Room, has_started
 from calsync.results import PlanAnswer
 from calsync.services.allocations import upsert_allocations
-from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, Publishing
 from calsync.services.directory import replace_professionals, replace_rooms
 from calsync.services.plan import CONTROL_KEY, PlanCommand, make_plan, professional_key, room_key
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
@@ -90,26 +90,14 @@ def _publish(data: demo_data.Dataset, planner_clock: FrozenClock) -> tuple[list[
         command = PlanCommand(clinic.id, data.window_start, data.window_end)
         plan = make_plan(command, store=store, clock=planner_clock, config=CONFIG)
         plans.append(plan)
-        start_apply(
-            ApplyCommand(plan.plan_id, plan.confirm_token),
-            store=store,
-            api=api,
-            queue=queue,
-            clock=planner_clock,
-            config=CONFIG,
+        Publishing(store=store, api=api, queue=queue, clock=planner_clock, config=CONFIG).start_apply(
+            ApplyCommand(plan.plan_id, plan.confirm_token)
         )
     while queue.tasks:
         for task in queue.pop_all():
             p = task.payload
-            run_chunk(
-                p["plan_id"],
-                p["calendar_key"],
-                p["chunk"],
-                store=store,
-                api=api,
-                queue=queue,
-                clock=planner_clock,
-                config=CONFIG,
+            Publishing(store=store, api=api, queue=queue, clock=planner_clock, config=CONFIG).run_chunk(
+                p["plan_id"], p["calendar_key"], p["chunk"]
             )
     return plans, api
 

@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from calsync import errors
 from calsync.model import Allocation, CalendarRecord, Professional, Room
-from calsync.services.apply import ApplyCommand, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, Publishing
 from calsync.services.our_events import event_body
 from calsync.services.plan import (
     CONTROL_KEY,
@@ -264,28 +264,13 @@ class PublishModel(RuleBasedStateMachine):
         command = self._command(clinic, clear)
         plan = make_plan(command, store=self.store, clock=self.clock, config=CONFIG)
         before = self._google()
-        start_apply(
-            ApplyCommand(plan.plan_id, plan.confirm_token, plan.confirm_clear_future_token),
-            store=self.store,
-            api=self.api,
-            queue=self.queue,
-            clock=self.clock,
-            config=CONFIG,
-        )
+        publishing = Publishing(self.store, self.api, self.queue, self.clock, CONFIG)
+        publishing.start_apply(ApplyCommand(plan.plan_id, plan.confirm_token, plan.confirm_clear_future_token))
         while self.queue.tasks:
             for task in self.queue.pop_all():
                 p = task.payload
                 try:
-                    run_chunk(
-                        p["plan_id"],
-                        p["calendar_key"],
-                        p["chunk"],
-                        store=self.store,
-                        api=self.api,
-                        queue=self.queue,
-                        clock=self.clock,
-                        config=CONFIG,
-                    )
+                    publishing.run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
                 except errors.RateLimited:
                     self.queue.tasks.append(task)
         for section in plan.calendars:

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from calsync import errors
 from calsync.ports import TaskRequest
-from calsync.services.apply import ApplyCommand, plan_progress, run_chunk, start_apply
+from calsync.services.apply import ApplyCommand, plan_progress
 from calsync.services.health import HealthConfig, health
 from calsync.services.plan import PlanCommand, make_plan, professional_key, room_key
 from calsync.services.writers import WriterConfig, chunk_usage
@@ -49,10 +49,7 @@ def deliver(w: World, tasks: list[TaskRequest], api: FakeCalendarApi) -> list[st
     outcomes = []
     for task in tasks:
         p = task.payload
-        done = run_chunk(
-            p["plan_id"], p["calendar_key"], p["chunk"],
-            store=w.store, api=api, queue=w.queue, clock=w.clock, config=CONFIG, writers=POOL,
-        )  # fmt: skip
+        done = w.publishing(api=api, writers=POOL).run_chunk(p["plan_id"], p["calendar_key"], p["chunk"])
         outcomes.append("waiting" if done.waiting_until is not None else "done")
     return outcomes
 
@@ -63,10 +60,7 @@ def test_a_lockout_is_waited_out_and_the_publish_finishes_once() -> None:
     api = CountingBatches(w.api)
     w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(8)])
     plan = make_plan(PlanCommand(CLINIC, NOW, NOW + timedelta(days=7)), store=w.store, clock=w.clock, config=CONFIG)
-    start_apply(
-        ApplyCommand(plan.plan_id, plan.confirm_token),
-        store=w.store, api=api, queue=w.queue, clock=w.clock, config=CONFIG,
-    )  # fmt: skip
+    w.publishing(api=api).start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
     tasks = w.queue.pop_all()
     b_tasks = [t for t in tasks if t.payload["calendar_key"].startswith(room_key(CLINIC, ""))]
     a_tasks = [t for t in tasks if t not in b_tasks]
@@ -118,10 +112,7 @@ def test_each_writer_publishes_on_its_own_budget() -> None:
     pool = WriterConfig(writers=(A, B), window_s=60, fraction=0.5, events=100, external_invites=40)
     w.store.put_allocations([allocation(i, hours=24 + i, prof=i % 2, room=i % 2) for i in range(120)])
     plan = make_plan(PlanCommand(CLINIC, NOW, NOW + timedelta(days=7)), store=w.store, clock=w.clock, config=CONFIG)
-    start_apply(
-        ApplyCommand(plan.plan_id, plan.confirm_token),
-        store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=CONFIG, writers=pool,
-    )  # fmt: skip
+    w.publishing(writers=pool).start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
     by_writer: dict[str, list[tuple[float, int, int]]] = {A: [], B: []}
     for task in w.queue.pop_all():
         key = task.payload["calendar_key"]
@@ -150,10 +141,7 @@ def test_inviting_patients_is_a_clinic_setting() -> None:
     def professional_guests(invited: tuple[str, ...]) -> set[str]:
         config = dataclasses.replace(CONFIG, invite_patients=invited)
         plan = make_plan(PlanCommand(CLINIC, NOW, NOW + timedelta(days=7)), store=w.store, clock=w.clock, config=config)
-        start_apply(
-            ApplyCommand(plan.plan_id, plan.confirm_token),
-            store=w.store, api=w.api, queue=w.queue, clock=w.clock, config=config,
-        )  # fmt: skip
+        w.publishing(config=config).start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
         w.queue.pop_all()
         chunk = w.store.get_plan_progress(plan.plan_id, professional_key(CLINIC, "p0"), 0)
         assert chunk is not None

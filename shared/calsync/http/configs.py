@@ -20,6 +20,7 @@ from calsync.bootstrap import (
     writer_config,
 )
 from calsync.ports import CalendarApi, Clock, PublishStore
+from calsync.services.apply import Publishing
 from calsync.services.plan import PublishConfig
 from calsync.services.provision import Provisioning
 
@@ -34,6 +35,7 @@ __all__ = [
     "publish_config",
     "publish_ports",
     "publish_store",
+    "publishing",
     "push_config",
     "sync_config",
     "writer_config",
@@ -77,3 +79,8 @@ def provisioning(container: Container, api: CalendarApi | None = None) -> Provis
         channels=channel_config(container.settings),
         writers=writer_config(container.settings),
     )
+
+
+def publishing(container: Container) -> Publishing:
+    """Applying plans over the container's ports, with its publish and writer-pool settings."""
+    return Publishing(**publish_ports(container), queue=container.queue, writers=writer_config(container.settings))

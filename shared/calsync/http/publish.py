@@ -6,7 +6,7 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import publish_config, publish_ports, publish_store, writer_config
+from calsync.http.configs import publish_config, publish_store, publishing
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyBody, PlanBody, PlanPath
 from calsync.results import PlanAnswer, ProgressAnswer
@@ -32,7 +32,7 @@ def post_apply(body: ApplyBody) -> tuple[ProgressAnswer, int]:
     """Confirm a plan and enqueue its paced tasks."""
     c = get_container()
     command = apply_service.ApplyCommand(body.plan_id, body.confirm, body.confirm_clear_future)
-    progress = apply_service.start_apply(command, **publish_ports(c), queue=c.queue, writers=writer_config(c.settings))
+    progress = publishing(c).start_apply(command)
     return progress, 202
 
 

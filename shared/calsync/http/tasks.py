@@ -12,11 +12,10 @@ from flask_openapi3.blueprint import APIBlueprint
 
 from calsync.bootstrap import get_container
 from calsync.http.auth import operation
-from calsync.http.configs import provisioning, publish_config, publish_ports, writer_config
+from calsync.http.configs import provisioning, publish_config, publishing
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import ApplyTaskBody, ProvisionTaskBody
 from calsync.results import ChunkDone, Provisioned
-from calsync.services import apply as apply_service
 from calsync.services import provision
 
 api = APIBlueprint("tasks", __name__, **blueprint_options("tasks"))
@@ -26,11 +25,7 @@ api = APIBlueprint("tasks", __name__, **blueprint_options("tasks"))
 @operation("task", audit=True)
 def apply_task(body: ApplyTaskBody) -> tuple[ChunkDone, int]:
     """Run one chunk of a running plan (the Cloud Tasks target; idempotent)."""
-    c = get_container()
-    writers = writer_config(c.settings)
-    done = apply_service.run_chunk(
-        body.plan_id, body.calendar_key, body.chunk, **publish_ports(c), queue=c.queue, writers=writers
-    )
+    done = publishing(get_container()).run_chunk(body.plan_id, body.calendar_key, body.chunk)
     return done, 200
 
 
