@@ -71,24 +71,19 @@ class SyncCommand:
     task_name: str | None = None
 
 
-@dataclass
-class SyncSummary:
-    """What one invocation did (the function's JSON answer and its summary log line)."""
+@dataclass(kw_only=True)
+class SyncSummary(ReconcileCounts):
+    """What one invocation did (the function's JSON answer and its summary log line): what its passes'
+    reconcilers counted, and the invocation's own figures."""
 
     calendar_id: str
     mode: Mode = "skipped"
     pages: int = 0
-    fetched: int = 0
-    written: int = 0
-    unchanged: int = 0
     tombstoned: int = 0
-    conflicts_opened: int = 0
-    conflicts_resolved: int = 0
     duration_ms: int = 0
     status: str = "ok"
     continued: bool = False
     error_code: str | None = None
-    ignored: int = 0
     retry_after_s: float | None = None  # the lease was held: what is left of it
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,8 +113,7 @@ class SyncService:
 
     def __post_init__(self) -> None:
         self.calendar_key = self.command.calendar_key
-        self.summary = SyncSummary(calendar_id=self.calendar_key)
-        self.counts = ReconcileCounts()  # what the passes' reconcilers did, added into the summary
+        self.summary = SyncSummary(calendar_id=self.calendar_key)  # the passes' reconcilers count into it
         self.started = self.clock.now()
         holder = self.holder or uuid.uuid4().hex
         self.lease = Lease(self.store, self.calendar_key, holder, clock=self.clock, lease_s=self.config.lock_lease_s)
@@ -196,8 +190,6 @@ class SyncService:
         return calendar
 
     def _finish(self) -> SyncSummary:
-        for name, value in asdict(self.counts).items():
-            setattr(self.summary, name, value)
         elapsed = self.clock.now() - self.started
         self.summary.duration_ms = int(elapsed.total_seconds() * 1000)
         return self.summary
@@ -266,7 +258,7 @@ class SyncService:
             clock=self.clock,
             env=self.config.env,
             time_zone=self.config.time_zone,
-            counts=self.counts,
+            counts=self.summary,
             checkpoint=self.budget.checkpoint,
         )
         while state.next_sync_token is None:
@@ -417,9 +409,9 @@ class SyncService:
         log.info("sync.tombstone_diff", calendar_key=self.calendar_key, count=len(missing))
         for chunk in chunks(missing, READ_CHUNK):
             self.budget.checkpoint()
-            before = self.counts.written
+            before = self.summary.written
             reconciler.merge([GoogleEvent(id=event_id, status="cancelled") for event_id in chunk])
-            self.summary.tombstoned += self.counts.written - before
+            self.summary.tombstoned += self.summary.written - before
 
 
 def _overlaps_window(event: GoogleEvent, lo: datetime, hi: datetime) -> bool:
