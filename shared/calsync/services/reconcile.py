@@ -19,7 +19,7 @@ diverges from what we published, a conflict with a suggested adjustment.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -394,6 +394,8 @@ class Reconciler:
         changes: list[Conflict] = []
         for cid, action in open_ids.items():
             old = existing.get(cid)
+            # The action carries the conflict's own fields (its id is made of calendar, event and kind).
+            seen = asdict(action)
             if old is None or old.status != "open":
                 self.counts.conflicts_opened += 1
                 log.info(
@@ -404,36 +406,9 @@ class Reconciler:
                     event_id=action.event_id,
                     allocation_id=action.allocation_id,
                 )
-                changes.append(
-                    Conflict(
-                        id=cid,
-                        kind=action.kind,
-                        calendar_key=self.calendar_key,
-                        event_id=action.event_id,
-                        allocation_id=action.allocation_id,
-                        suggestion=action.suggestion,
-                        status="open",
-                        detected_at=now,
-                        google_start=action.google_start,
-                        google_end=action.google_end,
-                    )
-                )
-            elif (old.suggestion, old.google_start, old.google_end, old.allocation_id) != (
-                action.suggestion,
-                action.google_start,
-                action.google_end,
-                action.allocation_id,
-            ):
-                changes.append(
-                    old.model_copy(
-                        update={
-                            "suggestion": action.suggestion,
-                            "google_start": action.google_start,
-                            "google_end": action.google_end,
-                            "allocation_id": action.allocation_id,
-                        }
-                    )
-                )
+                changes.append(Conflict(id=cid, calendar_key=self.calendar_key, status="open", detected_at=now, **seen))
+            elif old.model_dump(include=set(seen)) != seen:
+                changes.append(old.model_copy(update=seen))
         for cid in sorted(resolve_ids):
             old = existing.get(cid)
             if old is not None and old.status == "open":
