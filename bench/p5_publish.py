@@ -27,6 +27,7 @@ from calsync.ports import CalendarApi, ListEvents, TaskRequest
 from calsync.services.apply import ApplyCommand, Publishing, plan_progress
 from calsync.services.apply_chunk import RETRYABLE
 from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
+from calsync.services.writers import PACED_REQUEST_SHARE
 
 CLINIC = "clinic-bench"
 PROFESSIONALS = 10
@@ -162,8 +163,8 @@ def run(stack: BenchStack, *, events: int) -> list[Row]:
             fmt(wall),
             fmt(minimum),
             f"{wall / minimum:.3g}x the minimum",
-            f"reference = quota-bound minimum {fmt(calls)} calls / 600 per min; calsync paces its chunks "
-            f"at {config.quota_share:.0%} of the quota by design, leaving the rest for syncs",
+            f"reference = quota-bound minimum {fmt(calls)} calls / {USER_QUOTA_PER_MIN} per min; calsync paces "
+            f"its chunks at {PACED_REQUEST_SHARE:.0%} of the quota by design, leaving the rest for syncs",
         ),
         Row(
             "P5",

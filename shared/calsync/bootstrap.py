@@ -59,6 +59,9 @@ class SystemClock:
 
 
 # --- configs derived from Settings -----------------------------------------------------------------
+# The use cases' configs of settings (sync, publish, channels, jobs, webhook) carry no defaults: every
+# value is read here from ``Settings``, where each default is stated once (tests build theirs from
+# ``calsync.testing.settings.local_settings``).
 
 
 def _from_settings(config: Callable[..., C], settings: Settings, same_names: str, **values: Any) -> C:

@@ -6,28 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import functions_framework
-from pydantic import SecretStr
 
 from calsync.bootstrap import Container, bootstrap
-from calsync.config import Settings
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing.settings import ADMIN_TOKEN, local_settings
+
+__all__ = ["ADMIN_TOKEN", "client", "fake_container"]
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_TOKEN = "test-admin-token-123"
 
 
 def fake_container() -> Container:
     """A ``Container`` whose ports are the in-memory fakes."""
-    settings = Settings(
-        environment="dev",
-        gcp_project="demo-calsync",
-        control_calendar_id="control@group.calendar.google.com",
-        webhook_url="http://127.0.0.1:1/webhook",
-        sync_url="http://127.0.0.1:1/sync",
-        admin_token=SecretStr(ADMIN_TOKEN),
-        calendar_credentials="anonymous",
-        secrets_backend="env",
-    )
+    settings = local_settings()
     clock = FrozenClock()
     return bootstrap(
         settings,

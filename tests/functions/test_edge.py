@@ -85,7 +85,15 @@ CALLS = [
     Call("publish", ("calsync.services.health", "health"), "GET", "/health", None, AUTH, False),
     # Only the task route is a Cloud Tasks target: the header on an admin route changes nothing.
     Call("publish", ("calsync.services.health", "health"), "GET", "/health", None, {**AUTH, **TASK}, False),
-    Call("publish", ("calsync.services.apply.Publishing", "run_chunk"), "POST", "/publish/tasks/apply", CHUNK, AUTH, False),
+    Call(
+        "publish",
+        ("calsync.services.apply.Publishing", "run_chunk"),
+        "POST",
+        "/publish/tasks/apply",
+        CHUNK,
+        AUTH,
+        False,
+    ),
     Call(
         "publish",
         ("calsync.services.apply.Publishing", "run_chunk"),

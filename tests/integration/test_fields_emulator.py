@@ -15,19 +15,21 @@ from typing import Any
 import pytest
 import requests
 
+from calsync.bootstrap import sync_config
 from calsync.model import Allocation
 from calsync.ports import BatchOp, BatchResult
 from calsync.ports.queries import ConflictQuery
 from calsync.services.apply import plan_progress
 from calsync.services.conflicts import resolve_conflict
 from calsync.services.plan import PlanCommand, event_id, make_plan, professional_key, room_key
-from calsync.services.sync import SyncCommand, SyncConfig, sync_calendar
+from calsync.services.sync import SyncCommand, sync_calendar
 from calsync.testing import FrozenClock
+from calsync.testing.settings import local_settings
 from tests.integration.test_publish_emulator import CLINIC, Env, drain, plan_and_apply, setup_clinic
 
 PERSON = "p0@clinic.test"
 PATIENT = "patient@clinic.test"
-SYNC = SyncConfig(env="dev", sync_queue="calsync-sync", sync_url="http://127.0.0.1:1/sync", lock_lease_s=60)
+SYNC = sync_config(local_settings(lock_lease_s=60, display_time_zone="UTC"))
 
 
 @pytest.fixture

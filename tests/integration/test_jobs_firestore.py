@@ -6,20 +6,21 @@ from datetime import timedelta
 from typing import Any
 
 from calsync.adapters.firestore_store import FirestoreStateStore
+from calsync.bootstrap import jobs_config
 from calsync.model import CalendarRecord, ChannelRecord
-from calsync.services.channels import ChannelConfig
-from calsync.services.maintenance import JobsConfig, run_poll, run_renew
+from calsync.services.maintenance import run_poll, run_renew
 from calsync.testing import FrozenClock, ReadCountingStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
 N = 200
-CHANNEL = ChannelConfig(
-    webhook_url="https://hooks.example/webhook",
-    channel_ttl_s=7 * 86400,
-    renew_margin_s=86400,
-    sync_queue="calsync-sync",
-    sync_url="http://sync.local/",
+JOBS = jobs_config(
+    local_settings(
+        renew_url="http://renew.local/",
+        renew_inline_max=0,
+        poll_limit=5,
+    )
 )
-JOBS = JobsConfig(channel=CHANNEL, renew_url="http://renew.local/", renew_inline_max=0, poll_limit=5)
+CHANNEL = JOBS.channel
 
 
 def test_poll_and_renew_read_only_what_is_due(firestore_client: Any) -> None:

@@ -17,7 +17,7 @@ import requests
 from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
-from calsync.bootstrap import SystemClock
+from calsync.bootstrap import SystemClock, publish_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.ports import CalendarApi, ListEvents
 from calsync.ports.queries import ConflictQuery
@@ -32,6 +32,7 @@ from calsync.services.plan import (
     room_key,
 )
 from calsync.testing import RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
 CLINIC = "c1"
 # The emulator's "minute" lasts 60 / SCALE seconds; the pacing's schedule is replayed SCALE times faster.
@@ -115,7 +116,8 @@ def setup_clinic(env_base: str, firestore_client: Any, professionals: int, rooms
             if kind == "professional":
                 seeder.insert_acl(gid, email=f"{owner}@clinic.test", role="writer")
             gids[key] = gid
-    config = PublishConfig(env="dev", control_calendar_id=control, publish_url="http://127.0.0.1:1", batch_size=50)
+    settings = local_settings(control_calendar_id=control, publish_url="http://127.0.0.1:1", display_time_zone="UTC")
+    config = publish_config(settings)
     return Env(env_base, api, seeder, store, RecordingTaskQueue(), CLOCK, config, gids)
 
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from calsync.bootstrap import sync_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.services.apply import ApplyCommand
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key, room_key
-from calsync.services.sync import SyncCommand, SyncConfig, sync_calendar
+from calsync.services.sync import SyncCommand, sync_calendar
 from calsync.testing import RecordingTaskQueue
+from calsync.testing.settings import local_settings
 from tests.integration.test_publish_emulator import Env, drain, setup_clinic
 
 OTHER = "c2"
-SYNC = SyncConfig(env="dev", sync_queue="calsync-sync", sync_url="http://127.0.0.1:1/")
+SYNC = sync_config(local_settings(sync_url="http://127.0.0.1:1/", display_time_zone="UTC"))
 
 
 def add_clinic(env: Env, clinic: str) -> None:

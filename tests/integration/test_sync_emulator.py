@@ -18,16 +18,18 @@ from google.oauth2.credentials import Credentials
 from calsync import errors
 from calsync.adapters.firestore_store import FirestoreStateStore
 from calsync.adapters.google_calendar import GoogleCalendarApi, RetryPolicy
+from calsync.bootstrap import sync_config
 from calsync.model import CalendarRecord, GoogleEvent, MirrorEvent, PublishedSnapshot
 from calsync.ports import BatchOp, CalendarApi, ListEvents
 from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
 from calsync.testing import CountingStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 from tests.integration.calendar_emulator.helpers import calendar
 
 KEY = "room-1"
 LIST = "GET /calendar/v3/calendars/{calendarId}/events"
-CONFIG = SyncConfig(env="dev", sync_queue="calsync-sync", sync_url="http://127.0.0.1:1/sync", lock_lease_s=60)
+CONFIG = sync_config(local_settings(lock_lease_s=60, display_time_zone="UTC"))
 
 
 class ShiftClock:

@@ -6,17 +6,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from calsync import errors
+from calsync.bootstrap import publish_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.ports import CalendarApi
 from calsync.services.apply import Publishing
 from calsync.services.plan import CONTROL_KEY, PublishConfig, professional_key, room_key
 from calsync.services.writers import WriterConfig
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
 CLINIC = "c1"
 CONTROL = "control@group.calendar.google.com"
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-CONFIG = PublishConfig(env="dev", control_calendar_id=CONTROL, publish_url="http://127.0.0.1:1", batch_size=50)
+CONFIG = publish_config(
+    local_settings(control_calendar_id=CONTROL, publish_url="http://127.0.0.1:1", display_time_zone="UTC")
+)
 
 
 @dataclass

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from calsync.bootstrap import sync_config
 from calsync.model import CalendarRecord, MirrorEvent, PublishedSnapshot
 from calsync.ports import CalendarApi, StateStore
 from calsync.services.sync import SyncCommand, SyncConfig, SyncSummary, sync_calendar
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
 GCAL = "room1@group.calendar.google.com"
 KEY = "room-1"
-CONFIG = SyncConfig(
-    env="dev", sync_queue="calsync-sync", sync_url="http://sync.local/", lock_lease_s=60, run_budget_s=120
+CONFIG = sync_config(
+    local_settings(sync_url="http://sync.local/", lock_lease_s=60, sync_run_budget_s=120, display_time_zone="UTC")
 )
 
 

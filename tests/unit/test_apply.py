@@ -11,8 +11,9 @@ import pytest
 from calsync import errors
 from calsync.model import TAG_SOURCE
 from calsync.ports.queries import ConflictQuery
-from calsync.services.apply import ApplyCommand, paced_rate_per_s, plan_progress
+from calsync.services.apply import ApplyCommand, plan_progress
 from calsync.services.plan import CONTROL_KEY, PlanCommand, event_id, make_plan, professional_key
+from calsync.services.writers import PACED_RATE_PER_S
 from tests.unit.publish_helpers import CLINIC, CONFIG, NOW, World, allocation, run_tasks, world
 
 WEEK = (NOW, NOW + timedelta(days=7))
@@ -58,9 +59,9 @@ def test_apply_publishes_paced_named_tasks_and_again_is_harmless() -> None:
     scheduled = sorted((t.schedule_time, _chunk_calls(w, t)) for t in tasks if t.schedule_time)
     assert len(scheduled) == len(tasks)
     for (a, calls), (b, _) in itertools.pairwise(scheduled):
-        assert (b - a).total_seconds() >= calls / paced_rate_per_s(CONFIG) - 1e-6
+        assert (b - a).total_seconds() >= calls / PACED_RATE_PER_S - 1e-6
     span = (scheduled[-1][0] - scheduled[0][0]).total_seconds()
-    assert span < 360 / paced_rate_per_s(CONFIG)  # about the quota-bound minimum, not one slot per chunk
+    assert span < 360 / PACED_RATE_PER_S  # about the quota-bound minimum, not one slot per chunk
     assert all(t.url.endswith("/publish/tasks/apply") for t in tasks)
     run_tasks(w)
     progress = plan_progress(plan.plan_id, store=w.store)
@@ -175,7 +176,7 @@ def test_concurrent_publishes_share_one_paced_timeline() -> None:
     second_tasks = [t for t in w.queue.tasks if t.payload["plan_id"] == second.plan_id]
     assert second_tasks
     second_start = min(t.schedule_time for t in second_tasks if t.schedule_time)
-    assert (second_start - first_start).total_seconds() >= first_calls / paced_rate_per_s(CONFIG) - 1e-6
+    assert (second_start - first_start).total_seconds() >= first_calls / PACED_RATE_PER_S - 1e-6
 
 
 def test_reapplying_a_running_plan_enqueues_its_unfinished_chunks_under_new_names() -> None:

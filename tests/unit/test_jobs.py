@@ -7,21 +7,22 @@ from datetime import timedelta
 import pytest
 
 from calsync import errors
+from calsync.bootstrap import jobs_config
 from calsync.job_results import CleanupRun, PollRun, RenewRun
 from calsync.model import Allocation, CalendarRecord, Conflict, FreeBusyState, MirrorEvent
 from calsync.ports.queries import UnknownChannelSeen
-from calsync.services.channels import ChannelConfig, open_channel
-from calsync.services.maintenance import JobsConfig, run_cleanup, run_poll, run_renew
+from calsync.services.channels import open_channel
+from calsync.services.maintenance import run_cleanup, run_poll, run_renew
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
-CHANNEL = ChannelConfig(
-    webhook_url="https://hooks.example/webhook",
-    channel_ttl_s=7 * 86400,
-    renew_margin_s=86400,
-    sync_queue="calsync-sync",
-    sync_url="http://sync.local/",
+SETTINGS = local_settings(
+    renew_url="http://renew.local/",
+    renew_inline_max=3,
+    poll_limit=2,
 )
-CONFIG = JobsConfig(channel=CHANNEL, renew_url="http://renew.local/", renew_inline_max=3, poll_limit=2)
+CONFIG = jobs_config(SETTINGS)
+CHANNEL = CONFIG.channel
 
 
 @pytest.fixture
@@ -171,7 +172,7 @@ def test_cleanup_removes_only_data_past_retention(env) -> None:
     store.put_conflicts(
         [conflict("c-old", "resolved", 100), conflict("c-new", "resolved", 10), conflict("c-open", "open", None)]
     )
-    result = run_cleanup(store=store, clock=clock, config=JobsConfig(channel=CHANNEL, cleanup_batch=1))
+    result = run_cleanup(store=store, clock=clock, config=jobs_config(SETTINGS.model_copy(update={"cleanup_batch": 1})))
     nothing_expired = dict.fromkeys(("plans", "allocations", "channels", "free_busy", "unknown_channels"), 0)
     assert result == CleanupRun(
         mirror_events_deleted=2, conflicts_deleted=1, expired_deleted=nothing_expired, unwatched=1

@@ -5,28 +5,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from calsync.bootstrap import jobs_config
 from calsync.model import CalendarRecord, ChannelRecord
-from calsync.services.channels import ChannelConfig
-from calsync.services.maintenance import JobsConfig, run_poll, run_renew
+from calsync.services.maintenance import run_poll, run_renew
 from calsync.testing import FrozenClock, InMemoryStateStore, ReadCountingStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
-CHANNEL = ChannelConfig(
-    webhook_url="https://hooks.example/webhook",
-    channel_ttl_s=7 * 86400,
-    renew_margin_s=86400,
-    sync_queue="calsync-sync",
-    sync_url="http://sync.local/",
-)
 STALE_S = 3600
 INTERVAL_S = 600
-JOBS = JobsConfig(
-    channel=CHANNEL,
-    renew_url="http://renew.local/",
-    renew_inline_max=0,
-    poll_limit=100,
-    poll_stale_s=STALE_S,
-    poll_interval_s=INTERVAL_S,
+JOBS = jobs_config(
+    local_settings(
+        renew_url="http://renew.local/",
+        renew_inline_max=0,
+        poll_stale_s=STALE_S,
+        poll_interval_s=INTERVAL_S,
+    )
 )
+CHANNEL = JOBS.channel
 
 
 def quiet_calendars(store: InMemoryStateStore, clock: FrozenClock, n: int) -> list[str]:

@@ -23,29 +23,38 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from calsync import errors
+from calsync.bootstrap import publish_config, sync_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.services.apply import ApplyCommand, Publishing
 from calsync.services.our_events import event_body
 from calsync.services.plan import (
     CONTROL_KEY,
     PlanCommand,
-    PublishConfig,
     desired_for,
     event_id,
     make_plan,
     professional_key,
     room_key,
 )
-from calsync.services.sync import SyncCommand, SyncConfig, sync_calendar
+from calsync.services.sync import SyncCommand, sync_calendar
 from calsync.testing import FakeCalendarApi, FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
 ENV = "dev"
 CLINICS = ("ca", "cb")
 PEOPLE = ("p0", "p1")
 ROOMS = ("r0", "r1")
 CONTROL = "control@group"
-CONFIG = PublishConfig(env=ENV, control_calendar_id=CONTROL, publish_url="http://127.0.0.1:1", batch_size=4)
-SYNC = SyncConfig(env=ENV, sync_queue="calsync-sync", sync_url="http://sync.local/")
+SETTINGS = local_settings(
+    environment=ENV,
+    control_calendar_id=CONTROL,
+    publish_url="http://127.0.0.1:1",
+    sync_url="http://sync.local/",
+    batch_size=4,
+    display_time_zone="UTC",
+)
+CONFIG = publish_config(SETTINGS)
+SYNC = sync_config(SETTINGS)
 
 Content = tuple[datetime, datetime, str, tuple[str, ...]]
 

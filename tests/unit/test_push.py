@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calsync import errors
+from calsync.bootstrap import push_config
 from calsync.model import CalendarRecord, ChannelRecord
 from calsync.ports import TaskRequest
 from calsync.services.channels import hash_token
 from calsync.services.push import (
     MAX_BODY_BYTES,
-    PushConfig,
     RateLimiter,
     UnknownChannelCache,
     bucket_end,
@@ -24,8 +24,9 @@ from calsync.services.push import (
     parse_headers,
 )
 from calsync.testing import FrozenClock, InMemoryStateStore, RecordingTaskQueue
+from calsync.testing.settings import local_settings
 
-CONFIG = PushConfig(sync_queue="calsync-sync", sync_url="http://sync.local/", debounce_s=30)
+CONFIG = push_config(local_settings(sync_url="http://sync.local/", debounce_s=30))
 TOKEN = "nonce-" + "x" * 37
 KEY = "room-1"
 
@@ -246,7 +247,7 @@ def test_negative_cache_is_bounded(clock) -> None:
 
 
 def test_unknown_channel_records_are_capped_and_expire(store, clock) -> None:
-    config = PushConfig(sync_queue="q", sync_url="http://sync.local/", unknown_channel_max=5)
+    config = push_config(local_settings(sync_queue="q", sync_url="http://sync.local/", unknown_channel_max=5))
     for i in range(20):
         handle_notification(
             headers(**{"X-Goog-Channel-ID": f"junk{i}"}),

@@ -24,14 +24,13 @@ from calsync.model import Plan, PlanChunkProgress
 from calsync.ports import CalendarApi, Clock, PublishStore, TaskQueue, TaskRequest
 from calsync.results import ChunkDone, ProgressAnswer, ProgressCalendar, ProgressError
 from calsync.services import apply_chunk
-from calsync.services.apply_chunk import paced_rate_per_s
 from calsync.services.plan import PlanCommand, PublishConfig, compute
 from calsync.services.plan_actions import PlanAction, action_dict, fingerprint, hash_token
 from calsync.services.tasks import PUBLISH_TASK_ROUTE, publish_task
 from calsync.services.writer_gate import GuardedApi, deferred_task
 from calsync.services.writers import WriterConfig, chunk_usage, cost_s, record_lockout, writer_of
 
-__all__ = ["ApplyCommand", "Publishing", "calendar_env", "paced_rate_per_s", "plan_progress"]
+__all__ = ["ApplyCommand", "Publishing", "calendar_env", "plan_progress"]
 
 log = get_logger(__name__)
 

@@ -52,6 +52,7 @@ from calsync.services.classify import SERIES_KIND, diverging_kinds
 from calsync.services.our_events import event_body, event_matches, merged_body, mirror_of_written
 from calsync.services.plan import R_CONFLICT, R_FOREIGN, R_PAST, R_UNTAGGED, PlanAction, PublishConfig, action_from
 from calsync.services.reconcile import Reconciler
+from calsync.services.writers import PACED_RATE_PER_S
 
 log = get_logger(__name__)
 
@@ -62,14 +63,9 @@ QUOTA_TIMELINE = "calendar-publish"
 R_CHANGED_IN_GOOGLE = "changed_in_google"
 
 
-def paced_rate_per_s(config: PublishConfig) -> float:
-    """Calendar calls per second a publish may make: its share of the per-user quota."""
-    return config.requests_per_min * config.quota_share / 60.0
-
-
 def chunk_interval_s(config: PublishConfig) -> float:
     """Seconds a full chunk (``batch_size`` calls) takes at the paced rate."""
-    return config.batch_size / paced_rate_per_s(config)
+    return config.batch_size / PACED_RATE_PER_S
 
 
 @dataclass

@@ -38,7 +38,7 @@ NOT_RENEWABLE_STATUSES = frozenset({"needs_reauth", "error"})
 
 @dataclass(frozen=True)
 class ChannelConfig:
-    """Settings the channel lifecycle needs (built by the entry point from ``Settings``)."""
+    """Settings the channel lifecycle needs (``calsync.bootstrap.channel_config``; no defaults but ``Settings``')."""
 
     webhook_url: str
     channel_ttl_s: int

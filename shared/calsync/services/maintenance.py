@@ -62,25 +62,25 @@ EXPIRING_SOON = timedelta(hours=12)
 EXPIRING: tuple[ExpiringKind, ...] = get_args(ExpiringKind)
 # A cleanup run deletes at most this many batches per kind; the next daily run continues.
 CLEANUP_MAX_BATCHES = 40
+RENEW_PAGE_SIZE = 500  # channels read per page when looking for the due ones
 UNWATCHED_MESSAGE = "no live push channel"
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class JobsConfig:
-    """Settings the scheduled jobs need (built by the entry point from ``Settings``)."""
+    """Settings the scheduled jobs need (``calsync.bootstrap.jobs_config``; no defaults but ``Settings``')."""
 
     channel: ChannelConfig
-    renew_url: str = ""
-    renew_queue: str = "calsync-sync"
-    renew_inline_max: int = 10
-    renew_page_size: int = 500
-    poll_limit: int = 100
-    poll_stale_s: int = 3600
-    poll_interval_s: int = 600
-    mirror_retention_days: int = 180
-    conflict_retention_days: int = 90
-    cleanup_batch: int = 500
+    renew_url: str
+    renew_queue: str
+    renew_inline_max: int
+    poll_limit: int
+    poll_stale_s: int
+    poll_interval_s: int
+    mirror_retention_days: int
+    conflict_retention_days: int
+    cleanup_batch: int
 
 
 def _pages(fetch: Callable[[T | None], list[T]], size: int) -> Iterator[list[T]]:
@@ -128,7 +128,7 @@ def renewal_due(store: PushStore, now: datetime, *, margin_s: float, page_size: 
 def run_renew(*, api: CalendarApi, store: PushStore, queue: TaskQueue, clock: Clock, config: JobsConfig) -> RenewRun:
     """Renew due channels inline, or fan out per-calendar tasks when there are many; the counts."""
     now = clock.now()
-    due, soon = renewal_due(store, now, margin_s=config.channel.renew_margin_s, page_size=config.renew_page_size)
+    due, soon = renewal_due(store, now, margin_s=config.channel.renew_margin_s, page_size=RENEW_PAGE_SIZE)
     counts: Counter[str] = Counter()
     fanned_out = bool(config.renew_url) and len(due) > config.renew_inline_max
     for key in due:

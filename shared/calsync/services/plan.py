@@ -64,6 +64,7 @@ from calsync.services.our_events import (
 )
 from calsync.services.plan_actions import fingerprint, hash_token, summarize, validate_window
 from calsync.services.plan_warnings import plan_warnings
+from calsync.services.writers import PACED_RATE_PER_S
 
 log = get_logger(__name__)
 
@@ -285,20 +286,17 @@ def _copies_elsewhere(
 
 @dataclass(frozen=True)
 class PublishConfig:
-    """Settings of planning and applying (built by the entry point from ``Settings``)."""
+    """Settings of planning and applying (``calsync.bootstrap.publish_config``; no defaults but ``Settings``')."""
 
     env: str
     control_calendar_id: str
-    publish_queue: str = "calsync-publish"
-    publish_url: str = ""
-    batch_size: int = 50
-    requests_per_min: int = 600
-    # Publishing uses this share of the per-user quota, leaving room for syncs and admin calls.
-    quota_share: float = 0.8
-    sync_queue: str = "calsync-sync"
-    sync_url: str = ""
-    time_zone: str = "UTC"  # of the times in conflict suggestions
-    invite_patients: tuple[str, ...] = ("*",)  # clinics whose patients are attendees ("*": every clinic)
+    publish_queue: str
+    publish_url: str
+    batch_size: int
+    sync_queue: str
+    sync_url: str
+    time_zone: str  # of the times in conflict suggestions
+    invite_patients: tuple[str, ...]  # clinics whose patients are attendees ("*": every clinic)
 
 
 @dataclass(frozen=True)
@@ -385,11 +383,10 @@ def compute(
     )
 
 
-def quota_estimate(writes: int, calendars: int, config: PublishConfig) -> tuple[int, float]:
+def quota_estimate(writes: int, calendars: int) -> tuple[int, float]:
     """Requests (each write, plus one calendar check per calendar) and minutes at the paced rate."""
     requests = writes + calendars
-    rate = config.requests_per_min * config.quota_share
-    return requests, round(requests / rate, 2) if requests else 0.0
+    return requests, round(requests / (PACED_RATE_PER_S * 60.0), 2) if requests else 0.0
 
 
 def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: PublishConfig) -> PlanAnswer:
@@ -405,7 +402,7 @@ def make_plan(cmd: PlanCommand, *, store: PublishStore, clock: Clock, config: Pu
     totals, sections = summarize(actions)
     writes = totals.create + totals.update + totals.delete
     write_calendars = {a.calendar_key for a in actions if a.action != "skip"}
-    requests, minutes = quota_estimate(writes, len(write_calendars), config)
+    requests, minutes = quota_estimate(writes, len(write_calendars))
     confirm = secrets.token_urlsafe(16)
     confirm_clear = secrets.token_urlsafe(16) if cmd.clear_future else None
     plan = Plan(

@@ -81,15 +81,15 @@ class PushDecision:
 
 @dataclass(frozen=True)
 class PushConfig:
-    """Settings the webhook needs."""
+    """Settings the webhook needs (``calsync.bootstrap.push_config``; no defaults but ``Settings``')."""
 
     sync_queue: str
     sync_url: str
-    debounce_s: int = 30
-    unknown_channel_interval_s: int = 3600
-    unknown_channel_retention_s: int = 7 * 86400
-    unknown_channel_max: int = 1000
-    unknown_channel_cache_s: int = 300
+    debounce_s: int
+    unknown_channel_interval_s: int
+    unknown_channel_retention_s: int
+    unknown_channel_max: int
+    unknown_channel_cache_s: int
 
 
 @dataclass(frozen=True)

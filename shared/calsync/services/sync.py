@@ -46,19 +46,19 @@ FINAL_CALENDAR_ERRORS = (errors.AuthRevoked, errors.Forbidden, errors.NotFound, 
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """Settings the sync use case needs (built by the entry point from ``Settings``)."""
+    """Settings the sync use case needs (``calsync.bootstrap.sync_config``; no defaults but ``Settings``')."""
 
     env: str
     sync_queue: str
     sync_url: str
-    past_days: int = 45
-    future_days: int = 180
+    past_days: int
+    future_days: int
     # A full listing this often moves the window with the clock: a token lists only changes, so what
     # enters the window unchanged (the next instances of an endless series) needs one.
-    window_refresh_days: int = 7
-    lock_lease_s: float = 90.0  # renewed every page: a dead run's lease ends this soon
-    run_budget_s: float = 240.0  # under the function's 300 s timeout
-    time_zone: str = "UTC"  # of the times written in conflict suggestions
+    window_refresh_days: int
+    lock_lease_s: float  # renewed every page: a dead run's lease ends this soon
+    run_budget_s: float  # under the function's 300 s timeout
+    time_zone: str  # of the times written in conflict suggestions
 
 
 @dataclass(frozen=True)

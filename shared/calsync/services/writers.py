@@ -34,6 +34,13 @@ log = get_logger(__name__)
 WRITER_DETAIL = "writer"  # where ``WriterPoolCalendarApi`` names the locked writer on a QuotaExhausted
 
 
+# Google's default per-user quota of Calendar requests (one writer is one user), and the share of it
+# paced writes use: the rest is left for syncs and admin calls.
+USER_REQUESTS_PER_MIN = 600
+PACED_REQUEST_SHARE = 0.8
+PACED_RATE_PER_S = USER_REQUESTS_PER_MIN * PACED_REQUEST_SHARE / 60.0
+
+
 @dataclass(frozen=True)
 class WriterConfig:
     """The pool and its budgets (built by the composition root from ``Settings``)."""
@@ -48,8 +55,8 @@ class WriterConfig:
     shares: int | None = None
     events: int | None = None
     external_invites: int | None = None
-    requests_per_min: int = 600
-    request_share: float = 0.8
+    requests_per_min: int = USER_REQUESTS_PER_MIN
+    request_share: float = PACED_REQUEST_SHARE
 
 
 @dataclass(frozen=True)
