@@ -9,6 +9,7 @@ from calsync.http.auth import operation
 from calsync.http.configs import health_config, io_ports, publish_ports, publish_store, sync_config
 from calsync.http.docs import blueprint_options
 from calsync.http.schemas import CalendarPath, RegisterBody, SyncBody
+from calsync.model import CalendarRecord
 from calsync.results import CalendarState, EventResynced, HealthAnswer, SyncEnqueued, Watched
 from calsync.services import calendars as calendars_service
 from calsync.services import events as events_service
@@ -23,8 +24,7 @@ api = APIBlueprint("calendars", __name__, **blueprint_options("calendars"))
 def register_calendar(body: RegisterBody) -> tuple[CalendarState, int]:
     """Register an existing Google calendar."""
     c = get_container()
-    command = calendars_service.RegisterCalendar(**body.model_dump())
-    calendars_service.register_calendar(command, **io_ports(c))
+    calendars_service.register_calendar(CalendarRecord(**body.model_dump()), **io_ports(c))
     return calendars_service.calendar_state(body.key, store=c.store), 201
 
 

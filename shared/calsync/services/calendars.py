@@ -6,11 +6,11 @@ Google calendar exists and is reachable before recording it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from calsync import errors
 from calsync.copying import copy_into
-from calsync.model import CalendarKind, CalendarRecord, Conflict, MirrorEvent
+from calsync.model import CalendarRecord, Conflict, MirrorEvent
 from calsync.ports import CalendarApi, Clock, StateStore, TaskQueue
 from calsync.ports.queries import ConflictQuery, MirrorQuery
 from calsync.results import CalendarState, ConflictItem, ConflictsPage, EventItem, EventsPage, SyncEnqueued
@@ -20,35 +20,18 @@ from calsync.services.tasks import admin_sync_task_name, sync_task
 MAX_PAGE_SIZE = 500
 
 
-@dataclass(frozen=True)
-class RegisterCalendar:
-    """Register an existing Google calendar under a calsync key."""
-
-    key: str
-    google_calendar_id: str
-    kind: CalendarKind
-    clinic_id: str | None = None
-    owner_id: str | None = None
-
-
-def register_calendar(cmd: RegisterCalendar, *, api: CalendarApi, store: StateStore, clock: Clock) -> CalendarRecord:
-    """Record the calendar (idempotent for the same Google id; ``StaleState`` if the key is taken)."""
-    existing = store.get_calendar(cmd.key)
+def register_calendar(new: CalendarRecord, *, api: CalendarApi, store: StateStore, clock: Clock) -> CalendarRecord:
+    """Record an existing Google calendar under ``new``'s key, kind, clinic and owner (idempotent for the
+    same Google id; ``StaleState`` if the key is taken)."""
+    existing = store.get_calendar(new.key)
     if existing is not None:
-        if existing.google_calendar_id != cmd.google_calendar_id:
+        if existing.google_calendar_id != new.google_calendar_id:
             raise errors.StaleState(
-                f"calendar key {cmd.key} is registered with another Google calendar", details={"key": cmd.key}
+                f"calendar key {new.key} is registered with another Google calendar", details={"key": new.key}
             )
         return existing
-    api.get_calendar(cmd.google_calendar_id)  # NotFound / Forbidden: not ours to manage
-    record = CalendarRecord(
-        key=cmd.key,
-        google_calendar_id=cmd.google_calendar_id,
-        kind=cmd.kind,
-        clinic_id=cmd.clinic_id,
-        owner_id=cmd.owner_id,
-        created_at=clock.now(),
-    )
+    api.get_calendar(new.google_calendar_id)  # NotFound / Forbidden: not ours to manage
+    record = new.model_copy(update={"created_at": clock.now()})
     store.put_calendar(record)
     return record
 
