@@ -44,7 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy shared functions
+	$(VENV)/bin/mypy shared functions devstack bench scripts
 
 pytest: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)

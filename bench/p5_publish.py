@@ -26,7 +26,8 @@ from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.ports import CalendarApi, ListEvents, TaskRequest
 from calsync.services.apply import ApplyCommand, Publishing, plan_progress
 from calsync.services.apply_chunk import RETRYABLE
-from calsync.services.plan import CONTROL_KEY, PlanCommand, PublishConfig, make_plan, professional_key, room_key
+from calsync.services.our_events import CONTROL_KEY, professional_key, room_key
+from calsync.services.plan import PlanCommand, PublishConfig, make_plan
 from calsync.services.writers import PACED_REQUEST_SHARE
 
 CLINIC = "clinic-bench"

@@ -30,7 +30,8 @@ from calsync import errors
 from calsync.bootstrap import writer_config
 from calsync.model import Allocation, CalendarRecord, Professional, Room
 from calsync.services.apply import ApplyCommand, Publishing
-from calsync.services.plan import CONTROL_KEY, PlanCommand, make_plan
+from calsync.services.our_events import CONTROL_KEY
+from calsync.services.plan import PlanCommand, make_plan
 from calsync.services.provision import (
     PROVISION_TASK_ROUTE,
     Provisioning,
@@ -38,7 +39,6 @@ from calsync.services.provision import (
     provision_status,
     start_provision,
 )
-from calsync.services.writers import WriterConfig
 from devstack import stack as devstack
 
 WRITERS = ("agenda-1@clinic.example", "agenda-2@clinic.example")
@@ -91,7 +91,7 @@ def _load(
                     status="reviewed",
                     title=f"consulta {i}",
                     attendees=[f"patient-{clinic}-{i}@patients.example"] if i % 4 == 0 else [],
-                    revision=1,  # type: ignore[arg-type]
+                    revision=1,
                 )
             )
         store.put_allocations(items)
@@ -99,20 +99,17 @@ def _load(
     return ids, loaded
 
 
-def _drain(app: Any, queue: ScheduledQueue, config: Any, pool: WriterConfig) -> int:
+def _drain(queue: ScheduledQueue, provisioning: Provisioning, publishing: Publishing) -> int:
     """Run every task at its time (provisioning and publish chunks; the channels' initial syncs are left
     out: they only read); how many were retried."""
     retries = 0
-    ports = {"store": app.store, "api": app.calendar_api, "queue": queue, "clock": app.clock}
-    publishing = Publishing(**ports, config=config, writers=pool)
     while (task := queue.next_due()) is not None:
         p = task.payload
         try:
             if task.url.endswith(PROVISION_TASK_ROUTE):
                 provision_calendar(
-                    str(p["clinic_id"]), str(p["calendar_key"]), str(p["writer"]),
-                    Provisioning(**ports, channels=app.channel_config, writers=pool), config,
-                )  # fmt: skip
+                    str(p["clinic_id"]), str(p["calendar_key"]), str(p["writer"]), provisioning, publishing.config
+                )
             elif "plan_id" in p:
                 publishing.run_chunk(str(p["plan_id"]), str(p["calendar_key"]), int(p["chunk"]))
         except (errors.RateLimited, errors.Transient) as exc:
@@ -146,11 +143,16 @@ def _one(stack: BenchStack, writers: tuple[str, ...], sizes: tuple[int, int, int
     config = dataclasses.replace(app.publish_config, control_calendar_id=control)
     clinics, loaded = _load(app, *sizes)
     queue = ScheduledQueue()
-    ports = {"store": app.store, "api": app.calendar_api, "queue": queue, "clock": app.clock}
+    provisioning = Provisioning(
+        api=app.calendar_api, store=app.store, queue=queue, clock=app.clock, channels=app.channel_config, writers=pool
+    )
+    publishing = Publishing(
+        store=app.store, api=app.calendar_api, queue=queue, clock=app.clock, config=config, writers=pool
+    )
     began = time.monotonic()
     for clinic in clinics:
-        start_provision(clinic, Provisioning(**ports, channels=app.channel_config, writers=pool), config)
-    retries = _drain(app, queue, config, pool)
+        start_provision(clinic, provisioning, config)
+    retries = _drain(queue, provisioning, publishing)
     provision_s = time.monotonic() - began
     if not all(provision_status(c, store=app.store, clock=app.clock).done for c in clinics):
         raise RuntimeError("P7: provisioning did not finish")
@@ -160,8 +162,8 @@ def _one(stack: BenchStack, writers: tuple[str, ...], sizes: tuple[int, int, int
         plan = make_plan(
             PlanCommand(clinic, now, now + timedelta(days=8)), store=app.store, clock=app.clock, config=config
         )
-        Publishing(**ports, config=config, writers=pool).start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
-    retries += _drain(app, queue, config, pool)
+        publishing.start_apply(ApplyCommand(plan.plan_id, plan.confirm_token))
+    retries += _drain(queue, provisioning, publishing)
     publish_s = time.monotonic() - began
     stats = requests.get(f"{base}/_emulator/stats", timeout=30).json()
     writes = _work(app, loaded, writers)

@@ -74,8 +74,8 @@ from calsync.services.apply import ApplyCommand, Publishing
 from calsync.services.classify import EVENT_CONFLICT_KINDS
 from calsync.services.conflicts import resolve_conflict
 from calsync.services.directory import replace_professionals, replace_rooms
-from calsync.services.our_events import event_id
-from calsync.services.plan import PlanCommand, PublishConfig, make_plan, professional_key, room_key
+from calsync.services.our_events import event_id, professional_key, room_key
+from calsync.services.plan import PlanCommand, PublishConfig, make_plan
 from calsync.services.provision import TIME_ZONE, provision_clinic
 from calsync.services.sync import SyncCommand, sync_calendar
 from devstack import chaos_scope, chaos_series, procs

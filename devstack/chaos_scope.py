@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from calsync.model import Allocation, GoogleEvent, Professional, Room, has_started
 from calsync.services.allocations import upsert_allocations
 from calsync.services.directory import replace_professionals, replace_rooms
-from calsync.services.plan import event_id, professional_key, room_key
+from calsync.services.our_events import event_id, professional_key, room_key
 from calsync.services.provision import Provisioning, provision_clinic
 
 if TYPE_CHECKING:

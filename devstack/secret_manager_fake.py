@@ -23,13 +23,19 @@ import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-import grpc  # type: ignore[import-untyped]
+import grpc
 from google.cloud import secretmanager_v1 as sm
 
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
 HOST = "127.0.0.1"
+
+
+def _not_found(context: grpc.ServicerContext, message: str) -> NoReturn:
+    """Abort the call with NOT_FOUND (``abort`` raises; grpcio has no type hints to say so)."""
+    context.abort(grpc.StatusCode.NOT_FOUND, message)
+    raise AssertionError(message)  # not reached
 
 
 @dataclass
@@ -97,7 +103,7 @@ class SecretManagerFake:
         with self._lock:
             secret = self._secrets.get(request.parent)
             if secret is None:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"Secret [{request.parent}] not found.")
+                _not_found(context, f"Secret [{request.parent}] not found.")
             secret.versions.append((bytes(request.payload.data), True))
             number = len(secret.versions)
         return sm.SecretVersion(name=f"{request.parent}/versions/{number}", state=sm.SecretVersion.State.ENABLED)
@@ -111,7 +117,7 @@ class SecretManagerFake:
         with self._lock:
             secret = self._secrets.get(parent)
             if secret is None:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"Secret [{parent}] not found or has no versions.")
+                _not_found(context, f"Secret [{parent}] not found or has no versions.")
             number = self._resolve(secret, version, context)
             data, enabled = secret.versions[number - 1]
         if not enabled:
@@ -127,7 +133,7 @@ class SecretManagerFake:
         with self._lock:
             secret = self._secrets.get(parent)
             if secret is None:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"Secret [{parent}] not found.")
+                _not_found(context, f"Secret [{parent}] not found.")
             number = self._resolve(secret, version, context)
             secret.versions[number - 1] = (secret.versions[number - 1][0], False)
         return sm.SecretVersion(name=request.name, state=sm.SecretVersion.State.DISABLED)
@@ -137,10 +143,10 @@ class SecretManagerFake:
         if version == "latest":
             enabled = [i + 1 for i, (_, on) in enumerate(secret.versions) if on]
             if not enabled:
-                context.abort(grpc.StatusCode.NOT_FOUND, "Secret has no enabled versions.")
+                _not_found(context, "Secret has no enabled versions.")
             return enabled[-1]
         if not version.isdigit() or not 1 <= int(version) <= len(secret.versions):
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Secret version [{version}] not found.")
+            _not_found(context, f"Secret version [{version}] not found.")
         return int(version)
 
     # --- serving ------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import grpc  # type: ignore[import-untyped]  # grpcio ships no type hints
+import grpc  # grpcio ships no type hints (pyproject: ignore_missing_imports)
 import requests
 from google.api_core import exceptions
 from google.cloud import tasks_v2
@@ -422,7 +422,7 @@ def budget_env(limits: Mapping[str, float | None]) -> dict[str, str]:
         "events_created": "CALSYNC_USAGE_EVENTS",
         "external_invites": "CALSYNC_USAGE_EXTERNAL_INVITES",
     }
-    env = {name: str(int(limits[key])) for key, name in names.items() if limits.get(key) is not None}
+    env = {name: str(int(value)) for key, name in names.items() if (value := limits.get(key)) is not None}
     return env | {
         "CALSYNC_USAGE_WINDOW_S": str(int(limits["window_s"] or 60)),
         "CALSYNC_USAGE_FRACTION": str(LOCAL_USAGE_FRACTION),

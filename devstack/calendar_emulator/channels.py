@@ -11,19 +11,21 @@ from typing import TYPE_CHECKING, Any
 from devstack.calendar_emulator.errors import ApiError
 from devstack.calendar_emulator.model import DEFAULT_CHANNEL_TTL_S, Calendar, Caller, Channel
 
-if TYPE_CHECKING:
-    from devstack.calendar_emulator.store import Store
-
 
 class Channels:
     """The channel side of ``Store``."""
+
+    if TYPE_CHECKING:  # what the channel side uses of ``Store``
+        channels: dict[str, Channel]
+
+        def calendar(self, caller: Caller, calendar_id: str, need: str = "reader") -> Calendar: ...
 
     def resource_id(self, cal: Calendar) -> str:
         """Stable, version-independent id of a calendar's events collection."""
         return hashlib.sha1(cal.uid.encode()).hexdigest()[:27]  # noqa: S324 - an identifier, not security
 
     def watch(
-        self: Store,
+        self,
         caller: Caller,
         calendar_id: str,
         body: dict[str, Any],
@@ -75,7 +77,7 @@ class Channels:
         self.channels[channel_id] = channel
         return channel
 
-    def stop_channel(self: Store, body: dict[str, Any]) -> Channel:
+    def stop_channel(self, body: dict[str, Any]) -> Channel:
         """channels.stop: 404 for unknown or already stopped channels."""
         channel_id, resource_id = body.get("id"), body.get("resourceId")
         if not channel_id or not resource_id:

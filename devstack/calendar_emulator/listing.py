@@ -32,9 +32,6 @@ from devstack.calendar_emulator.model import (
     xprop_filters,
 )
 
-if TYPE_CHECKING:
-    from devstack.calendar_emulator.store import Store
-
 
 @dataclass(frozen=True)
 class Row:
@@ -76,7 +73,14 @@ def rows(cal: Calendar, ev: StoredEvent, single: bool, lo: float | None, hi: flo
 class Listing:
     """The read side of ``Store``: listings, sync tokens and instances."""
 
-    def list_events(self: Store, caller: Caller, calendar_id: str, query: Query) -> dict[str, Any]:
+    if TYPE_CHECKING:  # what the read side uses of ``Store``
+        clock: wire.Clock
+        calendars: dict[str, Calendar]
+
+        def role(self, caller: Caller, cal: Calendar) -> str: ...
+        def calendar(self, caller: Caller, calendar_id: str, need: str = "reader") -> Calendar: ...
+
+    def list_events(self, caller: Caller, calendar_id: str, query: Query) -> dict[str, Any]:
         """events.list: a full listing with filters, or an incremental one from ``syncToken``."""
         cal = self.calendar(caller, calendar_id)
         size = _page_size(query)
@@ -96,7 +100,7 @@ class Listing:
         head.update(nxt)
         return head
 
-    def instances(self: Store, caller: Caller, calendar_id: str, event_id: str, query: Query) -> dict[str, Any]:
+    def instances(self, caller: Caller, calendar_id: str, event_id: str, query: Query) -> dict[str, Any]:
         """events.instances: a series' instances, exceptions included, in original start order."""
         cal = self.calendar(caller, calendar_id)
         master = cal.events.get(event_id)
@@ -137,7 +141,7 @@ class Listing:
             head["nextPageToken"] = wire.encode_token({"m": "inst", "o": start + size})
         return head
 
-    def _head(self: Store, caller: Caller, cal: Calendar) -> dict[str, Any]:
+    def _head(self, caller: Caller, cal: Calendar) -> dict[str, Any]:
         return {
             "kind": "calendar#events",
             "etag": self.clock.etag(),
@@ -153,7 +157,7 @@ class Listing:
         """The opaque token for "changes after ``seq``" on ``cal``."""
         return wire.encode_token({"c": cal.uid, "s": seq, "g": cal.sync_gen})
 
-    def expire_sync_tokens(self: Store, calendar_id: str | None) -> int:
+    def expire_sync_tokens(self, calendar_id: str | None) -> int:
         """Invalidate every sync token issued so far (of one calendar, or all); returns how many calendars."""
         targets = [self.calendars[calendar_id]] if calendar_id in self.calendars else []
         if calendar_id is None:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import grpc  # type: ignore[import-untyped]  # grpcio ships no type hints
+import grpc  # grpcio ships no type hints (pyproject: ignore_missing_imports)
 import pydantic_core
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import grpc  # type: ignore[import-untyped]  # grpcio ships no type hints
+import grpc  # grpcio ships no type hints (pyproject: ignore_missing_imports)
 from dotenv import dotenv_values
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_exception_type
