@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
 from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from calsync import bootstrap
 from calsync.config import Settings, strong_secret
+from calsync.services.channels import ChannelConfig
+from calsync.services.maintenance import JobsConfig
+from calsync.services.plan import PublishConfig
+from calsync.services.push import PushConfig
+from calsync.services.sync import SyncConfig
 
 
 def deployed(**over: Any) -> Settings:
@@ -108,3 +115,61 @@ def test_dev_keeps_the_local_stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_strong_secret(value: str, strong: bool) -> None:
     assert strong_secret(value) is strong
+
+
+@pytest.mark.parametrize(
+    ("config", "build"),
+    [
+        (SyncConfig, bootstrap.sync_config),
+        (PublishConfig, bootstrap.publish_config),
+        (ChannelConfig, bootstrap.channel_config),
+        (JobsConfig, bootstrap.jobs_config),
+        (PushConfig, bootstrap.push_config),
+    ],
+    ids=lambda c: getattr(c, "__name__", ""),
+)
+def test_configs_of_settings_take_every_value_from_settings(config: type, build: Any) -> None:
+    """Each default is stated once, in ``Settings``: the use cases' configs have none of their own, and
+    the composition root fills every field from a settings value (a changed setting reaches it)."""
+    assert [f.name for f in fields(config) if f.default is not MISSING or f.default_factory is not MISSING] == []
+    built = build(deployed())
+    assert isinstance(built, config)
+    changed = build(
+        deployed(
+            environment="stg",
+            display_time_zone="UTC",
+            sync_url="https://sync.example/",
+            sync_queue="q-sync",
+            sync_past_days=31,
+            sync_future_days=90,
+            sync_window_refresh_days=3,
+            lock_lease_s=30,
+            sync_run_budget_s=60,
+            publish_queue="q-publish",
+            publish_url="https://publish.example/",
+            batch_size=7,
+            invite_patients=["c9"],
+            control_calendar_id="other@group.calendar.google.com",
+            webhook_url="https://hook.example/",
+            channel_ttl_s=7200,
+            renew_margin_s=900,
+            renew_url="https://renew.example/",
+            renew_queue="q-renew",
+            renew_inline_max=2,
+            poll_limit=9,
+            poll_stale_s=120,
+            poll_interval_s=30,
+            mirror_retention_days=5,
+            conflict_retention_days=6,
+            cleanup_batch=8,
+            debounce_s=5,
+            unknown_channel_interval_s=11,
+            unknown_channel_retention_s=7201,
+            unknown_channel_max=12,
+            unknown_channel_cache_s=13,
+        )
+    )
+    same = [
+        f.name for f in fields(config) if f.name != "channel" and getattr(changed, f.name) == getattr(built, f.name)
+    ]
+    assert same == []

@@ -104,7 +104,7 @@ def test_the_writer_free_first_takes_the_next_calendar() -> None:
 
 
 def test_usage_costs_the_largest_share_of_any_budget() -> None:
-    config = WriterConfig(window_s=60, fraction=0.5, calendars=20, shares=40, events=1000, requests_per_min=600)
+    config = WriterConfig(window_s=60, fraction=0.5, calendars=20, shares=40, events=1000)
     assert cost_s(Usage(calendars=1, shares=1, requests=2), config) == pytest.approx(6.0)  # 1 of 10 a minute
     assert cost_s(Usage(events=50, requests=50), config) == pytest.approx(50 / 8)  # requests: 480 a minute
 

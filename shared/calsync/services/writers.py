@@ -55,8 +55,6 @@ class WriterConfig:
     shares: int | None = None
     events: int | None = None
     external_invites: int | None = None
-    requests_per_min: int = USER_REQUESTS_PER_MIN
-    request_share: float = PACED_REQUEST_SHARE
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ def writer_index(writer: str, config: WriterConfig) -> int:
 
 def cost_s(usage: Usage, config: WriterConfig) -> float:
     """Seconds of the writer's timeline ``usage`` takes: the largest share of any budget."""
-    shares = [usage.requests * 60.0 / (config.requests_per_min * config.request_share)]
+    shares = [usage.requests / PACED_RATE_PER_S]
     for amount, limit in (
         (usage.calendars, config.calendars),
         (usage.shares, config.shares),
